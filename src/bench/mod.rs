@@ -1,0 +1,4 @@
+//! The retrieval benchmark (BEIR data sets).
+
+pub mod beir;
+pub mod metrics;

@@ -1,0 +1,289 @@
+//! Configuration: defaults, overridden by an optional `lore.toml`, overridden by `LORE_*`
+//! environment variables and flags (the binary applies those last two through `clap`).
+//!
+//! Every component takes the small section it needs (`ChunkingConfig`, `SearchConfig`, …),
+//! never the whole `Config`, so modules stay testable on their own.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::search::{FusionMethod, Mode};
+
+/// The file lore looks for in the working directory when `--config` is not given.
+pub const CONFIG_FILE: &str = "lore.toml";
+
+/// The whole effective configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Index folder (holds generations, the lock and the `CURRENT` pointer).
+    pub index: Option<PathBuf>,
+    /// Embedding-model folder; see [`crate::embed::ModelSpec::locate`] for the fallbacks.
+    pub model_dir: Option<PathBuf>,
+    /// Use `model_int8.onnx` instead of `model.onnx`.
+    pub quantized: bool,
+    pub chunking: ChunkingConfig,
+    pub embed: EmbedConfig,
+    pub hnsw: HnswConfig,
+    pub search: SearchConfig,
+    pub server: ServerConfig,
+    pub prompt: PromptConfig,
+    pub chat: ChatConfig,
+}
+
+/// How documents are cut into chunks. Part of the index fingerprint: changing it re-embeds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChunkingConfig {
+    /// Largest chunk, in tokens of the embedding model's tokenizer (special tokens excluded).
+    pub max_tokens: usize,
+    /// Tokens shared by neighbouring chunks; must be smaller than `max_tokens`.
+    pub overlap: usize,
+}
+
+impl Default for ChunkingConfig {
+    fn default() -> Self {
+        // 224 + [CLS] + [SEP] + a short title/heading prefix stays within MiniLM's 256-token
+        // window; see ARCHITECTURE.md "Chunk size" for the measurements behind it.
+        ChunkingConfig {
+            max_tokens: 224,
+            overlap: 32,
+        }
+    }
+}
+
+/// ONNX inference resources. Bounded on purpose: fastembed's defaults (all cores, batch 256)
+/// cost gigabytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedConfig {
+    /// Texts per ONNX call during ingestion.
+    pub batch_size: usize,
+    /// Intra-op threads for the ingestion session; 0 = the cores present.
+    pub threads: usize,
+    /// Sessions in the query pool of `lore serve`; 0 = the cores present.
+    pub query_sessions: usize,
+    /// Maximum tokens per text, [CLS] and [SEP] included (the model's training length).
+    pub max_length: usize,
+    /// Query embeddings kept in the LRU cache.
+    pub query_cache: usize,
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        EmbedConfig {
+            batch_size: 32,
+            threads: 0,
+            query_sessions: 0,
+            max_length: 256,
+            query_cache: 1024,
+        }
+    }
+}
+
+/// HNSW graph parameters (hnswlib's names: M, ef_construction).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HnswConfig {
+    /// Links per node (M). hnsw_rs exits the process above 256, so it is validated first.
+    pub m: usize,
+    /// Candidate list size while building.
+    pub ef_construction: usize,
+}
+
+impl Default for HnswConfig {
+    fn default() -> Self {
+        HnswConfig {
+            m: 16,
+            ef_construction: 200,
+        }
+    }
+}
+
+/// Search defaults; each can be overridden per request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    pub top_k: usize,
+    pub mode: Mode,
+    /// Candidates each retriever contributes before fusion.
+    pub candidates: usize,
+    pub fusion: FusionMethod,
+    /// RRF constant (1-based ranks, as Elasticsearch and the original paper).
+    pub rrf_k: f32,
+    /// Weight of the dense leg in weighted RRF and in convex fusion (BM25 gets 1 - alpha
+    /// in convex fusion, and weight 1 in RRF).
+    pub alpha: f32,
+    /// HNSW search breadth.
+    pub ef_search: usize,
+    /// BM25 weight of the title/heading field relative to the body.
+    pub title_boost: f32,
+    /// Longest accepted query, in characters.
+    pub max_query_chars: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            top_k: 10,
+            mode: Mode::Hybrid,
+            candidates: 100,
+            fusion: FusionMethod::Rrf,
+            rrf_k: 60.0,
+            alpha: 0.5,
+            ef_search: 64,
+            title_boost: 1.0,
+            max_query_chars: 2000,
+        }
+    }
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub addr: String,
+    /// How often the server checks the index for a newly published generation.
+    pub reload_poll_ms: u64,
+    /// Embedding requests allowed to wait before the server answers 503.
+    pub max_queue: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            addr: "127.0.0.1:7878".into(),
+            reload_poll_ms: 1000,
+            max_queue: 64,
+        }
+    }
+}
+
+/// Prompt-assembly defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromptConfig {
+    /// Token budget for the retrieved context.
+    pub max_context_tokens: usize,
+    /// Tokenizer used to count prompt tokens: `o200k_base` or `cl100k_base`.
+    pub tokenizer: String,
+    /// Hits whose fused score is below this are treated as "nothing relevant".
+    pub min_score: f32,
+    /// Replaces the default system prompt.
+    pub system: Option<String>,
+    /// A minijinja template file for the user message.
+    pub template: Option<PathBuf>,
+    /// A JSONL file of `{"messages": [...]}` few-shot examples.
+    pub examples: Option<PathBuf>,
+}
+
+impl Default for PromptConfig {
+    fn default() -> Self {
+        PromptConfig {
+            max_context_tokens: 3000,
+            tokenizer: "o200k_base".into(),
+            min_score: 0.0,
+            system: None,
+            template: None,
+            examples: None,
+        }
+    }
+}
+
+/// The upstream OpenAI-compatible chat server `/v1/chat/completions` forwards to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// e.g. `http://127.0.0.1:8080/v1` (llama.cpp) or `http://127.0.0.1:11434/v1` (Ollama).
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    /// Name of the environment variable holding the API key (never the key itself).
+    pub api_key_env: Option<String>,
+    /// Seconds before an upstream request is abandoned with 504.
+    pub timeout_s: u64,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            base_url: None,
+            model: None,
+            api_key_env: None,
+            timeout_s: 120,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`, or `./lore.toml` when `path` is `None` and that file exists.
+    /// Returns the defaults when there is no file.
+    pub fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>)> {
+        let file = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from(CONFIG_FILE)).filter(|p| p.is_file()),
+        };
+        let Some(file) = file else {
+            return Ok((Config::default(), None));
+        };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Error::io(format!("reading config {}", file.display()), e))?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", file.display())))?;
+        config.validate()?;
+        Ok((config, Some(file)))
+    }
+
+    /// Rejects values that would make a component misbehave later (or, for hnsw_rs, exit).
+    pub fn validate(&self) -> Result<()> {
+        let c = &self.chunking;
+        if c.max_tokens < 16 || c.max_tokens > 510 {
+            return Err(Error::Config(format!(
+                "chunking.max_tokens = {} must be within 16..=510",
+                c.max_tokens
+            )));
+        }
+        if c.overlap >= c.max_tokens {
+            return Err(Error::Config(format!(
+                "chunking.overlap = {} must be smaller than chunking.max_tokens = {}",
+                c.overlap, c.max_tokens
+            )));
+        }
+        if !(2..=256).contains(&self.hnsw.m) {
+            return Err(Error::Config(format!(
+                "hnsw.m = {} must be within 2..=256",
+                self.hnsw.m
+            )));
+        }
+        if self.hnsw.ef_construction == 0 || self.search.ef_search == 0 {
+            return Err(Error::Config(
+                "hnsw.ef_construction and search.ef_search must be positive".into(),
+            ));
+        }
+        if self.embed.batch_size == 0 || self.embed.max_length < 8 {
+            return Err(Error::Config(
+                "embed.batch_size must be positive and embed.max_length at least 8".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.search.alpha) {
+            return Err(Error::Config(format!(
+                "search.alpha = {} must be within 0..=1",
+                self.search.alpha
+            )));
+        }
+        Ok(())
+    }
+
+    /// The index folder in effect (`index` by default).
+    pub fn index_dir(&self) -> PathBuf {
+        self.index.clone().unwrap_or_else(|| PathBuf::from("index"))
+    }
+}
+
+/// Cores available to this process, for thread-count defaults.
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

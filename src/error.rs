@@ -1,0 +1,89 @@
+//! One error type for the whole library, so the CLI, the server and the benchmark can all
+//! tell a user *what* failed, *on which file or field*, and *what to try*.
+
+use std::path::PathBuf;
+
+/// Everything the library can fail with. The binary wraps these in `anyhow` for printing;
+/// the HTTP layer maps them to status codes (see `server::ApiError`).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The ONNX Runtime shared library could not be located or loaded.
+    #[error("ONNX Runtime is not available: {0}\n  hint: run `scripts/setup.sh` (it installs onnxruntime==1.31.1 from PyPI into ~/.local/share/lore/onnxruntime), or set ORT_DYLIB_PATH to a libonnxruntime.so of version 1.31")]
+    Runtime(String),
+
+    /// The embedding-model folder is missing a file or holds something unusable.
+    #[error("model folder {}: {message}\n  hint: pass --model-dir DIR or set LORE_MODEL_DIR to a folder with model.onnx, tokenizer.json, config.json, special_tokens_map.json and tokenizer_config.json", path.display())]
+    Model { path: PathBuf, message: String },
+
+    /// ONNX inference or tokenisation failed for a batch.
+    #[error("embedding failed: {0}")]
+    Embed(String),
+
+    /// The folder to ingest does not exist, is not a folder, or holds nothing ingestible.
+    #[error("{}: {message}", path.display())]
+    Corpus { path: PathBuf, message: String },
+
+    /// The index folder is missing, damaged, foreign, or was built with another model.
+    #[error("index {}: {message}", path.display())]
+    Index { path: PathBuf, message: String },
+
+    /// Another `lore ingest` holds the index's writer lock.
+    #[error("index {} is locked by another ingest (lock file {}); wait for it to finish. A crashed ingest releases the lock automatically", dir.display(), lock.display())]
+    Locked { dir: PathBuf, lock: PathBuf },
+
+    /// A search or prompt request that cannot be answered as asked.
+    #[error("{field}: {message}")]
+    InvalidRequest {
+        field: &'static str,
+        message: String,
+    },
+
+    /// An invalid configuration value (from lore.toml, the environment or a flag).
+    #[error("configuration: {0}")]
+    Config(String),
+
+    /// A file-system operation failed; `context` says which file and what we were doing.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The BM25 engine failed.
+    #[error("BM25 index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+
+    /// The chat backend (an OpenAI-compatible server) failed or is not configured.
+    #[error("chat backend: {0}")]
+    Chat(String),
+}
+
+/// Shorthand used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the file and action it concerns.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// An index-folder problem, naming the folder.
+    pub fn index(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Index {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A request-validation problem, naming the offending field.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidRequest {
+            field,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! A published index generation opened for reading, and the [`Engine`] that answers
+//! searches over whichever generation is current.
+//!
+//! The engine is the library API every entry point shares: the CLI, the HTTP server, the
+//! benchmark and the tests all call [`Engine::search`].
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use lru::LruCache;
+
+use crate::chunk::Chunk;
+use crate::config::SearchConfig;
+use crate::dense::DenseIndex;
+use crate::embed::{non_zero, Embedder};
+use crate::error::{Error, Result};
+use crate::fusion::{self, Fused};
+use crate::lexical::{Bm25Params, LexicalIndex};
+use crate::search::{Hit, Mode, Ranks, SearchOptions, SearchResponse, Source};
+use crate::store::{self, Manifest};
+
+/// One generation, fully loaded: chunk store, HNSW graph and BM25 reader.
+pub struct Index {
+    dir: PathBuf,
+    manifest: Manifest,
+    chunks: Vec<Chunk>,
+    dense: DenseIndex,
+    lexical: LexicalIndex,
+}
+
+impl Index {
+    /// Opens the generation `CURRENT` points to.
+    pub fn open(root: &Path) -> Result<Index> {
+        let (_, dir) = store::current_generation_dir(root)?.ok_or_else(|| {
+            if root.exists() {
+                Error::index(root, "has no published index yet; run `lore ingest` first")
+            } else {
+                Error::index(
+                    root,
+                    "does not exist; run `lore ingest DIR --index FOLDER` first",
+                )
+            }
+        })?;
+        Index::open_generation(&dir)
+    }
+
+    /// Opens one generation folder.
+    pub fn open_generation(dir: &Path) -> Result<Index> {
+        let manifest = store::read_manifest(dir)?;
+        let chunks = store::read_chunks(dir, manifest.chunks)?;
+        let dense = DenseIndex::load(dir, manifest.chunks)?;
+        let lexical = LexicalIndex::open(&dir.join(store::BM25_DIR))?;
+        let docs = lexical.num_docs() as usize;
+        if docs != manifest.chunks {
+            return Err(Error::index(
+                dir.join(store::BM25_DIR),
+                format!("BM25 index holds {docs} chunks but the manifest lists {}; run `lore ingest --rebuild`", manifest.chunks),
+            ));
+        }
+        Ok(Index {
+            dir: dir.to_path_buf(),
+            manifest,
+            chunks,
+            dense,
+            lexical,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn chunks(&self) -> &[Chunk] {
+        &self.chunks
+    }
+
+    /// The generation folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn dense(&self) -> &DenseIndex {
+        &self.dense
+    }
+
+    pub fn lexical(&self) -> &LexicalIndex {
+        &self.lexical
+    }
+
+    /// The stored embedding of every chunk (read from disk on demand: the server does not
+    /// keep a second copy beside the graph's).
+    pub fn vectors(&self) -> Result<Vec<Vec<f32>>> {
+        store::read_vectors(&self.dir, self.manifest.chunks, self.manifest.model.dim)
+    }
+
+    /// Runs both legs (as `opts.mode` asks) for an already-embedded query and fuses them.
+    /// `query_vec` may be `None` for BM25-only searches.
+    pub fn search_with_vector(
+        &self,
+        query: &str,
+        query_vec: Option<&[f32]>,
+        opts: &SearchOptions,
+    ) -> Result<Vec<Hit>> {
+        let depth = opts.candidates.max(opts.top_k);
+        // Collapsing by document needs more chunks than documents wanted.
+        let fetch = if opts.distinct { depth * 3 } else { depth };
+        let dense_leg = || -> Vec<(u32, f32)> {
+            match query_vec {
+                Some(v) if opts.mode != Mode::Bm25 => {
+                    let list = self.dense.search(v, fetch, opts.ef_search.max(fetch));
+                    self.collapse(list, opts.distinct, depth)
+                }
+                _ => Vec::new(),
+            }
+        };
+        let bm25_leg = || -> Result<Vec<(u32, f32)>> {
+            if opts.mode == Mode::Dense {
+                return Ok(Vec::new());
+            }
+            let params = Bm25Params {
+                title_boost: opts.title_boost,
+            };
+            let list = self.lexical.search(query, fetch, params)?;
+            Ok(self.collapse(list, opts.distinct, depth))
+        };
+        let (dense, bm25) = match opts.mode {
+            Mode::Hybrid => {
+                let (d, b) = rayon::join(dense_leg, bm25_leg);
+                (d, b?)
+            }
+            Mode::Dense => (dense_leg(), Vec::new()),
+            Mode::Bm25 => (Vec::new(), bm25_leg()?),
+        };
+        let fused: Vec<Fused> = match opts.mode {
+            Mode::Hybrid => fusion::fuse(&dense, &bm25, &opts.fusion),
+            Mode::Dense => fusion::single(&dense, true),
+            Mode::Bm25 => fusion::single(&bm25, false),
+        };
+        Ok(fused
+            .into_iter()
+            .take(opts.top_k)
+            .map(|f| self.hit(f))
+            .collect())
+    }
+
+    /// Keeps each document's best chunk when `distinct`, then cuts to `depth`.
+    fn collapse(&self, list: Vec<(u32, f32)>, distinct: bool, depth: usize) -> Vec<(u32, f32)> {
+        if !distinct {
+            let mut list = list;
+            list.truncate(depth);
+            return list;
+        }
+        let mut seen = std::collections::HashSet::with_capacity(list.len());
+        list.into_iter()
+            .filter(|(id, _)| seen.insert(self.chunks[*id as usize].path.as_str()))
+            .take(depth)
+            .collect()
+    }
+
+    fn hit(&self, f: Fused) -> Hit {
+        let c = &self.chunks[f.id as usize];
+        Hit {
+            id: format!("{}#{}", c.path, c.ordinal),
+            score: f.score,
+            text: c.text.clone(),
+            source: Source {
+                path: c.path.clone(),
+                title: c.title.clone(),
+                heading: c.heading.clone(),
+                start_line: c.start_line,
+                end_line: c.end_line,
+                byte_start: c.byte_start,
+                byte_end: c.byte_end,
+            },
+            ranks: Ranks {
+                dense: f.dense_rank,
+                bm25: f.bm25_rank,
+            },
+        }
+    }
+}
+
+/// Searches the current generation of an index folder with a loaded model, and swaps to a
+/// newer generation when one is published (in-flight searches finish on the old one).
+pub struct Engine {
+    root: PathBuf,
+    embedder: Arc<Embedder>,
+    index: ArcSwap<Index>,
+    defaults: SearchConfig,
+    cache: Mutex<LruCache<String, Arc<Vec<f32>>>>,
+}
+
+impl Engine {
+    /// Opens the index at `root` and checks it was built with `embedder`'s model.
+    pub fn open(
+        root: &Path,
+        embedder: Arc<Embedder>,
+        defaults: SearchConfig,
+        cache_size: usize,
+    ) -> Result<Engine> {
+        let index = Index::open(root)?;
+        check_model(&index, &embedder)?;
+        Ok(Engine {
+            root: root.to_path_buf(),
+            embedder,
+            index: ArcSwap::from_pointee(index),
+            defaults,
+            cache: Mutex::new(LruCache::new(non_zero(cache_size))),
+        })
+    }
+
+    /// The generation currently answering; hold the `Arc` to keep using it.
+    pub fn index(&self) -> Arc<Index> {
+        self.index.load_full()
+    }
+
+    pub fn embedder(&self) -> &Arc<Embedder> {
+        &self.embedder
+    }
+
+    /// The index folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Search defaults from the configuration.
+    pub fn defaults(&self) -> SearchOptions {
+        SearchOptions::from_config(&self.defaults)
+    }
+
+    /// Swaps to the published generation if it is newer than the one loaded.
+    /// Returns the new generation number when a swap happened.
+    pub fn reload_if_changed(&self) -> Result<Option<u64>> {
+        let Some(current) = store::read_current(&self.root)? else {
+            return Ok(None);
+        };
+        if current.generation == self.index.load().manifest.generation {
+            return Ok(None);
+        }
+        let index = Index::open_generation(&self.root.join(&current.dir))?;
+        check_model(&index, &self.embedder)?;
+        let generation = index.manifest.generation;
+        self.index.store(Arc::new(index));
+        tracing::info!(generation, "switched to a newly published index generation");
+        Ok(Some(generation))
+    }
+
+    /// Embeds a query, through a small LRU cache (repeated and as-you-type queries are
+    /// common, and embedding is most of a search's cost).
+    pub fn embed_query(&self, query: &str) -> Result<Arc<Vec<f32>>> {
+        if let Some(v) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(query)
+        {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(self.embedder.embed_query(query)?);
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(query.to_string(), v.clone());
+        Ok(v)
+    }
+
+    /// The one search entry point.
+    pub fn search(&self, query: &str, opts: &SearchOptions) -> Result<SearchResponse> {
+        let started = Instant::now();
+        opts.validate(query)?;
+        let index = self.index();
+        let vector = match opts.mode {
+            Mode::Bm25 => None,
+            _ => Some(self.embed_query(query)?),
+        };
+        let results =
+            index.search_with_vector(query, vector.as_deref().map(|v| v.as_slice()), opts)?;
+        Ok(SearchResponse {
+            results,
+            took_ms: started.elapsed().as_secs_f64() * 1000.0,
+            generation: index.manifest.generation,
+        })
+    }
+}
+
+fn check_model(index: &Index, embedder: &Embedder) -> Result<()> {
+    let built = &index.manifest.model;
+    let loaded = embedder.info();
+    if built.hash != loaded.hash
+        || built.dim != loaded.dim
+        || built.pooling != loaded.pooling
+        || built.max_length != loaded.max_length
+    {
+        return Err(Error::index(
+            index.dir.join(store::MANIFEST),
+            format!(
+                "was built with model {} but {} is loaded; use the same --model-dir/--quantized, or re-ingest (`lore ingest --rebuild`)",
+                built.id(),
+                loaded.id()
+            ),
+        ));
+    }
+    Ok(())
+}

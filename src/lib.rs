@@ -1,0 +1,27 @@
+//! lore: local retrieval-augmented generation.
+//!
+//! Ingest a folder of documents into a dense (HNSW) + BM25 (tantivy) index, search it with
+//! both retrievers fused, and assemble augmented prompts for any chat backend. The CLI,
+//! the HTTP server, the benchmark and the tests all use this library; see ARCHITECTURE.md
+//! for the map.
+
+pub mod bench;
+pub mod chunk;
+pub mod config;
+pub mod dense;
+pub mod embed;
+pub mod error;
+pub mod fusion;
+pub mod index;
+pub mod ingest;
+pub mod lexical;
+pub mod runtime;
+pub mod search;
+pub mod server;
+pub mod source;
+pub mod store;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use index::{Engine, Index};
+pub use search::{Hit, Mode, SearchOptions, SearchResponse};

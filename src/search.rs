@@ -1,0 +1,162 @@
+//! The request and answer types of search, shared by the library, CLI, HTTP server and
+//! benchmark so all four speak the same shapes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::SearchConfig;
+use crate::error::{Error, Result};
+pub use crate::fusion::{Fusion, FusionMethod};
+
+/// Which retrievers answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Both retrievers, fused.
+    #[default]
+    Hybrid,
+    /// Embedding similarity only.
+    Dense,
+    /// Keyword (BM25) only.
+    Bm25,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "hybrid" => Ok(Mode::Hybrid),
+            "dense" => Ok(Mode::Dense),
+            "bm25" => Ok(Mode::Bm25),
+            _ => Err(format!(
+                "unknown mode `{s}` (expected hybrid, dense or bm25)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Hybrid => "hybrid",
+            Mode::Dense => "dense",
+            Mode::Bm25 => "bm25",
+        })
+    }
+}
+
+/// Largest `top_k` the library accepts (the HTTP API allows less, see `server`).
+pub const MAX_TOP_K: usize = 1000;
+
+/// Everything that shapes one search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOptions {
+    pub top_k: usize,
+    pub mode: Mode,
+    /// Candidates each retriever contributes before fusion (at least `top_k` are taken).
+    pub candidates: usize,
+    pub fusion: Fusion,
+    pub ef_search: usize,
+    /// BM25 weight of the title/heading field relative to the body.
+    pub title_boost: f32,
+    /// At most one hit per document (its best chunk): each retriever's list is collapsed by
+    /// path before fusion, so the ranking is of documents.
+    pub distinct: bool,
+    pub max_query_chars: usize,
+}
+
+impl SearchOptions {
+    /// The configured defaults.
+    pub fn from_config(c: &SearchConfig) -> SearchOptions {
+        SearchOptions {
+            top_k: c.top_k,
+            mode: c.mode,
+            candidates: c.candidates,
+            fusion: Fusion {
+                method: c.fusion,
+                rrf_k: c.rrf_k,
+                alpha: c.alpha,
+            },
+            ef_search: c.ef_search,
+            title_boost: c.title_boost,
+            distinct: false,
+            max_query_chars: c.max_query_chars,
+        }
+    }
+
+    /// Checks the query and options; the error names the field at fault.
+    pub fn validate(&self, query: &str) -> Result<()> {
+        if query.trim().is_empty() {
+            return Err(Error::invalid("query", "must not be empty"));
+        }
+        let chars = query.chars().count();
+        if chars > self.max_query_chars {
+            return Err(Error::invalid(
+                "query",
+                format!(
+                    "is {chars} characters long; the limit is {}",
+                    self.max_query_chars
+                ),
+            ));
+        }
+        if self.top_k == 0 || self.top_k > MAX_TOP_K {
+            return Err(Error::invalid(
+                "top_k",
+                format!("must be within 1..={MAX_TOP_K}"),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.fusion.alpha) {
+            return Err(Error::invalid("alpha", "must be within 0..=1"));
+        }
+        if self.fusion.rrf_k < 0.0 {
+            return Err(Error::invalid("rrf_k", "must not be negative"));
+        }
+        Ok(())
+    }
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions::from_config(&SearchConfig::default())
+    }
+}
+
+/// Where a hit comes from, precise enough to open the file at the right lines.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Source {
+    pub path: String,
+    pub title: String,
+    pub heading: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    /// Byte range in the file, for exact anchors and for merging neighbouring chunks.
+    pub byte_start: usize,
+    pub byte_end: usize,
+}
+
+/// The hit's 1-based rank in each retriever (`null` when that retriever did not return it).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct Ranks {
+    pub dense: Option<u32>,
+    pub bm25: Option<u32>,
+}
+
+/// One result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Hit {
+    /// `path#ordinal`: stable while the document is unchanged.
+    pub id: String,
+    /// Fused score in hybrid mode; the retriever's own score otherwise.
+    pub score: f32,
+    pub text: String,
+    pub source: Source,
+    pub ranks: Ranks,
+}
+
+/// The answer to a search (the `POST /v1/search` body and `lore search --json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchResponse {
+    pub results: Vec<Hit>,
+    pub took_ms: f64,
+    /// The index generation that answered.
+    pub generation: u64,
+}

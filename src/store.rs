@@ -1,0 +1,389 @@
+//! The on-disk layout of an index folder, and the atomic steps that make it crash-safe.
+//!
+//! ```text
+//! index/
+//!   CURRENT            {"generation": 7, "dir": "gen-000007"}: the only mutable file,
+//!                      replaced by write-temp + fsync + rename
+//!   lore.lock          held (flock) by the one running ingest; the kernel drops it on exit
+//!   gen-000007/        one immutable generation
+//!     manifest.json    format version, model fingerprint, settings, documents
+//!     chunks.jsonl     one Chunk per line; line i is chunk id i
+//!     vectors.f32      chunk embeddings, row i = chunk i, little-endian f32
+//!     hnsw.hnsw.*      the HNSW graph over vectors.f32
+//!     bm25/            the tantivy index over chunks.jsonl
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::chunk::Chunk;
+use crate::config::{ChunkingConfig, HnswConfig};
+use crate::embed::ModelInfo;
+use crate::error::{Error, Result};
+
+/// Bumped whenever the layout changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_NAME: &str = "lore-index";
+pub const CURRENT: &str = "CURRENT";
+pub const LOCK: &str = "lore.lock";
+pub const MANIFEST: &str = "manifest.json";
+pub const CHUNKS: &str = "chunks.jsonl";
+pub const VECTORS: &str = "vectors.f32";
+pub const BM25_DIR: &str = "bm25";
+
+/// The pointer to the published generation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Current {
+    pub generation: u64,
+    pub dir: String,
+}
+
+/// One document of a generation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DocEntry {
+    /// blake3 of the file bytes.
+    pub hash: String,
+    /// Its chunks are ids `first_chunk .. first_chunk + chunks`.
+    pub first_chunk: u32,
+    pub chunks: u32,
+}
+
+/// Describes a generation; written last, so a generation without one is incomplete.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub generation: u64,
+    /// Seconds since the Unix epoch.
+    pub created_unix: u64,
+    pub model: ModelInfo,
+    pub chunking: ChunkingConfig,
+    pub hnsw: HnswConfig,
+    pub chunks: usize,
+    pub documents: BTreeMap<String, DocEntry>,
+    /// The folder that was ingested (informational).
+    pub source: Option<String>,
+}
+
+impl Manifest {
+    pub fn new(
+        generation: u64,
+        model: ModelInfo,
+        chunking: ChunkingConfig,
+        hnsw: HnswConfig,
+        chunks: usize,
+        documents: BTreeMap<String, DocEntry>,
+        source: Option<String>,
+    ) -> Manifest {
+        Manifest {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            generation,
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            model,
+            chunking,
+            hnsw,
+            chunks,
+            documents,
+            source,
+        }
+    }
+}
+
+/// Name of generation `n`'s folder.
+pub fn generation_dir_name(n: u64) -> String {
+    format!("gen-{n:06}")
+}
+
+/// Reads `CURRENT`; `Ok(None)` when the folder has no published generation yet.
+pub fn read_current(root: &Path) -> Result<Option<Current>> {
+    let path = root.join(CURRENT);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    let current: Current = serde_json::from_str(&text).map_err(|e| {
+        Error::index(
+            &path,
+            format!("damaged pointer file ({e}); run `lore ingest --rebuild`"),
+        )
+    })?;
+    if current.dir.contains('/') || current.dir.contains("..") {
+        return Err(Error::index(
+            &path,
+            "pointer names a folder outside the index",
+        ));
+    }
+    Ok(Some(current))
+}
+
+/// Refuses to write into a folder that holds something other than a lore index (a typo in
+/// `--index` must not clobber a user's files). Hidden files and a README are tolerated.
+pub fn check_is_lore_folder(root: &Path) -> Result<()> {
+    if !root.exists() {
+        return Ok(());
+    }
+    if !root.is_dir() {
+        return Err(Error::index(root, "exists and is not a folder"));
+    }
+    if root.join(CURRENT).is_file() {
+        return Ok(());
+    }
+    let entries =
+        std::fs::read_dir(root).map_err(|e| Error::io(format!("reading {}", root.display()), e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name.starts_with('.')
+            || name == LOCK
+            || name.eq_ignore_ascii_case("README.md")
+            || name.starts_with("gen-");
+        if !ours {
+            return Err(Error::index(
+                root,
+                format!("is not a lore index (it contains `{name}`); choose an empty or new folder with --index"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` durably: temp file, fsync, rename, fsync of the folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f =
+            File::create(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        f.sync_all()
+            .map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
+    sync_dir(dir)
+}
+
+/// fsyncs a folder so renames inside it survive a power cut.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(format!("syncing folder {}", dir.display()), e))
+}
+
+/// fsyncs every file in a folder tree (before the generation is renamed into place).
+pub fn sync_tree(dir: &Path) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+    for entry in entries.flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            sync_tree(&p)?;
+        } else {
+            File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io(format!("syncing {}", p.display()), e))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// Writes the chunk store.
+pub fn write_chunks(dir: &Path, chunks: &[Chunk]) -> Result<()> {
+    let path = dir.join(CHUNKS);
+    let f =
+        File::create(&path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    let mut w = BufWriter::new(f);
+    for c in chunks {
+        serde_json::to_writer(&mut w, c)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e.into()))?;
+        w.write_all(b"\n")
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    }
+    w.flush()
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// Reads the chunk store, checking it holds `expected` chunks.
+pub fn read_chunks(dir: &Path, expected: usize) -> Result<Vec<Chunk>> {
+    let path = dir.join(CHUNKS);
+    let f = File::open(&path)
+        .map_err(|e| Error::index(&path, format!("cannot open the chunk store: {e}")))?;
+    let mut chunks = Vec::with_capacity(expected);
+    for (i, line) in BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| Error::index(&path, format!("line {}: {e}", i + 1)))?;
+        let c: Chunk = serde_json::from_str(&line).map_err(|e| {
+            Error::index(
+                &path,
+                format!(
+                    "line {} is damaged ({e}); run `lore ingest --rebuild`",
+                    i + 1
+                ),
+            )
+        })?;
+        chunks.push(c);
+    }
+    if chunks.len() != expected {
+        return Err(Error::index(
+            &path,
+            format!(
+                "holds {} chunks but the manifest lists {expected}; the index is damaged, run `lore ingest --rebuild`",
+                chunks.len()
+            ),
+        ));
+    }
+    Ok(chunks)
+}
+
+/// Writes the vectors as one little-endian f32 matrix.
+pub fn write_vectors(dir: &Path, vectors: &[Vec<f32>]) -> Result<()> {
+    let path = dir.join(VECTORS);
+    let f =
+        File::create(&path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    let mut w = BufWriter::new(f);
+    for v in vectors {
+        for x in v {
+            w.write_all(&x.to_le_bytes())
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        }
+    }
+    w.flush()
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// Reads `n` vectors of `dim` floats, checking the file size.
+pub fn read_vectors(dir: &Path, n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
+    let path = dir.join(VECTORS);
+    let mut bytes = Vec::new();
+    File::open(&path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| Error::index(&path, format!("cannot read vectors: {e}")))?;
+    if bytes.len() != n * dim * 4 {
+        return Err(Error::index(
+            &path,
+            format!(
+                "is {} bytes, expected {} for {n} vectors of {dim} floats; run `lore ingest --rebuild`",
+                bytes.len(),
+                n * dim * 4
+            ),
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(dim * 4)
+        .map(|row| {
+            row.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
+        .collect())
+}
+
+/// Reads and checks a generation's manifest.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::index(
+            &path,
+            format!("cannot read the manifest: {e}; run `lore ingest --rebuild`"),
+        )
+    })?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| {
+        Error::index(
+            &path,
+            format!("damaged manifest ({e}); run `lore ingest --rebuild`"),
+        )
+    })?;
+    if m.format != FORMAT_NAME {
+        return Err(Error::index(&path, "not a lore index manifest"));
+    }
+    if m.version != FORMAT_VERSION {
+        return Err(Error::index(
+            &path,
+            format!(
+                "index format version {} is not supported (this lore reads {FORMAT_VERSION}); run `lore ingest --rebuild`",
+                m.version
+            ),
+        ));
+    }
+    Ok(m)
+}
+
+/// The folder of the published generation, if any.
+pub fn current_generation_dir(root: &Path) -> Result<Option<(Current, PathBuf)>> {
+    Ok(read_current(root)?.map(|c| {
+        let dir = root.join(&c.dir);
+        (c, dir)
+    }))
+}
+
+/// Takes the single-writer lock, failing at once if another process holds it. The lock is
+/// an OS file lock, so a crashed writer never leaves it stuck.
+pub fn lock(root: &Path) -> Result<File> {
+    std::fs::create_dir_all(root)
+        .map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
+    let path = root.join(LOCK);
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            dir: root.to_path_buf(),
+            lock: path,
+        }),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Error::io(format!("locking {}", path.display()), e))
+        }
+    }
+}
+
+/// Removes unfinished generations and all published ones older than `keep_from`
+/// (the previous generation is kept so servers still reading it are undisturbed).
+pub fn collect_garbage(root: &Path, keep_from: u64) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("gen-") else {
+            continue;
+        };
+        let stale = match rest.strip_suffix(".tmp") {
+            Some(_) => true,
+            None => rest.parse::<u64>().map(|n| n < keep_from).unwrap_or(false),
+        };
+        if stale {
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(path = %entry.path().display(), error = %e, "could not remove an old generation");
+            }
+        }
+    }
+}
+
+/// Total size of the files under `dir`, in bytes.
+pub fn disk_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                disk_size(&p)
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            }
+        })
+        .sum()
+}
