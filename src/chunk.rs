@@ -38,6 +38,9 @@ impl Chunk {
     /// The text given to the embedding model: title and heading trail first, so a chunk deep
     /// in a section still carries what it is about.
     pub fn embedding_text(&self) -> String {
+        if self.title.is_empty() && self.heading.is_empty() {
+            return self.text.clone();
+        }
         let mut s =
             String::with_capacity(self.title.len() + self.heading.len() + self.text.len() + 4);
         s.push_str(&self.title);

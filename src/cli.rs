@@ -49,6 +49,12 @@ struct Global {
     /// Only errors.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// OpenAI-compatible chat server for `ask` and `/v1/chat/completions` (e.g. http://127.0.0.1:8080/v1).
+    #[arg(long, global = true, env = "LORE_CHAT_BASE_URL")]
+    chat_url: Option<String>,
+    /// Model name sent to the chat server.
+    #[arg(long, global = true, env = "LORE_CHAT_MODEL")]
+    chat_model: Option<String>,
     /// Log format on stderr.
     #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -75,19 +81,176 @@ enum Command {
         top_k: Option<usize>,
         #[arg(long)]
         mode: Option<Mode>,
-        /// Fusion for hybrid mode: rrf, minmax or zscore.
-        #[arg(long)]
-        fusion: Option<FusionMethod>,
+        #[command(flatten)]
+        tuning: Tuning,
         /// Print the same JSON object as `POST /v1/search`.
         #[arg(long)]
         json: bool,
+    },
+    /// Benchmark retrieval on a BEIR data set (nDCG@10, recall, MRR, latency, ANN recall).
+    Bench {
+        /// BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Which qrels split to evaluate.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Keep an index already ingested from this data set (nothing is embedded again).
+        #[arg(long)]
+        reuse_index: bool,
+        /// Write the figures as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write the figures as Markdown.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Draw the ANN curve and nDCG@10 per mode as SVG.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Write the run of `--run-mode` in TREC format (for trec_eval / pytrec_eval).
+        #[arg(long)]
+        run: Option<PathBuf>,
+        #[arg(long, default_value = "hybrid")]
+        run_mode: String,
+        /// ef_search values of the ANN sweep.
+        #[arg(long, value_delimiter = ',', default_value = "10,16,32,64,128,256")]
+        ef: Vec<usize>,
+        /// Also evaluate a grid of fusion settings (tune on --split train).
+        #[arg(long)]
+        sweep: bool,
+        /// Evaluate only the first N queries (0 = all).
+        #[arg(long, default_value_t = 0)]
+        max_queries: usize,
+        /// Chunk size in model tokens (overrides the configuration).
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        /// Chunk overlap in model tokens (overrides the configuration).
+        #[arg(long)]
+        overlap: Option<usize>,
+        #[command(flatten)]
+        tuning: Tuning,
+    },
+    /// Print the augmented prompt for a question (retrieval + citations + token budget).
+    Prompt {
+        /// The question; with --format jsonl and no question, questions are read one per
+        /// line from --questions FILE or standard input.
+        question: Option<String>,
+        #[command(flatten)]
+        prompt: PromptArgs,
+        /// messages: the JSON answer of /v1/prompt; text: the plain prompt; jsonl: one
+        /// {"messages": [...]} line per question (append to an eval or fine-tuning file).
+        #[arg(long, default_value = "messages", value_parser = ["messages", "text", "jsonl"])]
+        format: String,
+        /// File of questions, one per line (for --format jsonl).
+        #[arg(long)]
+        questions: Option<PathBuf>,
+    },
+    /// Ask the configured chat server, with retrieved sources; streams the answer.
+    Ask {
+        question: String,
+        #[command(flatten)]
+        prompt: PromptArgs,
     },
     /// Serve search over HTTP.
     Serve {
         /// Address to listen on.
         #[arg(long, env = "LORE_ADDR")]
         addr: Option<String>,
+        /// Re-ingest this folder whenever its files change.
+        #[arg(long)]
+        watch: Option<PathBuf>,
     },
+}
+
+/// Prompt settings that can be overridden per command.
+#[derive(clap::Args, Debug, Clone, Default)]
+struct PromptArgs {
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long)]
+    mode: Option<Mode>,
+    /// Token budget for the retrieved sources.
+    #[arg(long)]
+    max_context_tokens: Option<usize>,
+    /// minijinja template file for the user message.
+    #[arg(long)]
+    template: Option<PathBuf>,
+    /// JSONL file of {"messages": [...]} few-shot examples.
+    #[arg(long)]
+    examples: Option<PathBuf>,
+    /// Replaces the system prompt.
+    #[arg(long)]
+    system: Option<String>,
+}
+
+impl PromptArgs {
+    fn request(&self, query: String) -> lore::rag::PromptRequest {
+        lore::rag::PromptRequest {
+            query,
+            top_k: self.top_k,
+            mode: self.mode,
+            max_context_tokens: self.max_context_tokens,
+            system: self.system.clone(),
+            template: None,
+        }
+    }
+
+    fn defaults(&self, config: &Config) -> Result<lore::rag::PromptDefaults> {
+        let mut c = config.prompt.clone();
+        if let Some(t) = &self.template {
+            c.template = Some(t.clone());
+        }
+        if let Some(e) = &self.examples {
+            c.examples = Some(e.clone());
+        }
+        Ok(lore::rag::PromptDefaults::from_config(&c)?)
+    }
+}
+
+/// Search settings that can be overridden per command.
+#[derive(clap::Args, Debug, Clone, Default)]
+struct Tuning {
+    /// Fusion for hybrid mode: rrf, minmax or zscore.
+    #[arg(long)]
+    fusion: Option<FusionMethod>,
+    /// Dense weight in fusion (0..=1; BM25 gets 1 - alpha).
+    #[arg(long)]
+    alpha: Option<f32>,
+    /// RRF constant k.
+    #[arg(long)]
+    rrf_k: Option<f32>,
+    /// Candidates per retriever before fusion.
+    #[arg(long)]
+    candidates: Option<usize>,
+    /// BM25 weight of titles and headings relative to the body.
+    #[arg(long)]
+    title_boost: Option<f32>,
+    /// HNSW search breadth.
+    #[arg(long)]
+    ef_search: Option<usize>,
+}
+
+impl Tuning {
+    fn apply(&self, c: &mut lore::config::SearchConfig) {
+        if let Some(v) = self.fusion {
+            c.fusion = v;
+        }
+        if let Some(v) = self.alpha {
+            c.alpha = v;
+        }
+        if let Some(v) = self.rrf_k {
+            c.rrf_k = v;
+        }
+        if let Some(v) = self.candidates {
+            c.candidates = v;
+        }
+        if let Some(v) = self.title_boost {
+            c.title_boost = v;
+        }
+        if let Some(v) = self.ef_search {
+            c.ef_search = v;
+        }
+    }
 }
 
 pub fn run() -> ExitCode {
@@ -137,6 +300,12 @@ fn config(g: &Global) -> Result<Config> {
     }
     if g.quantized {
         config.quantized = true;
+    }
+    if let Some(u) = &g.chat_url {
+        config.chat.base_url = Some(u.clone());
+    }
+    if let Some(m) = &g.chat_model {
+        config.chat.model = Some(m.clone());
     }
     config.validate()?;
     Ok(config)
@@ -201,9 +370,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             query,
             top_k,
             mode,
-            fusion,
+            tuning,
             json,
         } => {
+            let mut config = config;
+            tuning.apply(&mut config.search);
+            config.validate()?;
             let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
             let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
             let mut opts = SearchOptions::from_config(&config.search);
@@ -213,9 +385,6 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             if let Some(m) = mode {
                 opts.mode = m;
             }
-            if let Some(f) = fusion {
-                opts.fusion.method = f;
-            }
             let response = engine.search(&query, &opts)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&response)?);
@@ -224,7 +393,164 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { addr } => {
+        Command::Bench {
+            dataset,
+            split,
+            reuse_index,
+            json,
+            markdown,
+            plot,
+            run,
+            run_mode,
+            ef,
+            sweep,
+            max_queries,
+            max_tokens,
+            overlap,
+            tuning,
+        } => {
+            let mut config = config;
+            tuning.apply(&mut config.search);
+            if let Some(v) = max_tokens {
+                config.chunking.max_tokens = v;
+            }
+            if let Some(v) = overlap {
+                config.chunking.overlap = v;
+            }
+            config.validate()?;
+            let name = dataset
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "dataset".into());
+            let index = cli
+                .global
+                .index
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("bench-index").join(&name));
+            let embedder = Arc::new(load_embedder(&config, Workload::Batch)?);
+            let opts = lore::bench::BenchOptions {
+                dataset,
+                split,
+                index,
+                reuse_index,
+                chunking: config.chunking.clone(),
+                hnsw: config.hnsw.clone(),
+                search: config.search.clone(),
+                ef_values: ef,
+                sweep,
+                max_queries,
+            };
+            let progress = Bars::new(!cli.global.quiet);
+            let report = lore::bench::run(&opts, embedder, &progress)?;
+            progress.finish();
+            let md = lore::bench::markdown(&report);
+            println!("{md}");
+            if let Some(p) = json {
+                lore::bench::write_file(&p, &serde_json::to_string_pretty(&report)?)?;
+            }
+            if let Some(p) = markdown {
+                lore::bench::write_file(&p, &md)?;
+            }
+            if let Some(p) = plot {
+                lore::bench::write_file(&p, &lore::bench::plot::svg(&report))?;
+            }
+            if let Some(p) = run {
+                let r = report.runs.get(&run_mode).with_context(|| {
+                    format!(
+                        "--run-mode {run_mode}: no such mode (have {})",
+                        report.runs.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+                lore::bench::write_trec_run(&p, r, &format!("lore-{run_mode}"))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Prompt {
+            question,
+            prompt,
+            format,
+            questions,
+        } => {
+            let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
+            let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
+            let defaults = prompt.defaults(&config)?;
+            let list: Vec<String> = match (&question, &questions) {
+                (Some(q), _) if q != "-" => vec![q.clone()],
+                (_, Some(file)) => std::fs::read_to_string(file)
+                    .with_context(|| format!("reading {}", file.display()))?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                _ => {
+                    if format != "jsonl" {
+                        anyhow::bail!("give a QUESTION (or use --format jsonl with --questions FILE or standard input)");
+                    }
+                    std::io::stdin()
+                        .lines()
+                        .map_while(|l| l.ok())
+                        .map(|l| l.trim().to_string())
+                        .filter(|l| !l.is_empty())
+                        .collect()
+                }
+            };
+            for q in list {
+                let assembled = lore::rag::build_prompt(&engine, &defaults, &prompt.request(q))?;
+                match format.as_str() {
+                    "jsonl" => {
+                        println!("{}", serde_json::json!({ "messages": assembled.messages }))
+                    }
+                    "text" => {
+                        println!("{}", assembled.prompt);
+                        eprintln!(
+                            "({} sources, {} context tokens, {} prompt tokens{})",
+                            assembled.citations.len(),
+                            assembled.usage.context_tokens,
+                            assembled.usage.prompt_tokens,
+                            if assembled.no_relevant_context {
+                                "; nothing relevant found"
+                            } else {
+                                ""
+                            }
+                        );
+                    }
+                    _ => println!("{}", serde_json::to_string_pretty(&assembled)?),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ask { question, prompt } => {
+            let client = lore::chat::ChatClient::new(&config.chat)?;
+            let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
+            let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
+            let defaults = prompt.defaults(&config)?;
+            let assembled =
+                lore::rag::build_prompt(&engine, &defaults, &prompt.request(question.clone()))?;
+            let request = serde_json::json!({
+                "messages": [{"role": "user", "content": question}],
+                "stream": true,
+            });
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(stream_answer(
+                &client,
+                lore::chat::augment(request, &assembled),
+            ))?;
+            println!();
+            if assembled.citations.is_empty() {
+                println!("\n(no relevant sources were found in the index)");
+            } else {
+                println!("\nSources:");
+                for c in &assembled.citations {
+                    println!(
+                        "  [{}] {}:{}-{}  {}",
+                        c.n, c.path, c.start_line, c.end_line, c.heading
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { addr, watch } => {
             let addr = addr.unwrap_or_else(|| config.server.addr.clone());
             let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
             let engine = Arc::new(Engine::open(
@@ -234,10 +560,40 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 config.embed.query_cache,
             )?);
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(lore::server::serve(engine, config, &addr))?;
+            runtime.block_on(lore::server::serve(engine, config, &addr, watch))?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Sends a streaming chat request and prints the answer's text deltas as they arrive.
+async fn stream_answer(client: &lore::chat::ChatClient, request: serde_json::Value) -> Result<()> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let resp = client.send(request).await?;
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut out = std::io::stdout();
+    while let Some(chunk) = stream.next().await {
+        buf.push_str(&String::from_utf8_lossy(&chunk?));
+        while let Some(i) = buf.find('\n') {
+            let line: String = buf.drain(..=i).collect();
+            let Some(data) = line.trim().strip_prefix("data:") else {
+                continue;
+            };
+            let data = data.trim();
+            if data == "[DONE]" {
+                return Ok(());
+            }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
+                if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
+                    print!("{t}");
+                    out.flush()?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn print_hits(response: &lore::SearchResponse) {

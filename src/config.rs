@@ -130,11 +130,11 @@ impl Default for SearchConfig {
             top_k: 10,
             mode: Mode::Hybrid,
             candidates: 100,
-            fusion: FusionMethod::Rrf,
+            fusion: FusionMethod::MinMax,
             rrf_k: 60.0,
             alpha: 0.5,
             ef_search: 64,
-            title_boost: 1.0,
+            title_boost: 0.5,
             max_query_chars: 2000,
         }
     }
@@ -169,8 +169,9 @@ pub struct PromptConfig {
     pub max_context_tokens: usize,
     /// Tokenizer used to count prompt tokens: `o200k_base` or `cl100k_base`.
     pub tokenizer: String,
-    /// Hits whose fused score is below this are treated as "nothing relevant".
-    pub min_score: f32,
+    /// Hits whose cosine similarity to the question is below this are treated as
+    /// "nothing relevant" (MiniLM puts unrelated text below ~0.2).
+    pub min_similarity: f32,
     /// Replaces the default system prompt.
     pub system: Option<String>,
     /// A minijinja template file for the user message.
@@ -184,7 +185,7 @@ impl Default for PromptConfig {
         PromptConfig {
             max_context_tokens: 3000,
             tokenizer: "o200k_base".into(),
-            min_score: 0.0,
+            min_similarity: 0.2,
             system: None,
             template: None,
             examples: None,

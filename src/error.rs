@@ -54,6 +54,10 @@ pub enum Error {
     #[error("BM25 index: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
 
+    /// A benchmark data set is missing a file or malformed (names file and line).
+    #[error("data set: {0}")]
+    Dataset(#[from] crate::bench::beir::BeirError),
+
     /// The chat backend (an OpenAI-compatible server) failed or is not configured.
     #[error("chat backend: {0}")]
     Chat(String),

@@ -186,8 +186,16 @@ mod tests {
         assert!((out[0].score - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
         assert_eq!(out[0].dense_rank, Some(2));
         assert_eq!(out[0].bm25_rank, Some(1));
-        // ids 1 and 3 tie on 1/61: the better dense rank wins the tie.
-        assert!((out[1].score - out[2].score).abs() < 1e-9);
+        // id 1: 1/61 (dense rank 1); id 3: 1/62 (BM25 rank 2).
+        assert!((out[1].score - 1.0 / 61.0).abs() < 1e-6);
+        assert!((out[2].score - 1.0 / 62.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn ties_go_to_the_better_dense_rank() {
+        let out = fuse(&[(1, 0.9)], &[(3, 4.0)], &Fusion::default());
+        assert_eq!(out[0].score, out[1].score);
+        assert_eq!(ids(&out), [1, 3]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! The engine is the library API every entry point shares: the CLI, the HTTP server, the
 //! benchmark and the tests all call [`Engine::search`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -21,11 +22,24 @@ use crate::lexical::{Bm25Params, LexicalIndex};
 use crate::search::{Hit, Mode, Ranks, SearchOptions, SearchResponse, Source};
 use crate::store::{self, Manifest};
 
+/// One retriever's candidates, keyed by chunk id, or by document ordinal when collapsing
+/// (then `chunk_of` maps each document to its best chunk).
+#[derive(Default)]
+struct Leg {
+    ranked: Vec<(u32, f32)>,
+    chunk_of: HashMap<u32, u32>,
+}
+
 /// One generation, fully loaded: chunk store, HNSW graph and BM25 reader.
 pub struct Index {
     dir: PathBuf,
     manifest: Manifest,
     chunks: Vec<Chunk>,
+    /// Chunk id → document ordinal (position in the manifest's path order).
+    chunk_doc: Vec<u32>,
+    /// All chunk embeddings, row-major (`dim` floats per chunk): exact similarities for
+    /// every hit, whichever retriever found it.
+    vectors: Vec<f32>,
     dense: DenseIndex,
     lexical: LexicalIndex,
 }
@@ -59,10 +73,26 @@ impl Index {
                 format!("BM25 index holds {docs} chunks but the manifest lists {}; run `lore ingest --rebuild`", manifest.chunks),
             ));
         }
+        let mut chunk_doc = vec![0u32; chunks.len()];
+        for (ord, e) in manifest.documents.values().enumerate() {
+            let range = e.first_chunk as usize..(e.first_chunk + e.chunks) as usize;
+            match chunk_doc.get_mut(range) {
+                Some(slots) => slots.fill(ord as u32),
+                None => {
+                    return Err(Error::index(
+                        dir.join(store::MANIFEST),
+                        "lists chunks beyond the chunk store; run `lore ingest --rebuild`",
+                    ))
+                }
+            }
+        }
+        let vectors = store::read_vectors(dir, manifest.chunks, manifest.model.dim)?.concat();
         Ok(Index {
             dir: dir.to_path_buf(),
             manifest,
             chunks,
+            chunk_doc,
+            vectors,
             dense,
             lexical,
         })
@@ -89,10 +119,19 @@ impl Index {
         &self.lexical
     }
 
-    /// The stored embedding of every chunk (read from disk on demand: the server does not
-    /// keep a second copy beside the graph's).
-    pub fn vectors(&self) -> Result<Vec<Vec<f32>>> {
-        store::read_vectors(&self.dir, self.manifest.chunks, self.manifest.model.dim)
+    /// The stored embedding of every chunk.
+    pub fn vectors(&self) -> Vec<Vec<f32>> {
+        self.vectors
+            .chunks_exact(self.manifest.model.dim.max(1))
+            .map(|v| v.to_vec())
+            .collect()
+    }
+
+    /// Cosine similarity of chunk `id` to a unit query vector.
+    pub fn similarity(&self, id: u32, query: &[f32]) -> f32 {
+        let dim = self.manifest.model.dim;
+        let start = id as usize * dim;
+        crate::dense::dot(&self.vectors[start..start + dim], query)
     }
 
     /// Runs both legs (as `opts.mode` asks) for an already-embedded query and fuses them.
@@ -106,18 +145,18 @@ impl Index {
         let depth = opts.candidates.max(opts.top_k);
         // Collapsing by document needs more chunks than documents wanted.
         let fetch = if opts.distinct { depth * 3 } else { depth };
-        let dense_leg = || -> Vec<(u32, f32)> {
+        let dense_leg = || -> Leg {
             match query_vec {
                 Some(v) if opts.mode != Mode::Bm25 => {
                     let list = self.dense.search(v, fetch, opts.ef_search.max(fetch));
                     self.collapse(list, opts.distinct, depth)
                 }
-                _ => Vec::new(),
+                _ => Leg::default(),
             }
         };
-        let bm25_leg = || -> Result<Vec<(u32, f32)>> {
+        let bm25_leg = || -> Result<Leg> {
             if opts.mode == Mode::Dense {
-                return Ok(Vec::new());
+                return Ok(Leg::default());
             }
             let params = Bm25Params {
                 title_boost: opts.title_boost,
@@ -130,40 +169,69 @@ impl Index {
                 let (d, b) = rayon::join(dense_leg, bm25_leg);
                 (d, b?)
             }
-            Mode::Dense => (dense_leg(), Vec::new()),
-            Mode::Bm25 => (Vec::new(), bm25_leg()?),
+            Mode::Dense => (dense_leg(), Leg::default()),
+            Mode::Bm25 => (Leg::default(), bm25_leg()?),
         };
         let fused: Vec<Fused> = match opts.mode {
-            Mode::Hybrid => fusion::fuse(&dense, &bm25, &opts.fusion),
-            Mode::Dense => fusion::single(&dense, true),
-            Mode::Bm25 => fusion::single(&bm25, false),
+            Mode::Hybrid => fusion::fuse(&dense.ranked, &bm25.ranked, &opts.fusion),
+            Mode::Dense => fusion::single(&dense.ranked, true),
+            Mode::Bm25 => fusion::single(&bm25.ranked, false),
         };
         Ok(fused
             .into_iter()
             .take(opts.top_k)
-            .map(|f| self.hit(f))
+            .map(|f| {
+                // With `distinct`, fused ids are documents: show the chunk of the leg that
+                // ranked the document higher.
+                let chunk = match (dense.chunk_of.get(&f.id), bm25.chunk_of.get(&f.id)) {
+                    (Some(&d), Some(&b)) => {
+                        if f.dense_rank <= f.bm25_rank {
+                            d
+                        } else {
+                            b
+                        }
+                    }
+                    (Some(&c), None) | (None, Some(&c)) => c,
+                    (None, None) => f.id,
+                };
+                self.hit(Fused { id: chunk, ..f }, query_vec)
+            })
             .collect())
     }
 
-    /// Keeps each document's best chunk when `distinct`, then cuts to `depth`.
-    fn collapse(&self, list: Vec<(u32, f32)>, distinct: bool, depth: usize) -> Vec<(u32, f32)> {
+    /// Without `distinct`, cuts the list to `depth`. With it, keeps each document's best
+    /// chunk and re-keys the list by document, so fusion adds up evidence per document even
+    /// when the two retrievers matched different chunks of it.
+    fn collapse(&self, list: Vec<(u32, f32)>, distinct: bool, depth: usize) -> Leg {
         if !distinct {
-            let mut list = list;
-            list.truncate(depth);
-            return list;
+            let mut ranked = list;
+            ranked.truncate(depth);
+            return Leg {
+                ranked,
+                chunk_of: HashMap::new(),
+            };
         }
-        let mut seen = std::collections::HashSet::with_capacity(list.len());
-        list.into_iter()
-            .filter(|(id, _)| seen.insert(self.chunks[*id as usize].path.as_str()))
-            .take(depth)
-            .collect()
+        let mut chunk_of = HashMap::with_capacity(depth);
+        let mut ranked = Vec::with_capacity(depth);
+        for (chunk, score) in list {
+            let doc = self.chunk_doc[chunk as usize];
+            if let std::collections::hash_map::Entry::Vacant(e) = chunk_of.entry(doc) {
+                e.insert(chunk);
+                ranked.push((doc, score));
+                if ranked.len() == depth {
+                    break;
+                }
+            }
+        }
+        Leg { ranked, chunk_of }
     }
 
-    fn hit(&self, f: Fused) -> Hit {
+    fn hit(&self, f: Fused, query_vec: Option<&[f32]>) -> Hit {
         let c = &self.chunks[f.id as usize];
         Hit {
             id: format!("{}#{}", c.path, c.ordinal),
             score: f.score,
+            similarity: query_vec.map(|q| self.similarity(f.id, q)),
             text: c.text.clone(),
             source: Source {
                 path: c.path.clone(),
@@ -264,6 +332,12 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .put(query.to_string(), v.clone());
         Ok(v)
+    }
+
+    /// Forgets cached query embeddings (the benchmark does this between modes so every
+    /// mode's latency includes embedding the query).
+    pub fn clear_query_cache(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// The one search entry point.

@@ -331,6 +331,7 @@ pub fn apply(
         report.generation = current.generation;
         report.chunks = chunks.len();
         report.seconds = started.elapsed().as_secs_f64();
+        report.chunks_per_s = report.chunks as f64 / report.seconds.max(1e-9);
         report.peak_rss_mb = peak_rss_mb();
         return Ok(report);
     }

@@ -6,6 +6,7 @@
 //! for the map.
 
 pub mod bench;
+pub mod chat;
 pub mod chunk;
 pub mod config;
 pub mod dense;
@@ -15,11 +16,14 @@ pub mod fusion;
 pub mod index;
 pub mod ingest;
 pub mod lexical;
+pub mod prompt;
+pub mod rag;
 pub mod runtime;
 pub mod search;
 pub mod server;
 pub mod source;
 pub mod store;
+pub mod watch;
 
 pub use config::Config;
 pub use error::{Error, Result};

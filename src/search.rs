@@ -85,7 +85,7 @@ impl SearchOptions {
 
     /// Checks the query and options; the error names the field at fault.
     pub fn validate(&self, query: &str) -> Result<()> {
-        if query.trim().is_empty() {
+        if query.chars().all(|c| c.is_whitespace() || c.is_control()) {
             return Err(Error::invalid("query", "must not be empty"));
         }
         let chars = query.chars().count();
@@ -147,6 +147,10 @@ pub struct Hit {
     pub id: String,
     /// Fused score in hybrid mode; the retriever's own score otherwise.
     pub score: f32,
+    /// Cosine similarity of the chunk to the query (a calibrated relevance measure whatever
+    /// the mode; absent for BM25-only searches, which do not embed the query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
     pub text: String,
     pub source: Source,
     pub ranks: Ranks,

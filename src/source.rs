@@ -57,13 +57,23 @@ impl Document {
         title: Option<String>,
     ) -> Document {
         let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
-        let (fm_title, body_start) = match format {
-            Format::Markdown => parse_front_matter(&text),
+        // A UTF-8 byte-order mark (Windows editors) is neither metadata nor text.
+        let bom = if text.starts_with('\u{feff}') {
+            '\u{feff}'.len_utf8()
+        } else {
+            0
+        };
+        let (fm_title, fm_len) = match format {
+            Format::Markdown => parse_front_matter(&text[bom..]),
             Format::Text => (None, 0),
         };
+        let body_start = bom + fm_len;
         let title = title
             .or(fm_title)
-            .or_else(|| first_heading(&text[body_start..]))
+            .or_else(|| match format {
+                Format::Markdown => first_heading(&text[body_start..]),
+                Format::Text => None,
+            })
             .unwrap_or_else(|| {
                 Path::new(&path)
                     .file_stem()
@@ -211,10 +221,31 @@ fn yaml_title(meta: &str) -> Option<String> {
     })
 }
 
+/// The text of the first level-1 heading (a real one: `#` lines inside code blocks are not
+/// headings).
 fn first_heading(body: &str) -> Option<String> {
-    body.lines()
-        .find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_string()))
-        .filter(|t| !t.is_empty())
+    use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, TagEnd};
+    let mut inside = false;
+    let mut text = String::new();
+    for event in Parser::new(body) {
+        match event {
+            Event::Start(Tag::Heading {
+                level: HeadingLevel::H1,
+                ..
+            }) => inside = true,
+            Event::Text(t) | Event::Code(t) if inside => text.push_str(&t),
+            Event::End(TagEnd::Heading(HeadingLevel::H1)) => {
+                let t = text.trim();
+                if !t.is_empty() {
+                    return Some(t.to_string());
+                }
+                inside = false;
+                text.clear();
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -143,6 +143,7 @@ pub fn check_is_lore_folder(root: &Path) -> Result<()> {
         let name = entry.file_name().to_string_lossy().into_owned();
         let ours = name.starts_with('.')
             || name == LOCK
+            || name == "CURRENT.tmp"
             || name.eq_ignore_ascii_case("README.md")
             || name.starts_with("gen-");
         if !ours {

@@ -1,4 +1,487 @@
-//! The retrieval benchmark (BEIR data sets).
+//! The retrieval benchmark: ingest a BEIR data set through the normal pipeline, run every
+//! query of a split through [`Engine::search`] in each mode and fusion variant, and score
+//! the rankings as trec_eval does. Also measures the HNSW graph against exact search.
+//!
+//! Nothing here retrieves on its own: a number this module prints is a number the server
+//! would produce.
 
 pub mod beir;
 pub mod metrics;
+pub mod plot;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::{ChunkingConfig, HnswConfig, SearchConfig};
+use crate::dense::exact_search;
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
+use crate::index::Engine;
+use crate::ingest::{self, Changes, IngestSettings, Progress};
+use crate::search::{Fusion, FusionMethod, Mode, SearchOptions};
+use crate::source::{Document, Format};
+use crate::store;
+
+use beir::Dataset;
+use metrics::{Metrics, Run};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub dataset: PathBuf,
+    pub split: String,
+    pub index: PathBuf,
+    /// Keep what is already ingested in `index` (incremental ingest: nothing is embedded
+    /// again when the corpus is unchanged). Without it the index is rebuilt and timed.
+    pub reuse_index: bool,
+    pub chunking: ChunkingConfig,
+    pub hnsw: HnswConfig,
+    pub search: SearchConfig,
+    /// `ef_search` values for the ANN sweep.
+    pub ef_values: Vec<usize>,
+    /// Also evaluate a grid of fusion settings (for tuning on the train split).
+    pub sweep: bool,
+    /// Limit the number of queries (0 = all), for quick runs.
+    pub max_queries: usize,
+}
+
+/// One mode's or variant's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeReport {
+    #[serde(rename = "ndcg@10")]
+    pub ndcg_at_10: f64,
+    #[serde(rename = "recall@10")]
+    pub recall_at_10: f64,
+    #[serde(rename = "recall@100")]
+    pub recall_at_100: f64,
+    #[serde(rename = "mrr@10")]
+    pub mrr_at_10: f64,
+    pub latency_ms: Latency,
+    /// How the variant was configured, for people reading the JSON.
+    pub settings: String,
+}
+
+/// Per-query latency percentiles, query embedding included.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p95: f64,
+}
+
+/// One point of the ANN sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnnPoint {
+    pub ef: usize,
+    #[serde(rename = "recall@10")]
+    pub recall_at_10: f64,
+    pub qps: f64,
+    pub p50_ms: f64,
+}
+
+/// Ingest figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestFigures {
+    pub documents: usize,
+    pub chunks: usize,
+    pub seconds: f64,
+    pub chunks_per_s: f64,
+    pub tokens_embedded: usize,
+    pub tokens_per_s: f64,
+    pub chunks_embedded: usize,
+    pub peak_rss_mb: f64,
+    pub index_bytes: u64,
+    pub reused: bool,
+}
+
+/// The whole result, serialised with stable keys.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub dataset: String,
+    pub split: String,
+    pub queries: usize,
+    pub model: String,
+    pub modes: BTreeMap<String, ModeReport>,
+    pub ann: Vec<AnnPoint>,
+    /// Fraction of stored vectors that find themselves in their own top 10 at the default
+    /// `ef_search` (graph reachability).
+    pub self_recall: f64,
+    pub default_ef_search: usize,
+    pub ingest: IngestFigures,
+    /// Each mode's run (query id → documents with rank-derived scores), for `--run`.
+    #[serde(skip)]
+    pub runs: BTreeMap<String, Run>,
+}
+
+/// How many of [`variants`] are the always-reported, timed ones.
+const MAIN_VARIANTS: usize = 7;
+
+/// The variants every benchmark reports: each retriever alone, the configured default, and
+/// each fusion family at the configured weights.
+fn variants(defaults: &SearchOptions, sweep: bool) -> Vec<(String, SearchOptions)> {
+    let with = |mode: Mode, method: FusionMethod, rrf_k: f32, alpha: f32| {
+        let mut o = defaults.clone();
+        o.mode = mode;
+        o.fusion = Fusion {
+            method,
+            rrf_k,
+            alpha,
+        };
+        o
+    };
+    let f = defaults.fusion;
+    let mut v = vec![
+        (
+            "bm25".to_string(),
+            with(Mode::Bm25, f.method, f.rrf_k, f.alpha),
+        ),
+        (
+            "dense".to_string(),
+            with(Mode::Dense, f.method, f.rrf_k, f.alpha),
+        ),
+        ("hybrid".to_string(), defaults.clone()),
+        (
+            "rrf".to_string(),
+            with(Mode::Hybrid, FusionMethod::Rrf, 60.0, 0.5),
+        ),
+        (
+            "rrf_weighted".to_string(),
+            with(
+                Mode::Hybrid,
+                FusionMethod::Rrf,
+                f.rrf_k,
+                if f.method == FusionMethod::Rrf && f.alpha != 0.5 {
+                    f.alpha
+                } else {
+                    0.6
+                },
+            ),
+        ),
+        (
+            "minmax".to_string(),
+            with(Mode::Hybrid, FusionMethod::MinMax, f.rrf_k, 0.5),
+        ),
+        (
+            "zscore".to_string(),
+            with(Mode::Hybrid, FusionMethod::ZScore, f.rrf_k, 0.5),
+        ),
+    ];
+    if sweep {
+        for alpha in [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] {
+            for method in [FusionMethod::MinMax, FusionMethod::ZScore] {
+                let name = format!("{}_a{alpha:.1}", method_name(method));
+                v.push((name, with(Mode::Hybrid, method, f.rrf_k, alpha)));
+            }
+            for k in [10.0, 30.0, 60.0, 100.0] {
+                v.push((
+                    format!("rrf_k{k}_a{alpha:.1}"),
+                    with(Mode::Hybrid, FusionMethod::Rrf, k, alpha),
+                ));
+            }
+        }
+    }
+    v
+}
+
+fn method_name(m: FusionMethod) -> &'static str {
+    match m {
+        FusionMethod::Rrf => "rrf",
+        FusionMethod::MinMax => "minmax",
+        FusionMethod::ZScore => "zscore",
+    }
+}
+
+fn describe(o: &SearchOptions) -> String {
+    match o.mode {
+        Mode::Bm25 => format!("bm25 title_boost={}", o.title_boost),
+        Mode::Dense => format!("dense ef_search={}", o.ef_search),
+        Mode::Hybrid => match o.fusion.method {
+            FusionMethod::Rrf => format!(
+                "rrf k={} dense_weight={} candidates={}",
+                o.fusion.rrf_k, o.fusion.alpha, o.candidates
+            ),
+            m => format!(
+                "{} alpha={} candidates={}",
+                method_name(m),
+                o.fusion.alpha,
+                o.candidates
+            ),
+        },
+    }
+}
+
+/// Turns BEIR documents into lore documents: the id is the path, the title is the title.
+pub fn documents(ds: &Dataset) -> Vec<Document> {
+    ds.corpus
+        .iter()
+        .map(|d| {
+            Document::from_text(
+                d.id.clone(),
+                d.text.clone(),
+                Format::Text,
+                Some(d.title.clone()),
+            )
+        })
+        .collect()
+}
+
+/// Runs the benchmark.
+pub fn run(
+    opts: &BenchOptions,
+    embedder: Arc<Embedder>,
+    progress: &dyn Progress,
+) -> Result<BenchReport> {
+    let ds = Dataset::load(&opts.dataset, &opts.split)?;
+    let source = format!("beir:{}", opts.dataset.display());
+
+    // Ingest through the same pipeline as `lore ingest`.
+    let started = Instant::now();
+    let settings = IngestSettings {
+        chunking: opts.chunking.clone(),
+        hnsw: opts.hnsw.clone(),
+        rebuild: !opts.reuse_index,
+    };
+    let changes = Changes {
+        upserts: documents(&ds),
+        removes: Vec::new(),
+        complete: true,
+        source: Some(source),
+    };
+    let report = ingest::apply(
+        &opts.index,
+        changes,
+        &embedder,
+        &settings,
+        progress,
+        started,
+    )?;
+    let index_bytes = store::current_generation_dir(&opts.index)?
+        .map(|(_, d)| store::disk_size(&d))
+        .unwrap_or(0);
+    let ingest_figures = IngestFigures {
+        documents: ds.corpus.len(),
+        chunks: report.chunks,
+        seconds: report.seconds,
+        chunks_per_s: report.chunks_per_s,
+        tokens_embedded: report.tokens_embedded,
+        tokens_per_s: if report.seconds > 0.0 {
+            report.tokens_embedded as f64 / report.seconds
+        } else {
+            0.0
+        },
+        chunks_embedded: report.chunks_embedded,
+        peak_rss_mb: report.peak_rss_mb,
+        index_bytes,
+        reused: report.chunks_embedded == 0,
+    };
+
+    let engine = Engine::open(&opts.index, embedder.clone(), opts.search.clone(), 1 << 16)?;
+    let mut queries = ds.queries.clone();
+    if opts.max_queries > 0 {
+        queries.truncate(opts.max_queries);
+    }
+    let qrels: metrics::Qrels = queries
+        .iter()
+        .filter_map(|q| ds.qrels.get(&q.id).map(|r| (q.id.clone(), r.clone())))
+        .collect();
+
+    let mut defaults = SearchOptions::from_config(&opts.search);
+    defaults.top_k = 100;
+    defaults.distinct = true;
+    let variants = variants(&defaults, opts.sweep);
+    progress.phase("querying", (variants.len() * queries.len()) as u64);
+    let mut modes = BTreeMap::new();
+    let mut runs = BTreeMap::new();
+    for (i, (name, o)) in variants.iter().enumerate() {
+        // The main modes are timed with query embedding included; the sweep's grid points
+        // only need quality, so they reuse the cached query embeddings.
+        if i < MAIN_VARIANTS {
+            engine.clear_query_cache();
+        }
+        let mut run = Run::new();
+        let mut latencies = Vec::with_capacity(queries.len());
+        for q in &queries {
+            let t = Instant::now();
+            let resp = engine.search(&q.text, o)?;
+            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            let n = resp.results.len();
+            // Scores in the run are derived from our rank so that trec_eval's tie-breaking
+            // (score, then document id) cannot reorder what lore returned.
+            let ranked = resp
+                .results
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| (h.source.path, (n - i) as f64))
+                .collect();
+            run.insert(q.id.clone(), ranked);
+            progress.advance(1);
+        }
+        let m: Metrics = metrics::evaluate(&run, &qrels, &[]);
+        modes.insert(
+            name.clone(),
+            ModeReport {
+                ndcg_at_10: m.ndcg_at_10,
+                recall_at_10: m.recall_at_10,
+                recall_at_100: m.recall_at_100,
+                mrr_at_10: m.mrr_at_10,
+                latency_ms: Latency {
+                    p50: metrics::percentile(&latencies, 50.0),
+                    p95: metrics::percentile(&latencies, 95.0),
+                },
+                settings: describe(o),
+            },
+        );
+        runs.insert(name.clone(), run);
+    }
+
+    // ANN quality: the graph against exact search on the same vectors.
+    let index = engine.index();
+    let vectors = index.vectors();
+    let qtexts: Vec<&str> = queries.iter().map(|q| q.text.as_str()).collect();
+    let qvecs = embedder.embed(&qtexts)?;
+    let truth: Vec<Vec<u32>> = qvecs
+        .iter()
+        .map(|q| {
+            exact_search(&vectors, q, 10)
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect();
+    let mut ann = Vec::new();
+    for &ef in &opts.ef_values {
+        let mut found = 0usize;
+        let mut lat = Vec::with_capacity(qvecs.len());
+        let t0 = Instant::now();
+        for (q, t) in qvecs.iter().zip(&truth) {
+            let t1 = Instant::now();
+            let got = index.dense().search(q, 10, ef);
+            lat.push(t1.elapsed().as_secs_f64() * 1000.0);
+            found += got.iter().filter(|(id, _)| t.contains(id)).count();
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let expected: usize = truth.iter().map(|t| t.len()).sum();
+        ann.push(AnnPoint {
+            ef,
+            recall_at_10: found as f64 / expected.max(1) as f64,
+            qps: qvecs.len() as f64 / secs.max(1e-9),
+            p50_ms: metrics::percentile(&lat, 50.0),
+        });
+    }
+    let self_recall = self_recall(&index, &vectors, opts.search.ef_search);
+
+    Ok(BenchReport {
+        dataset: ds.name.clone(),
+        split: opts.split.clone(),
+        queries: queries.len(),
+        model: embedder.info().id(),
+        modes,
+        ann,
+        self_recall,
+        default_ef_search: opts.search.ef_search,
+        ingest: ingest_figures,
+        runs,
+    })
+}
+
+/// Fraction of stored vectors found in their own top 10 (hnsw_rs can leave points
+/// unreachable after parallel insertion; this catches it).
+pub fn self_recall(index: &crate::index::Index, vectors: &[Vec<f32>], ef: usize) -> f64 {
+    if vectors.is_empty() {
+        return 1.0;
+    }
+    let found = vectors
+        .iter()
+        .enumerate()
+        .filter(|(i, v)| {
+            index
+                .dense()
+                .search(v, 10, ef)
+                .iter()
+                .any(|(id, _)| *id as usize == *i)
+        })
+        .count();
+    found as f64 / vectors.len() as f64
+}
+
+/// Writes a run in TREC format (`qid Q0 docid rank score tag`), sorted by query id.
+pub fn write_trec_run(path: &Path, run: &Run, tag: &str) -> Result<()> {
+    let mut out = String::new();
+    let mut qids: Vec<&String> = run.keys().collect();
+    qids.sort();
+    for q in qids {
+        for (rank, (doc, score)) in run[q].iter().enumerate() {
+            out.push_str(&format!("{q} Q0 {doc} {} {score} {tag}\n", rank + 1));
+        }
+    }
+    std::fs::write(path, out).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// The figures as a Markdown document (also used for the README table).
+pub fn markdown(r: &BenchReport) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "### {} ({} split, {} queries)\n\nModel: `{}`. Documents are ranked by their best chunk.\n\n",
+        r.dataset, r.split, r.queries, r.model
+    ));
+    s.push_str("| mode | nDCG@10 | Recall@10 | Recall@100 | MRR@10 | p50 ms | p95 ms | settings |\n|---|---:|---:|---:|---:|---:|---:|---|\n");
+    for (name, m) in ordered_modes(r) {
+        s.push_str(&format!(
+            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.2} | {:.2} | {} |\n",
+            m.ndcg_at_10,
+            m.recall_at_10,
+            m.recall_at_100,
+            m.mrr_at_10,
+            m.latency_ms.p50,
+            m.latency_ms.p95,
+            m.settings
+        ));
+    }
+    s.push_str(&format!(
+        "\nHNSW vs exact search (k = 10, {} queries; self-recall at ef {}: {:.4}):\n\n| ef_search | recall@10 | queries/s | p50 ms |\n|---:|---:|---:|---:|\n",
+        r.queries, r.default_ef_search, r.self_recall
+    ));
+    for a in &r.ann {
+        s.push_str(&format!(
+            "| {} | {:.4} | {:.0} | {:.3} |\n",
+            a.ef, a.recall_at_10, a.qps, a.p50_ms
+        ));
+    }
+    let i = &r.ingest;
+    s.push_str(&format!(
+        "\nIngest: {} documents → {} chunks ({} embedded, {} tokens) in {:.1} s = {:.1} chunks/s, {:.0} tokens/s; peak RSS {:.0} MB; index {:.1} MB on disk{}.\n",
+        i.documents,
+        i.chunks,
+        i.chunks_embedded,
+        i.tokens_embedded,
+        i.seconds,
+        i.chunks_per_s,
+        i.tokens_per_s,
+        i.peak_rss_mb,
+        i.index_bytes as f64 / 1e6,
+        if i.reused { " (index reused: nothing embedded)" } else { "" }
+    ));
+    s
+}
+
+/// Modes in reading order: retrievers alone, the default, then the variants by name.
+pub fn ordered_modes(r: &BenchReport) -> Vec<(&String, &ModeReport)> {
+    let first = ["bm25", "dense", "hybrid"];
+    let mut v: Vec<(&String, &ModeReport)> = first
+        .iter()
+        .filter_map(|n| r.modes.get_key_value(*n))
+        .collect();
+    v.extend(r.modes.iter().filter(|(n, _)| !first.contains(&n.as_str())));
+    v
+}
+
+/// Writes `text` to `path`, naming the file on failure.
+pub fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::File::create(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}

@@ -1,0 +1,20 @@
+//! lore's integration tests, as one test binary (one link, one model load; see
+//! `autotests = false` in Cargo.toml).
+//!
+//! Every test uses the real parts: the ONNX model (loaded once, in `support`), tantivy and
+//! HNSW indexes written to temporary folders, an axum server on 127.0.0.1:0 with a reqwest
+//! client, and the `lore` binary itself. Run with
+//! `cargo test --release --test integration -- --test-threads 2`.
+
+mod support;
+
+#[path = "integration/cli.rs"]
+mod cli;
+#[path = "integration/http.rs"]
+mod http;
+#[path = "integration/incremental.rs"]
+mod incremental;
+#[path = "integration/ingest.rs"]
+mod ingest;
+#[path = "integration/search.rs"]
+mod search;

@@ -1,0 +1,191 @@
+//! The `lore` binary itself, run as a user would.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::support::{
+    check_response_json, model_dir, Fixture, CALIBRATION, RARE_TOKEN, TERNS, TOPICS,
+};
+
+/// Runs `lore` with `args` from `cwd` (a temporary folder, so no stray `lore.toml` is read)
+/// with the test model and none of the caller's `LORE_*` settings but the data folder.
+fn lore(cwd: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lore"));
+    cmd.current_dir(cwd)
+        .args(args)
+        .arg("--model-dir")
+        .arg(model_dir());
+    for var in [
+        "LORE_CONFIG",
+        "LORE_INDEX",
+        "LORE_MODEL_DIR",
+        "LORE_QUANTIZED",
+        "LORE_ADDR",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.output().expect("run the lore binary")
+}
+
+fn stdout_json(out: &Output, what: &str) -> Value {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: stdout is not one JSON value ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn cli_ingest_then_search_print_json() {
+    let f = Fixture::with_files(&TOPICS);
+    let index = f.index();
+    let cwd = index.parent().expect("the index folder has a parent");
+    let corpus = f.corpus().to_str().unwrap();
+    let index = index.to_str().unwrap();
+
+    let out = lore(cwd, &["ingest", corpus, "--index", index, "--json"]);
+    let report = stdout_json(&out, "lore ingest --json");
+    assert_eq!(
+        report["files_read"].as_u64(),
+        Some(TOPICS.len() as u64),
+        "{report}"
+    );
+    assert_eq!(report["files_skipped"].as_u64(), Some(0), "{report}");
+    let chunks = report["chunks"].as_u64().expect("chunks");
+    assert!(chunks > TOPICS.len() as u64, "{report}");
+    let seconds = report["seconds"].as_f64().expect("seconds");
+    assert!(seconds > 0.0 && seconds.is_finite(), "{report}");
+    let rate = report["chunks_per_s"].as_f64().expect("chunks_per_s");
+    assert!(
+        (rate * seconds - chunks as f64).abs() <= 0.01 * chunks as f64,
+        "chunks_per_s {rate} is not chunks / seconds: {report}"
+    );
+
+    // Same JSON shape as POST /v1/search.
+    let out = lore(
+        cwd,
+        &[
+            "search",
+            "how far do arctic terns migrate",
+            "--index",
+            index,
+            "--json",
+        ],
+    );
+    let response = stdout_json(&out, "lore search --json");
+    let results = check_response_json(&response);
+    assert_eq!(results.len(), 10.min(chunks as usize));
+    assert_eq!(results[0]["source"]["path"], TERNS, "{response}");
+    assert_eq!(
+        response["generation"].as_u64(),
+        report["generation"].as_u64()
+    );
+
+    let out = lore(
+        cwd,
+        &[
+            "search", RARE_TOKEN, "--index", index, "--json", "--mode", "bm25", "--top-k", "1",
+        ],
+    );
+    let response = stdout_json(&out, "lore search --mode bm25");
+    let results = check_response_json(&response);
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["source"]["path"], CALIBRATION);
+    assert!(results[0]["ranks"]["dense"].is_null());
+    assert_eq!(results[0]["ranks"]["bm25"].as_u64(), Some(1));
+}
+
+#[test]
+fn cli_ingest_of_a_missing_folder_fails_naming_it() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let index = tmp.path().join("index");
+    let missing = "/does/not/exist";
+    let out = lore(
+        tmp.path(),
+        &["ingest", missing, "--index", index.to_str().unwrap()],
+    );
+    assert!(!out.status.success(), "exit status {}", out.status);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(missing),
+        "stderr does not name the folder: {stderr}"
+    );
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        !index.exists(),
+        "the failed ingest created the index folder"
+    );
+}
+
+#[test]
+fn cli_search_without_an_index_fails_with_a_hint() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let index = tmp.path().join("index");
+    let out = lore(
+        tmp.path(),
+        &["search", "anything", "--index", index.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(index.to_str().unwrap()), "{stderr}");
+    assert!(stderr.contains("lore ingest"), "no hint: {stderr}");
+}
+
+#[test]
+fn cli_refuses_an_index_built_with_another_model_until_reingested() {
+    let f = Fixture::with_files(&TOPICS[..3]);
+    f.ingest().expect("ingest with the full-precision model");
+    let index = f.index();
+    let cwd = index.parent().expect("the index folder has a parent");
+    let index = index.to_str().unwrap();
+
+    let out = lore(
+        cwd,
+        &["search", "sourdough", "--index", index, "--quantized"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("was built with model"), "{stderr}");
+    assert!(stderr.contains("model_int8.onnx"), "{stderr}");
+    assert!(stderr.contains("--rebuild"), "no hint: {stderr}");
+
+    let corpus = f.corpus().to_str().unwrap();
+    let out = lore(
+        cwd,
+        &["ingest", corpus, "--index", index, "--quantized", "--json"],
+    );
+    let report = stdout_json(&out, "lore ingest --quantized");
+    let reason = report["full_reembed_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("model changed"), "{report}");
+    assert_eq!(report["chunks_embedded"], report["chunks"], "{report}");
+
+    let out = lore(
+        cwd,
+        &[
+            "search",
+            "sourdough",
+            "--index",
+            index,
+            "--quantized",
+            "--json",
+        ],
+    );
+    let response = stdout_json(&out, "lore search --quantized");
+    assert!(!check_response_json(&response).is_empty());
+}

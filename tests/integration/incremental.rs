@@ -1,0 +1,136 @@
+//! Re-ingesting a folder: unchanged files cost nothing, an edited file is re-embedded alone,
+//! and a deleted file disappears from both retrievers.
+
+use lore::Mode;
+
+use crate::support::{paths, search, Fixture, BREAD, CALIBRATION, RARE_TOKEN, TOPICS};
+
+#[test]
+fn reingesting_an_unchanged_folder_embeds_nothing_and_publishes_nothing() {
+    let f = Fixture::with_files(&TOPICS);
+    let first = f.ingest().expect("first ingest");
+    assert_eq!(first.files_added, TOPICS.len());
+    assert_eq!(first.chunks_embedded, first.chunks);
+    assert_eq!(first.generation, 1);
+    let engine = f.engine();
+
+    let second = f.ingest().expect("second ingest");
+    assert_eq!(second.chunks_embedded, 0);
+    assert_eq!(second.files_unchanged, TOPICS.len());
+    assert_eq!(
+        second.files_added + second.files_changed + second.files_removed,
+        0
+    );
+    assert_eq!(second.chunks, first.chunks);
+    assert_eq!(second.chunks_reused, first.chunks);
+    assert_eq!(second.generation, first.generation);
+    assert_eq!(engine.reload_if_changed().expect("reload"), None);
+}
+
+#[test]
+fn editing_one_file_reembeds_only_its_chunks() {
+    let f = Fixture::with_files(&TOPICS);
+    let first = f.ingest().expect("first ingest");
+    let engine = f.engine();
+    let before = search(&engine, "crumbometer", Mode::Bm25, 10);
+    assert_eq!(
+        paths(&before),
+        [BREAD],
+        "fixture check: the old word is found"
+    );
+
+    // Change one sentence in the last section of the multi-chunk sourdough file.
+    let text = f.read(BREAD);
+    let edited = text.replace("No crumbometer is needed", "No ovenspringgauge is needed");
+    assert_ne!(text, edited);
+    std::fs::write(f.corpus().join(BREAD), edited).unwrap();
+
+    let report = f.ingest().expect("second ingest");
+    assert_eq!(report.files_changed, 1);
+    assert_eq!(report.files_unchanged, TOPICS.len() - 1);
+    assert_eq!(report.files_added + report.files_removed, 0);
+    assert_eq!(report.generation, first.generation + 1);
+
+    assert_eq!(
+        engine.reload_if_changed().expect("reload"),
+        Some(report.generation)
+    );
+    let index = engine.index();
+    let bread_chunks = index.manifest().documents[BREAD].chunks as usize;
+    assert!(
+        bread_chunks > 1,
+        "fixture check: the sourdough file spans several chunks"
+    );
+    assert!(
+        (1..=bread_chunks).contains(&report.chunks_embedded),
+        "{} chunks embedded; the edited file has {bread_chunks}",
+        report.chunks_embedded
+    );
+    // Only the last section changed: the file's other chunks keep their vectors too.
+    assert!(
+        report.chunks_embedded < bread_chunks,
+        "all {bread_chunks} chunks of the edited file were embedded again"
+    );
+    assert_eq!(report.chunks_reused + report.chunks_embedded, report.chunks);
+    assert_eq!(report.chunks, index.manifest().chunks);
+
+    // The index serves the new text and not the old, in both retrievers.
+    let new = search(&engine, "ovenspringgauge", Mode::Bm25, 10);
+    assert_eq!(paths(&new), [BREAD]);
+    assert!(search(&engine, "crumbometer", Mode::Bm25, 10)
+        .results
+        .is_empty());
+    let edited_hit = &new.results[0];
+    let dense = search(
+        &engine,
+        "how do I know the loaf is baked through",
+        Mode::Dense,
+        3,
+    );
+    assert!(
+        dense.results.iter().any(|h| h.id == edited_hit.id),
+        "the re-embedded chunk is not found by meaning: {:?}",
+        paths(&dense)
+    );
+}
+
+#[test]
+fn deleting_a_file_removes_it_from_both_retrievers() {
+    let f = Fixture::with_files(&TOPICS);
+    let first = f.ingest().expect("first ingest");
+    let engine = f.engine();
+    let calibration_query = "spectrometer wavelength calibration with a reference crystal";
+    let dense_before = search(&engine, calibration_query, Mode::Dense, 3);
+    assert_eq!(
+        paths(&dense_before).first(),
+        Some(&CALIBRATION),
+        "fixture check"
+    );
+    let removed_chunks = engine.index().manifest().documents[CALIBRATION].chunks as usize;
+
+    std::fs::remove_file(f.corpus().join(CALIBRATION)).unwrap();
+    let report = f.ingest().expect("second ingest");
+    assert_eq!(report.files_removed, 1);
+    assert_eq!(report.files_unchanged, TOPICS.len() - 1);
+    assert_eq!(report.chunks_embedded, 0, "nothing new to embed");
+    assert_eq!(report.chunks_removed, removed_chunks);
+    assert_eq!(report.chunks, first.chunks - removed_chunks);
+
+    assert_eq!(
+        engine.reload_if_changed().expect("reload"),
+        Some(report.generation)
+    );
+    assert!(!engine
+        .index()
+        .manifest()
+        .documents
+        .contains_key(CALIBRATION));
+    let bm25 = search(&engine, RARE_TOKEN, Mode::Bm25, 100);
+    assert!(bm25.results.is_empty(), "{:?}", paths(&bm25));
+    // Dense search ranks every chunk left: none may come from the deleted file.
+    for mode in [Mode::Dense, Mode::Hybrid] {
+        let r = search(&engine, calibration_query, mode, 100);
+        assert_eq!(r.results.len(), report.chunks, "{mode}");
+        assert!(!paths(&r).contains(&CALIBRATION), "{mode}: {:?}", paths(&r));
+    }
+}

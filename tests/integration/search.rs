@@ -1,0 +1,229 @@
+//! Searching an ingested folder through the library: each retriever alone and fused, the
+//! sources hits cite, and an index reopened from disk.
+
+use lore::Mode;
+
+use crate::support::{
+    check_ranks, check_source, paths, search, Fixture, CALIBRATION, K8S, RARE_TOKEN, TAXES, TERNS,
+    TOPICS,
+};
+
+/// Shares no word with the tern document (checked below through BM25).
+const POLE_TO_POLE: &str = "birds that fly from pole to pole every year";
+
+#[test]
+fn dense_query_without_shared_keywords_finds_the_document_by_meaning() {
+    let f = Fixture::topics();
+    let engine = f.engine();
+
+    let keyword = search(&engine, POLE_TO_POLE, Mode::Bm25, 10);
+    assert!(
+        !paths(&keyword).contains(&TERNS),
+        "the query was meant to share no keyword with {TERNS}, but BM25 found it: {:?}",
+        paths(&keyword)
+    );
+
+    let dense = search(&engine, POLE_TO_POLE, Mode::Dense, 5);
+    assert_eq!(paths(&dense).first(), Some(&TERNS), "{:?}", paths(&dense));
+    assert!(dense.results.len() > 1, "dense search ranks every chunk");
+    check_ranks(&dense, Mode::Dense);
+    for hit in &dense.results {
+        check_source(f.corpus(), hit);
+        assert!(
+            (-1.0..=1.0).contains(&hit.score),
+            "dense score {} is not a cosine similarity",
+            hit.score
+        );
+    }
+}
+
+#[test]
+fn bm25_query_on_a_rare_token_finds_its_only_document() {
+    let f = Fixture::topics();
+    let engine = f.engine();
+    let response = search(&engine, RARE_TOKEN, Mode::Bm25, 10);
+    assert!(!response.results.is_empty(), "no BM25 hit for {RARE_TOKEN}");
+    // The token occurs in one file only, so every keyword hit is from that file.
+    assert!(
+        paths(&response).iter().all(|p| *p == CALIBRATION),
+        "{:?}",
+        paths(&response)
+    );
+    let top = &response.results[0];
+    assert!(top.text.contains(RARE_TOKEN));
+    assert!(top.score > 0.0, "BM25 score {}", top.score);
+    check_ranks(&response, Mode::Bm25);
+    check_source(f.corpus(), top);
+}
+
+#[test]
+fn hybrid_query_puts_the_right_document_first_with_both_ranks() {
+    let f = Fixture::topics();
+    let engine = f.engine();
+    for (query, expected) in [
+        (
+            "how does Kubernetes add pod replicas when CPU utilisation is high",
+            K8S,
+        ),
+        (
+            "quarterly estimated tax payments for self-employed freelancers",
+            TAXES,
+        ),
+    ] {
+        let response = search(&engine, query, Mode::Hybrid, 10);
+        assert_eq!(
+            paths(&response).first(),
+            Some(&expected),
+            "{query:?}: {:?}",
+            paths(&response)
+        );
+        let top = &response.results[0];
+        assert!(
+            top.ranks.dense.is_some() && top.ranks.bm25.is_some(),
+            "{query:?}: the top hybrid hit should be found by both retrievers: {:?}",
+            top.ranks
+        );
+        check_ranks(&response, Mode::Hybrid);
+        for hit in &response.results {
+            check_source(f.corpus(), hit);
+        }
+    }
+}
+
+#[test]
+fn top_k_bounds_the_number_of_hits() {
+    let f = Fixture::topics();
+    let engine = f.engine();
+    let chunks = engine.index().manifest().chunks;
+    assert!(
+        chunks > TOPICS.len(),
+        "the sourdough file should need several chunks"
+    );
+    for mode in [Mode::Dense, Mode::Hybrid] {
+        assert_eq!(search(&engine, "bread", mode, 1).results.len(), 1);
+        assert_eq!(search(&engine, "bread", mode, 3).results.len(), 3);
+        // Asking for more than there is returns everything once.
+        let all = search(&engine, "bread", mode, 1000);
+        let mut ids: Vec<&str> = all.results.iter().map(|h| h.id.as_str()).collect();
+        assert_eq!(ids.len(), chunks, "{mode}");
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), chunks, "{mode}: duplicate hits");
+    }
+}
+
+/// Four sections, each too long to share a chunk with its neighbour, each with a marker word
+/// on its own line.
+const GUIDE: &str = "# Alpha
+
+Drip irrigation delivers water straight to the roots through a network of thin tubes and
+emitters, which wastes far less than sprinklers because little evaporates or runs off.
+Lay the main line along each bed, punch emitters next to each plant, and flush the lines
+at the start of the season to clear out grit. A pressure regulator protects the emitters,
+and a filter at the tap keeps sediment from clogging them. Run the system early in the
+morning so leaves stay dry, and check the soil a finger deep before adding more time.
+The alphamarker timer on the tap switches the whole system on at dawn.
+
+## Beta
+
+Soil acidity decides which nutrients plants can take up. Most vegetables prefer a pH
+between six and seven, while blueberries and rhododendrons want much more acid soil.
+Test the soil with a cheap kit or send a sample to a lab before changing anything.
+The betamarker probe reads the pH directly when pushed into moist soil.
+To raise the pH, work garden lime into the bed in autumn; to lower it, add elemental
+sulfur and wait several months, since soil chemistry changes slowly. Retest each spring
+and adjust in small steps, because overshooting is harder to undo than a slow correction.
+
+### Gamma
+
+Compost turns kitchen scraps and garden waste into dark crumbly humus. Balance green
+material such as grass clippings and vegetable peels with brown material such as dry
+leaves, straw and shredded cardboard, roughly one part green to two parts brown. Keep the
+heap as moist as a wrung-out sponge and turn it each week or two to let air in.
+The gammamarker thermometer shows the core heating to sixty degrees within days.
+A hot heap is ready in two or three months; a cold one takes a year but needs no work.
+
+## Delta
+
+Prune apple and pear trees in late winter while they are dormant and the branch structure
+is easy to see. Remove dead, diseased and crossing branches first, then thin the centre so
+light and air reach the fruiting spurs. Cut just outside the branch collar and never leave
+stubs, which rot and invite disease. Summer pruning of the new growth slows vigour and
+encourages fruit buds for the following season.
+The deltamarker saw cuts cleanly through branches up to five centimetres thick.
+Stone fruit such as cherries and plums is pruned in summer instead, to avoid silver leaf.
+";
+
+#[test]
+fn hits_carry_the_heading_trail_and_the_lines_of_their_text() {
+    let f = Fixture::with_files(&[("garden/guide.md", GUIDE)]);
+    f.ingest().expect("ingest");
+    let engine = f.engine();
+    for (marker, trail) in [
+        ("alphamarker", "Alpha"),
+        ("betamarker", "Alpha > Beta"),
+        ("gammamarker", "Alpha > Beta > Gamma"),
+        ("deltamarker", "Alpha > Delta"),
+    ] {
+        let line = GUIDE
+            .lines()
+            .position(|l| l.contains(marker))
+            .expect("marker in fixture") as u32
+            + 1;
+        let response = search(&engine, marker, Mode::Bm25, 10);
+        let hit = response
+            .results
+            .first()
+            .unwrap_or_else(|| panic!("no hit for {marker}"));
+        assert!(hit.text.contains(marker), "{marker}: top hit lacks it");
+        assert_eq!(hit.source.path, "garden/guide.md");
+        assert_eq!(hit.source.title, "Alpha", "title is the first heading");
+        assert_eq!(hit.source.heading, trail, "{marker}");
+        assert!(
+            hit.source.start_line <= line && line <= hit.source.end_line,
+            "{marker} is on line {line}, outside the hit's lines {}..={}",
+            hit.source.start_line,
+            hit.source.end_line
+        );
+        check_source(f.corpus(), hit);
+    }
+}
+
+#[test]
+fn a_reopened_index_answers_exactly_as_before() {
+    let f = Fixture::topics();
+    let queries = [
+        POLE_TO_POLE,
+        RARE_TOKEN,
+        "how long should sourdough proof in the refrigerator",
+        "castle early and develop knights",
+    ];
+    let run = |engine: &lore::Engine| {
+        let mut out = Vec::new();
+        for q in queries {
+            for mode in [Mode::Hybrid, Mode::Dense, Mode::Bm25] {
+                out.push((q, mode, search(engine, q, mode, 10)));
+            }
+        }
+        out
+    };
+
+    let engine = f.engine();
+    let generation = engine.index().manifest().generation;
+    let before = run(&engine);
+    drop(engine);
+
+    let engine = f.engine();
+    assert_eq!(engine.index().manifest().generation, generation);
+    let after = run(&engine);
+
+    assert!(before.iter().any(|(_, _, r)| !r.results.is_empty()));
+    for ((q, mode, a), (_, _, b)) in before.iter().zip(&after) {
+        assert_eq!(a.generation, b.generation);
+        let ids = |r: &lore::SearchResponse| -> Vec<(String, f32)> {
+            r.results.iter().map(|h| (h.id.clone(), h.score)).collect()
+        };
+        assert_eq!(ids(a), ids(b), "{q:?} ({mode}) changed after reopening");
+        assert_eq!(a.results, b.results, "{q:?} ({mode}): hits differ");
+    }
+}
