@@ -37,9 +37,6 @@ pub struct Index {
     chunks: Vec<Chunk>,
     /// Chunk id → document ordinal (position in the manifest's path order).
     chunk_doc: Vec<u32>,
-    /// All chunk embeddings, row-major (`dim` floats per chunk): exact similarities for
-    /// every hit, whichever retriever found it.
-    vectors: Vec<f32>,
     dense: DenseIndex,
     lexical: LexicalIndex,
 }
@@ -64,7 +61,8 @@ impl Index {
     pub fn open_generation(dir: &Path) -> Result<Index> {
         let manifest = store::read_manifest(dir)?;
         let chunks = store::read_chunks(dir, manifest.chunks)?;
-        let dense = DenseIndex::load(dir, manifest.chunks)?;
+        let vectors = store::read_vectors(dir, manifest.chunks, manifest.model.dim)?.concat();
+        let dense = DenseIndex::load(dir, vectors, manifest.model.dim)?;
         let lexical = LexicalIndex::open(&dir.join(store::BM25_DIR))?;
         let docs = lexical.num_docs() as usize;
         if docs != manifest.chunks {
@@ -86,13 +84,11 @@ impl Index {
                 }
             }
         }
-        let vectors = store::read_vectors(dir, manifest.chunks, manifest.model.dim)?.concat();
         Ok(Index {
             dir: dir.to_path_buf(),
             manifest,
             chunks,
             chunk_doc,
-            vectors,
             dense,
             lexical,
         })
@@ -119,19 +115,18 @@ impl Index {
         &self.lexical
     }
 
-    /// The stored embedding of every chunk.
+    /// The stored embedding of every chunk (a copy, one `Vec` per chunk).
     pub fn vectors(&self) -> Vec<Vec<f32>> {
-        self.vectors
-            .chunks_exact(self.manifest.model.dim.max(1))
+        self.dense
+            .vectors()
+            .chunks_exact(self.dense.dim().max(1))
             .map(|v| v.to_vec())
             .collect()
     }
 
     /// Cosine similarity of chunk `id` to a unit query vector.
     pub fn similarity(&self, id: u32, query: &[f32]) -> f32 {
-        let dim = self.manifest.model.dim;
-        let start = id as usize * dim;
-        crate::dense::dot(&self.vectors[start..start + dim], query)
+        crate::dense::dot(self.dense.vector(id), query)
     }
 
     /// Runs both legs (as `opts.mode` asks) for an already-embedded query and fuses them.
