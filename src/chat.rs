@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::config::ChatConfig;
 use crate::error::{Error, Result};
-use crate::prompt::{AssembledPrompt, Citation};
+use crate::prompt::AssembledPrompt;
 
 /// How an upstream call failed, so the HTTP layer can answer 502 or 504.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,24 @@ impl ChatClient {
         })
     }
 
+    /// Reads a whole (non-streamed) JSON answer within the timeout: an upstream that sends
+    /// headers and then stalls must not hold the request forever.
+    pub async fn read_json(
+        &self,
+        resp: reqwest::Response,
+    ) -> std::result::Result<Value, UpstreamError> {
+        match tokio::time::timeout(Duration::from_secs(self.timeout_s), resp.json::<Value>()).await
+        {
+            Err(_) => Err(UpstreamError::Timeout(self.url.clone(), self.timeout_s)),
+            Ok(Err(e)) => Err(UpstreamError::Failed {
+                url: self.url.clone(),
+                status: None,
+                message: format!("answer is not JSON: {e}"),
+            }),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+
     /// The upstream endpoint.
     pub fn url(&self) -> &str {
         &self.url
@@ -101,7 +119,10 @@ impl ChatClient {
         };
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
-            let text = resp.text().await.unwrap_or_default();
+            let text = tokio::time::timeout(Duration::from_secs(self.timeout_s), resp.text())
+                .await
+                .map_err(|_| UpstreamError::Timeout(self.url.clone(), self.timeout_s))?
+                .unwrap_or_default();
             // OpenAI-style servers put the reason in {"error": {"message"}}.
             let message = serde_json::from_str::<Value>(&text)
                 .ok()
@@ -176,9 +197,9 @@ pub fn augment(mut request: Value, prompt: &AssembledPrompt) -> Value {
     request
 }
 
-/// Citations as a header value: compact JSON with every non-ASCII character escaped, since
-/// header values must be visible ASCII.
-pub fn citations_header(citations: &[Citation]) -> String {
+/// Citations (as serialised for the body) as a header value: compact JSON with every
+/// non-ASCII character escaped, since header values must be visible ASCII.
+pub fn citations_header(citations: &Value) -> String {
     let json = serde_json::to_string(citations).unwrap_or_else(|_| "[]".into());
     let mut out = String::with_capacity(json.len());
     for ch in json.chars() {

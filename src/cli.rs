@@ -151,6 +151,19 @@ enum Command {
         #[command(flatten)]
         prompt: PromptArgs,
     },
+    /// Check the runtime, the model and the index, and say how to fix what is wrong.
+    Doctor {
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the effective configuration and where each value came from.
+    Config,
+    /// Print a shell completion script (e.g. `lore completions bash > /etc/bash_completion.d/lore`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Serve search over HTTP.
     Serve {
         /// Address to listen on.
@@ -289,26 +302,35 @@ fn init_logging(g: &Global, serving: bool) {
     }
 }
 
-/// The configuration with flags and environment applied over the file.
-fn config(g: &Global) -> Result<Config> {
-    let (mut config, _) = Config::load(g.config.as_deref())?;
+/// The configuration: defaults ← lore.toml ← `LORE_*` environment ← flags, with where each
+/// value came from.
+fn config(g: &Global) -> Result<(Config, lore::config::Provenance)> {
+    let (mut config, mut provenance) = Config::resolve(g.config.as_deref())?;
+    let mut flag = |key: &str| {
+        provenance.insert(key.to_string(), "flag".to_string());
+    };
     if let Some(i) = &g.index {
         config.index = Some(i.clone());
+        flag("index");
     }
     if let Some(m) = &g.model_dir {
         config.model_dir = Some(m.clone());
+        flag("model_dir");
     }
     if g.quantized {
         config.quantized = true;
+        flag("quantized");
     }
     if let Some(u) = &g.chat_url {
         config.chat.base_url = Some(u.clone());
+        flag("chat.base_url");
     }
     if let Some(m) = &g.chat_model {
         config.chat.model = Some(m.clone());
+        flag("chat.model");
     }
     config.validate()?;
-    Ok(config)
+    Ok((config, provenance))
 }
 
 fn load_embedder(config: &Config, workload: Workload) -> Result<Embedder> {
@@ -318,8 +340,71 @@ fn load_embedder(config: &Config, workload: Workload) -> Result<Embedder> {
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
-    let config = config(&cli.global)?;
+    if let Command::Completions { shell } = &cli.command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(*shell, &mut cmd, "lore", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (config, provenance) = config(&cli.global)?;
     match cli.command {
+        Command::Completions { .. } => unreachable!("handled above"),
+        Command::Config => {
+            let value = toml::Value::try_from(&config)?;
+            let text = toml::to_string_pretty(&value)?;
+            let mut section = String::new();
+            for line in text.lines() {
+                let trimmed = line.trim();
+                if let Some(name) = trimmed.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                    section = format!("{name}.");
+                    println!("{line}");
+                    continue;
+                }
+                match trimmed.split_once(" = ") {
+                    Some((key, _)) => {
+                        let origin = provenance
+                            .get(&format!("{section}{key}"))
+                            .map(String::as_str)
+                            .unwrap_or("default");
+                        println!("{line:<48} # {origin}");
+                    }
+                    None => println!("{line}"),
+                }
+            }
+            let unset: Vec<_> = provenance
+                .iter()
+                .filter(|(_, o)| o.as_str() == "default (unset)")
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if !unset.is_empty() {
+                println!("\n# unset: {}", unset.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor { json } => {
+            let checks = lore::doctor::run(&config);
+            let ok = checks.iter().all(|c| c.ok);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "ok": ok, "checks": checks })
+                    )?
+                );
+            } else {
+                for c in &checks {
+                    let mark = if c.ok { "✓" } else { "✗" };
+                    println!("{mark} {}: {}", c.name, c.detail);
+                    if let Some(fix) = &c.fix {
+                        println!("    fix: {fix}");
+                    }
+                }
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Ingest { dir, rebuild, json } => {
             let embedder = load_embedder(&config, Workload::Batch)?;
             let settings = IngestSettings {

@@ -217,7 +217,90 @@ impl Default for ChatConfig {
     }
 }
 
+/// Where each effective value came from (`lore config` prints it).
+pub type Provenance = std::collections::BTreeMap<String, String>;
+
 impl Config {
+    /// Defaults, then the file (`path`, or `./lore.toml` if present), then `LORE_<KEY>`
+    /// environment variables for every key (`LORE_SEARCH_TOP_K`, `LORE_CHUNKING_MAX_TOKENS`,
+    /// `LORE_INDEX`, …). Returns the configuration and where each value came from; flags
+    /// are applied by the binary on top.
+    pub fn resolve(path: Option<&Path>) -> Result<(Config, Provenance)> {
+        let (file_config, file) = Config::load_unvalidated(path)?;
+        let mut value =
+            toml::Value::try_from(&file_config).map_err(|e| Error::Config(e.to_string()))?;
+        let defaults =
+            toml::Value::try_from(Config::default()).map_err(|e| Error::Config(e.to_string()))?;
+        let file_keys: std::collections::HashSet<String> = match &file {
+            Some(f) => {
+                let text = std::fs::read_to_string(f).unwrap_or_default();
+                let table: toml::Value =
+                    toml::from_str(&text).unwrap_or(toml::Value::Table(Default::default()));
+                leaves(&table).into_iter().map(|(k, _)| k).collect()
+            }
+            None => Default::default(),
+        };
+        let mut provenance = Provenance::new();
+        for (key, _) in leaves(&defaults).into_iter().chain(leaves(&value)) {
+            let origin = if file_keys.contains(&key) {
+                format!(
+                    "file {}",
+                    file.as_ref()
+                        .map(|f| f.display().to_string())
+                        .unwrap_or_default()
+                )
+            } else {
+                "default".to_string()
+            };
+            provenance.insert(key, origin);
+        }
+        // Optional keys that are unset still get an environment variable.
+        for key in [
+            "index",
+            "model_dir",
+            "chat.base_url",
+            "chat.model",
+            "chat.api_key_env",
+            "prompt.system",
+            "prompt.template",
+            "prompt.examples",
+        ] {
+            provenance
+                .entry(key.to_string())
+                .or_insert_with(|| "default (unset)".to_string());
+        }
+        for key in provenance.keys().cloned().collect::<Vec<_>>() {
+            let var = format!("LORE_{}", key.replace('.', "_").to_uppercase());
+            if let Ok(raw) = std::env::var(&var) {
+                let parsed = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                    .ok()
+                    .and_then(|mut t| t.remove("v"))
+                    .unwrap_or(toml::Value::String(raw));
+                set_path(&mut value, &key, parsed);
+                provenance.insert(key, format!("env {var}"));
+            }
+        }
+        let config: Config = value
+            .try_into()
+            .map_err(|e| Error::Config(format!("from environment: {e}")))?;
+        Ok((config, provenance))
+    }
+
+    fn load_unvalidated(path: Option<&Path>) -> Result<(Config, Option<PathBuf>)> {
+        let file = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from(CONFIG_FILE)).filter(|p| p.is_file()),
+        };
+        let Some(file) = file else {
+            return Ok((Config::default(), None));
+        };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Error::io(format!("reading config {}", file.display()), e))?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", file.display())))?;
+        Ok((config, Some(file)))
+    }
+
     /// Reads `path`, or `./lore.toml` when `path` is `None` and that file exists.
     /// Returns the defaults when there is no file.
     pub fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>)> {
@@ -287,4 +370,41 @@ pub fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
+}
+
+/// Dotted keys and values of every leaf of a TOML table.
+fn leaves(v: &toml::Value) -> Vec<(String, toml::Value)> {
+    fn walk(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            other => out.push((prefix.to_string(), other.clone())),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", v, &mut out);
+    out
+}
+
+fn set_path(root: &mut toml::Value, dotted: &str, value: toml::Value) {
+    let mut cur = root;
+    let parts: Vec<&str> = dotted.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let toml::Value::Table(t) = cur else { return };
+        if i + 1 == parts.len() {
+            t.insert(part.to_string(), value);
+            return;
+        }
+        cur = t
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
 }

@@ -96,7 +96,10 @@ impl DenseIndex {
     /// Builds a graph over `vectors` (row i gets id i) with hnsw_rs on all rayon threads.
     pub fn build(vectors: &[Vec<f32>], cfg: &HnswConfig) -> Result<DenseIndex> {
         if !(2..=256).contains(&cfg.m) {
-            return Err(Error::Config(format!("hnsw.m = {} must be within 2..=256", cfg.m)));
+            return Err(Error::Config(format!(
+                "hnsw.m = {} must be within 2..=256",
+                cfg.m
+            )));
         }
         let dim = vectors.first().map_or(0, |v| v.len());
         if vectors.iter().any(|v| v.len() != dim) {
@@ -106,8 +109,18 @@ impl DenseIndex {
         if vectors.is_empty() {
             return Ok(DenseIndex::empty(dim));
         }
-        let hnsw: Hnsw<f32, UnitCosine> = Hnsw::new(cfg.m, vectors.len(), MAX_LAYER, cfg.ef_construction, UnitCosine);
-        let data: Vec<(&[f32], usize)> = vectors.iter().enumerate().map(|(i, v)| (v.as_slice(), i)).collect();
+        let hnsw: Hnsw<f32, UnitCosine> = Hnsw::new(
+            cfg.m,
+            vectors.len(),
+            MAX_LAYER,
+            cfg.ef_construction,
+            UnitCosine,
+        );
+        let data: Vec<(&[f32], usize)> = vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.as_slice(), i))
+            .collect();
         for batch in data.chunks(4096) {
             hnsw.parallel_insert_slice(&batch.to_vec());
         }
@@ -251,7 +264,10 @@ impl DenseIndex {
                 if results.len() >= ef && d > results.peek().map_or(f32::INFINITY, |c| c.0) {
                     break;
                 }
-                let (s, e) = (self.l0_off[id as usize] as usize, self.l0_off[id as usize + 1] as usize);
+                let (s, e) = (
+                    self.l0_off[id as usize] as usize,
+                    self.l0_off[id as usize + 1] as usize,
+                );
                 for &nb in &self.l0[s..e] {
                     let slot = &mut marks[nb as usize];
                     if *slot == stamp {
@@ -270,7 +286,11 @@ impl DenseIndex {
             }
             results.into_sorted_vec()
         });
-        found.into_iter().take(k).map(|Cand(d, id)| (id, 1.0 - d)).collect()
+        found
+            .into_iter()
+            .take(k)
+            .map(|Cand(d, id)| (id, 1.0 - d))
+            .collect()
     }
 
     /// Writes the flat graph (`hnsw.graph`) into `dir`; the vectors are stored separately
@@ -307,16 +327,27 @@ impl DenseIndex {
         let path = dir.join(GRAPH_FILE);
         let n = vectors.len() / dim.max(1);
         if n == 0 {
-            return Ok(DenseIndex { vectors, ..DenseIndex::empty(dim) });
+            return Ok(DenseIndex {
+                vectors,
+                ..DenseIndex::empty(dim)
+            });
         }
-        let bytes = std::fs::read(&path).map_err(|e| Error::index(&path, format!("cannot read the HNSW graph: {e}")))?;
-        let damaged = |what: &str| Error::index(&path, format!("the HNSW graph is damaged ({what}); run `lore ingest --rebuild`"));
+        let bytes = std::fs::read(&path)
+            .map_err(|e| Error::index(&path, format!("cannot read the HNSW graph: {e}")))?;
+        let damaged = |what: &str| {
+            Error::index(
+                &path,
+                format!("the HNSW graph is damaged ({what}); run `lore ingest --rebuild`"),
+            )
+        };
         if bytes.len() < 20 || &bytes[..8] != MAGIC {
             return Err(damaged("not a lore graph file"));
         }
         let mut pos = 8;
         let mut get = || -> Result<u32> {
-            let b = bytes.get(pos..pos + 4).ok_or_else(|| damaged("truncated"))?;
+            let b = bytes
+                .get(pos..pos + 4)
+                .ok_or_else(|| damaged("truncated"))?;
             pos += 4;
             Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         };
@@ -354,8 +385,13 @@ impl DenseIndex {
             levels.push(lvl as u8);
             upper.push(layers);
         }
-        let offsets_ok = l0_off.windows(2).all(|w| w[0] <= w[1]) && l0_off.last() == Some(&(l0_len as u32));
-        if !in_range(entry) || !offsets_ok || !l0.iter().copied().all(in_range) || !upper.iter().flatten().flatten().copied().all(in_range) {
+        let offsets_ok =
+            l0_off.windows(2).all(|w| w[0] <= w[1]) && l0_off.last() == Some(&(l0_len as u32));
+        if !in_range(entry)
+            || !offsets_ok
+            || !l0.iter().copied().all(in_range)
+            || !upper.iter().flatten().flatten().copied().all(in_range)
+        {
             return Err(damaged("ids out of range"));
         }
         Ok(DenseIndex {
@@ -411,7 +447,9 @@ mod tests {
             .map(|_| {
                 let mut v: Vec<f32> = (0..dim)
                     .map(|_| {
-                        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        state = state
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
                         ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
                     })
                     .collect();
@@ -428,13 +466,19 @@ mod tests {
         let queries = random_unit(50, 32, 99);
         let mut hits = 0;
         for q in &queries {
-            let truth: Vec<u32> = exact_search(&vectors, q, 10).into_iter().map(|(i, _)| i).collect();
+            let truth: Vec<u32> = exact_search(&vectors, q, 10)
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect();
             let got = index.search(q, 10, 128);
             hits += got.iter().filter(|(i, _)| truth.contains(i)).count();
         }
         assert!(hits as f64 / 500.0 > 0.95, "recall {}", hits as f64 / 500.0);
         // Every point finds itself.
-        assert!(vectors.iter().enumerate().all(|(i, v)| index.search(v, 1, 64)[0].0 == i as u32));
+        assert!(vectors
+            .iter()
+            .enumerate()
+            .all(|(i, v)| index.search(v, 1, 64)[0].0 == i as u32));
         let dir = std::env::temp_dir().join(format!("lore-dense-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         index.save(&dir).unwrap();

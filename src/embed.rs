@@ -265,6 +265,11 @@ impl Embedder {
         &self.tokenizer
     }
 
+    /// Texts per ONNX call.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
     /// Sessions in the pool (the most embeddings that can run at once).
     pub fn sessions(&self) -> usize {
         self.sessions.len()

@@ -143,7 +143,9 @@ impl Index {
         let dense_leg = || -> Leg {
             match query_vec {
                 Some(v) if opts.mode != Mode::Bm25 => {
+                    let t = Instant::now();
                     let list = self.dense.search(v, fetch, opts.ef_search.max(fetch));
+                    record_stage("dense_search", t);
                     self.collapse(list, opts.distinct, depth)
                 }
                 _ => Leg::default(),
@@ -156,7 +158,9 @@ impl Index {
             let params = Bm25Params {
                 title_boost: opts.title_boost,
             };
+            let t = Instant::now();
             let list = self.lexical.search(query, fetch, params)?;
+            record_stage("bm25_search", t);
             Ok(self.collapse(list, opts.distinct, depth))
         };
         let (dense, bm25) = match opts.mode {
@@ -167,11 +171,13 @@ impl Index {
             Mode::Dense => (dense_leg(), Leg::default()),
             Mode::Bm25 => (Leg::default(), bm25_leg()?),
         };
+        let t = Instant::now();
         let fused: Vec<Fused> = match opts.mode {
             Mode::Hybrid => fusion::fuse(&dense.ranked, &bm25.ranked, &opts.fusion),
             Mode::Dense => fusion::single(&dense.ranked, true),
             Mode::Bm25 => fusion::single(&bm25.ranked, false),
         };
+        record_stage("fusion", t);
         Ok(fused
             .into_iter()
             .take(opts.top_k)
@@ -228,6 +234,7 @@ impl Index {
             score: f.score,
             similarity: query_vec.map(|q| self.similarity(f.id, q)),
             text: c.text.clone(),
+            snippet: None,
             source: Source {
                 path: c.path.clone(),
                 title: c.title.clone(),
@@ -321,7 +328,9 @@ impl Engine {
         {
             return Ok(v.clone());
         }
+        let t = Instant::now();
         let v = Arc::new(self.embedder.embed_query(query)?);
+        record_stage("query_embedding", t);
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -372,4 +381,11 @@ fn check_model(index: &Index, embedder: &Embedder) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Records a stage's latency in the `lore_stage_seconds` histogram (a no-op unless the
+/// server installed a metrics recorder).
+pub fn record_stage(stage: &'static str, since: Instant) {
+    metrics::histogram!("lore_stage_seconds", "stage" => stage)
+        .record(since.elapsed().as_secs_f64());
 }

@@ -304,7 +304,9 @@ pub fn apply(
     let mut order: Vec<usize> = (0..missing.len()).collect();
     order.sort_by_key(|&j| lengths[j]);
     progress.phase("embedding", missing.len() as u64);
-    let batch = 256;
+    // One ONNX call per batch: fastembed keeps every output of a call until it pools, so
+    // larger calls only cost memory.
+    let batch = embedder.batch_size();
     for group in order.chunks(batch) {
         let refs: Vec<&str> = group.iter().map(|&j| texts[j].as_str()).collect();
         let out = embedder.embed(&refs)?;

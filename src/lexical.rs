@@ -144,6 +144,51 @@ impl LexicalIndex {
         out
     }
 
+    /// `text` as HTML with every word that matches a query term (after analysis: case,
+    /// stemming) wrapped in `<mark>`; everything else escaped.
+    pub fn highlight(&self, text: &str, query: &str) -> String {
+        let terms: std::collections::HashSet<String> = self.terms(query).into_iter().collect();
+        let mut analyzer = self.analyzer.clone();
+        let mut marks: Vec<(usize, usize)> = Vec::new();
+        let mut stream = analyzer.token_stream(text);
+        while stream.advance() {
+            let t = stream.token();
+            if terms.contains(&t.text) {
+                marks.push((t.offset_from, t.offset_to));
+            }
+        }
+        let mut out = String::with_capacity(text.len() + marks.len() * 13);
+        let mut at = 0;
+        for (from, to) in marks {
+            if from < at || to > text.len() {
+                continue;
+            }
+            out.push_str(&html_escape(&text[at..from]));
+            out.push_str("<mark>");
+            out.push_str(&html_escape(&text[from..to]));
+            out.push_str("</mark>");
+            at = to;
+        }
+        out.push_str(&html_escape(&text[at..]));
+        out
+    }
+
+    /// Every chunk id in the index, sorted (for coverage checks).
+    pub fn ids(&self) -> Result<Vec<u32>> {
+        let searcher = self.reader.searcher();
+        let mut ids = Vec::with_capacity(searcher.num_docs() as usize);
+        for segment in searcher.segment_readers() {
+            let column = segment.fast_fields().u64("id")?;
+            for doc in segment.doc_ids_alive() {
+                if let Some(id) = column.first(doc) {
+                    ids.push(id as u32);
+                }
+            }
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// The best `k` chunk ids by BM25, best first.
     pub fn search(&self, query: &str, k: usize, params: Bm25Params) -> Result<Vec<(u32, f32)>> {
         let terms = self.terms(query);
@@ -186,4 +231,20 @@ impl LexicalIndex {
         }
         Ok(out)
     }
+}
+
+/// Escapes text for HTML element content and attributes.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
 }

@@ -10,6 +10,7 @@ pub mod chat;
 pub mod chunk;
 pub mod config;
 pub mod dense;
+pub mod doctor;
 pub mod embed;
 pub mod error;
 pub mod fusion;

@@ -827,6 +827,7 @@ Raise min_score to drop weak matches. Lower it when answers miss obvious passage
             id: format!("{path}#{ordinal}"),
             score,
             similarity: None,
+            snippet: None,
             text: file[start..end].to_string(),
             source: Source {
                 path: path.into(),

@@ -102,7 +102,10 @@ pub fn build_prompt(
     if let Some(t) = &req.template {
         popts.template = Some(t.clone());
     }
-    prompt::assemble(&req.query, &hits, &popts)
+    let t = std::time::Instant::now();
+    let assembled = prompt::assemble(&req.query, &hits, &popts);
+    crate::index::record_stage("prompt_assembly", t);
+    assembled
 }
 
 /// The chunk id behind a hit (hits carry `path#ordinal`; the manifest maps path → first id).

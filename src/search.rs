@@ -152,6 +152,9 @@ pub struct Hit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f32>,
     pub text: String,
+    /// `text` as HTML with the query's terms in `<mark>` (only when asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
     pub source: Source,
     pub ranks: Ranks,
 }

@@ -11,8 +11,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::chat::{self, ChatClient, UpstreamError};
@@ -49,7 +53,11 @@ impl AppState {
     pub fn new(engine: Arc<Engine>, config: Config) -> Result<AppState, Error> {
         let permits = engine.embedder().sessions() + config.server.max_queue;
         let prompt = PromptDefaults::from_config(&config.prompt)?;
-        let chat = ChatClient::new(&config.chat).ok();
+        let chat = match ChatClient::new(&config.chat) {
+            Ok(c) => Some(c),
+            Err(UpstreamError::NotConfigured) => None,
+            Err(e) => return Err(Error::Chat(e.to_string())),
+        };
         Ok(AppState {
             engine,
             config: Arc::new(config),
@@ -150,6 +158,8 @@ pub struct SearchRequest {
     pub fusion: Option<String>,
     pub candidates: Option<i64>,
     pub distinct: Option<bool>,
+    /// Add an HTML `snippet` with the query terms in `<mark>` to every hit.
+    pub highlight: Option<bool>,
 }
 
 impl SearchRequest {
@@ -190,8 +200,18 @@ impl SearchRequest {
 
 /// The router, with every route and layer; tests serve it on 127.0.0.1:0.
 pub fn router(state: AppState) -> Router {
+    let metrics = prometheus();
     Router::new()
+        .route(
+            "/metrics",
+            get(move |State(state): State<AppState>| {
+                let handle = metrics.clone();
+                async move { render_metrics(&state, &handle) }
+            }),
+        )
+        .route("/", get(page))
         .route("/healthz", get(healthz))
+        .route("/v1/index", get(index_info))
         .route("/v1/search", post(search))
         .route("/v1/prompt", post(prompt))
         .route("/v1/chat/completions", post(chat_completions))
@@ -204,8 +224,122 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(track))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", id, method = %req.method(), uri = %req.uri())
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
         .with_state(state)
+}
+
+/// Request ids for `x-request-id` (kept when the client sends one): a process-unique prefix
+/// and a counter, cheap and sortable.
+#[derive(Clone, Default)]
+struct RequestIds {
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{:x}-{n}", std::process::id());
+        header::HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once; every server in the process shares
+/// it, which is what a scrape of the process should see).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+                .expect("static buckets are valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (by an embedding application); then
+            // lore's metrics go there and this handle renders only what it saw.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+fn render_metrics(state: &AppState, handle: &PrometheusHandle) -> Response {
+    let index = state.engine.index();
+    let m = index.manifest();
+    metrics::gauge!("lore_index_generation").set(m.generation as f64);
+    metrics::gauge!("lore_index_documents").set(m.documents.len() as f64);
+    metrics::gauge!("lore_index_chunks").set(m.chunks as f64);
+    let capacity = state.engine.embedder().sessions() + state.config.server.max_queue;
+    metrics::gauge!("lore_embed_queue_depth")
+        .set((capacity - state.admission.available_permits()) as f64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// Counts requests by route and status and times them.
+async fn track(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("lore_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
+    metrics::histogram!("lore_http_request_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// The search page: one self-contained HTML file compiled into the binary.
+async fn page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("web/index.html"))
+}
+
+/// What the index panel of the page shows.
+#[derive(Serialize)]
+pub struct IndexInfo {
+    pub generation: u64,
+    pub created_unix: u64,
+    pub documents: usize,
+    pub chunks: usize,
+    pub model: String,
+    pub model_dim: usize,
+    pub source: Option<String>,
+    pub max_context_tokens: usize,
+}
+
+async fn index_info(State(state): State<AppState>) -> Json<IndexInfo> {
+    let index = state.engine.index();
+    let m = index.manifest();
+    Json(IndexInfo {
+        generation: m.generation,
+        created_unix: m.created_unix,
+        documents: m.documents.len(),
+        chunks: m.chunks,
+        model: m.model.name.clone(),
+        model_dim: m.model.dim,
+        source: m.source.clone(),
+        max_context_tokens: state.prompt.options.max_context_tokens,
+    })
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -249,7 +383,18 @@ async fn search(
     let Json(req) = body?;
     let opts = req.options(state.engine.defaults())?;
     opts.validate(&req.query).map_err(ApiError::from)?;
-    let response = run_blocking(&state, move |engine| engine.search(&req.query, &opts)).await?;
+    let highlight = req.highlight == Some(true);
+    let response = run_blocking(&state, move |engine| {
+        let mut response = engine.search(&req.query, &opts)?;
+        if highlight {
+            let index = engine.index();
+            for h in &mut response.results {
+                h.snippet = Some(index.lexical().highlight(&h.text, &req.query));
+            }
+        }
+        Ok(response)
+    })
+    .await?;
     Ok(Json(response))
 }
 
@@ -338,9 +483,10 @@ async fn chat_completions(
         run_blocking(&state, move |engine| build_prompt(engine, &defaults, &req)).await?;
     let stream = request.get("stream").and_then(|v| v.as_bool()) == Some(true);
     let upstream = client.send(chat::augment(request, &assembled)).await?;
-    let citations_header =
-        header::HeaderValue::from_str(&chat::citations_header(&assembled.citations))
-            .unwrap_or_else(|_| header::HeaderValue::from_static("[]"));
+    // Serialised once, so the body and the header carry identical numbers.
+    let citations = serde_json::to_value(&assembled.citations).unwrap_or_default();
+    let citations_header = header::HeaderValue::from_str(&chat::citations_header(&citations))
+        .unwrap_or_else(|_| header::HeaderValue::from_static("[]"));
     if stream {
         let body = axum::body::Body::from_stream(upstream.bytes_stream());
         let mut resp = Response::new(body);
@@ -356,18 +502,9 @@ async fn chat_completions(
         h.insert("x-lore-citations", citations_header);
         return Ok(resp);
     }
-    let url = client.url().to_string();
-    let mut answer: serde_json::Value =
-        upstream.json().await.map_err(|e| UpstreamError::Failed {
-            url,
-            status: None,
-            message: format!("answer is not JSON: {e}"),
-        })?;
+    let mut answer = client.read_json(upstream).await?;
     if let Some(obj) = answer.as_object_mut() {
-        obj.insert(
-            "citations".into(),
-            serde_json::to_value(&assembled.citations).unwrap_or_default(),
-        );
+        obj.insert("citations".into(), citations);
     }
     let mut resp = Json(answer).into_response();
     resp.headers_mut()

@@ -1,0 +1,313 @@
+//! `lore doctor`: checks every part lore depends on and says what to do about a failure.
+//!
+//! Each check is independent, so one broken part does not hide the state of the others; the
+//! index checks read the files directly instead of going through `Index::open`, which stops
+//! at the first problem.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::dense::DenseIndex;
+use crate::embed::{Embedder, ModelSpec, Workload};
+use crate::lexical::LexicalIndex;
+use crate::store;
+
+/// One check's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+    /// What to do when the check failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// Runs every check for `config` (its model folder and index folder).
+pub fn run(config: &Config) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let rebuild = "run `lore ingest DIR --rebuild` to build the index again";
+
+    // ONNX Runtime.
+    match crate::runtime::ensure_loaded() {
+        Ok(path) => {
+            let info = ort::info();
+            let version = info
+                .split(',')
+                .find_map(|p| p.trim().strip_prefix("git-branch="))
+                .unwrap_or(info)
+                .to_string();
+            checks.push(Check::pass(
+                "onnx runtime",
+                format!("{} ({version})", path.display()),
+            ));
+        }
+        Err(e) => checks.push(Check::fail(
+            "onnx runtime",
+            e.to_string(),
+            "run `bash scripts/setup.sh --deps-only` or set ORT_DYLIB_PATH",
+        )),
+    }
+
+    // Model folder and a probe embedding.
+    let model_dir = ModelSpec::locate(config.model_dir.as_deref());
+    let embedder = match ModelSpec::from_dir(&model_dir, config.quantized, config.embed.max_length)
+    {
+        Ok(spec) => {
+            checks.push(Check::pass(
+                "model folder",
+                format!(
+                    "{} ({}, {:?} pooling, max length {}, dimension {})",
+                    model_dir.display(),
+                    spec.onnx_file
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    spec.pooling,
+                    spec.max_length,
+                    spec.dim
+                ),
+            ));
+            let mut cfg = config.embed.clone();
+            cfg.query_sessions = 1;
+            match Embedder::load(spec, &cfg, Workload::Queries) {
+                Ok(e) => {
+                    match e.embed_query("lore checks that the model embeds a sentence.") {
+                        Ok(v) => {
+                            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                            if (norm - 1.0).abs() < 1e-3 && v.iter().all(|x| x.is_finite()) {
+                                checks.push(Check::pass(
+                                    "probe embedding",
+                                    format!("{} dimensions, norm {norm:.4}", v.len()),
+                                ));
+                            } else {
+                                checks.push(Check::fail(
+                                    "probe embedding",
+                                    format!("norm {norm}"),
+                                    "the model output is not a unit vector; check the model files",
+                                ));
+                            }
+                        }
+                        Err(err) => checks.push(Check::fail(
+                            "probe embedding",
+                            err.to_string(),
+                            "check the model files",
+                        )),
+                    }
+                    Some(e)
+                }
+                Err(err) => {
+                    checks.push(Check::fail(
+                        "probe embedding",
+                        err.to_string(),
+                        "check the ONNX model file",
+                    ));
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            checks.push(Check::fail("model folder", e.to_string(), "pass --model-dir DIR or set LORE_MODEL_DIR; `bash scripts/setup.sh --deps-only` installs the default model"));
+            None
+        }
+    };
+
+    // Index folder.
+    let root = config.index_dir();
+    let (current, dir) = match store::current_generation_dir(&root) {
+        Ok(Some((c, d))) => {
+            checks.push(Check::pass(
+                "index folder",
+                format!("{} (generation {})", root.display(), c.generation),
+            ));
+            (c, d)
+        }
+        Ok(None) => {
+            checks.push(Check::fail(
+                "index folder",
+                format!("{}: no published index", root.display()),
+                "run `lore ingest DIR --index FOLDER`",
+            ));
+            checks.extend(disk(&root));
+            return checks;
+        }
+        Err(e) => {
+            checks.push(Check::fail("index folder", e.to_string(), rebuild));
+            checks.extend(disk(&root));
+            return checks;
+        }
+    };
+    let _ = current;
+    let manifest = match store::read_manifest(&dir) {
+        Ok(m) => m,
+        Err(e) => {
+            checks.push(Check::fail("manifest", e.to_string(), rebuild));
+            checks.extend(disk(&root));
+            return checks;
+        }
+    };
+    match &embedder {
+        Some(e) if *e.info() == manifest.model => {
+            checks.push(Check::pass("model matches index", e.info().id()))
+        }
+        Some(e) => checks.push(Check::fail(
+            "model matches index",
+            format!(
+                "index built with {}, loaded {}",
+                manifest.model.id(),
+                e.info().id()
+            ),
+            "use the model the index was built with (--model-dir/--quantized), or re-ingest",
+        )),
+        None => checks.push(Check::fail(
+            "model matches index",
+            "model not loaded",
+            "fix the model check first",
+        )),
+    }
+    let chunks = match store::read_chunks(&dir, manifest.chunks) {
+        Ok(c) => {
+            checks.push(Check::pass(
+                "chunk store",
+                format!(
+                    "{} chunks in {} documents",
+                    c.len(),
+                    manifest.documents.len()
+                ),
+            ));
+            Some(c)
+        }
+        Err(e) => {
+            checks.push(Check::fail("chunk store", e.to_string(), rebuild));
+            None
+        }
+    };
+    let vectors = match store::read_vectors(&dir, manifest.chunks, manifest.model.dim) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            checks.push(Check::fail("vectors", e.to_string(), rebuild));
+            None
+        }
+    };
+    match LexicalIndex::open(&dir.join(store::BM25_DIR)).and_then(|l| l.ids().map(|ids| (l, ids))) {
+        Ok((_, ids)) => {
+            let expected: Vec<u32> = (0..manifest.chunks as u32).collect();
+            if ids == expected {
+                checks.push(Check::pass(
+                    "bm25 coverage",
+                    format!("all {} chunks indexed", ids.len()),
+                ));
+            } else {
+                checks.push(Check::fail(
+                    "bm25 coverage",
+                    format!(
+                        "{} BM25 documents for {} chunks",
+                        ids.len(),
+                        manifest.chunks
+                    ),
+                    rebuild,
+                ));
+            }
+        }
+        Err(e) => checks.push(Check::fail("bm25 coverage", e.to_string(), rebuild)),
+    }
+    if let Some(vectors) = vectors {
+        match DenseIndex::load(&dir, vectors.concat(), manifest.model.dim) {
+            Ok(dense) => {
+                let ef = config.search.ef_search;
+                let found = vectors
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, v)| {
+                        dense
+                            .search(v, 10, ef)
+                            .iter()
+                            .any(|(id, _)| *id as usize == *i)
+                    })
+                    .count();
+                let frac = found as f64 / vectors.len().max(1) as f64;
+                let detail = format!(
+                    "{found}/{} vectors find themselves in their top 10 at ef_search {ef} ({:.2}%)",
+                    vectors.len(),
+                    frac * 100.0
+                );
+                if frac >= 0.99 {
+                    checks.push(Check::pass("hnsw reachability", detail));
+                } else {
+                    checks.push(Check::fail(
+                        "hnsw reachability",
+                        detail,
+                        "raise hnsw.ef_construction or search.ef_search, then re-ingest",
+                    ));
+                }
+            }
+            Err(e) => checks.push(Check::fail("hnsw reachability", e.to_string(), rebuild)),
+        }
+    }
+    let _ = chunks;
+    checks.extend(disk(&root));
+    checks
+}
+
+fn disk(root: &Path) -> Vec<Check> {
+    let used = store::disk_size(root);
+    let free = free_space(root);
+    let detail = format!(
+        "index uses {:.1} MB; {} free",
+        used as f64 / 1e6,
+        free.map_or("unknown".to_string(), |f| format!(
+            "{:.1} GB",
+            f as f64 / 1e9
+        ))
+    );
+    // An ingest writes a whole new generation beside the current one.
+    match free {
+        Some(f) if f < used.saturating_mul(2) + 100_000_000 => {
+            vec![Check::fail(
+                "disk space",
+                detail,
+                "free disk space: an ingest needs room for a second copy of the index",
+            )]
+        }
+        _ => vec![Check::pass("disk space", detail)],
+    }
+}
+
+/// Free bytes on the file system holding `path` (or its nearest existing parent).
+fn free_space(path: &Path) -> Option<u64> {
+    let mut p: PathBuf = path.to_path_buf();
+    while !p.exists() {
+        p = p.parent()?.to_path_buf();
+        if p.as_os_str().is_empty() {
+            p = PathBuf::from(".");
+        }
+    }
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
