@@ -121,6 +121,9 @@ enum Command {
         /// Evaluate only the first N queries (0 = all).
         #[arg(long, default_value_t = 0)]
         max_queries: usize,
+        /// Then run N rounds of changing 1% of the documents and re-ingesting incrementally.
+        #[arg(long, default_value_t = 0)]
+        update_rounds: usize,
         /// Chunk size in model tokens (overrides the configuration).
         #[arg(long)]
         max_tokens: Option<usize>,
@@ -490,6 +493,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             ef,
             sweep,
             max_queries,
+            update_rounds,
             max_tokens,
             overlap,
             tuning,
@@ -524,6 +528,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 ef_values: ef,
                 sweep,
                 max_queries,
+                update_rounds,
             };
             let progress = Bars::new(!cli.global.quiet);
             let report = lore::bench::run(&opts, embedder, &progress)?;

@@ -43,7 +43,7 @@ pub struct NoProgress;
 impl Progress for NoProgress {}
 
 /// What an ingest did. Serialised as the `--json` summary.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct IngestReport {
     pub files_read: usize,
     pub files_skipped: usize,

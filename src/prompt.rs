@@ -110,7 +110,7 @@ impl TokenCounter {
 
 /// One chat message in the OpenAI shape, so the result can be posted to any
 /// OpenAI-compatible server as is.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct Message {
     pub role: String,
     pub content: String,
@@ -147,7 +147,7 @@ pub struct PromptOptions {
 
 /// What `[n]` in the prompt (and so in the model's answer) points at, so a client can turn
 /// citations into links to the exact lines.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct Citation {
     /// The number used in the prompt text: citations are numbered 1..=len without gaps.
     pub n: usize,
@@ -163,7 +163,7 @@ pub struct Citation {
 
 /// Token accounting, so callers can check the prompt against the model's window and see
 /// what the budget cost in retrieved chunks.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, utoipa::ToSchema)]
 pub struct Usage {
     /// Tokens of the sources block as it appears in the default user message.
     pub context_tokens: usize,
@@ -179,7 +179,7 @@ pub struct Usage {
 
 /// The same prompt in the two shapes clients need: chat messages for chat APIs and one plain
 /// text for pasting or completion APIs.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct AssembledPrompt {
     pub messages: Vec<Message>,
     /// [`render_text`] of `messages`.

@@ -11,7 +11,7 @@ use crate::prompt::{self, AssembledPrompt, PromptOptions, TokenCounter};
 use crate::search::{Mode, SearchOptions};
 
 /// Per-request overrides of the configured prompt settings.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromptRequest {
     pub query: String,

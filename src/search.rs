@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 pub use crate::fusion::{Fusion, FusionMethod};
 
 /// Which retrievers answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Both retrievers, fused.
@@ -121,7 +121,7 @@ impl Default for SearchOptions {
 }
 
 /// Where a hit comes from, precise enough to open the file at the right lines.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Source {
     pub path: String,
     pub title: String,
@@ -134,14 +134,14 @@ pub struct Source {
 }
 
 /// The hit's 1-based rank in each retriever (`null` when that retriever did not return it).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct Ranks {
     pub dense: Option<u32>,
     pub bm25: Option<u32>,
 }
 
 /// One result.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Hit {
     /// `path#ordinal`: stable while the document is unchanged.
     pub id: String,
@@ -160,7 +160,7 @@ pub struct Hit {
 }
 
 /// The answer to a search (the `POST /v1/search` body and `lore search --json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchResponse {
     pub results: Vec<Hit>,
     pub took_ms: f64,

@@ -87,23 +87,25 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
+/// Every error answer: `{"error": {"code", "message"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: &'a str,
+/// A machine-readable code and a message for people.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    code: String,
+    message: String,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(ErrorBody {
             error: ErrorDetail {
-                code: self.code,
-                message: &self.message,
+                code: self.code.to_string(),
+                message: self.message,
             },
         });
         let mut resp = (self.status, body).into_response();
@@ -149,7 +151,7 @@ impl From<JsonRejection> for ApiError {
 
 /// `POST /v1/search` body. Loose types on purpose: `top_k: -1` or `mode: "x"` should get a
 /// message naming the field, not a generic deserialisation error.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     pub query: String,
@@ -211,6 +213,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/", get(page))
         .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
         .route("/v1/index", get(index_info))
         .route("/v1/search", post(search))
         .route("/v1/prompt", post(prompt))
@@ -314,8 +317,33 @@ async fn page() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("web/index.html"))
 }
 
+/// The OpenAPI description of every endpoint, generated from the handlers and types.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "lore",
+        description = "Local retrieval-augmented generation: hybrid search, prompt assembly, OpenAI-compatible chat."
+    ),
+    paths(
+        healthz,
+        search,
+        prompt,
+        chat_completions,
+        reload,
+        put_document,
+        delete_document,
+        index_info
+    ),
+    components(schemas(ErrorBody, ErrorDetail))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(<ApiDoc as utoipa::OpenApi>::openapi())
+}
+
 /// What the index panel of the page shows.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IndexInfo {
     pub generation: u64,
     pub created_unix: u64,
@@ -327,6 +355,7 @@ pub struct IndexInfo {
     pub max_context_tokens: usize,
 }
 
+#[utoipa::path(get, path = "/v1/index", responses((status = 200, body = IndexInfo)))]
 async fn index_info(State(state): State<AppState>) -> Json<IndexInfo> {
     let index = state.engine.index();
     let m = index.manifest();
@@ -358,7 +387,7 @@ async fn not_found() -> ApiError {
     )
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Health {
     status: &'static str,
     generation: u64,
@@ -366,6 +395,7 @@ struct Health {
     documents: usize,
 }
 
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "serving", body = Health)))]
 async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let index = state.engine.index();
     Json(Health {
@@ -376,6 +406,7 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
+#[utoipa::path(post, path = "/v1/search", request_body = SearchRequest, responses((status = 200, description = "hits, best first", body = SearchResponse), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)))]
 async fn search(
     State(state): State<AppState>,
     body: Result<Json<SearchRequest>, JsonRejection>,
@@ -427,6 +458,7 @@ pub async fn run_blocking<T: Send + 'static>(
     out.map_err(ApiError::from)
 }
 
+#[utoipa::path(post, path = "/v1/prompt", request_body = PromptRequest, responses((status = 200, description = "the augmented prompt", body = AssembledPrompt), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)))]
 async fn prompt(
     State(state): State<AppState>,
     body: Result<Json<PromptRequest>, JsonRejection>,
@@ -462,6 +494,7 @@ impl From<UpstreamError> for ApiError {
 
 /// OpenAI-compatible chat: retrieve for the last user message, put the sources into the
 /// conversation, forward upstream, and relay the answer (streamed or not) with citations.
+#[utoipa::path(post, path = "/v1/chat/completions", request_body(content = Object, description = "an OpenAI chat completion request"), responses((status = 200, description = "the upstream answer with `citations` (or its SSE stream with an `x-lore-citations` header)", body = Object), (status = 400, body = ErrorBody), (status = 502, description = "upstream failed", body = ErrorBody), (status = 503, description = "no upstream configured", body = ErrorBody), (status = 504, description = "upstream timed out", body = ErrorBody)))]
 async fn chat_completions(
     State(state): State<AppState>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
@@ -513,7 +546,7 @@ async fn chat_completions(
 }
 
 /// `POST /v1/documents` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentRequest {
     /// The document's identity, like a path relative to the ingested folder.
@@ -523,12 +556,13 @@ pub struct DocumentRequest {
 }
 
 /// What a document update changed.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DocumentChange {
     pub generation: u64,
     pub report: IngestReport,
 }
 
+#[utoipa::path(post, path = "/v1/documents", request_body = DocumentRequest, responses((status = 200, description = "what changed", body = DocumentChange), (status = 400, body = ErrorBody), (status = 409, description = "another ingest holds the index", body = ErrorBody)))]
 async fn put_document(
     State(state): State<AppState>,
     body: Result<Json<DocumentRequest>, JsonRejection>,
@@ -546,6 +580,7 @@ async fn put_document(
     apply_changes(&state, changes).await
 }
 
+#[utoipa::path(delete, path = "/v1/documents/{path}", params(("path" = String, Path, description = "the document path")), responses((status = 200, body = DocumentChange), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_document(
     State(state): State<AppState>,
     axum::extract::Path(path): axum::extract::Path<String>,
@@ -620,12 +655,13 @@ async fn apply_changes(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Reloaded {
     generation: u64,
     changed: bool,
 }
 
+#[utoipa::path(post, path = "/v1/admin/reload", responses((status = 200, body = Reloaded)))]
 async fn reload(State(state): State<AppState>) -> Result<Json<Reloaded>, ApiError> {
     let engine = state.engine.clone();
     let changed = tokio::task::spawn_blocking(move || engine.reload_if_changed())

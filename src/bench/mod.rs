@@ -48,6 +48,29 @@ pub struct BenchOptions {
     pub sweep: bool,
     /// Limit the number of queries (0 = all), for quick runs.
     pub max_queries: usize,
+    /// After the evaluation, this many rounds of changing 1% of the documents and
+    /// re-ingesting incrementally (0 = none); reports time per round and dense recall after.
+    pub update_rounds: usize,
+}
+
+/// What incremental updates cost and what they do to recall.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateReport {
+    pub rounds: usize,
+    pub documents_per_round: usize,
+    pub seconds: Vec<f64>,
+    pub chunks_embedded: Vec<usize>,
+    pub chunks_reused: Vec<usize>,
+    /// HNSW recall@10 against exact search at the default `ef_search`, after the last round.
+    #[serde(rename = "recall@10_after_updates")]
+    pub recall_after: f64,
+    /// The same measured on the index before any update (a fresh build).
+    #[serde(rename = "recall@10_fresh")]
+    pub recall_fresh: f64,
+    /// nDCG@10 of the default hybrid mode after the updates (the updates only append a
+    /// sentence, so quality should barely move).
+    #[serde(rename = "hybrid_ndcg@10_after_updates")]
+    pub hybrid_ndcg_after: f64,
 }
 
 /// One mode's or variant's figures.
@@ -112,6 +135,8 @@ pub struct BenchReport {
     pub self_recall: f64,
     pub default_ef_search: usize,
     pub ingest: IngestFigures,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updates: Option<UpdateReport>,
     /// Each mode's run (query id → documents with rank-derived scores), for `--run`.
     #[serde(skip)]
     pub runs: BTreeMap<String, Run>,
@@ -373,6 +398,14 @@ pub fn run(
         });
     }
     let self_recall = self_recall(&index, &vectors, opts.search.ef_search);
+    let updates = if opts.update_rounds > 0 {
+        let fresh = ann_recall(&index, &qvecs, opts.search.ef_search);
+        Some(run_updates(
+            opts, &ds, &engine, &embedder, &queries, &qrels, &defaults, &qvecs, fresh, progress,
+        )?)
+    } else {
+        None
+    };
 
     Ok(BenchReport {
         dataset: ds.name.clone(),
@@ -384,8 +417,114 @@ pub fn run(
         self_recall,
         default_ef_search: opts.search.ef_search,
         ingest: ingest_figures,
+        updates,
         runs,
     })
+}
+
+/// HNSW recall@10 against exact search over the index's own vectors.
+fn ann_recall(index: &crate::index::Index, qvecs: &[Vec<f32>], ef: usize) -> f64 {
+    let vectors = index.vectors();
+    let mut found = 0usize;
+    let mut expected = 0usize;
+    for q in qvecs {
+        let truth: Vec<u32> = exact_search(&vectors, q, 10)
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
+        expected += truth.len();
+        found += index
+            .dense()
+            .search(q, 10, ef)
+            .iter()
+            .filter(|(id, _)| truth.contains(id))
+            .count();
+    }
+    found as f64 / expected.max(1) as f64
+}
+
+/// Rounds of "1% of the documents changed", each re-ingested through the incremental path.
+#[allow(clippy::too_many_arguments)]
+fn run_updates(
+    opts: &BenchOptions,
+    ds: &Dataset,
+    engine: &Engine,
+    embedder: &Embedder,
+    queries: &[beir::BeirQuery],
+    qrels: &metrics::Qrels,
+    defaults: &SearchOptions,
+    qvecs: &[Vec<f32>],
+    recall_fresh: f64,
+    progress: &dyn Progress,
+) -> Result<UpdateReport> {
+    let mut docs = documents(ds);
+    let per_round = (docs.len() / 100).max(1);
+    let settings = IngestSettings {
+        chunking: opts.chunking.clone(),
+        hnsw: opts.hnsw.clone(),
+        rebuild: false,
+    };
+    let mut report = UpdateReport {
+        rounds: opts.update_rounds,
+        documents_per_round: per_round,
+        seconds: Vec::new(),
+        chunks_embedded: Vec::new(),
+        chunks_reused: Vec::new(),
+        recall_after: 0.0,
+        recall_fresh,
+        hybrid_ndcg_after: 0.0,
+    };
+    for round in 0..opts.update_rounds {
+        // A deterministic, different 1% each round: an appended sentence changes the last
+        // chunk of each document.
+        let n = docs.len();
+        for j in 0..per_round {
+            let i = (round * per_round + j) * 7919 % n;
+            let d = &docs[i];
+            let text = format!(
+                "{} This document was revised in update round {}.",
+                d.text,
+                round + 1
+            );
+            docs[i] =
+                Document::from_text(d.path.clone(), text, Format::Text, Some(d.title.clone()));
+        }
+        let changes = Changes {
+            upserts: docs.clone(),
+            removes: Vec::new(),
+            complete: true,
+            source: Some(format!("beir:{}", opts.dataset.display())),
+        };
+        let r = ingest::apply(
+            &opts.index,
+            changes,
+            embedder,
+            &settings,
+            progress,
+            Instant::now(),
+        )?;
+        engine.reload_if_changed()?;
+        report.seconds.push(r.seconds);
+        report.chunks_embedded.push(r.chunks_embedded);
+        report.chunks_reused.push(r.chunks_reused);
+    }
+    let index = engine.index();
+    report.recall_after = ann_recall(&index, qvecs, opts.search.ef_search);
+    let mut run = Run::new();
+    for q in queries {
+        let resp = engine.search(&q.text, defaults)?;
+        let n = resp.results.len();
+        run.insert(
+            q.id.clone(),
+            resp.results
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| (h.source.path, (n - i) as f64))
+                .collect(),
+        );
+    }
+    report.hybrid_ndcg_after = metrics::evaluate(&run, qrels, &[]).ndcg_at_10;
+    Ok(report)
 }
 
 /// Fraction of stored vectors found in their own top 10 (hnsw_rs can leave points
@@ -452,6 +591,13 @@ pub fn markdown(r: &BenchReport) -> String {
         ));
     }
     let i = &r.ingest;
+    if let Some(u) = &r.updates {
+        let mean = u.seconds.iter().sum::<f64>() / u.seconds.len().max(1) as f64;
+        s.push_str(&format!(
+            "\nIncremental updates: {} rounds of {} changed documents (1%): {:.1} s per round on average (chunks embedded per round: {:?}); HNSW recall@10 at ef {} after the updates {:.4} vs {:.4} fresh; hybrid nDCG@10 after {:.4}.\n",
+            u.rounds, u.documents_per_round, mean, u.chunks_embedded, r.default_ef_search, u.recall_after, u.recall_fresh, u.hybrid_ndcg_after
+        ));
+    }
     s.push_str(&format!(
         "\nIngest: {} documents → {} chunks ({} embedded, {} tokens) in {:.1} s = {:.1} chunks/s, {:.0} tokens/s; peak RSS {:.0} MB; index {:.1} MB on disk{}.\n",
         i.documents,
