@@ -154,6 +154,45 @@ enum Command {
         #[command(flatten)]
         prompt: PromptArgs,
     },
+    /// HNSW recall and speed on any vectors: float32 2-D .npy files (exact ground truth by lore).
+    BenchAnn {
+        #[arg(long)]
+        base: PathBuf,
+        #[arg(long)]
+        queries: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value_t = 16)]
+        m: usize,
+        #[arg(long, default_value_t = 200)]
+        ef_construction: usize,
+        #[arg(long, value_delimiter = ',', default_value = "10,20,40,80,160")]
+        ef: Vec<usize>,
+        /// Threads for building the graph (searches run on one thread).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Latency and throughput of POST /v1/search against a running server.
+    BenchHttp {
+        /// Server base URL.
+        #[arg(long, default_value = "http://127.0.0.1:7878")]
+        url: String,
+        /// Queries: a BEIR queries.jsonl or one query per line.
+        #[arg(long)]
+        queries: PathBuf,
+        /// Concurrent keep-alive clients, one run per value.
+        #[arg(long, value_delimiter = ',', default_value = "1,8")]
+        concurrency: Vec<usize>,
+        /// Requests per run (default: one per query).
+        #[arg(long)]
+        requests: Option<usize>,
+        #[arg(long, default_value = "hybrid")]
+        mode: String,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Check the runtime, the model and the index, and say how to fix what is wrong.
     Doctor {
         /// Print the checks as JSON.
@@ -380,6 +419,78 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .collect();
             if !unset.is_empty() {
                 println!("\n# unset: {}", unset.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchAnn {
+            base,
+            queries,
+            k,
+            m,
+            ef_construction,
+            ef,
+            threads,
+            json,
+        } => {
+            let hnsw = lore::config::HnswConfig { m, ef_construction };
+            let base = lore::bench::ann::read_npy(&base)?;
+            let queries = lore::bench::ann::read_npy(&queries)?;
+            let r = lore::bench::ann::bench_vectors(base, queries, k, &hnsw, &ef, threads)?;
+            println!(
+                "{} x {} base vectors, {} queries, M {}, ef_construction {}: built in {:.2} s with {} threads",
+                r.base, r.dim, r.queries, r.m, r.ef_construction, r.build_s, r.threads
+            );
+            println!(
+                "| ef_search | recall@{k} | queries/s (1 thread) | p50 ms |\n|---:|---:|---:|---:|"
+            );
+            for p in &r.sweep {
+                println!(
+                    "| {} | {:.4} | {:.0} | {:.4} |",
+                    p.ef, p.recall_at_10, p.qps, p.p50_ms
+                );
+            }
+            if let Some(p) = json {
+                lore::bench::write_file(&p, &serde_json::to_string_pretty(&r)?)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchHttp {
+            url,
+            queries,
+            concurrency,
+            requests,
+            mode,
+            json,
+        } => {
+            let queries = Arc::new(lore::bench::http::read_queries(&queries)?);
+            let n = requests.unwrap_or(queries.len());
+            let runtime = tokio::runtime::Runtime::new()?;
+            let mut results = Vec::new();
+            println!("| clients | requests | ok | 503 | failed | queries/s | p50 ms | p95 ms | p99 ms |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            for c in concurrency {
+                let r = runtime.block_on(lore::bench::http::load(
+                    &url,
+                    queries.clone(),
+                    &mode,
+                    c,
+                    n,
+                ))?;
+                println!(
+                    "| {} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} |",
+                    r.concurrency,
+                    r.requests,
+                    r.ok,
+                    r.overloaded,
+                    r.failed,
+                    r.qps,
+                    r.p50_ms,
+                    r.p95_ms,
+                    r.p99_ms
+                );
+                results.push(r);
+            }
+            if let Some(p) = json {
+                lore::bench::write_file(&p, &serde_json::to_string_pretty(&results)?)?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -313,8 +313,19 @@ async fn track(req: axum::extract::Request, next: axum::middleware::Next) -> Res
 }
 
 /// The search page: one self-contained HTML file compiled into the binary.
-async fn page() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("web/index.html"))
+async fn page() -> impl IntoResponse {
+    (
+        [
+            // A new binary must not be shown a cached old page.
+            (header::CACHE_CONTROL, "no-cache"),
+            // The page needs nothing but itself and this server's API.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            ),
+        ],
+        axum::response::Html(include_str!("web/index.html")),
+    )
 }
 
 /// The OpenAPI description of every endpoint, generated from the handlers and types.
@@ -517,7 +528,12 @@ async fn chat_completions(
     let stream = request.get("stream").and_then(|v| v.as_bool()) == Some(true);
     let upstream = client.send(chat::augment(request, &assembled)).await?;
     // Serialised once, so the body and the header carry identical numbers.
-    let citations = serde_json::to_value(&assembled.citations).unwrap_or_default();
+    // Through text, so f32 scores keep their short form (as in /v1/prompt) instead of being
+    // widened to f64 digits.
+    let citations: serde_json::Value = serde_json::to_string(&assembled.citations)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
     let citations_header = header::HeaderValue::from_str(&chat::citations_header(&citations))
         .unwrap_or_else(|_| header::HeaderValue::from_static("[]"));
     if stream {

@@ -43,7 +43,8 @@ pub struct Document {
     /// Byte offset where the body starts (after front matter).
     pub body_start: usize,
     pub format: Format,
-    /// blake3 of the file bytes, hex.
+    /// blake3 of the file bytes (of the given title and the bytes, when a title was given),
+    /// hex: decides whether the document changed.
     pub hash: String,
 }
 
@@ -56,7 +57,18 @@ impl Document {
         format: Format,
         title: Option<String>,
     ) -> Document {
-        let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
+        // The title is embedded and indexed with every chunk, so a given title is part of the
+        // identity; folder documents (no title given) hash just their bytes.
+        let hash = match &title {
+            Some(t) => {
+                let mut h = blake3::Hasher::new();
+                h.update(t.as_bytes());
+                h.update(&[0]);
+                h.update(text.as_bytes());
+                h.finalize().to_hex().to_string()
+            }
+            None => blake3::hash(text.as_bytes()).to_hex().to_string(),
+        };
         // A UTF-8 byte-order mark (Windows editors) is neither metadata nor text.
         let bom = if text.starts_with('\u{feff}') {
             '\u{feff}'.len_utf8()

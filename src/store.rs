@@ -188,9 +188,12 @@ pub fn sync_tree(dir: &Path) -> Result<()> {
         if p.is_dir() {
             sync_tree(&p)?;
         } else {
-            File::open(&p)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| Error::io(format!("syncing {}", p.display()), e))?;
+            match File::open(&p).and_then(|f| f.sync_all()) {
+                Ok(()) => {}
+                // A temporary file the BM25 engine removed after listing is not ours to sync.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("syncing {}", p.display()), e)),
+            }
         }
     }
     sync_dir(dir)

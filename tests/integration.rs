@@ -8,13 +8,21 @@
 
 mod support;
 
+#[path = "integration/bench.rs"]
+mod bench;
 #[path = "integration/cli.rs"]
 mod cli;
+#[path = "integration/fresh.rs"]
+mod fresh;
 #[path = "integration/http.rs"]
 mod http;
 #[path = "integration/incremental.rs"]
 mod incremental;
 #[path = "integration/ingest.rs"]
 mod ingest;
+#[path = "integration/page.rs"]
+mod page;
+#[path = "integration/rag.rs"]
+mod rag;
 #[path = "integration/search.rs"]
 mod search;

@@ -5,7 +5,9 @@
 //! Nothing here retrieves on its own: a number this module prints is a number the server
 //! would produce.
 
+pub mod ann;
 pub mod beir;
+pub mod http;
 pub mod metrics;
 pub mod plot;
 
@@ -18,7 +20,6 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::config::{ChunkingConfig, HnswConfig, SearchConfig};
-use crate::dense::exact_search;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::index::Engine;
@@ -368,35 +369,8 @@ pub fn run(
     let vectors = index.vectors();
     let qtexts: Vec<&str> = queries.iter().map(|q| q.text.as_str()).collect();
     let qvecs = embedder.embed(&qtexts)?;
-    let truth: Vec<Vec<u32>> = qvecs
-        .iter()
-        .map(|q| {
-            exact_search(&vectors, q, 10)
-                .into_iter()
-                .map(|(i, _)| i)
-                .collect()
-        })
-        .collect();
-    let mut ann = Vec::new();
-    for &ef in &opts.ef_values {
-        let mut found = 0usize;
-        let mut lat = Vec::with_capacity(qvecs.len());
-        let t0 = Instant::now();
-        for (q, t) in qvecs.iter().zip(&truth) {
-            let t1 = Instant::now();
-            let got = index.dense().search(q, 10, ef);
-            lat.push(t1.elapsed().as_secs_f64() * 1000.0);
-            found += got.iter().filter(|(id, _)| t.contains(id)).count();
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        let expected: usize = truth.iter().map(|t| t.len()).sum();
-        ann.push(AnnPoint {
-            ef,
-            recall_at_10: found as f64 / expected.max(1) as f64,
-            qps: qvecs.len() as f64 / secs.max(1e-9),
-            p50_ms: metrics::percentile(&lat, 50.0),
-        });
-    }
+    let truth = ann::ground_truth(index.dense().vectors(), index.dense().dim(), &qvecs, 10);
+    let ann = ann::sweep(index.dense(), &qvecs, &truth, 10, &opts.ef_values);
     let self_recall = self_recall(&index, &vectors, opts.search.ef_search);
     let updates = if opts.update_rounds > 0 {
         let fresh = ann_recall(&index, &qvecs, opts.search.ef_search);
@@ -424,23 +398,9 @@ pub fn run(
 
 /// HNSW recall@10 against exact search over the index's own vectors.
 fn ann_recall(index: &crate::index::Index, qvecs: &[Vec<f32>], ef: usize) -> f64 {
-    let vectors = index.vectors();
-    let mut found = 0usize;
-    let mut expected = 0usize;
-    for q in qvecs {
-        let truth: Vec<u32> = exact_search(&vectors, q, 10)
-            .into_iter()
-            .map(|(i, _)| i)
-            .collect();
-        expected += truth.len();
-        found += index
-            .dense()
-            .search(q, 10, ef)
-            .iter()
-            .filter(|(id, _)| truth.contains(id))
-            .count();
-    }
-    found as f64 / expected.max(1) as f64
+    let d = index.dense();
+    let truth = ann::ground_truth(d.vectors(), d.dim(), qvecs, 10);
+    ann::sweep(d, qvecs, &truth, 10, &[ef])[0].recall_at_10
 }
 
 /// Rounds of "1% of the documents changed", each re-ingested through the incremental path.

@@ -1,0 +1,155 @@
+//! ANN quality and speed: the HNSW graph against exact search on the same vectors, swept
+//! over `ef_search`. Shared by `lore bench` (on an index's own vectors) and `lore bench-ann`
+//! (on any `.npy` vectors, so lore's graph can be compared with other libraries on
+//! identical input).
+
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::metrics::percentile;
+use super::AnnPoint;
+use crate::config::HnswConfig;
+use crate::dense::{dot, DenseIndex};
+use crate::error::{Error, Result};
+
+/// The exact `k` nearest rows of `base` (row-major, `dim` wide) for each query, by dot
+/// product (cosine for unit vectors), computed on all cores.
+pub fn ground_truth(base: &[f32], dim: usize, queries: &[Vec<f32>], k: usize) -> Vec<Vec<u32>> {
+    queries
+        .par_iter()
+        .map(|q| {
+            let mut scored: Vec<(u32, f32)> = base
+                .chunks_exact(dim)
+                .enumerate()
+                .map(|(i, v)| (i as u32, dot(v, q)))
+                .collect();
+            let k = k.min(scored.len());
+            if k == 0 {
+                return Vec::new();
+            }
+            scored.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+            scored.truncate(k);
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+            scored.into_iter().map(|(i, _)| i).collect()
+        })
+        .collect()
+}
+
+/// Recall@k and single-thread speed at each `ef`. Queries run one after another on the
+/// calling thread; only the search itself is timed.
+pub fn sweep(
+    dense: &DenseIndex,
+    queries: &[Vec<f32>],
+    truth: &[Vec<u32>],
+    k: usize,
+    efs: &[usize],
+) -> Vec<AnnPoint> {
+    efs.iter()
+        .map(|&ef| {
+            let mut lat = Vec::with_capacity(queries.len());
+            let mut results = Vec::with_capacity(queries.len());
+            for q in queries {
+                let t = Instant::now();
+                let got = dense.search(q, k, ef);
+                lat.push(t.elapsed().as_secs_f64());
+                results.push(got);
+            }
+            let found: usize = results
+                .iter()
+                .zip(truth)
+                .map(|(got, t)| got.iter().filter(|(id, _)| t.contains(id)).count())
+                .sum();
+            let expected: usize = truth.iter().map(|t| t.len()).sum();
+            let total: f64 = lat.iter().sum();
+            let lat_ms: Vec<f64> = lat.iter().map(|s| s * 1000.0).collect();
+            AnnPoint {
+                ef,
+                recall_at_10: found as f64 / expected.max(1) as f64,
+                qps: queries.len() as f64 / total.max(1e-12),
+                p50_ms: percentile(&lat_ms, 50.0),
+            }
+        })
+        .collect()
+}
+
+/// `lore bench-ann`'s result.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnnReport {
+    pub base: usize,
+    pub queries: usize,
+    pub dim: usize,
+    pub k: usize,
+    pub m: usize,
+    pub ef_construction: usize,
+    pub threads: usize,
+    pub build_s: f64,
+    pub sweep: Vec<AnnPoint>,
+}
+
+/// Builds a graph over `base` with `threads` threads, then sweeps `efs`.
+pub fn bench_vectors(
+    base: Vec<Vec<f32>>,
+    queries: Vec<Vec<f32>>,
+    k: usize,
+    hnsw: &HnswConfig,
+    efs: &[usize],
+    threads: usize,
+) -> Result<AnnReport> {
+    let dim = base.first().map_or(0, |v| v.len());
+    if dim == 0 || queries.iter().any(|q| q.len() != dim) {
+        return Err(Error::invalid(
+            "queries",
+            format!("must have the base vectors' dimension {dim}"),
+        ));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let t = Instant::now();
+    let dense = pool.install(|| DenseIndex::build(&base, hnsw))?;
+    let build_s = t.elapsed().as_secs_f64();
+    let truth = ground_truth(dense.vectors(), dim, &queries, k);
+    let sweep = sweep(&dense, &queries, &truth, k, efs);
+    Ok(AnnReport {
+        base: base.len(),
+        queries: queries.len(),
+        dim,
+        k,
+        m: hnsw.m,
+        ef_construction: hnsw.ef_construction,
+        threads: threads.max(1),
+        build_s,
+        sweep,
+    })
+}
+
+/// Reads a 2-D float32 `.npy` file as unit-length rows (cosine search needs unit vectors).
+pub fn read_npy(path: &Path) -> Result<Vec<Vec<f32>>> {
+    let bad = |m: String| Error::invalid("npy", format!("{}: {m}", path.display()));
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| bad(e.to_string()))?;
+    let shape = npy.shape().to_vec();
+    if shape.len() != 2 {
+        return Err(bad(format!("expected a 2-D array, found shape {shape:?}")));
+    }
+    if npy.order() != npyz::Order::C {
+        return Err(bad("expected C (row-major) order".into()));
+    }
+    let cols = shape[1] as usize;
+    let data: Vec<f32> = npy
+        .into_vec::<f32>()
+        .map_err(|e| bad(format!("expected float32 data: {e}")))?;
+    Ok(data
+        .chunks_exact(cols.max(1))
+        .map(|r| {
+            let mut v = r.to_vec();
+            crate::embed::normalize(&mut v);
+            v
+        })
+        .collect())
+}
