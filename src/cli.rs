@@ -463,7 +463,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             json,
         } => {
             let queries = Arc::new(lore::bench::http::read_queries(&queries)?);
-            let n = requests.unwrap_or(queries.len());
+            // Each run gets its own slice of the queries, so the server's query cache never
+            // answers for a later run.
+            let n = requests.unwrap_or(queries.len() / concurrency.len().max(1));
+            let mut offset = 0;
             let runtime = tokio::runtime::Runtime::new()?;
             let mut results = Vec::new();
             println!("| clients | requests | ok | 503 | failed | queries/s | p50 ms | p95 ms | p99 ms |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -471,10 +474,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 let r = runtime.block_on(lore::bench::http::load(
                     &url,
                     queries.clone(),
+                    offset,
                     &mode,
                     c,
                     n,
                 ))?;
+                offset += n;
                 println!(
                     "| {} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} |",
                     r.concurrency,

@@ -260,6 +260,9 @@ pub struct Engine {
     index: ArcSwap<Index>,
     defaults: SearchConfig,
     cache: Mutex<LruCache<String, Arc<Vec<f32>>>>,
+    /// One reload at a time, so a slow load of an older generation can never replace a
+    /// newer one that another reload already installed.
+    reloading: Mutex<()>,
 }
 
 impl Engine {
@@ -278,6 +281,7 @@ impl Engine {
             index: ArcSwap::from_pointee(index),
             defaults,
             cache: Mutex::new(LruCache::new(non_zero(cache_size))),
+            reloading: Mutex::new(()),
         })
     }
 
@@ -303,10 +307,11 @@ impl Engine {
     /// Swaps to the published generation if it is newer than the one loaded.
     /// Returns the new generation number when a swap happened.
     pub fn reload_if_changed(&self) -> Result<Option<u64>> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let Some(current) = store::read_current(&self.root)? else {
             return Ok(None);
         };
-        if current.generation == self.index.load().manifest.generation {
+        if current.generation <= self.index.load().manifest.generation {
             return Ok(None);
         }
         let index = Index::open_generation(&self.root.join(&current.dir))?;

@@ -602,6 +602,12 @@ async fn delete_document(
     axum::extract::Path(path): axum::extract::Path<String>,
 ) -> Result<Json<DocumentChange>, ApiError> {
     let path = clean_doc_path(&path)?;
+    // Look at the newest published generation, not just the one this server has loaded.
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || engine.reload_if_changed())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(ApiError::from)?;
     if !state
         .engine
         .index()
@@ -666,7 +672,7 @@ async fn apply_changes(
         other => ApiError::from(other),
     })?;
     Ok(Json(DocumentChange {
-        generation: state.engine.index().manifest().generation,
+        generation: report.generation,
         report,
     }))
 }

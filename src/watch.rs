@@ -35,13 +35,12 @@ pub async fn watch_folder(
     dir: PathBuf,
     every: Duration,
 ) {
-    let mut last = {
-        let d = dir.clone();
-        tokio::task::spawn_blocking(move || fingerprint(&d))
-            .await
-            .unwrap_or_default()
-    };
+    // Starts from "nothing seen", so changes made before the server started (or while it
+    // was down) are ingested on the first stable poll; an unchanged folder costs one
+    // incremental ingest that embeds nothing and publishes nothing.
+    let mut last = Vec::new();
     let mut pending: Option<Vec<_>> = None;
+    let mut last_error: Option<String> = None;
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
@@ -61,20 +60,29 @@ pub async fn watch_folder(
                 })
                 .await;
                 match result {
-                    Ok(Ok(r)) => tracing::info!(
-                        added = r.files_added,
-                        changed = r.files_changed,
-                        removed = r.files_removed,
-                        embedded = r.chunks_embedded,
-                        generation = r.generation,
-                        "re-ingested after a change"
-                    ),
+                    Ok(Ok(r)) => {
+                        tracing::info!(
+                            added = r.files_added,
+                            changed = r.files_changed,
+                            removed = r.files_removed,
+                            embedded = r.chunks_embedded,
+                            generation = r.generation,
+                            "re-ingested after a change"
+                        );
+                        last = now;
+                        last_error = None;
+                    }
+                    // `last` stays as it was, so the change is tried again on the next
+                    // stable poll (a locked index or a half-written file heals by itself).
                     Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "re-ingest after a change failed; still serving the previous generation")
+                        let msg = e.to_string();
+                        if last_error.as_deref() != Some(msg.as_str()) {
+                            tracing::warn!(error = %msg, "re-ingest after a change failed; still serving the previous generation, will retry");
+                        }
+                        last_error = Some(msg);
                     }
                     Err(e) => tracing::warn!(error = %e, "re-ingest task failed"),
                 }
-                last = now;
             }
             // Still changing: wait for it to settle.
             Some(_) => pending = Some(now),

@@ -28,10 +28,12 @@ pub struct HttpLoad {
 }
 
 /// Sends `requests` searches from `concurrency` keep-alive clients, queries taken in turn
-/// from `queries` (each used once while there are enough).
+/// from `queries` starting at `offset` (each used once while there are enough; give each
+/// run its own offset so no run meets queries the server has already cached).
 pub async fn load(
     url: &str,
     queries: Arc<Vec<String>>,
+    offset: usize,
     mode: &str,
     concurrency: usize,
     requests: usize,
@@ -62,7 +64,7 @@ pub async fn load(
                 if i >= requests {
                     return out;
                 }
-                let q = &queries[i % queries.len()];
+                let q = &queries[(offset + i) % queries.len()];
                 let t = Instant::now();
                 let status = match client
                     .post(&endpoint)

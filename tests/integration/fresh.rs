@@ -965,29 +965,6 @@ impl WatchServer {
         }
     }
 
-    /// Writes `text` to `dir/rel` until a BM25 search for `token` finds exactly that file
-    /// (each write waits up to 5 s); returns the number of writes.
-    async fn add_until_served(&mut self, dir: &Path, rel: &str, text: &str, token: &str) -> usize {
-        let deadline = Instant::now() + DEADLINE;
-        for attempt in 0.. {
-            // Alternate the length so every write changes the file's fingerprint.
-            let padding = "\n".repeat(attempt % 2);
-            write_bytes(dir, rel, format!("{text}{padding}").as_bytes());
-            let answer = self
-                .poll(token, &|p| p == [rel], Duration::from_secs(5))
-                .await;
-            match answer {
-                Ok(()) => return attempt + 1,
-                Err(body) => assert!(
-                    Instant::now() < deadline,
-                    "{rel}: not served within {DEADLINE:?}; last answer {body}; server log:\n{}",
-                    self.log.lock().unwrap()
-                ),
-            }
-        }
-        unreachable!("the loop returns or fails")
-    }
-
     /// Like [`WatchServer::poll`] with the full deadline, failing the test when it passes.
     async fn expect(&mut self, token: &str, what: &str, want: &dyn Fn(&[String]) -> bool) {
         if let Err(body) = self.poll(token, want, DEADLINE).await {
@@ -1012,16 +989,14 @@ async fn serve_watch_reingests_changed_files() {
     let rel = "watched/new-note.md";
     let file = fixture.corpus().join(rel);
 
-    // Add. The watcher takes its baseline listing some time after the server starts, and a
-    // file written before that baseline is never ingested (see the ignored test below), so
-    // the new file is written again (same words) until the server serves it.
-    let writes = server
-        .add_until_served(
-            fixture.corpus(),
-            rel,
-            "# Watched note\n\nThe wobbleflint gasket was replaced on Tuesday.\n",
-            "wobbleflint",
-        )
+    // Add.
+    write_bytes(
+        fixture.corpus(),
+        rel,
+        b"# Watched note\n\nThe wobbleflint gasket was replaced on Tuesday.\n",
+    );
+    server
+        .expect("wobbleflint", "the added file", &|p| p == [rel])
         .await;
 
     // Edit.
@@ -1051,17 +1026,13 @@ async fn serve_watch_reingests_changed_files() {
         })
         .await;
     drop(server);
-    eprintln!(
-        "serve_watch: {:?} ({writes} writes of the new file)",
-        started.elapsed()
-    );
+    eprintln!("serve_watch: {:?}", started.elapsed());
 }
 
 /// 5b. A file added while no server watched the folder is served once `lore serve --watch`
-///     starts (today the watcher takes the folder as it finds it for its baseline and never
-///     ingests what changed before, or while, it started).
+///     starts: the watcher reconciles the index with the folder first, rather than taking
+///     the folder as it finds it for its baseline.
 #[tokio::test]
-#[ignore = "bug: watch::watch_folder never ingests changes made before its first listing; see the fresh-index report"]
 async fn serve_watch_ingests_changes_made_before_it_started() {
     let fixture = tokio::task::spawn_blocking(Fixture::topics)
         .await
@@ -1082,10 +1053,8 @@ async fn serve_watch_ingests_changes_made_before_it_started() {
 }
 
 /// 5c. A change whose re-ingest failed (here: another process held the index's lock) is
-///     ingested once the lock is free (today the watcher takes the failed listing as its new
-///     baseline, so the change is ignored until some other file changes).
+///     retried and served once the lock is free, without any further change to the folder.
 #[tokio::test]
-#[ignore = "bug: watch::watch_folder drops a change whose re-ingest failed until another change; see the fresh-index report"]
 async fn serve_watch_retries_a_change_whose_ingest_failed() {
     let fixture = tokio::task::spawn_blocking(Fixture::topics)
         .await
@@ -1094,13 +1063,14 @@ async fn serve_watch_retries_a_change_whose_ingest_failed() {
     let index = fixture.index();
     let mut server = WatchServer::start(fixture.corpus(), &index, cwd.path()).await;
     // Once a first change is served, the watcher is surely running.
+    let first = "watched/first.md";
+    write_bytes(
+        fixture.corpus(),
+        first,
+        b"# First\n\nThe tindlewhisk lever is oiled weekly.\n",
+    );
     server
-        .add_until_served(
-            fixture.corpus(),
-            "watched/first.md",
-            "# First\n\nThe tindlewhisk lever is oiled weekly.\n",
-            "tindlewhisk",
-        )
+        .expect("tindlewhisk", "the first change", &|p| p == [first])
         .await;
 
     let held = std::fs::File::options()
