@@ -304,19 +304,9 @@ impl Config {
     /// Reads `path`, or `./lore.toml` when `path` is `None` and that file exists.
     /// Returns the defaults when there is no file.
     pub fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>)> {
-        let file = match path {
-            Some(p) => Some(p.to_path_buf()),
-            None => Some(PathBuf::from(CONFIG_FILE)).filter(|p| p.is_file()),
-        };
-        let Some(file) = file else {
-            return Ok((Config::default(), None));
-        };
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| Error::io(format!("reading config {}", file.display()), e))?;
-        let config: Config =
-            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", file.display())))?;
+        let (config, file) = Config::load_unvalidated(path)?;
         config.validate()?;
-        Ok((config, Some(file)))
+        Ok((config, file))
     }
 
     /// Rejects values that would make a component misbehave later (or, for hnsw_rs, exit).

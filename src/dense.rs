@@ -440,10 +440,11 @@ impl DenseIndex {
     }
 }
 
-/// Exact top-`k` by cosine over all `vectors` (the ground truth for ANN recall).
-pub fn exact_search(vectors: &[Vec<f32>], query: &[f32], k: usize) -> Vec<(u32, f32)> {
+/// Exact top-`k` by cosine over `vectors` (row-major, `dim` wide): the ground truth for
+/// ANN recall.
+pub fn exact_search(vectors: &[f32], dim: usize, query: &[f32], k: usize) -> Vec<(u32, f32)> {
     let mut scored: Vec<(u32, f32)> = vectors
-        .iter()
+        .chunks_exact(dim.max(1))
         .enumerate()
         .map(|(i, v)| (i as u32, dot(v, query)))
         .collect();
@@ -501,7 +502,7 @@ mod tests {
         let queries = random_unit(50, 32, 99);
         let mut hits = 0;
         for q in &queries {
-            let truth: Vec<u32> = exact_search(&vectors, q, 10)
+            let truth: Vec<u32> = exact_search(&vectors.concat(), 32, q, 10)
                 .into_iter()
                 .map(|(i, _)| i)
                 .collect();

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::metrics::percentile;
 use super::AnnPoint;
 use crate::config::HnswConfig;
-use crate::dense::{dot, DenseIndex};
+use crate::dense::{exact_search, DenseIndex};
 use crate::error::{Error, Result};
 
 /// The exact `k` nearest rows of `base` (row-major, `dim` wide) for each query, by dot
@@ -21,19 +21,10 @@ pub fn ground_truth(base: &[f32], dim: usize, queries: &[Vec<f32>], k: usize) ->
     queries
         .par_iter()
         .map(|q| {
-            let mut scored: Vec<(u32, f32)> = base
-                .chunks_exact(dim)
-                .enumerate()
-                .map(|(i, v)| (i as u32, dot(v, q)))
-                .collect();
-            let k = k.min(scored.len());
-            if k == 0 {
-                return Vec::new();
-            }
-            scored.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
-            scored.truncate(k);
-            scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-            scored.into_iter().map(|(i, _)| i).collect()
+            exact_search(base, dim, q, k)
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect()
         })
         .collect()
 }

@@ -189,3 +189,79 @@ fn cli_refuses_an_index_built_with_another_model_until_reingested() {
     let response = stdout_json(&out, "lore search --quantized");
     assert!(!check_response_json(&response).is_empty());
 }
+
+/// `lore doctor` passes on a fresh index, and names the problem when the model does not
+/// match the index or the chunk store was truncated.
+#[test]
+fn cli_doctor_passes_on_a_fresh_index_and_names_what_broke() {
+    let f = Fixture::with_files(&TOPICS);
+    let index = f.index();
+    let cwd = index.parent().expect("the index folder has a parent");
+    let corpus = f.corpus().to_str().unwrap();
+    let index_arg = index.to_str().unwrap();
+    let out = lore(cwd, &["ingest", corpus, "--index", index_arg, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let doctor = |extra: &[&str]| {
+        let mut args = vec!["doctor", "--index", index_arg, "--json"];
+        args.extend_from_slice(extra);
+        let out = lore(cwd, &args);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "doctor --json: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        (out.status.success(), v)
+    };
+    let failed = |v: &Value| -> Vec<String> {
+        v["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .filter(|c| c["ok"] == false)
+            .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+
+    let (ok, v) = doctor(&[]);
+    assert!(ok && v["ok"] == true, "fresh index: {v:#}");
+    assert!(failed(&v).is_empty());
+
+    // Another model than the one the index was built with.
+    let (ok, v) = doctor(&["--quantized"]);
+    assert!(!ok, "{v:#}");
+    assert_eq!(failed(&v), ["model matches index"], "{v:#}");
+
+    // A truncated chunk store.
+    let current: Value =
+        serde_json::from_str(&std::fs::read_to_string(index.join("CURRENT")).unwrap()).unwrap();
+    let chunks = index
+        .join(current["dir"].as_str().unwrap())
+        .join("chunks.jsonl");
+    let text = std::fs::read_to_string(&chunks).unwrap();
+    let first_line = text.lines().next().unwrap();
+    std::fs::write(&chunks, format!("{first_line}\n")).unwrap();
+    let (ok, v) = doctor(&[]);
+    assert!(!ok, "{v:#}");
+    let names = failed(&v);
+    assert!(names.contains(&"chunk store".to_string()), "{v:#}");
+    let store = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "chunk store")
+        .unwrap();
+    assert!(
+        store["detail"].as_str().unwrap().contains("chunks.jsonl"),
+        "{store}"
+    );
+    assert!(
+        store["fix"].as_str().unwrap().contains("--rebuild"),
+        "{store}"
+    );
+}
