@@ -435,7 +435,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let hnsw = lore::config::HnswConfig { m, ef_construction };
             let base = lore::bench::ann::read_npy(&base)?;
             let queries = lore::bench::ann::read_npy(&queries)?;
+            let progress = Bars::new(!cli.global.quiet);
+            progress.phase("building + sweeping", 0);
             let r = lore::bench::ann::bench_vectors(base, queries, k, &hnsw, &ef, threads)?;
+            progress.finish();
             println!(
                 "{} x {} base vectors, {} queries, M {}, ef_construction {}: built in {:.2} s with {} threads",
                 r.base, r.dim, r.queries, r.m, r.ef_construction, r.build_s, r.threads
