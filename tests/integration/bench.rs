@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use lore::bench::metrics::{self, Qrels, Run};
 use lore::bench::{BenchOptions, BenchReport};
@@ -14,7 +13,7 @@ use lore::ingest::NoProgress;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::support::{embedder, model_dir};
+use crate::support::{embedder, lore};
 
 /// The variants every benchmark reports (without `--sweep`).
 const MODES: [&str; 7] = [
@@ -694,26 +693,6 @@ fn bench_metrics_match_hand_arithmetic() {
     assert_eq!(per.keys().collect::<Vec<_>>(), ["q1", "q2"]);
     close("q1 MRR@10", per["q1"], 0.5);
     close("q2 MRR@10", per["q2"], 0.0);
-}
-
-/// Runs `lore` with `args` from `cwd` with the test model and none of the caller's
-/// `LORE_*` settings.
-fn lore(cwd: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lore"));
-    cmd.current_dir(cwd)
-        .args(args)
-        .arg("--model-dir")
-        .arg(model_dir());
-    for var in [
-        "LORE_CONFIG",
-        "LORE_INDEX",
-        "LORE_MODEL_DIR",
-        "LORE_QUANTIZED",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.output().expect("run the lore binary")
 }
 
 fn text(bytes: &[u8]) -> String {

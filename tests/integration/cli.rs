@@ -1,34 +1,10 @@
 //! The `lore` binary itself, run as a user would.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-use crate::support::{
-    check_response_json, model_dir, Fixture, CALIBRATION, RARE_TOKEN, TERNS, TOPICS,
-};
-
-/// Runs `lore` with `args` from `cwd` (a temporary folder, so no stray `lore.toml` is read)
-/// with the test model and none of the caller's `LORE_*` settings but the data folder.
-fn lore(cwd: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lore"));
-    cmd.current_dir(cwd)
-        .args(args)
-        .arg("--model-dir")
-        .arg(model_dir());
-    for var in [
-        "LORE_CONFIG",
-        "LORE_INDEX",
-        "LORE_MODEL_DIR",
-        "LORE_QUANTIZED",
-        "LORE_ADDR",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.output().expect("run the lore binary")
-}
+use crate::support::{check_response_json, lore, Fixture, CALIBRATION, RARE_TOKEN, TERNS, TOPICS};
 
 fn stdout_json(out: &Output, what: &str) -> Value {
     assert!(

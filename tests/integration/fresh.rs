@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 
 use crate::support::{
-    embedder, model_dir, paths, search, write_bytes, Fixture, BREAD, CALIBRATION, RARE_TOKEN,
-    TERNS, TOPICS,
+    embedder, lore_cmd, model_dir, paths, search, write_bytes, Fixture, BREAD, CALIBRATION,
+    RARE_TOKEN, TERNS, TOPICS,
 };
 
 /// How long any wait for something asynchronous may take before the test fails.
@@ -62,24 +62,6 @@ fn write_bulk_notes(dir: &Path, n: usize) {
 
 fn bulk_path(i: usize) -> String {
     format!("s{}/note-{i:04}.md", i % 10)
-}
-
-/// `lore` with the test model, run from `cwd` (a temporary folder, so no stray `lore.toml`
-/// is read) and without the caller's `LORE_*` settings.
-fn lore_cmd(cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lore"));
-    cmd.current_dir(cwd).arg("--model-dir").arg(model_dir());
-    for var in [
-        "LORE_CONFIG",
-        "LORE_INDEX",
-        "LORE_MODEL_DIR",
-        "LORE_QUANTIZED",
-        "LORE_ADDR",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
 }
 
 /// A child process that is killed (SIGKILL) and reaped when dropped, so a failing test

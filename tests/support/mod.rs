@@ -378,3 +378,31 @@ pub fn check_response_json(v: &Value) -> &Vec<Value> {
     }
     results
 }
+
+/// `lore` with the test model, run from `cwd` (a temporary folder, so no stray `lore.toml`
+/// is read) and without the caller's `LORE_*` settings.
+pub fn lore_cmd(cwd: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lore"));
+    cmd.current_dir(cwd).arg("--model-dir").arg(model_dir());
+    for var in [
+        "LORE_CONFIG",
+        "LORE_INDEX",
+        "LORE_MODEL_DIR",
+        "LORE_QUANTIZED",
+        "LORE_ADDR",
+        "LORE_CHAT_BASE_URL",
+        "LORE_CHAT_MODEL",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs `lore ARGS` (see [`lore_cmd`]) to completion.
+pub fn lore(cwd: &Path, args: &[&str]) -> std::process::Output {
+    lore_cmd(cwd)
+        .args(args)
+        .output()
+        .expect("run the lore binary")
+}
