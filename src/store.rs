@@ -339,16 +339,25 @@ pub fn lock(root: &Path) -> Result<File> {
         .write(true)
         .open(&path)
         .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
-            dir: root.to_path_buf(),
-            lock: path,
-        }),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(Error::io(format!("locking {}", path.display()), e))
+    // A released lock can stay held for a moment while a child process forked by another
+    // thread of this process still shares the descriptor (until it execs): try a few times
+    // over a quarter of a second before reporting a real concurrent writer.
+    for attempt in 0..10 {
+        match f.try_lock() {
+            Ok(()) => return Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) if attempt < 9 => {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => break,
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("locking {}", path.display()), e))
+            }
         }
     }
+    Err(Error::Locked {
+        dir: root.to_path_buf(),
+        lock: path,
+    })
 }
 
 /// Removes unfinished generations and all published ones older than `keep_from`
