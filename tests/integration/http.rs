@@ -78,8 +78,7 @@ impl Server {
     }
 }
 
-/// Checks an error answer: the status, a JSON content type, and `{"error": {"code",
-/// "message"}}` with the expected code and a message mentioning `mentions`.
+/// [`support::assert_error`](crate::support::assert_error) with one expected mention.
 async fn assert_error(
     resp: reqwest::Response,
     status: StatusCode,
@@ -87,37 +86,8 @@ async fn assert_error(
     mentions: &str,
     case: &str,
 ) {
-    assert_eq!(resp.status(), status, "{case}");
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap_or("").to_string())
-        .unwrap_or_default();
-    assert!(
-        content_type.starts_with("application/json"),
-        "{case}: content-type {content_type:?}"
-    );
-    let body: Value = resp
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("{case}: not JSON: {e}"));
-    let error = body["error"]
-        .as_object()
-        .unwrap_or_else(|| panic!("{case}: no error object: {body}"));
-    assert_eq!(
-        error.get("code").and_then(Value::as_str),
-        Some(code),
-        "{case}: {body}"
-    );
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{case}: no message: {body}"));
+    let message = crate::support::assert_error(resp, status, code, &[mentions], case).await;
     assert!(!message.is_empty(), "{case}: empty message");
-    assert!(
-        message.contains(mentions),
-        "{case}: message does not mention {mentions:?}: {message}"
-    );
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use crate::support::{Fixture, BREAD, TERNS, TOPICS};
+use crate::support::{assert_error, Fixture, BREAD, TERNS, TOPICS};
 
 /// Two more bird-migration documents, so a migration question has several relevant
 /// sources in different files (one passage each). The godwit heading is not ASCII.
@@ -388,44 +388,6 @@ impl Lore {
         assert_eq!(status, StatusCode::OK, "after {after}: {answer}");
         assert_eq!(answer["citations"][0]["path"], TERNS, "after {after}");
     }
-}
-
-/// Checks an error answer: status, JSON content type, `{"error": {"code", "message"}}`
-/// with `code`, and a message containing each of `mentions`. Returns the message.
-async fn assert_error(
-    resp: reqwest::Response,
-    status: StatusCode,
-    code: &str,
-    mentions: &[&str],
-    case: &str,
-) -> String {
-    assert_eq!(resp.status(), status, "{case}");
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    assert!(
-        content_type.starts_with("application/json"),
-        "{case}: content-type {content_type:?}"
-    );
-    let body: Value = resp
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("{case}: not JSON: {e}"));
-    assert_eq!(body["error"]["code"], code, "{case}: {body}");
-    let message = body["error"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{case}: no message: {body}"))
-        .to_string();
-    for m in mentions {
-        assert!(
-            message.contains(m),
-            "{case}: message does not mention {m:?}: {message}"
-        );
-    }
-    message
 }
 
 // ---------------------------------------------------------------------------------------

@@ -406,3 +406,41 @@ pub fn lore(cwd: &Path, args: &[&str]) -> std::process::Output {
         .output()
         .expect("run the lore binary")
 }
+
+/// Checks an error answer: status, JSON content type, `{"error": {"code", "message"}}`
+/// with `code`, and a message containing each of `mentions`. Returns the message.
+pub async fn assert_error(
+    resp: reqwest::Response,
+    status: reqwest::StatusCode,
+    code: &str,
+    mentions: &[&str],
+    case: &str,
+) -> String {
+    assert_eq!(resp.status(), status, "{case}");
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{case}: content-type {content_type:?}"
+    );
+    let body: Value = resp
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{case}: not JSON: {e}"));
+    assert_eq!(body["error"]["code"], code, "{case}: {body}");
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{case}: no message: {body}"))
+        .to_string();
+    for m in mentions {
+        assert!(
+            message.contains(m),
+            "{case}: message does not mention {m:?}: {message}"
+        );
+    }
+    message
+}
