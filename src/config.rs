@@ -63,7 +63,8 @@ pub struct EmbedConfig {
     pub batch_size: usize,
     /// Intra-op threads for the ingestion session; 0 = the cores present.
     pub threads: usize,
-    /// Sessions in the query pool of `lore serve`; 0 = the cores present.
+    /// ONNX sessions answering queries in `lore serve`, each fed by a batching worker; the
+    /// cores are split between them. One holds one copy of the weights and batches best.
     pub query_sessions: usize,
     /// Maximum tokens per text, [CLS] and [SEP] included (the model's training length).
     pub max_length: usize,
@@ -76,7 +77,7 @@ impl Default for EmbedConfig {
         EmbedConfig {
             batch_size: 32,
             threads: 0,
-            query_sessions: 0,
+            query_sessions: 1,
             max_length: 256,
             query_cache: 1024,
         }

@@ -4,12 +4,13 @@
 //! Two pitfalls shape this module: fastembed defaults to CLS pooling and 512 tokens, while
 //! all-MiniLM-L6-v2 was trained with mean pooling and 256 tokens (both are read from the
 //! folder's sentence-transformers files); and `TextEmbedding::embed` takes `&mut self`, so a
-//! server needs a pool of sessions rather than one mutex-guarded session.
+//! server cannot simply share one mutex-guarded session: it queues queries for worker
+//! threads that own the sessions and embed whatever is waiting as one batch.
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use fastembed::{
     InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
@@ -144,7 +145,7 @@ impl ModelSpec {
         Ok(tok)
     }
 
-    fn load_session(&self, onnx: Vec<u8>, threads: usize) -> Result<TextEmbedding> {
+    fn load_session(&self, onnx: Vec<u8>, threads: usize, spin: bool) -> Result<TextEmbedding> {
         crate::runtime::ensure_loaded()?;
         let read = |name: &str| {
             std::fs::read(self.dir.join(name))
@@ -159,7 +160,11 @@ impl ModelSpec {
         let model = UserDefinedEmbeddingModel::new(onnx, files).with_pooling(self.pooling.clone());
         let options = InitOptionsUserDefined::new()
             .with_max_length(self.max_length)
-            .with_intra_threads(threads.max(1));
+            .with_intra_threads(threads.max(1))
+            .with_session_config(
+                "session.intra_op.allow_spinning",
+                if spin { "1" } else { "0" },
+            );
         TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| Error::Model {
             path: self.onnx_file.clone(),
             message: format!("ONNX Runtime could not load the model: {e}"),
@@ -167,11 +172,19 @@ impl ModelSpec {
     }
 }
 
-/// A pool of ONNX sessions. Ingestion uses one session with all cores; the server uses one
-/// single-threaded session per core so concurrent queries run side by side.
+/// ONNX sessions plus, for serving, a queue that gathers concurrent queries into batches.
+///
+/// Ingestion uses one session with all cores and large batches. The server uses
+/// `embed.query_sessions` sessions (default one) whose intra-op threads split the cores, each
+/// fed by a worker thread that takes every query waiting in the queue as one ONNX call: a
+/// lone query gets all cores (lowest latency), a burst is embedded together (highest
+/// throughput, since one batched call costs far less than the same queries one by one), and
+/// only one copy of the weights is resident (each fp32 session holds ~90 MB of prepacked
+/// weights).
 pub struct Embedder {
-    sessions: Vec<Mutex<TextEmbedding>>,
+    sessions: Arc<Vec<Mutex<TextEmbedding>>>,
     next: AtomicUsize,
+    queue: Option<QueryQueue>,
     info: ModelInfo,
     batch_size: usize,
     tokenizer: Tokenizer,
@@ -183,9 +196,52 @@ pub struct Embedder {
 pub enum Workload {
     /// One session using `threads` cores: large batches, throughput first.
     Batch,
-    /// One single-threaded session per core: many small requests, latency first.
+    /// Batching query workers: many small requests, latency first.
     Queries,
 }
+
+/// A query waiting for its embedding.
+struct QueryJob {
+    text: String,
+    reply: crossbeam_channel::Sender<Result<Vec<f32>>>,
+}
+
+/// The channel in front of the query workers; dropping the sender stops them.
+struct QueryQueue {
+    jobs: Option<crossbeam_channel::Sender<QueryJob>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    stats: Arc<BatchStats>,
+}
+
+/// How well queries are being batched: ONNX calls made and queries embedded by them.
+#[derive(Default)]
+struct BatchStats {
+    calls: AtomicUsize,
+    queries: AtomicUsize,
+}
+
+/// An embedding in flight: the caller can do other work (the BM25 leg) before waiting.
+pub struct PendingQuery(PendingInner);
+
+enum PendingInner {
+    Ready(Result<Vec<f32>>),
+    Queued(crossbeam_channel::Receiver<Result<Vec<f32>>>),
+}
+
+impl PendingQuery {
+    /// Blocks until the vector is ready.
+    pub fn wait(self) -> Result<Vec<f32>> {
+        match self.0 {
+            PendingInner::Ready(r) => r,
+            PendingInner::Queued(rx) => rx
+                .recv()
+                .unwrap_or_else(|_| Err(Error::Embed("the embedding worker stopped".into()))),
+        }
+    }
+}
+
+/// Most queries one worker embeds in one ONNX call.
+const MAX_QUERY_BATCH: usize = 32;
 
 impl Embedder {
     /// Loads the model into ONNX Runtime.
@@ -204,7 +260,7 @@ impl Embedder {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default()
         );
-        let (n_sessions, threads) = match workload {
+        let (n_sessions, threads, spin) = match workload {
             Workload::Batch => (
                 1,
                 if cfg.threads == 0 {
@@ -212,15 +268,14 @@ impl Embedder {
                 } else {
                     cfg.threads
                 },
+                true,
             ),
-            Workload::Queries => (
-                if cfg.query_sessions == 0 {
-                    cores()
-                } else {
-                    cfg.query_sessions
-                },
-                1,
-            ),
+            Workload::Queries => {
+                let n = cfg.query_sessions.max(1);
+                // Spinning intra-op threads would burn the cores the BM25 leg, the HTTP
+                // workers and the other sessions need between small calls.
+                (n, (cores() / n).max(1), false)
+            }
         };
         let mut sessions = Vec::with_capacity(n_sessions);
         // The model bytes are moved into the last session rather than copied (90 MB each).
@@ -231,8 +286,13 @@ impl Embedder {
             } else {
                 onnx.clone().expect("present until the last session")
             };
-            sessions.push(Mutex::new(spec.load_session(bytes, threads)?));
+            sessions.push(Mutex::new(spec.load_session(bytes, threads, spin)?));
         }
+        let sessions = Arc::new(sessions);
+        let queue = match workload {
+            Workload::Batch => None,
+            Workload::Queries => Some(QueryQueue::start(&sessions)?),
+        };
         let info = ModelInfo {
             name,
             hash,
@@ -243,6 +303,7 @@ impl Embedder {
         Ok(Embedder {
             sessions,
             next: AtomicUsize::new(0),
+            queue,
             info,
             batch_size: cfg.batch_size,
             tokenizer: spec.sizing_tokenizer()?,
@@ -270,7 +331,7 @@ impl Embedder {
         self.batch_size
     }
 
-    /// Sessions in the pool (the most embeddings that can run at once).
+    /// Sessions in the pool (ONNX calls that can run at once).
     pub fn sessions(&self) -> usize {
         self.sessions.len()
     }
@@ -290,18 +351,44 @@ impl Embedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut session = self.session();
-        let mut out = session
-            .embed(texts, Some(self.batch_size))
-            .map_err(|e| Error::Embed(e.to_string()))?;
-        for v in &mut out {
-            normalize(v);
-        }
-        Ok(out)
+        embed_with(&mut self.session(), texts, self.batch_size)
     }
 
-    /// Embeds one query.
+    /// Starts embedding one query and returns at once; with a query queue, concurrent
+    /// queries are embedded together.
+    pub fn submit_query(&self, text: &str) -> PendingQuery {
+        let Some(jobs) = self.queue.as_ref().and_then(|q| q.jobs.as_ref()) else {
+            return PendingQuery(PendingInner::Ready(self.embed_one(text)));
+        };
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        let job = QueryJob {
+            text: text.to_string(),
+            reply,
+        };
+        match jobs.send(job) {
+            Ok(()) => PendingQuery(PendingInner::Queued(rx)),
+            Err(_) => PendingQuery(PendingInner::Ready(Err(Error::Embed(
+                "the embedding worker stopped".into(),
+            )))),
+        }
+    }
+
+    /// `(ONNX calls, queries embedded)` by the query workers so far; `None` without a query
+    /// queue. Fewer calls than queries means concurrent queries shared calls.
+    pub fn query_batching(&self) -> Option<(usize, usize)> {
+        let stats = &self.queue.as_ref()?.stats;
+        Some((
+            stats.calls.load(Ordering::Relaxed),
+            stats.queries.load(Ordering::Relaxed),
+        ))
+    }
+
+    /// Embeds one query (waiting for it).
     pub fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        self.submit_query(text).wait()
+    }
+
+    fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
         let mut v = self.embed(&[text])?;
         v.pop().ok_or_else(|| Error::Embed("no output".into()))
     }
@@ -315,10 +402,85 @@ impl Embedder {
                 return guard;
             }
         }
-        self.sessions[start % n]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.sessions[start % n])
     }
+}
+
+impl Drop for Embedder {
+    fn drop(&mut self) {
+        if let Some(queue) = &mut self.queue {
+            queue.jobs = None;
+            for worker in queue.workers.drain(..) {
+                let _ = worker.join();
+            }
+        }
+    }
+}
+
+impl QueryQueue {
+    /// One worker thread per session, all taking jobs from one channel.
+    fn start(sessions: &Arc<Vec<Mutex<TextEmbedding>>>) -> Result<QueryQueue> {
+        let (jobs, rx) = crossbeam_channel::unbounded::<QueryJob>();
+        let mut workers = Vec::with_capacity(sessions.len());
+        let stats = Arc::new(BatchStats::default());
+        for i in 0..sessions.len() {
+            let sessions = Arc::clone(sessions);
+            let stats = Arc::clone(&stats);
+            let rx = rx.clone();
+            let worker = std::thread::Builder::new()
+                .name(format!("lore-embed-{i}"))
+                .spawn(move || {
+                    while let Ok(first) = rx.recv() {
+                        // Whatever queued up while the last call ran goes into this one.
+                        let mut batch = vec![first];
+                        while batch.len() < MAX_QUERY_BATCH {
+                            match rx.try_recv() {
+                                Ok(job) => batch.push(job),
+                                Err(_) => break,
+                            }
+                        }
+                        let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
+                        stats.calls.fetch_add(1, Ordering::Relaxed);
+                        stats.queries.fetch_add(batch.len(), Ordering::Relaxed);
+                        metrics::histogram!("lore_embed_batch_size").record(batch.len() as f64);
+                        let out = embed_with(&mut lock(&sessions[i]), &texts, texts.len());
+                        match out {
+                            Ok(vectors) => {
+                                for (job, v) in batch.iter().zip(vectors) {
+                                    let _ = job.reply.send(Ok(v));
+                                }
+                            }
+                            Err(e) => {
+                                for job in &batch {
+                                    let _ = job.reply.send(Err(Error::Embed(e.to_string())));
+                                }
+                            }
+                        }
+                    }
+                })
+                .map_err(|e| Error::io("starting an embedding worker", e))?;
+            workers.push(worker);
+        }
+        Ok(QueryQueue {
+            jobs: Some(jobs),
+            workers,
+            stats,
+        })
+    }
+}
+
+fn lock(m: &Mutex<TextEmbedding>) -> std::sync::MutexGuard<'_, TextEmbedding> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn embed_with(session: &mut TextEmbedding, texts: &[&str], batch: usize) -> Result<Vec<Vec<f32>>> {
+    let mut out = session
+        .embed(texts, Some(batch.max(1)))
+        .map_err(|e| Error::Embed(e.to_string()))?;
+    for v in &mut out {
+        normalize(v);
+    }
+    Ok(out)
 }
 
 /// Scales `v` to unit length (a zero vector stays zero).

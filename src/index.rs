@@ -137,40 +137,45 @@ impl Index {
         query_vec: Option<&[f32]>,
         opts: &SearchOptions,
     ) -> Result<Vec<Hit>> {
+        self.search_then_embed(query, || Ok(query_vec.map(<[f32]>::to_vec)), opts)
+    }
+
+    /// Runs the BM25 leg first, then asks `vector` for the query embedding (which may still
+    /// be computing on an embedding worker meanwhile), then the dense leg, and fuses.
+    pub fn search_then_embed(
+        &self,
+        query: &str,
+        vector: impl FnOnce() -> Result<Option<Vec<f32>>>,
+        opts: &SearchOptions,
+    ) -> Result<Vec<Hit>> {
         let depth = opts.candidates.max(opts.top_k);
         // Collapsing by document needs more chunks than documents wanted.
         let fetch = if opts.distinct { depth * 3 } else { depth };
-        let dense_leg = || -> Leg {
-            match query_vec {
-                Some(v) if opts.mode != Mode::Bm25 => {
-                    let t = Instant::now();
-                    let list = self.dense.search(v, fetch, opts.ef_search.max(fetch));
-                    record_stage("dense_search", t);
-                    self.collapse(list, opts.distinct, depth)
-                }
-                _ => Leg::default(),
-            }
-        };
-        let bm25_leg = || -> Result<Leg> {
-            if opts.mode == Mode::Dense {
-                return Ok(Leg::default());
-            }
+        let bm25 = if opts.mode == Mode::Dense {
+            Leg::default()
+        } else {
             let params = Bm25Params {
                 title_boost: opts.title_boost,
             };
             let t = Instant::now();
             let list = self.lexical.search(query, fetch, params)?;
             record_stage("bm25_search", t);
-            Ok(self.collapse(list, opts.distinct, depth))
+            self.collapse(list, opts.distinct, depth)
         };
-        let (dense, bm25) = match opts.mode {
-            Mode::Hybrid => {
-                let (d, b) = rayon::join(dense_leg, bm25_leg);
-                (d, b?)
+        let query_vec = match opts.mode {
+            Mode::Bm25 => None,
+            _ => vector()?,
+        };
+        let dense = match &query_vec {
+            Some(v) => {
+                let t = Instant::now();
+                let list = self.dense.search(v, fetch, opts.ef_search.max(fetch));
+                record_stage("dense_search", t);
+                self.collapse(list, opts.distinct, depth)
             }
-            Mode::Dense => (dense_leg(), Leg::default()),
-            Mode::Bm25 => (Leg::default(), bm25_leg()?),
+            None => Leg::default(),
         };
+        let query_vec = query_vec.as_deref();
         let t = Instant::now();
         let fused: Vec<Fused> = match opts.mode {
             Mode::Hybrid => fusion::fuse(&dense.ranked, &bm25.ranked, &opts.fusion),
@@ -325,22 +330,38 @@ impl Engine {
     /// Embeds a query, through a small LRU cache (repeated and as-you-type queries are
     /// common, and embedding is most of a search's cost).
     pub fn embed_query(&self, query: &str) -> Result<Arc<Vec<f32>>> {
-        if let Some(v) = self
+        self.start_embedding(query)()
+    }
+
+    /// Looks the query up in the cache, else hands it to the embedding workers; the
+    /// returned closure waits for the vector and caches it.
+    fn start_embedding<'a>(
+        &'a self,
+        query: &'a str,
+    ) -> impl FnOnce() -> Result<Arc<Vec<f32>>> + 'a {
+        let cached = self
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(query)
-        {
-            return Ok(v.clone());
-        }
+            .cloned();
         let t = Instant::now();
-        let v = Arc::new(self.embedder.embed_query(query)?);
-        record_stage("query_embedding", t);
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .put(query.to_string(), v.clone());
-        Ok(v)
+        let pending = match cached {
+            Some(_) => None,
+            None => Some(self.embedder.submit_query(query)),
+        };
+        move || {
+            if let Some(v) = cached {
+                return Ok(v);
+            }
+            let v = Arc::new(pending.expect("submitted when not cached").wait()?);
+            record_stage("query_embedding", t);
+            self.cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .put(query.to_string(), v.clone());
+            Ok(v)
+        }
     }
 
     /// Forgets cached query embeddings (the benchmark does this between modes so every
@@ -354,12 +375,13 @@ impl Engine {
         let started = Instant::now();
         opts.validate(query)?;
         let index = self.index();
-        let vector = match opts.mode {
-            Mode::Bm25 => None,
-            _ => Some(self.embed_query(query)?),
+        // The embedding runs on a worker while this thread does the BM25 leg.
+        let results = if opts.mode == Mode::Bm25 {
+            index.search_with_vector(query, None, opts)?
+        } else {
+            let vector = self.start_embedding(query);
+            index.search_then_embed(query, || Ok(Some(vector()?.to_vec())), opts)?
         };
-        let results =
-            index.search_with_vector(query, vector.as_deref().map(|v| v.as_slice()), opts)?;
         Ok(SearchResponse {
             results,
             took_ms: started.elapsed().as_secs_f64() * 1000.0,

@@ -227,3 +227,41 @@ fn a_reopened_index_answers_exactly_as_before() {
         assert_eq!(a.results, b.results, "{q:?} ({mode}): hits differ");
     }
 }
+
+#[test]
+fn concurrent_queries_share_onnx_calls_and_get_the_vectors_they_would_get_alone() {
+    let embedder = crate::support::embedder();
+    // Different lengths, so a shared call pads the shorter ones.
+    let queries: Vec<String> = (0..24)
+        .map(|i| {
+            format!(
+                "question {i} about feeding a sourdough starter{}",
+                " with rye flour and water".repeat(i % 7)
+            )
+        })
+        .collect();
+    let alone: Vec<Vec<f32>> = queries
+        .iter()
+        .map(|q| embedder.embed_query(q).expect("embeds"))
+        .collect();
+    let (calls_before, queries_before) = embedder.query_batching().expect("a query queue");
+    // All submitted before any is awaited: the worker takes whatever is waiting per call.
+    let pending: Vec<_> = queries.iter().map(|q| embedder.submit_query(q)).collect();
+    let together: Vec<Vec<f32>> = pending
+        .into_iter()
+        .map(|p| p.wait().expect("embeds"))
+        .collect();
+    let (calls, embedded) = embedder.query_batching().expect("a query queue");
+    // Other tests may embed meanwhile; their lone queries add one call each.
+    assert!(embedded - queries_before >= queries.len());
+    assert!(
+        calls - calls_before < embedded - queries_before,
+        "{} queries took {} ONNX calls",
+        embedded - queries_before,
+        calls - calls_before
+    );
+    for (q, (a, b)) in queries.iter().zip(alone.iter().zip(&together)) {
+        let cos = lore::dense::dot(a, b);
+        assert!(cos > 0.9999, "{q:?}: batched vector differs (cosine {cos})");
+    }
+}

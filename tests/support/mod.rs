@@ -23,13 +23,15 @@ pub fn model_dir() -> PathBuf {
     })
 }
 
-/// The embedding model, loaded once for the whole test binary (~0.5 s, ~200 MB).
+/// The embedding model, loaded once for the whole test binary (~0.5 s, ~200 MB), shaped as
+/// the server shapes it (batching query workers), so every in-process server exercises the
+/// query queue; bulk embedding for ingestion uses the same session directly.
 pub fn embedder() -> Arc<Embedder> {
     static EMBEDDER: OnceLock<Arc<Embedder>> = OnceLock::new();
     EMBEDDER
         .get_or_init(|| {
             let spec = ModelSpec::from_dir(&model_dir(), false, 256).expect("usable model folder");
-            let embedder = Embedder::load(spec, &EmbedConfig::default(), Workload::Batch)
+            let embedder = Embedder::load(spec, &EmbedConfig::default(), Workload::Queries)
                 .expect("the model loads into ONNX Runtime");
             Arc::new(embedder)
         })
