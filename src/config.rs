@@ -66,6 +66,8 @@ pub struct EmbedConfig {
     /// ONNX sessions answering queries in `lore serve`, each fed by a batching worker; the
     /// cores are split between them. One holds one copy of the weights and batches best.
     pub query_sessions: usize,
+    /// Intra-op threads per query session; 0 = the cores split between the sessions.
+    pub query_threads: usize,
     /// Maximum tokens per text, [CLS] and [SEP] included (the model's training length).
     pub max_length: usize,
     /// Query embeddings kept in the LRU cache.
@@ -78,6 +80,7 @@ impl Default for EmbedConfig {
             batch_size: 32,
             threads: 0,
             query_sessions: 1,
+            query_threads: 0,
             max_length: 256,
             query_cache: 1024,
         }
