@@ -145,7 +145,7 @@ impl ModelSpec {
         Ok(tok)
     }
 
-    fn load_session(&self, onnx: Vec<u8>, threads: usize, spin: bool) -> Result<TextEmbedding> {
+    fn load_session(&self, onnx: Vec<u8>, threads: usize) -> Result<TextEmbedding> {
         crate::runtime::ensure_loaded()?;
         let read = |name: &str| {
             std::fs::read(self.dir.join(name))
@@ -160,11 +160,7 @@ impl ModelSpec {
         let model = UserDefinedEmbeddingModel::new(onnx, files).with_pooling(self.pooling.clone());
         let options = InitOptionsUserDefined::new()
             .with_max_length(self.max_length)
-            .with_intra_threads(threads.max(1))
-            .with_session_config(
-                "session.intra_op.allow_spinning",
-                if spin { "1" } else { "0" },
-            );
+            .with_intra_threads(threads.max(1));
         TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| Error::Model {
             path: self.onnx_file.clone(),
             message: format!("ONNX Runtime could not load the model: {e}"),
@@ -260,7 +256,7 @@ impl Embedder {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default()
         );
-        let (n_sessions, threads, spin) = match workload {
+        let (n_sessions, threads) = match workload {
             Workload::Batch => (
                 1,
                 if cfg.threads == 0 {
@@ -268,17 +264,14 @@ impl Embedder {
                 } else {
                     cfg.threads
                 },
-                true,
             ),
             Workload::Queries => {
                 let n = cfg.query_sessions.max(1);
-                // Spinning intra-op threads would burn the cores the BM25 leg, the HTTP
-                // workers and the other sessions need between small calls.
                 let threads = match cfg.query_threads {
                     0 => (cores() / n).max(1),
                     t => t,
                 };
-                (n, threads, false)
+                (n, threads)
             }
         };
         let mut sessions = Vec::with_capacity(n_sessions);
@@ -290,7 +283,7 @@ impl Embedder {
             } else {
                 onnx.clone().expect("present until the last session")
             };
-            sessions.push(Mutex::new(spec.load_session(bytes, threads, spin)?));
+            sessions.push(Mutex::new(spec.load_session(bytes, threads)?));
         }
         let sessions = Arc::new(sessions);
         let queue = match workload {
