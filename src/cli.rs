@@ -171,6 +171,9 @@ enum Command {
         /// Threads for building the graph (searches run on one thread).
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Graph builder (`hnsw.builder`).
+        #[arg(long, default_value = "native", value_parser = ["native", "hnsw_rs"])]
+        builder: String,
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -430,9 +433,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             ef_construction,
             ef,
             threads,
+            builder,
             json,
         } => {
-            let hnsw = lore::config::HnswConfig { m, ef_construction };
+            let builder = match builder.as_str() {
+                "hnsw_rs" => lore::config::HnswBuilder::HnswRs,
+                _ => lore::config::HnswBuilder::Native,
+            };
+            let hnsw = lore::config::HnswConfig {
+                m,
+                ef_construction,
+                builder,
+            };
             let base = lore::bench::ann::read_npy(&base)?;
             let queries = lore::bench::ann::read_npy(&queries)?;
             let progress = Bars::new(!cli.global.quiet);

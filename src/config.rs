@@ -95,6 +95,20 @@ pub struct HnswConfig {
     pub m: usize,
     /// Candidate list size while building.
     pub ef_construction: usize,
+    /// Which code builds the graph (see `dense`): lore's own parallel builder, or the
+    /// hnsw_rs crate (kept to cross-check it).
+    pub builder: HnswBuilder,
+}
+
+/// The HNSW graph builder (`hnsw.builder`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HnswBuilder {
+    /// hnswlib's algorithm on lore's flat storage, parallel over the rayon pool.
+    #[default]
+    Native,
+    /// The hnsw_rs crate's `parallel_insert_slice`.
+    HnswRs,
 }
 
 impl Default for HnswConfig {
@@ -102,6 +116,7 @@ impl Default for HnswConfig {
         HnswConfig {
             m: 16,
             ef_construction: 200,
+            builder: HnswBuilder::Native,
         }
     }
 }
