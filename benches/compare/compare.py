@@ -176,14 +176,16 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def http_bench(index: Path, queries_file: Path):
+def http_bench(index: Path, queries_file: Path, quantized: bool):
     import socket
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    server = subprocess.Popen([str(LORE), "serve", "--index", str(index), "--model-dir", str(MODEL), "--addr", f"127.0.0.1:{port}"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [str(LORE), "serve", "--index", str(index), "--model-dir", str(MODEL), "--addr", f"127.0.0.1:{port}"]
+    if quantized:
+        cmd.append("--quantized")
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         import urllib.request
         for _ in range(300):
@@ -192,10 +194,17 @@ def http_bench(index: Path, queries_file: Path):
                 break
             except OSError:
                 time.sleep(0.1)
-        out = OUT / "http.json"
+        out = OUT / ("http-int8.json" if quantized else "http.json")
         lore("bench-http", "--url", f"http://127.0.0.1:{port}", "--queries", queries_file, "--concurrency", "1,8", "--json", out)
         loads = json.loads(out.read_text())
-        return {"loads": loads, "server_peak_rss_mb": peak_rss_mb(server.pid)}
+        rss = peak_rss_mb(server.pid)
+        # Overload: a burst of 200 concurrent clients must get answers or 503s, never
+        # failures, and leave the server answering.
+        lore("bench-http", "--url", f"http://127.0.0.1:{port}", "--queries", queries_file, "--concurrency", "200", "--requests", "400", "--json", out.with_suffix(".burst.json"))
+        burst = json.loads(out.with_suffix(".burst.json").read_text())[0]
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/search", data=json.dumps({"query": "vitamin D and bone density"}).encode(), headers={"content-type": "application/json"})
+        burst["search_after_ok"] = json.loads(urllib.request.urlopen(req, timeout=10).read())["results"] != []
+        return {"loads": loads, "server_peak_rss_mb": rss, "burst": burst}
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -205,7 +214,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=0, help="use only the first N SciFact documents (0 = all)")
     ap.add_argument("--skip-ingest", action="store_true", help="reuse the indexes of a previous run")
+    ap.add_argument("--only", choices=["ingest", "ann", "http"], action="append", help="run only these parts (repeatable; default: all)")
     args = ap.parse_args()
+    parts = set(args.only or ["ingest", "ann", "http"])
     OUT.mkdir(parents=True, exist_ok=True)
     report = {"cpu": cpu_model(), "threads": THREADS}
     docs = load_corpus(args.docs)
@@ -216,11 +227,14 @@ def main():
 
     # 1. Ingest vs Python embedding.
     print(f"CPU: {report['cpu']}; {len(docs)} SciFact documents", flush=True)
-    py32 = python_embedding(docs, MODEL / "model.onnx")
-    print(f"python fp32: {py32['tokens_per_s']:.0f} tokens/s", flush=True)
-    py8 = python_embedding(docs, MODEL / "model_int8.onnx")
-    print(f"python int8: {py8['tokens_per_s']:.0f} tokens/s", flush=True)
-    if not args.skip_ingest:
+    if "ingest" in parts:
+        py32 = python_embedding(docs, MODEL / "model.onnx")
+        print(f"python fp32: {py32['tokens_per_s']:.0f} tokens/s", flush=True)
+        py8 = python_embedding(docs, MODEL / "model_int8.onnx")
+        print(f"python int8: {py8['tokens_per_s']:.0f} tokens/s", flush=True)
+    if "ingest" not in parts:
+        report["ingest"] = {}
+    elif not args.skip_ingest:
         l32 = lore_ingest(folder, idx32, False)
         print(f"lore fp32 ingest: {l32['tokens_per_s']:.0f} tokens/s", flush=True)
         l8 = lore_ingest(folder, idx8, True)
@@ -236,10 +250,8 @@ def main():
     qtexts = [json.loads(l)["text"] for l in open(SCIFACT / "queries.jsonl")]
     qids = {l.split("\t")[0] for l in list(open(SCIFACT / "qrels" / "test.tsv"))[1:]}
     test_q = [json.loads(l)["text"] for l in open(SCIFACT / "queries.jsonl") if json.loads(l)["_id"] in qids]
-    queries, _ = PyEmbedder(MODEL / "model.onnx").embed(test_q)
-    queries = queries.astype(np.float32)
     ann = {}
-    for name, b, q in [("scifact", base, queries), ("clustered_100k", clustered(100_000, 384, 100, 7), clustered(1000, 384, 100, 8))]:
+    for name, b, q in [] if "ann" not in parts else [("scifact", base, PyEmbedder(MODEL / "model.onnx").embed(test_q)[0].astype(np.float32)), ("clustered_100k", clustered(100_000, 384, 100, 7), clustered(1000, 384, 100, 8))]:
         np.save(OUT / f"{name}_base.npy", b)
         np.save(OUT / f"{name}_queries.npy", q)
         truth = exact_top(b, q, 10)
@@ -253,7 +265,9 @@ def main():
     # All SciFact queries (test first), split between the runs so none repeats.
     qfile = OUT / "http_queries.txt"
     qfile.write_text("\n".join(test_q + [q for q in qtexts if q not in set(test_q)]) + "\n")
-    report["http"] = http_bench(idx32, qfile)
+    if "http" in parts:
+        report["http"] = http_bench(idx32, qfile, False)
+        report["http_int8"] = http_bench(idx8, qfile, True)
 
     # Ratios.
     rows = []
@@ -267,16 +281,21 @@ def main():
             lq, hq = qps_at_recall(a["lore"]["sweep"], target), qps_at_recall(a["hnswlib"]["sweep"], target)
             rows.append((f"hnsw {name}: lore / hnswlib queries/s at recall@10 >= {target}", (lq / hq) if lq and hq else float("nan"), ">= 0.8"))
         rows.append((f"hnsw {name}: lore / hnswlib build seconds (2 threads)", a["lore"]["build_s"] / a["hnswlib"]["build_s"], "<= 1.25"))
-    loads = {l["concurrency"]: l for l in report["http"]["loads"]}
-    one, eight = loads.get(1), loads.get(8)
-    if one and eight:
-        rows.append(("http hybrid p50 ms, 1 client", one["p50_ms"], "<= 5"))
-        rows.append(("http hybrid p99 ms, 8 clients", eight["p99_ms"], "<= 30"))
-        rows.append(("http throughput 8 clients / 1 client", eight["qps"] / one["qps"], ">= 1.5"))
-    rows.append(("lore serve peak RSS MB (SciFact index)", report["http"]["server_peak_rss_mb"], "<= 300"))
+    for key, label in (("http", "fp32"), ("http_int8", "int8")) if "http" in parts else ():
+        h = report[key]
+        loads = {l["concurrency"]: l for l in h["loads"]}
+        one, eight = loads.get(1), loads.get(8)
+        if one and eight:
+            rows.append((f"http hybrid p50 ms, 1 client ({label})", one["p50_ms"], "<= 5"))
+            rows.append((f"http hybrid p99 ms, 8 clients ({label})", eight["p99_ms"], "<= 30"))
+            rows.append((f"http throughput 8 clients / 1 client ({label})", eight["qps"] / one["qps"], ">= 1.5"))
+        rows.append((f"lore serve peak RSS MB, SciFact index ({label})", h["server_peak_rss_mb"], "<= 300"))
+        b = h["burst"]
+        rows.append((f"burst of 200 clients ({label}): failed answers (ok {b['ok']}, 503 {b['overloaded']}; search after: {'ok' if b['search_after_ok'] else 'FAILED'})", b["failed"], "0"))
     if "lore_fp32" in ing:
         rows.append(("index bytes per chunk on disk", sum(f.stat().st_size for f in gen.rglob("*") if f.is_file()) / ing["lore_fp32"]["chunks"], ""))
-        rows.append(("serve RSS bytes per chunk", report["http"]["server_peak_rss_mb"] * 1048576 / ing["lore_fp32"]["chunks"], ""))
+        if "http" in report:
+            rows.append(("serve RSS bytes per chunk", report["http"]["server_peak_rss_mb"] * 1048576 / ing["lore_fp32"]["chunks"], ""))
     report["ratios"] = [{"what": w, "value": v, "target": t} for w, v, t in rows]
     md = [f"CPU: {report['cpu']} ({THREADS} threads)", "", "| measure | value | target |", "|---|---:|---|"]
     md += [f"| {w} | {v:.3f} | {t} |" for w, v, t in rows]
@@ -289,10 +308,11 @@ def main():
         md.append("")
     md.append("HTTP /v1/search (hybrid, distinct queries):")
     md.append("")
-    md.append("| clients | queries/s | p50 ms | p95 ms | p99 ms | 503 | failed |")
-    md.append("|---:|---:|---:|---:|---:|---:|---:|")
-    for l in report["http"]["loads"]:
-        md.append(f"| {l['concurrency']} | {l['qps']:.1f} | {l['p50_ms']:.2f} | {l['p95_ms']:.2f} | {l['p99_ms']:.2f} | {l['overloaded']} | {l['failed']} |")
+    md.append("| model | clients | queries/s | p50 ms | p95 ms | p99 ms | 503 | failed |")
+    md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for key, label in (("http", "fp32"), ("http_int8", "int8")) if "http" in parts else ():
+        for l in report[key]["loads"] + [report[key]["burst"]]:
+            md.append(f"| {label} | {l['concurrency']} | {l['qps']:.1f} | {l['p50_ms']:.2f} | {l['p95_ms']:.2f} | {l['p99_ms']:.2f} | {l['overloaded']} | {l['failed']} |")
     text = "\n".join(md)
     print(text)
     (OUT / "report.md").write_text(text + "\n")
