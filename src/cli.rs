@@ -191,6 +191,10 @@ enum Command {
         /// Requests per run (default: one per query).
         #[arg(long)]
         requests: Option<usize>,
+        /// Requests sent first and not measured (ONNX Runtime sizes its buffers on the first
+        /// calls); their queries are variants of the real ones, so no measured query is cached.
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
         #[arg(long, default_value = "hybrid")]
         mode: String,
         #[arg(long)]
@@ -474,15 +478,32 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             queries,
             concurrency,
             requests,
+            warmup,
             mode,
             json,
         } => {
             let queries = Arc::new(lore::bench::http::read_queries(&queries)?);
+            let runtime = tokio::runtime::Runtime::new()?;
+            if warmup > 0 {
+                let variants: Vec<String> = queries
+                    .iter()
+                    .take(warmup)
+                    .enumerate()
+                    .map(|(i, q)| format!("{q} (warm-up {i})"))
+                    .collect();
+                runtime.block_on(lore::bench::http::load(
+                    &url,
+                    Arc::new(variants),
+                    0,
+                    &mode,
+                    1,
+                    warmup,
+                ))?;
+            }
             // Each run gets its own slice of the queries, so the server's query cache never
             // answers for a later run.
             let n = requests.unwrap_or(queries.len() / concurrency.len().max(1));
             let mut offset = 0;
-            let runtime = tokio::runtime::Runtime::new()?;
             let mut results = Vec::new();
             println!("| clients | requests | ok | 503 | failed | queries/s | p50 ms | p95 ms | p99 ms |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             for c in concurrency {

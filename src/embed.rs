@@ -236,8 +236,11 @@ impl PendingQuery {
     }
 }
 
-/// Most queries one worker embeds in one ONNX call.
-const MAX_QUERY_BATCH: usize = 32;
+/// Most queries one worker embeds per turn. Eight sorted queries in one call cost 1.8 ms
+/// each and four 2.0 ms, but under eight concurrent clients a cap of 4 cut the 99th
+/// percentile by ~4 ms at the same throughput: the first queries of a burst are answered
+/// sooner.
+const MAX_QUERY_BATCH: usize = 4;
 
 impl Embedder {
     /// Loads the model into ONNX Runtime.
