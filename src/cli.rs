@@ -113,7 +113,7 @@ enum Command {
         #[arg(long, default_value = "hybrid")]
         run_mode: String,
         /// ef_search values of the ANN sweep.
-        #[arg(long, value_delimiter = ',', default_value = "10,16,32,64,128,256")]
+        #[arg(long, value_delimiter = ',', default_value = "10,16,32,64,100,128,256")]
         ef: Vec<usize>,
         /// Also evaluate a grid of fusion settings (tune on --split train).
         #[arg(long)]

@@ -152,7 +152,7 @@ impl Default for SearchConfig {
             fusion: FusionMethod::MinMax,
             rrf_k: 60.0,
             alpha: 0.5,
-            ef_search: 64,
+            ef_search: 100,
             title_boost: 0.5,
             max_query_chars: 2000,
         }
