@@ -741,7 +741,7 @@ fn cli_bench_writes_json_markdown_plot_and_trec_run() {
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap())
         .expect("out.json is JSON");
-    check_report_json(&report, &[10, 16, 32, 64, 128, 256]);
+    check_report_json(&report, &[10, 16, 32, 64, 100, 128, 256]);
 
     let md = std::fs::read_to_string(&out_md).unwrap();
     assert!(
