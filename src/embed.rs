@@ -289,13 +289,10 @@ impl Embedder {
             sessions.push(Mutex::new(spec.load_session(bytes, threads)?));
         }
         let sessions = Arc::new(sessions);
+        let tokenizer = spec.sizing_tokenizer()?;
         let queue = match workload {
             Workload::Batch => None,
-            Workload::Queries => Some(QueryQueue::start(
-                &sessions,
-                &spec.sizing_tokenizer()?,
-                spec.max_length,
-            )?),
+            Workload::Queries => Some(QueryQueue::start(&sessions, &tokenizer, spec.max_length)?),
         };
         let info = ModelInfo {
             name,
@@ -310,7 +307,7 @@ impl Embedder {
             queue,
             info,
             batch_size: cfg.batch_size,
-            tokenizer: spec.sizing_tokenizer()?,
+            tokenizer,
             spec,
         })
     }

@@ -137,15 +137,15 @@ impl Index {
         query_vec: Option<&[f32]>,
         opts: &SearchOptions,
     ) -> Result<Vec<Hit>> {
-        self.search_then_embed(query, || Ok(query_vec.map(<[f32]>::to_vec)), opts)
+        self.search_then_embed(query, || Ok(query_vec), opts)
     }
 
     /// Runs the BM25 leg first, then asks `vector` for the query embedding (which may still
     /// be computing on an embedding worker meanwhile), then the dense leg, and fuses.
-    pub fn search_then_embed(
+    pub fn search_then_embed<V: AsRef<[f32]>>(
         &self,
         query: &str,
-        vector: impl FnOnce() -> Result<Option<Vec<f32>>>,
+        vector: impl FnOnce() -> Result<Option<V>>,
         opts: &SearchOptions,
     ) -> Result<Vec<Hit>> {
         let depth = opts.candidates.max(opts.top_k);
@@ -166,7 +166,8 @@ impl Index {
             Mode::Bm25 => None,
             _ => vector()?,
         };
-        let dense = match &query_vec {
+        let query_vec = query_vec.as_ref().map(AsRef::as_ref);
+        let dense = match query_vec {
             Some(v) => {
                 let t = Instant::now();
                 let list = self.dense.search(v, fetch, opts.ef_search.max(fetch));
@@ -175,7 +176,6 @@ impl Index {
             }
             None => Leg::default(),
         };
-        let query_vec = query_vec.as_deref();
         let t = Instant::now();
         let fused: Vec<Fused> = match opts.mode {
             Mode::Hybrid => fusion::fuse(&dense.ranked, &bm25.ranked, &opts.fusion),
@@ -264,7 +264,7 @@ pub struct Engine {
     embedder: Arc<Embedder>,
     index: ArcSwap<Index>,
     defaults: SearchConfig,
-    cache: Mutex<LruCache<String, Arc<Vec<f32>>>>,
+    cache: Mutex<LruCache<String, Arc<[f32]>>>,
     /// One reload at a time, so a slow load of an older generation can never replace a
     /// newer one that another reload already installed.
     reloading: Mutex<()>,
@@ -329,16 +329,13 @@ impl Engine {
 
     /// Embeds a query, through a small LRU cache (repeated and as-you-type queries are
     /// common, and embedding is most of a search's cost).
-    pub fn embed_query(&self, query: &str) -> Result<Arc<Vec<f32>>> {
+    pub fn embed_query(&self, query: &str) -> Result<Arc<[f32]>> {
         self.start_embedding(query)()
     }
 
     /// Looks the query up in the cache, else hands it to the embedding workers; the
     /// returned closure waits for the vector and caches it.
-    fn start_embedding<'a>(
-        &'a self,
-        query: &'a str,
-    ) -> impl FnOnce() -> Result<Arc<Vec<f32>>> + 'a {
+    fn start_embedding<'a>(&'a self, query: &'a str) -> impl FnOnce() -> Result<Arc<[f32]>> + 'a {
         let cached = self
             .cache
             .lock()
@@ -354,7 +351,7 @@ impl Engine {
             if let Some(v) = cached {
                 return Ok(v);
             }
-            let v = Arc::new(pending.expect("submitted when not cached").wait()?);
+            let v: Arc<[f32]> = pending.expect("submitted when not cached").wait()?.into();
             record_stage("query_embedding", t);
             self.cache
                 .lock()
@@ -380,7 +377,7 @@ impl Engine {
             index.search_with_vector(query, None, opts)?
         } else {
             let vector = self.start_embedding(query);
-            index.search_then_embed(query, || Ok(Some(vector()?.to_vec())), opts)?
+            index.search_then_embed(query, || Ok(Some(vector()?)), opts)?
         };
         Ok(SearchResponse {
             results,
