@@ -416,14 +416,7 @@ fn unit_vectors(rng: &mut Rng, n: usize, dim: usize) -> Vec<Vec<f32>> {
 
 /// The model folder, as the tests find it.
 fn model_dir() -> PathBuf {
-    let explicit = std::env::var_os("LORE_MODEL_DIR").map(PathBuf::from);
-    let dir = ModelSpec::locate(explicit.as_deref());
-    dir.canonicalize().unwrap_or_else(|e| {
-        panic!(
-            "model folder {} not found ({e}); run `bash scripts/setup.sh --deps-only` or set LORE_MODEL_DIR",
-            dir.display()
-        )
-    })
+    ModelSpec::locate_from_env().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A folder of generated Markdown documents ingested into a real index, and an `Engine`.

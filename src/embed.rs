@@ -76,6 +76,20 @@ impl ModelSpec {
         PathBuf::from("../shared/models/all-MiniLM-L6-v2")
     }
 
+    /// The model folder for code that runs without a configuration (the tests, the
+    /// benches): `LORE_MODEL_DIR` when set, else [`ModelSpec::locate`]'s default, made
+    /// absolute so child processes started elsewhere find it too.
+    pub fn locate_from_env() -> Result<PathBuf> {
+        let explicit = std::env::var_os("LORE_MODEL_DIR").map(PathBuf::from);
+        let dir = ModelSpec::locate(explicit.as_deref());
+        dir.canonicalize().map_err(|e| Error::Model {
+            path: dir.clone(),
+            message: format!(
+                "not found ({e}); run `bash scripts/setup.sh --deps-only` or set LORE_MODEL_DIR"
+            ),
+        })
+    }
+
     /// Checks the folder and reads pooling, maximum length and dimension from it.
     /// `max_length` caps the folder's own value (the training length wins when smaller).
     pub fn from_dir(dir: &Path, quantized: bool, max_length: usize) -> Result<ModelSpec> {

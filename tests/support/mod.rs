@@ -13,14 +13,7 @@ use tempfile::TempDir;
 
 /// The model folder, absolute (so the `lore` binary can be run from another directory).
 pub fn model_dir() -> PathBuf {
-    let explicit = std::env::var_os("LORE_MODEL_DIR").map(PathBuf::from);
-    let dir = ModelSpec::locate(explicit.as_deref());
-    dir.canonicalize().unwrap_or_else(|e| {
-        panic!(
-            "model folder {} not found ({e}); run `bash scripts/setup.sh --deps-only` or set LORE_MODEL_DIR",
-            dir.display()
-        )
-    })
+    ModelSpec::locate_from_env().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The embedding model, loaded once for the whole test binary (~0.5 s, ~200 MB), shaped as
