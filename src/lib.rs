@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod lexical;
 pub mod prompt;
 pub mod rag;
+pub mod read;
 pub mod runtime;
 pub mod search;
 pub mod server;

@@ -1,0 +1,445 @@
+//! Readers: one per documentation format, each turning a file's bytes into clean text with
+//! its structure (headings) and a location a person can open (lines, pages, cells,
+//! paragraphs, `#anchor`).
+//!
+//! Markdown and plain text are chunked as the file is (their offsets *are* the location).
+//! Every other format is *converted*: its reader returns [`Parsed`] blocks, and [`render`]
+//! lays them out as Markdown-shaped text (so the Markdown splitter finds the same semantic
+//! boundaries) while recording, for every byte of that text, which heading it sits under
+//! and where in the original file it came from ([`Layout`]). The chunker then treats every
+//! format alike.
+//!
+//! A reader never panics on bad input and never runs unbounded: it returns a
+//! [`ReadError`] whose [`SkipReason`] the ingest summary counts, and the caller runs it
+//! under a [`Budget`] (deadline and output cap) and `catch_unwind`.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+pub mod asciidoc;
+pub mod decode;
+pub mod docx;
+pub mod html;
+pub mod ipynb;
+pub mod mdx;
+pub mod pdf;
+pub mod rst;
+
+/// Why a file under the ingested folder was not indexed. Each reason is counted in the
+/// ingest summary, so nothing under the folder disappears silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// No reader for this extension (and none configured in `[ingest.formats]`).
+    Unsupported,
+    /// NUL bytes or other signs of a binary file in a text format.
+    Binary,
+    /// Text in no encoding lore could identify.
+    Undecodable,
+    /// Larger than `ingest.max_file_mb`.
+    TooLarge,
+    /// A PDF with no extractable text (scanned pages).
+    NoTextLayer,
+    /// The reader could not make sense of the file (broken, encrypted, malformed).
+    ParseError,
+    /// The file system refused (permissions, vanished during the walk).
+    Unreadable,
+    /// The reader ran past the per-file time limit.
+    Timeout,
+    /// A symbolic link (not followed: it could point outside the folder or loop).
+    Symlink,
+    /// A FIFO, socket or device file.
+    SpecialFile,
+    /// Excluded by `ingest.exclude` or not matched by `ingest.include`.
+    Excluded,
+    /// The file holds no text once its markup is removed.
+    Empty,
+}
+
+impl SkipReason {
+    /// Every reason, in the order the summary lists them.
+    pub const ALL: [SkipReason; 12] = [
+        SkipReason::Unsupported,
+        SkipReason::Excluded,
+        SkipReason::Binary,
+        SkipReason::Undecodable,
+        SkipReason::TooLarge,
+        SkipReason::NoTextLayer,
+        SkipReason::ParseError,
+        SkipReason::Unreadable,
+        SkipReason::Timeout,
+        SkipReason::Symlink,
+        SkipReason::SpecialFile,
+        SkipReason::Empty,
+    ];
+
+    /// The name used in summaries, JSON and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Unsupported => "unsupported",
+            SkipReason::Binary => "binary",
+            SkipReason::Undecodable => "undecodable",
+            SkipReason::TooLarge => "too_large",
+            SkipReason::NoTextLayer => "no_text_layer",
+            SkipReason::ParseError => "parse_error",
+            SkipReason::Unreadable => "unreadable",
+            SkipReason::Timeout => "timeout",
+            SkipReason::Symlink => "symlink",
+            SkipReason::SpecialFile => "special_file",
+            SkipReason::Excluded => "excluded",
+            SkipReason::Empty => "empty",
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A reader's refusal: the counted reason and a human detail ("encrypted", "line 3: …").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    pub reason: SkipReason,
+    pub detail: String,
+}
+
+impl ReadError {
+    pub fn new(reason: SkipReason, detail: impl Into<String>) -> ReadError {
+        ReadError {
+            reason,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn parse(detail: impl Into<String>) -> ReadError {
+        ReadError::new(SkipReason::ParseError, detail)
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.detail.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.reason, self.detail)
+        }
+    }
+}
+
+/// What a converted format's locations count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LocUnit {
+    /// 1-based source lines (HTML, reStructuredText, AsciiDoc, MDX).
+    #[default]
+    Lines,
+    /// 1-based PDF pages.
+    Pages,
+    /// 1-based notebook cells.
+    Cells,
+    /// 1-based Word paragraphs (tables count one per row).
+    Paragraphs,
+}
+
+/// A 1-based inclusive range in a [`LocUnit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Loc {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Loc {
+    pub fn new(start: u32, end: u32) -> Loc {
+        Loc {
+            start,
+            end: end.max(start),
+        }
+    }
+
+    /// The smallest range holding both.
+    pub fn union(self, other: Loc) -> Loc {
+        Loc {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+}
+
+/// One structural piece of a converted document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    /// A section title. `level` 1 is outermost; `anchor` is the HTML `id` a link can target.
+    Heading {
+        level: u8,
+        text: String,
+        anchor: Option<String>,
+        loc: Loc,
+    },
+    /// Prose: a paragraph, list item, admonition, definition, or a table row as text.
+    Text { text: String, loc: Loc },
+    /// Verbatim text (code, literal blocks, notebook outputs), kept exactly.
+    Code {
+        lang: Option<String>,
+        text: String,
+        loc: Loc,
+    },
+}
+
+impl Block {
+    pub fn loc(&self) -> Loc {
+        match self {
+            Block::Heading { loc, .. } | Block::Text { loc, .. } | Block::Code { loc, .. } => *loc,
+        }
+    }
+}
+
+/// A reader's output: an optional title (from `<title>`, metadata, the first heading) and
+/// the blocks in reading order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Parsed {
+    pub title: Option<String>,
+    pub unit: LocUnit,
+    pub blocks: Vec<Block>,
+}
+
+/// Limits a reader works within. Readers call [`Budget::check`] in their loops, so a
+/// pathological file is skipped with `timeout` instead of holding the writer lock.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub deadline: Instant,
+    /// Largest decompressed/extracted size a reader may produce (zip bombs, huge streams).
+    pub max_output_bytes: usize,
+}
+
+impl Budget {
+    pub fn new(time: Duration, max_output_bytes: usize) -> Budget {
+        Budget {
+            deadline: Instant::now() + time,
+            max_output_bytes,
+        }
+    }
+
+    /// Generous limits for tests and callers without configuration.
+    pub fn unlimited() -> Budget {
+        Budget::new(Duration::from_secs(3600), usize::MAX / 2)
+    }
+
+    /// `Err(timeout)` once the deadline has passed.
+    pub fn check(&self) -> Result<(), ReadError> {
+        if Instant::now() > self.deadline {
+            Err(ReadError::new(
+                SkipReason::Timeout,
+                "ran past the per-file time limit",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `Err(too_large)` when `produced` bytes exceed the output cap.
+    pub fn check_size(&self, produced: usize) -> Result<(), ReadError> {
+        if produced > self.max_output_bytes {
+            Err(ReadError::new(
+                SkipReason::TooLarge,
+                format!(
+                    "expands to more than {} MB of text",
+                    self.max_output_bytes / 1_000_000
+                ),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A heading of a converted document, at its byte offset in the rendered text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadingAt {
+    pub offset: usize,
+    pub level: u8,
+    pub text: String,
+    pub anchor: Option<String>,
+}
+
+/// A byte range of the rendered text and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub loc: Loc,
+}
+
+/// How the rendered text of a converted document maps back to its source.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Layout {
+    pub unit: LocUnit,
+    pub headings: Vec<HeadingAt>,
+    /// Sorted by `start`, non-overlapping.
+    pub spans: Vec<Span>,
+}
+
+impl Layout {
+    /// The source range that rendered bytes `start..end` came from.
+    pub fn loc_of(&self, start: usize, end: usize) -> Option<Loc> {
+        let first = self.spans.partition_point(|s| s.end <= start);
+        let mut loc: Option<Loc> = None;
+        for s in &self.spans[first..] {
+            if s.start >= end.max(start + 1) {
+                break;
+            }
+            loc = Some(loc.map_or(s.loc, |l| l.union(s.loc)));
+        }
+        loc.or_else(|| {
+            // Between blocks (the blank line after one): the block before.
+            first.checked_sub(1).map(|i| self.spans[i].loc)
+        })
+    }
+
+    /// The heading trail in force at `offset` (outermost first) and the innermost anchor on
+    /// it, so a citation can link to the nearest section.
+    pub fn trail_at(&self, offset: usize) -> (Vec<&str>, Option<&str>) {
+        let mut stack: Vec<&HeadingAt> = Vec::new();
+        for h in self.headings.iter().take_while(|h| h.offset <= offset) {
+            while stack.last().is_some_and(|top| top.level >= h.level) {
+                stack.pop();
+            }
+            stack.push(h);
+        }
+        let anchor = stack.iter().rev().find_map(|h| h.anchor.as_deref());
+        (stack.iter().map(|h| h.text.as_str()).collect(), anchor)
+    }
+}
+
+/// Lays blocks out as Markdown-shaped text: `#` headings, blank-line separated paragraphs,
+/// fenced code. The Markdown splitter then cuts converted formats at the same semantic
+/// boundaries as Markdown files, and [`Layout`] remembers where each byte came from.
+pub fn render(parsed: &Parsed) -> (String, Layout) {
+    let mut out = String::new();
+    let mut layout = Layout {
+        unit: parsed.unit,
+        ..Layout::default()
+    };
+    for block in &parsed.blocks {
+        let start = out.len();
+        match block {
+            Block::Heading {
+                level,
+                text,
+                anchor,
+                ..
+            } => {
+                let text = one_line(text);
+                if text.is_empty() {
+                    continue;
+                }
+                layout.headings.push(HeadingAt {
+                    offset: start,
+                    level: (*level).clamp(1, 6),
+                    text: text.clone(),
+                    anchor: anchor.clone(),
+                });
+                for _ in 0..(*level).clamp(1, 6) {
+                    out.push('#');
+                }
+                out.push(' ');
+                out.push_str(&text);
+            }
+            Block::Text { text, .. } => {
+                let text = text.trim();
+                if text.is_empty() {
+                    continue;
+                }
+                out.push_str(text);
+            }
+            Block::Code { lang, text, .. } => {
+                let text = text.trim_matches('\n');
+                if text.trim().is_empty() {
+                    continue;
+                }
+                let fence = "`".repeat(longest_run(text, '`').max(2) + 1);
+                out.push_str(&fence);
+                if let Some(l) = lang {
+                    out.push_str(&one_line(l));
+                }
+                out.push('\n');
+                out.push_str(text);
+                out.push('\n');
+                out.push_str(&fence);
+            }
+        }
+        layout.spans.push(Span {
+            start,
+            end: out.len(),
+            loc: block.loc(),
+        });
+        out.push_str("\n\n");
+    }
+    (out, layout)
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn longest_run(s: &str, c: char) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for ch in s.chars() {
+        if ch == c {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_records_headings_and_locations() {
+        let parsed = Parsed {
+            title: Some("T".into()),
+            unit: LocUnit::Lines,
+            blocks: vec![
+                Block::Heading {
+                    level: 1,
+                    text: "Intro".into(),
+                    anchor: Some("intro".into()),
+                    loc: Loc::new(1, 1),
+                },
+                Block::Text {
+                    text: "Hello world.".into(),
+                    loc: Loc::new(2, 3),
+                },
+                Block::Heading {
+                    level: 2,
+                    text: "Use".into(),
+                    anchor: None,
+                    loc: Loc::new(5, 5),
+                },
+                Block::Code {
+                    lang: Some("sh".into()),
+                    text: "echo ```".into(),
+                    loc: Loc::new(6, 8),
+                },
+            ],
+        };
+        let (text, layout) = render(&parsed);
+        assert_eq!(
+            text,
+            "# Intro\n\nHello world.\n\n## Use\n\n````sh\necho ```\n````\n\n"
+        );
+        let at = text.find("Hello").unwrap();
+        assert_eq!(layout.loc_of(at, at + 5), Some(Loc::new(2, 3)));
+        assert_eq!(layout.loc_of(0, text.len()), Some(Loc::new(1, 8)));
+        let (trail, anchor) = layout.trail_at(text.find("echo").unwrap());
+        assert_eq!(trail, ["Intro", "Use"]);
+        assert_eq!(anchor, Some("intro"));
+    }
+}
