@@ -642,6 +642,79 @@ async fn round_trip(http: &HttpFixture, body: String) {
 // Benchmarks
 // ---------------------------------------------------------------------------------------
 
+/// Inputs that made the chunker super-linear before it cut bodies into bounded sections
+/// (issue 16): a list nested 1,000 deep (1 MB), one 10 MB line of words, a 50 MB file, and a
+/// 10 MB "word" with no space. The target is under 1 s per MB each.
+fn bench_chunking_pathological(c: &mut Criterion, fx: &Fixtures, smoke: bool) {
+    let scale = if smoke { 50 } else { 1 };
+    let make = |name: &str| -> String {
+        let mut rng = Rng::new(3);
+        match name {
+            "nested_1000_deep" => {
+                let mut nested = String::new();
+                'fill: loop {
+                    for depth in 0..1000 {
+                        nested.push_str(&"  ".repeat(depth));
+                        nested.push_str("- ");
+                        nested.push_str(&fx.vocab.sentence(&mut rng));
+                        nested.push('\n');
+                        if nested.len() >= 1_000_000 / scale {
+                            break 'fill;
+                        }
+                    }
+                }
+                nested
+            }
+            "one_line" => {
+                let mut line = String::new();
+                while line.len() < 10_000_000 / scale {
+                    line.push_str(&fx.vocab.sentence(&mut rng));
+                    line.push(' ');
+                }
+                line
+            }
+            "large_file" => fx
+                .vocab
+                .markdown(&mut rng, "A Very Large Manual", 50_000_000 / scale),
+            _ => "x".repeat(10_000_000 / scale),
+        }
+    };
+    let chunker = OnceCell::new();
+    let mut g = c.benchmark_group("chunking_pathological");
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(if smoke { 1 } else { 20 }));
+    for (name, bytes) in [
+        ("nested_1000_deep", 1_000_000),
+        ("one_line", 10_000_000),
+        ("large_file", 50_000_000),
+        ("no_space_word", 10_000_000),
+    ] {
+        let doc = OnceCell::new();
+        g.throughput(Throughput::Bytes((bytes / scale) as u64));
+        g.bench_function(BenchmarkId::new(name, bytes / scale), |b| {
+            let chunker = chunker.get_or_init(|| {
+                Chunker::new(fx.tokenizer().clone(), &ChunkingConfig::default())
+                    .expect("a chunker")
+            });
+            let doc = doc.get_or_init(|| {
+                let doc =
+                    Document::from_text(format!("{name}.md"), make(name), Format::Markdown, None);
+                let chunks = chunker.chunk(&doc);
+                let longest = chunks.iter().map(|c| c.text.len()).max().unwrap_or(0);
+                eprintln!(
+                    "[setup] {name}: {} bytes -> {} chunks, longest {longest} bytes",
+                    doc.text.len(),
+                    chunks.len()
+                );
+                doc
+            });
+            b.iter(|| chunker.chunk(black_box(doc)))
+        });
+    }
+    g.finish();
+}
+
 fn bench_chunking(c: &mut Criterion, fx: &Fixtures) {
     let mut rng = Rng::new(1);
     let text = fx.vocab.markdown(
@@ -803,6 +876,9 @@ fn build_bm25(fx: &Fixtures) -> (TempDir, LexicalIndex, Vec<String>) {
                 start_line: 1,
                 end_line: 10,
                 ordinal: (i % 8) as u32,
+                format: None,
+                anchor: None,
+                loc: None,
             }
         })
         .collect();
@@ -961,6 +1037,7 @@ fn main() {
         .configure_from_args();
 
     bench_chunking(&mut c, &fx);
+    bench_chunking_pathological(&mut c, &fx, smoke);
     bench_tokenize(&mut c, &fx);
     bench_embed(&mut c, &fx);
     bench_hnsw(&mut c, &fx);

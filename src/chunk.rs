@@ -6,12 +6,14 @@
 //! over the same text, so a `#` inside a code block is never mistaken for a heading.
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
+use text_splitter::{ChunkConfig, ChunkSizer, MarkdownSplitter, TextSplitter};
 use tokenizers::Tokenizer;
 
 use crate::config::ChunkingConfig;
 use crate::error::{Error, Result};
+use crate::read::LocUnit;
 use crate::source::{Document, Format};
 
 /// A piece of a document, the unit that is embedded, indexed and cited.
@@ -23,41 +25,110 @@ pub struct Chunk {
     pub title: String,
     /// Heading trail at the chunk's start, outermost first, joined with ` > `.
     pub heading: String,
-    /// Exactly `document.text[byte_start..byte_end]`.
+    /// Exactly `document.text[byte_start..byte_end]` (for converted formats, the reader's
+    /// rendering of the file).
     pub text: String,
     pub byte_start: usize,
     pub byte_end: usize,
-    /// 1-based, inclusive, in the original file (front matter counted).
+    /// 1-based, inclusive, in the original file (front matter counted). For formats located
+    /// by page, cell or paragraph (`loc`), lines of the extracted text.
     pub start_line: u32,
     pub end_line: u32,
     /// Position of the chunk within its document.
     pub ordinal: u32,
+    /// The reader that produced it (absent in indexes written before readers existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
+    /// `id` of the nearest heading on the trail, so a citation can link `page.html#anchor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
+    /// The place in the original file when it is not a line range: PDF pages, notebook
+    /// cells, Word paragraphs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loc: Option<ChunkLoc>,
+}
+
+/// A 1-based inclusive range of pages, cells or paragraphs.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChunkLoc {
+    pub unit: LocUnit,
+    pub start: u32,
+    pub end: u32,
 }
 
 impl Chunk {
-    /// The text given to the embedding model: title and heading trail first, so a chunk deep
-    /// in a section still carries what it is about.
+    /// The text given to the embedding model (and, without the title prefix, to BM25): title
+    /// and heading trail first, so a chunk deep in a section still carries what it is about;
+    /// Markdown's template markup removed (see [`crate::read::markup`]).
     pub fn embedding_text(&self) -> String {
+        let body = self.index_text();
         if self.title.is_empty() && self.heading.is_empty() {
-            return self.text.clone();
+            return body.into_owned();
         }
-        let mut s =
-            String::with_capacity(self.title.len() + self.heading.len() + self.text.len() + 4);
+        let mut s = String::with_capacity(self.title.len() + self.heading.len() + body.len() + 4);
         s.push_str(&self.title);
         if !self.heading.is_empty() && self.heading != self.title {
             s.push_str(" > ");
             s.push_str(&self.heading);
         }
         s.push_str("\n\n");
-        s.push_str(&self.text);
+        s.push_str(&body);
         s
+    }
+
+    /// The chunk text as it is indexed: template markup removed from Markdown.
+    pub fn index_text(&self) -> std::borrow::Cow<'_, str> {
+        match self.format {
+            Some(Format::Markdown | Format::Mdx) | None => {
+                crate::read::markup::clean_for_index(&self.text)
+            }
+            Some(_) => std::borrow::Cow::Borrowed(self.text.as_str()),
+        }
+    }
+}
+
+/// Bumped whenever the same file and settings would give different chunks (a new reader,
+/// new hygiene): an index written by another version re-chunks every document once.
+pub const CHUNKER_VERSION: u32 = 2;
+
+/// Bodies are cut into sections of at most this many bytes before the splitter sees them,
+/// at a heading, a blank line, a line end or a space. text-splitter's cost grows faster than
+/// linearly with the size of one undivided run (a 10 MB line, a list nested 1,000 deep); in
+/// pieces this size, chunking stays linear in the file and runs in parallel.
+const SECTION_BYTES: usize = 16 * 1024;
+
+/// No chunk is longer than this many bytes per token of `max_tokens`, whatever the
+/// tokenizer says: a 10 MB "word" without spaces is one `[UNK]` token to BERT.
+const MAX_BYTES_PER_TOKEN: usize = 8;
+
+/// A chunk with fewer words than this (a lone heading, a one-line stub) is merged into its
+/// neighbour in the same section instead of being indexed alone.
+const MIN_WORDS: usize = 8;
+
+/// Sizes text in model tokens, but never less than its byte length allows (the hard byte
+/// cap). Special tokens are not counted (text-splitter's own sizer does the same).
+struct CappedSizer {
+    tokenizer: Tokenizer,
+}
+
+impl ChunkSizer for CappedSizer {
+    fn size(&self, chunk: &str) -> usize {
+        let by_bytes = chunk.len().div_ceil(MAX_BYTES_PER_TOKEN);
+        let tokens = self
+            .tokenizer
+            .encode_fast(chunk, false)
+            .map(|e| e.len())
+            .unwrap_or(by_bytes);
+        tokens.max(by_bytes)
     }
 }
 
 /// Splits documents with a tokenizer-sized Markdown or plain-text splitter.
 pub struct Chunker {
-    markdown: MarkdownSplitter<Tokenizer>,
-    text: TextSplitter<Tokenizer>,
+    markdown: MarkdownSplitter<CappedSizer>,
+    text: TextSplitter<CappedSizer>,
+    /// The hard byte cap of one chunk (`max_tokens` × [`MAX_BYTES_PER_TOKEN`]).
+    max_bytes: usize,
 }
 
 impl Chunker {
@@ -66,49 +137,180 @@ impl Chunker {
     pub fn new(tokenizer: Tokenizer, cfg: &ChunkingConfig) -> Result<Chunker> {
         let config = |tok: Tokenizer| {
             ChunkConfig::new(cfg.max_tokens)
-                .with_sizer(tok)
+                .with_sizer(CappedSizer { tokenizer: tok })
                 .with_overlap(cfg.overlap)
                 .map_err(|e| Error::Config(format!("chunking: {e}")))
         };
         Ok(Chunker {
             markdown: MarkdownSplitter::new(config(tokenizer.clone())?),
             text: TextSplitter::new(config(tokenizer)?),
+            max_bytes: cfg.max_tokens * MAX_BYTES_PER_TOKEN,
         })
     }
 
     /// Chunks one document's body. Empty documents give no chunks.
     pub fn chunk(&self, doc: &Document) -> Vec<Chunk> {
         let body = doc.body();
-        let pieces: Vec<(usize, &str)> = match doc.format {
-            Format::Markdown => self.markdown.chunk_indices(body).collect(),
-            Format::Text => self.text.chunk_indices(body).collect(),
+        let markdown = doc.format != Format::Text;
+        let sections = sections(body, markdown);
+        let pieces: Vec<(usize, &str)> = sections
+            .par_iter()
+            .flat_map_iter(|&(start, end)| {
+                let section = &body[start..end];
+                let found: Vec<(usize, &str)> = if markdown && !pathological(section) {
+                    self.markdown.chunk_indices(section).collect()
+                } else {
+                    self.text.chunk_indices(section).collect()
+                };
+                found.into_iter().map(move |(o, t)| (start + o, t))
+            })
+            .filter(|(_, t)| !t.trim().is_empty())
+            .collect();
+        let md_headings = match (&doc.layout, doc.format) {
+            (None, Format::Markdown | Format::Mdx) => headings(body),
+            _ => Vec::new(),
         };
-        let headings = match doc.format {
-            Format::Markdown => headings(body),
-            Format::Text => Vec::new(),
-        };
+        let pieces = merge_small(body, pieces, self.max_bytes, |o| match &doc.layout {
+            Some(l) => l
+                .trail_at(doc.body_start + o)
+                .0
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            None => trail_stack(&md_headings, o)
+                .into_iter()
+                .map(|h| h.text.clone())
+                .collect(),
+        });
         let lines = LineIndex::new(&doc.text);
         pieces
             .into_iter()
-            .filter(|(_, t)| !t.trim().is_empty())
             .enumerate()
             .map(|(ordinal, (offset, piece))| {
                 let byte_start = doc.body_start + offset;
                 let byte_end = byte_start + piece.len();
+                let mut start_line = lines.line_of(byte_start);
+                let mut end_line = lines.line_of(byte_end.saturating_sub(1).max(byte_start));
+                let (heading, anchor, loc) = match &doc.layout {
+                    None => (trail_at(&md_headings, offset), None, None),
+                    Some(layout) => {
+                        let (trail, anchor) = layout.trail_at(byte_start);
+                        let loc = layout.loc_of(byte_start, byte_end);
+                        let loc = match (layout.unit, loc) {
+                            (LocUnit::Lines, Some(l)) => {
+                                start_line = l.start;
+                                end_line = l.end;
+                                None
+                            }
+                            (unit, Some(l)) => Some(ChunkLoc {
+                                unit,
+                                start: l.start,
+                                end: l.end,
+                            }),
+                            (_, None) => None,
+                        };
+                        (trail.join(" > "), anchor.map(str::to_string), loc)
+                    }
+                };
                 Chunk {
                     path: doc.path.clone(),
                     title: doc.title.clone(),
-                    heading: trail_at(&headings, offset),
+                    heading,
                     text: piece.to_string(),
                     byte_start,
                     byte_end,
-                    start_line: lines.line_of(byte_start),
-                    end_line: lines.line_of(byte_end.saturating_sub(1).max(byte_start)),
+                    start_line,
+                    end_line,
                     ordinal: ordinal as u32,
+                    format: Some(doc.format),
+                    anchor,
+                    loc,
                 }
             })
             .collect()
     }
+}
+
+/// Byte ranges of `body`, each at most [`SECTION_BYTES`] long, cut at the best boundary in
+/// the second half of the window: a Markdown heading, a blank line, a line end, a space, or
+/// (a run with none of those) any character boundary.
+fn sections(body: &str, markdown: bool) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while body.len() - start > SECTION_BYTES {
+        let mut hi = start + SECTION_BYTES;
+        while !body.is_char_boundary(hi) {
+            hi -= 1;
+        }
+        let lo = start + SECTION_BYTES / 2;
+        let window = &body[lo..hi];
+        let cut = (markdown.then(|| window.rfind("\n#")).flatten().map(|i| i + 1))
+            .or_else(|| window.rfind("\n\n").map(|i| i + 2))
+            .or_else(|| window.rfind('\n').map(|i| i + 1))
+            .or_else(|| window.rfind(' ').map(|i| i + 1))
+            .map(|i| lo + i)
+            .unwrap_or(hi);
+        out.push((start, cut));
+        start = cut;
+    }
+    if start < body.len() {
+        out.push((start, body.len()));
+    }
+    out
+}
+
+/// Markdown the Markdown splitter handles super-linearly: lines that are very long, or
+/// nesting (lists, block quotes) far deeper than any real document's.
+fn pathological(section: &str) -> bool {
+    section.lines().any(|l| {
+        l.len() > 4096
+            || l.bytes().take_while(|b| b.is_ascii_whitespace()).count() > 64
+            || l.bytes()
+                .take(256)
+                .filter(|b| matches!(b, b'>' | b'-' | b'*'))
+                .count()
+                > 32
+    })
+}
+
+/// Merges chunks with fewer than [`MIN_WORDS`] words into a neighbour of the same section:
+/// forward when the next chunk continues its section (a lone heading joins the text under
+/// it), else backward into the previous chunk of the same section, else it stays alone.
+fn merge_small<'a>(
+    body: &'a str,
+    pieces: Vec<(usize, &'a str)>,
+    max_bytes: usize,
+    trail: impl Fn(usize) -> Vec<String>,
+) -> Vec<(usize, &'a str)> {
+    let words = |t: &str| {
+        t.split_whitespace()
+            .filter(|w| w.chars().any(char::is_alphanumeric))
+            .count()
+    };
+    let spans: Vec<(usize, usize)> = pieces.iter().map(|(o, t)| (*o, o + t.len())).collect();
+    let mut out: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    let mut carry: Option<usize> = None;
+    for (i, &(start, end)) in spans.iter().enumerate() {
+        let start = carry.take().unwrap_or(start).min(start);
+        if words(&body[start..end]) >= MIN_WORDS {
+            out.push((start, end));
+            continue;
+        }
+        let here = trail(start);
+        if let Some(&(next, next_end)) = spans.get(i + 1) {
+            if next_end - start <= max_bytes && trail(next).starts_with(&here) {
+                carry = Some(start);
+                continue;
+            }
+        }
+        match out.last_mut() {
+            Some(prev) if end - prev.0 <= max_bytes && trail(prev.0) == here => {
+                prev.1 = prev.1.max(end)
+            }
+            _ => out.push((start, end)),
+        }
+    }
+    out.into_iter().map(|(s, e)| (s, &body[s..e])).collect()
 }
 
 /// A heading: its level (1–6), text and byte offset in the body.
@@ -152,6 +354,14 @@ fn headings(body: &str) -> Vec<Heading> {
 /// The heading trail in force at `offset`: every heading at or before it, keeping only the
 /// innermost heading of each enclosing level.
 fn trail_at(headings: &[Heading], offset: usize) -> String {
+    trail_stack(headings, offset)
+        .iter()
+        .map(|h| h.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" > ")
+}
+
+fn trail_stack(headings: &[Heading], offset: usize) -> Vec<&Heading> {
     let mut stack: Vec<&Heading> = Vec::new();
     for h in headings.iter().take_while(|h| h.offset <= offset) {
         while stack.last().is_some_and(|top| top.level >= h.level) {
@@ -160,10 +370,6 @@ fn trail_at(headings: &[Heading], offset: usize) -> String {
         stack.push(h);
     }
     stack
-        .iter()
-        .map(|h| h.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" > ")
 }
 
 /// Byte offset → 1-based line number.

@@ -62,7 +62,9 @@ struct Global {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Ingest a folder of Markdown/text files into the index (incremental).
+    /// Ingest a docs folder (Markdown, text, HTML, reStructuredText, AsciiDoc, MDX,
+    /// notebooks, PDF, Word) into the index (incremental). Every file is either read or
+    /// counted as skipped with its reason; `-v` lists the skipped ones.
     Ingest {
         /// Folder to ingest.
         #[arg(default_value = "corpus")]
@@ -70,9 +72,16 @@ enum Command {
         /// Ignore the existing index and chunk and embed everything again.
         #[arg(long)]
         rebuild: bool,
-        /// Print the summary as one JSON object.
+        /// Print the summary as one JSON object (with every skipped file).
         #[arg(long)]
         json: bool,
+        /// Only read files matching this glob (gitignore syntax; repeatable; adds to
+        /// `ingest.include`).
+        #[arg(long)]
+        include: Vec<String>,
+        /// Never read files matching this glob (repeatable; adds to `ingest.exclude`).
+        #[arg(long)]
+        exclude: Vec<String>,
     },
     /// Search the index.
     Search {
@@ -560,9 +569,19 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Ingest { dir, rebuild, json } => {
+        Command::Ingest {
+            dir,
+            rebuild,
+            json,
+            include,
+            exclude,
+        } => {
             let embedder = load_embedder(&config, Workload::Batch)?;
+            let mut read = config.ingest.clone();
+            read.include.extend(include);
+            read.exclude.extend(exclude);
             let settings = IngestSettings {
+                read,
                 chunking: config.chunking.clone(),
                 hnsw: config.hnsw.clone(),
                 rebuild,
@@ -580,16 +599,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
-                for s in &report.skipped {
-                    eprintln!("skipped {}: {}", s.path.display(), s.reason);
-                }
+                print_ingest_summary(&report, cli.global.verbose > 0);
                 if let Some(r) = &report.full_reembed_reason {
                     eprintln!("note: {r}; everything was embedded again");
                 }
                 println!(
-                    "{} files read, {} skipped, {} chunks ({} embedded, {} reused, {} removed; files: {} added, {} changed, {} removed, {} unchanged) in {:.1} s, {:.1} chunks/s -> {} generation {}",
-                    report.files_read,
-                    report.files_skipped,
+                    "{} chunks ({} embedded, {} reused, {} removed; files: {} added, {} changed, {} removed, {} unchanged) in {:.1} s, {:.1} chunks/s -> {} generation {}",
                     report.chunks,
                     report.chunks_embedded,
                     report.chunks_reused,
@@ -785,8 +800,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 println!("\nSources:");
                 for c in &assembled.citations {
                     println!(
-                        "  [{}] {}:{}-{}  {}",
-                        c.n, c.path, c.start_line, c.end_line, c.heading
+                        "  [{}] {} ({})  {}",
+                        c.n, c.path, c.location, c.heading
                     );
                 }
             }
@@ -846,11 +861,10 @@ fn print_hits(response: &lore::SearchResponse) {
     for (i, h) in response.results.iter().enumerate() {
         let ranks = |r: Option<u32>| r.map_or("-".to_string(), |r| r.to_string());
         println!(
-            "{:>2}. {}:{}-{}  {}  (score {:.4}; dense #{}, bm25 #{})",
+            "{:>2}. {} ({})  {}  (score {:.4}; dense #{}, bm25 #{})",
             i + 1,
             h.source.path,
-            h.source.start_line,
-            h.source.end_line,
+            h.source.location,
             h.source.heading,
             h.score,
             ranks(h.ranks.dense),
@@ -912,5 +926,38 @@ impl Progress for Bars {
         if let Some(b) = self.bar.lock().expect("bar lock").as_ref() {
             b.inc(n);
         }
+    }
+}
+
+/// The file accounting of an ingest: every file found is read or skipped with a reason, so a
+/// folder that is mostly unreadable says so instead of looking done.
+fn print_ingest_summary(report: &lore::ingest::IngestReport, verbose: bool) {
+    let formats: Vec<String> = report
+        .files_by_format
+        .iter()
+        .map(|(f, n)| format!("{f} {n}"))
+        .collect();
+    println!(
+        "{} files found: {} read ({}), {} skipped",
+        report.files_found,
+        report.files_read,
+        formats.join(", "),
+        report.files_skipped
+    );
+    for line in lore::ingest::summarize_skips(&report.skipped) {
+        println!("  skipped {line}");
+    }
+    if verbose {
+        for s in &report.skipped {
+            println!("    {s}");
+        }
+    } else if report.files_skipped > 0 {
+        println!("  (-v lists every skipped file)");
+    }
+    if report.files_skipped > report.files_read {
+        eprintln!(
+            "warning: most of the folder was skipped ({} of {} files); see the reasons above, or map extensions to readers in [ingest.formats]",
+            report.files_skipped, report.files_found
+        );
     }
 }

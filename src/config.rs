@@ -24,6 +24,7 @@ pub struct Config {
     pub model_dir: Option<PathBuf>,
     /// Use `model_int8.onnx` instead of `model.onnx`.
     pub quantized: bool,
+    pub ingest: IngestConfig,
     pub chunking: ChunkingConfig,
     pub embed: EmbedConfig,
     pub hnsw: HnswConfig,
@@ -31,6 +32,39 @@ pub struct Config {
     pub server: ServerConfig,
     pub prompt: PromptConfig,
     pub chat: ChatConfig,
+}
+
+/// Which files of a folder are read, and how. Not part of the index fingerprint: a file
+/// whose reader or filter changes is simply added, changed or removed on the next ingest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Globs (gitignore syntax, relative to the folder) a file must match to be read; empty
+    /// means every file.
+    pub include: Vec<String>,
+    /// Globs of files never read (counted as `excluded`).
+    pub exclude: Vec<String>,
+    /// Extension (without the dot) → reader, added to or overriding the built-in table, e.g.
+    /// `txt = "asciidoc"`. Readers: markdown, text, html, rst, asciidoc, mdx, ipynb, pdf, docx.
+    pub formats: std::collections::BTreeMap<String, crate::source::Format>,
+    /// Files larger than this are skipped as `too_large`.
+    pub max_file_mb: f64,
+    /// A reader still busy with one file after this long gives up on it (`timeout`).
+    pub file_timeout_s: f64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            include: Vec::new(),
+            exclude: Vec::new(),
+            formats: Default::default(),
+            // Generous for manuals (a 1,000-page PDF is ~10 MB); a larger "document" is almost
+            // always a dump or a log, and would hold the writer lock for minutes.
+            max_file_mb: 50.0,
+            file_timeout_s: 30.0,
+        }
+    }
 }
 
 /// How documents are cut into chunks. Part of the index fingerprint: changing it re-embeds.
@@ -342,6 +376,11 @@ impl Config {
                 "chunking.overlap = {} must be smaller than chunking.max_tokens = {}",
                 c.overlap, c.max_tokens
             )));
+        }
+        if !(self.ingest.max_file_mb > 0.0 && self.ingest.file_timeout_s > 0.0) {
+            return Err(Error::Config(
+                "ingest.max_file_mb and ingest.file_timeout_s must be positive".into(),
+            ));
         }
         if !(2..=256).contains(&self.hnsw.m) {
             return Err(Error::Config(format!(

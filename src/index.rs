@@ -240,15 +240,7 @@ impl Index {
             similarity: query_vec.map(|q| self.similarity(f.id, q)),
             text: c.text.clone(),
             snippet: None,
-            source: Source {
-                path: c.path.clone(),
-                title: c.title.clone(),
-                heading: c.heading.clone(),
-                start_line: c.start_line,
-                end_line: c.end_line,
-                byte_start: c.byte_start,
-                byte_end: c.byte_end,
-            },
+            source: Source::of(c),
             ranks: Ranks {
                 dense: f.dense_rank,
                 bm25: f.bm25_rank,

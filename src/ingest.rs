@@ -14,16 +14,19 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::chunk::{Chunk, Chunker};
-use crate::config::{ChunkingConfig, HnswConfig};
+use crate::config::{ChunkingConfig, HnswConfig, IngestConfig};
 use crate::dense::DenseIndex;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
+use crate::read::SkipReason;
 use crate::source::{self, Document, Skipped};
 use crate::store::{self, Current, DocEntry, Manifest};
 
 /// What an ingest may change besides the documents themselves.
 #[derive(Debug, Clone, Default)]
 pub struct IngestSettings {
+    /// Which files are read and with which reader (folder ingests only).
+    pub read: IngestConfig,
     pub chunking: ChunkingConfig,
     pub hnsw: HnswConfig,
     /// Ignore the previous generation entirely (re-chunk and re-embed everything).
@@ -45,8 +48,17 @@ impl Progress for NoProgress {}
 /// What an ingest did. Serialised as the `--json` summary.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct IngestReport {
+    /// Every file found under the folder: `files_read + files_skipped`.
+    pub files_found: usize,
     pub files_read: usize,
     pub files_skipped: usize,
+    /// Skipped files by reason (`unsupported`, `binary`, `too_large`, …); reasons with no
+    /// file are left out.
+    pub skipped_by_reason: BTreeMap<String, usize>,
+    /// The most common extensions among `unsupported` files, most frequent first.
+    pub unsupported_extensions: Vec<(String, usize)>,
+    /// Documents read, per reader.
+    pub files_by_format: BTreeMap<String, usize>,
     pub chunks: usize,
     pub seconds: f64,
     pub chunks_per_s: f64,
@@ -63,7 +75,7 @@ pub struct IngestReport {
     pub generation: u64,
     /// Set when nothing could be reused, and why (model or chunking changed).
     pub full_reembed_reason: Option<String>,
-    #[serde(skip)]
+    /// Every skipped file with its reason (the CLI lists them with `-v`).
     pub skipped: Vec<Skipped>,
 }
 
@@ -88,37 +100,49 @@ pub fn ingest_folder(
     progress: &dyn Progress,
 ) -> Result<IngestReport> {
     let started = Instant::now();
-    let files = source::list_files(folder)?;
-    if files.is_empty() {
-        return Err(Error::Corpus {
-            path: folder.to_path_buf(),
-            message: format!(
-                "holds no files lore can read (looked for {}); nothing was changed",
-                source::EXTENSIONS.map(|(e, _)| format!(".{e}")).join(", ")
-            ),
-        });
-    }
-    progress.phase("reading", files.len() as u64);
-    let mut docs = Vec::with_capacity(files.len());
-    let mut skipped = Vec::new();
-    for f in &files {
-        match source::read_file(folder, f) {
+    let listing = source::list_files(folder, &settings.read)?;
+    progress.phase("reading", listing.files.len() as u64);
+    let results: Vec<std::result::Result<Document, Skipped>> = listing
+        .files
+        .par_iter()
+        .map(|f| {
+            let r = source::read_file(folder, f, &settings.read);
+            progress.advance(1);
+            r
+        })
+        .collect();
+    let mut docs = Vec::with_capacity(results.len());
+    let mut skipped = listing.skipped;
+    for r in results {
+        match r {
             Ok(d) => docs.push(d),
-            Err(s) => {
-                tracing::warn!(path = %s.path.display(), reason = %s.reason, "skipping file");
-                skipped.push(s);
-            }
+            Err(s) => skipped.push(s),
         }
-        progress.advance(1);
     }
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    let found = docs.len() + skipped.len();
     if docs.is_empty() {
+        let summary = summarize_skips(&skipped);
+        let detail = if found == 0 {
+            "holds no files".to_string()
+        } else {
+            format!(
+                "holds {found} files but lore read none of them ({}){}",
+                summary.join(", "),
+                name_a_few(&skipped)
+            )
+        };
         return Err(Error::Corpus {
             path: folder.to_path_buf(),
             message: format!(
-                "none of its {} files could be read (all skipped); nothing was changed",
-                files.len()
+                "{detail}; nothing was changed (lore reads {})",
+                source::EXTENSIONS.map(|(e, _)| format!(".{e}")).join(" ")
             ),
         });
+    }
+    let mut by_format: BTreeMap<String, usize> = BTreeMap::new();
+    for d in &docs {
+        *by_format.entry(d.format.name().to_string()).or_default() += 1;
     }
     let changes = Changes {
         upserts: docs,
@@ -127,9 +151,70 @@ pub fn ingest_folder(
         source: Some(folder.display().to_string()),
     };
     let mut report = apply(index_root, changes, embedder, settings, progress, started)?;
+    report.files_found = found;
+    report.files_by_format = by_format;
     report.files_skipped = skipped.len();
+    for s in &skipped {
+        *report
+            .skipped_by_reason
+            .entry(s.reason.as_str().to_string())
+            .or_default() += 1;
+    }
+    report.unsupported_extensions = unsupported_extensions(&skipped);
     report.skipped = skipped;
     Ok(report)
+}
+
+/// `unsupported 212 (.png 150, .css 40, .js 22)`-style counts, one entry per reason.
+pub fn summarize_skips(skipped: &[Skipped]) -> Vec<String> {
+    let mut out = Vec::new();
+    for reason in SkipReason::ALL {
+        let n = skipped.iter().filter(|s| s.reason == reason).count();
+        if n == 0 {
+            continue;
+        }
+        if reason == SkipReason::Unsupported {
+            let exts = unsupported_extensions(skipped);
+            let top: Vec<String> = exts
+                .iter()
+                .take(5)
+                .map(|(e, n)| format!("{e} {n}"))
+                .collect();
+            let more = if exts.len() > 5 { ", …" } else { "" };
+            out.push(format!("{reason} {n} ({}{more})", top.join(", ")));
+        } else {
+            out.push(format!("{reason} {n}"));
+        }
+    }
+    out
+}
+
+fn unsupported_extensions(skipped: &[Skipped]) -> Vec<(String, usize)> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for s in skipped.iter().filter(|s| s.reason == SkipReason::Unsupported) {
+        let name = s.path.rsplit('/').next().unwrap_or(&s.path);
+        let ext = match name.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() => format!(".{}", ext.to_ascii_lowercase()),
+            _ => "(no extension)".to_string(),
+        };
+        *counts.entry(ext).or_default() += 1;
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+fn name_a_few(skipped: &[Skipped]) -> String {
+    let names: Vec<&str> = skipped.iter().take(5).map(|s| s.path.as_str()).collect();
+    if names.is_empty() {
+        return String::new();
+    }
+    let more = if skipped.len() > names.len() {
+        format!(" and {} more", skipped.len() - names.len())
+    } else {
+        String::new()
+    };
+    format!(": {}{more}", names.join(", "))
 }
 
 /// The previous generation, as far as it can be reused.
@@ -381,6 +466,7 @@ fn load_previous(
     let chunks = store::read_chunks(dir, manifest.chunks).map_err(with_hint)?;
     let model_changed = manifest.model != *embedder.info();
     let chunking_changed = manifest.chunking != settings.chunking;
+    let chunker_changed = manifest.chunker != crate::chunk::CHUNKER_VERSION;
     let reason = if model_changed {
         Some(format!(
             "the embedding model changed ({} -> {})",
@@ -394,6 +480,12 @@ fn load_previous(
             settings.chunking.max_tokens,
             manifest.chunking.overlap,
             settings.chunking.overlap
+        ))
+    } else if chunker_changed {
+        Some(format!(
+            "lore's readers and chunker changed (version {} -> {})",
+            manifest.chunker,
+            crate::chunk::CHUNKER_VERSION
         ))
     } else {
         None

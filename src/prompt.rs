@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tiktoken_rs::CoreBPE;
 
 use crate::error::{Error, Result};
+use crate::read::LocUnit;
 use crate::search::Hit;
 
 /// The instructions a grounded answer needs; [`PromptOptions::system`] replaces it for
@@ -157,6 +158,18 @@ pub struct Citation {
     pub heading: String,
     pub start_line: u32,
     pub end_line: u32,
+    /// Where to open it, as the format counts (`lines 3–10`, `pp. 12–13`, `cells 2–4`,
+    /// with `#anchor` for HTML sections).
+    #[serde(default)]
+    pub location: String,
+    /// The nearest heading's `id` (HTML): link to `path#anchor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
+    /// PDF pages, 1-based inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_start: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_end: Option<u32>,
     /// The best score among the merged hits.
     pub score: f32,
 }
@@ -240,6 +253,10 @@ pub fn assemble(question: &str, hits: &[Hit], opts: &PromptOptions) -> Result<As
             heading: p.heading.clone(),
             start_line: p.start_line,
             end_line: p.end_line,
+            location: p.location(),
+            anchor: p.anchor.clone(),
+            page_start: (p.place.0 == LocUnit::Pages).then_some(p.place.1),
+            page_end: (p.place.0 == LocUnit::Pages).then_some(p.place.2),
             score: p.score,
         })
         .collect();
@@ -371,6 +388,9 @@ struct Passage {
     end_line: u32,
     byte_start: usize,
     byte_end: usize,
+    /// The range in the format's own unit (pages, cells, paragraphs; lines otherwise).
+    place: (LocUnit, u32, u32),
+    anchor: Option<String>,
     text: String,
     score: f32,
     /// Index in `hits` of the best-ranked member: passages are ordered by it.
@@ -487,6 +507,8 @@ impl From<&Unique<'_>> for Passage {
             end_line: h.source.end_line,
             byte_start: h.source.byte_start,
             byte_end: h.source.byte_end,
+            place: h.source.place(),
+            anchor: h.source.anchor.clone(),
             text: h.text.clone(),
             score: h.score,
             rank: u.rank,
@@ -538,7 +560,20 @@ impl Passage {
         }
         self.start_line = self.start_line.min(s.start_line);
         self.end_line = self.end_line.max(s.end_line);
+        let (unit, a, b) = s.place();
+        if unit == self.place.0 {
+            self.place = (unit, self.place.1.min(a), self.place.2.max(b));
+        }
         self.summarise();
+    }
+
+    /// `lines 3-10`, `p. 4-5`, …: what the citation header shows.
+    fn location(&self) -> String {
+        let (unit, a, b) = match self.place.0 {
+            LocUnit::Lines => (LocUnit::Lines, self.start_line, self.end_line),
+            other => (other, self.place.1, self.place.2),
+        };
+        crate::search::describe_location(unit, a, b, self.anchor.as_deref())
     }
 
     /// Derives id, rank, score and chunk count from the members.
@@ -580,11 +615,7 @@ fn format_passage(n: usize, p: &Passage) -> String {
         s.push_str(" — ");
         s.push_str(p.heading.trim());
     }
-    if p.start_line == p.end_line {
-        s.push_str(&format!(" (line {})\n", p.start_line));
-    } else {
-        s.push_str(&format!(" (lines {}-{})\n", p.start_line, p.end_line));
-    }
+    s.push_str(&format!(" ({})\n", p.location()));
     s.push_str(&p.text);
     s
 }
@@ -837,6 +868,14 @@ Raise min_score to drop weak matches. Lower it when answers miss obvious passage
                 end_line: line_of(file, end.saturating_sub(1).max(start)),
                 byte_start: start,
                 byte_end: end,
+                location: String::new(),
+                anchor: None,
+                page_start: None,
+                page_end: None,
+                cell_start: None,
+                cell_end: None,
+                paragraph_start: None,
+                paragraph_end: None,
             },
             ranks: Ranks::default(),
         }

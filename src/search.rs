@@ -128,9 +128,103 @@ pub struct Source {
     pub heading: String,
     pub start_line: u32,
     pub end_line: u32,
-    /// Byte range in the file, for exact anchors and for merging neighbouring chunks.
+    /// Byte range in the file (for converted formats, in the reader's rendering of it), for
+    /// exact anchors and for merging neighbouring chunks.
     pub byte_start: usize,
     pub byte_end: usize,
+    /// Where a person opens it, in the form that fits the format: `lines 3-10`,
+    /// `p. 12-13`, `cells 4-6`, `¶ 7-9`, with `#anchor` for HTML sections.
+    #[serde(default)]
+    pub location: String,
+    /// The `id` of the nearest heading (HTML): link to `path#anchor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
+    /// PDF pages, 1-based inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_start: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_end: Option<u32>,
+    /// Notebook cells, 1-based inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell_start: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell_end: Option<u32>,
+    /// Word paragraphs, 1-based inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paragraph_start: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paragraph_end: Option<u32>,
+}
+
+impl Source {
+    /// The source of a stored chunk.
+    pub fn of(c: &crate::chunk::Chunk) -> Source {
+        use crate::read::LocUnit;
+        let mut s = Source {
+            path: c.path.clone(),
+            title: c.title.clone(),
+            heading: c.heading.clone(),
+            start_line: c.start_line,
+            end_line: c.end_line,
+            byte_start: c.byte_start,
+            byte_end: c.byte_end,
+            location: String::new(),
+            anchor: c.anchor.clone(),
+            page_start: None,
+            page_end: None,
+            cell_start: None,
+            cell_end: None,
+            paragraph_start: None,
+            paragraph_end: None,
+        };
+        let (unit, a, b) = match c.loc {
+            Some(l) => (l.unit, l.start, l.end),
+            None => (LocUnit::Lines, c.start_line, c.end_line),
+        };
+        match unit {
+            LocUnit::Pages => (s.page_start, s.page_end) = (Some(a), Some(b)),
+            LocUnit::Cells => (s.cell_start, s.cell_end) = (Some(a), Some(b)),
+            LocUnit::Paragraphs => (s.paragraph_start, s.paragraph_end) = (Some(a), Some(b)),
+            LocUnit::Lines => {}
+        }
+        s.location = describe_location(unit, a, b, c.anchor.as_deref());
+        s
+    }
+
+    /// The range in the unit that locates this source (pages, cells, paragraphs or lines).
+    pub fn place(&self) -> (crate::read::LocUnit, u32, u32) {
+        use crate::read::LocUnit;
+        if let (Some(a), Some(b)) = (self.page_start, self.page_end) {
+            (LocUnit::Pages, a, b)
+        } else if let (Some(a), Some(b)) = (self.cell_start, self.cell_end) {
+            (LocUnit::Cells, a, b)
+        } else if let (Some(a), Some(b)) = (self.paragraph_start, self.paragraph_end) {
+            (LocUnit::Paragraphs, a, b)
+        } else {
+            (LocUnit::Lines, self.start_line, self.end_line)
+        }
+    }
+}
+
+/// `lines 3-10`, `p. 12`, `p. 12-13`, `cells 4-6`, `¶ 7`, plus ` #anchor` when there is one.
+pub fn describe_location(unit: crate::read::LocUnit, a: u32, b: u32, anchor: Option<&str>) -> String {
+    use crate::read::LocUnit;
+    let (one, many) = match unit {
+        LocUnit::Lines => ("line", "lines"),
+        LocUnit::Pages => ("p.", "p."),
+        LocUnit::Cells => ("cell", "cells"),
+        LocUnit::Paragraphs => ("¶", "¶"),
+    };
+    let mut s = if a == b {
+        format!("{one} {a}")
+    } else {
+        format!("{many} {a}-{b}")
+    };
+    if let Some(anchor) = anchor {
+        s.push_str(" #");
+        s.push_str(anchor);
+    }
+    s
 }
 
 /// The hit's 1-based rank in each retriever (`null` when that retriever did not return it).

@@ -224,6 +224,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/documents/{*path}",
             axum::routing::delete(delete_document),
         )
+        .route("/v1/source/{*path}", get(source_file))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -388,6 +389,73 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this endpoint does not accept that method; see the README for the API",
     )
+}
+
+/// `GET /v1/source/{path}`: the original file of an indexed document, so the page can open
+/// an HTML hit at its `#anchor` and a PDF hit at `#page=N`. Only paths the current
+/// generation indexes are served, from the folder it was ingested from; HTML is served
+/// sandboxed (no scripts, an opaque origin), so an ingested page cannot act as lore.
+async fn source_file(
+    State(state): State<AppState>,
+    path: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, ApiError> {
+    let gone = |what: &str| ApiError::new(StatusCode::NOT_FOUND, "not_found", what.to_string());
+    let axum::extract::Path(path) = path.map_err(|_| gone("no such document"))?;
+    let index = state.engine.index();
+    let manifest = index.manifest();
+    if !manifest.documents.contains_key(&path) {
+        return Err(gone("no such document in the index"));
+    }
+    let Some(folder) = manifest.source.clone() else {
+        return Err(gone("documents added through the API have no file to open"));
+    };
+    let content_type = content_type(&path);
+    drop(index);
+    let bytes = tokio::task::spawn_blocking(move || -> Option<Vec<u8>> {
+        let root = std::fs::canonicalize(&folder).ok()?;
+        let file = std::fs::canonicalize(root.join(&path)).ok()?;
+        if !file.starts_with(&root) {
+            return None;
+        }
+        std::fs::read(file).ok()
+    });
+    let bytes = bytes
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| gone("the file is no longer in the ingested folder"))?;
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    if content_type.starts_with("text/html") || content_type.starts_with("application/xhtml") {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static("sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"),
+        );
+    }
+    Ok(resp)
+}
+
+/// The content type to serve an indexed file with (by its extension).
+fn content_type(path: &str) -> &'static str {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("html" | "htm") => "text/html",
+        Some("xhtml") => "application/xhtml+xml",
+        Some("pdf") => "application/pdf",
+        Some("ipynb") => "application/json",
+        Some("docx") => {
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        }
+        _ => "text/plain; charset=utf-8",
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -585,8 +653,21 @@ async fn put_document(
 ) -> Result<Json<DocumentChange>, ApiError> {
     let Json(req) = body?;
     let path = clean_doc_path(&req.path)?;
-    let format = Format::for_path(std::path::Path::new(&path)).unwrap_or(Format::Markdown);
-    let doc = Document::from_text(path, req.text, format, req.title);
+    let format = Format::for_path_with(std::path::Path::new(&path), &state.config.ingest.formats)
+        .unwrap_or(Format::Markdown);
+    // Readers are bounded but not free (a large HTML page): off the async workers.
+    let doc = tokio::task::spawn_blocking(move || {
+        Document::try_from_text(path, req.text, format, req.title)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_document",
+            format!("the {} reader refused the text: {e}", format.name()),
+        )
+    })?;
     let changes = Changes {
         upserts: vec![doc],
         removes: Vec::new(),
@@ -650,6 +731,7 @@ async fn apply_changes(
     let engine = state.engine.clone();
     let report = tokio::task::spawn_blocking(move || {
         let settings = IngestSettings {
+            read: config.ingest.clone(),
             chunking: config.chunking.clone(),
             hnsw: config.hnsw.clone(),
             rebuild: false,
@@ -716,6 +798,7 @@ pub async fn serve(
     let local: SocketAddr = listener.local_addr()?;
     let poll = Duration::from_millis(config.server.reload_poll_ms.max(50));
     let settings = IngestSettings {
+        read: config.ingest.clone(),
         chunking: config.chunking.clone(),
         hnsw: config.hnsw.clone(),
         rebuild: false,

@@ -1,33 +1,91 @@
 //! Reading documents: walking a folder (honouring `.gitignore`, skipping hidden files),
-//! rejecting binary and non-UTF-8 files, and separating front matter from the body.
+//! choosing a reader per file, and turning each file into a [`Document`].
 //!
-//! A [`Document`] is the unit of change for incremental ingestion: its content hash decides
-//! whether it is re-chunked.
+//! Every file under the folder ends up either as a document or as a [`Skipped`] entry with
+//! a [`SkipReason`], so the ingest summary can account for all of them. A [`Document`] is
+//! the unit of change for incremental ingestion: its content hash decides whether it is
+//! re-chunked.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
+use crate::config::IngestConfig;
 use crate::error::{Error, Result};
+use crate::read::{self, Budget, Layout, ReadError, SkipReason};
 
-/// Extensions lore reads, and how it splits them.
-pub const EXTENSIONS: [(&str, Format); 3] = [
+/// The built-in extension table (lower case, no dot); `[ingest.formats]` adds to it.
+pub const EXTENSIONS: [(&str, Format); 16] = [
     ("md", Format::Markdown),
     ("markdown", Format::Markdown),
     ("txt", Format::Text),
+    ("text", Format::Text),
+    ("html", Format::Html),
+    ("htm", Format::Html),
+    ("xhtml", Format::Html),
+    ("rst", Format::Rst),
+    ("rest", Format::Rst),
+    ("adoc", Format::Asciidoc),
+    ("asciidoc", Format::Asciidoc),
+    ("asc", Format::Asciidoc),
+    ("mdx", Format::Mdx),
+    ("ipynb", Format::Ipynb),
+    ("pdf", Format::Pdf),
+    ("docx", Format::Docx),
 ];
 
-/// How a document's body is structured (decides the splitter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Which reader a file goes through (its structure decides how it is chunked and located).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Markdown,
     Text,
+    Html,
+    Rst,
+    Asciidoc,
+    Mdx,
+    Ipynb,
+    Pdf,
+    Docx,
 }
 
 impl Format {
-    /// The format for a file name, or `None` when lore does not read that kind of file.
+    /// The format for a file name under the built-in table, or `None` when lore has no reader
+    /// for it.
     pub fn for_path(path: &Path) -> Option<Format> {
+        Format::for_path_with(path, &BTreeMap::new())
+    }
+
+    /// Like [`Format::for_path`], with `[ingest.formats]` overrides taking precedence.
+    pub fn for_path_with(path: &Path, overrides: &BTreeMap<String, Format>) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        if let Some(f) = overrides.get(&ext) {
+            return Some(*f);
+        }
         EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, f)| *f)
+    }
+
+    /// The reader's name, as `[ingest.formats]` and the summary spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Markdown => "markdown",
+            Format::Text => "text",
+            Format::Html => "html",
+            Format::Rst => "rst",
+            Format::Asciidoc => "asciidoc",
+            Format::Mdx => "mdx",
+            Format::Ipynb => "ipynb",
+            Format::Pdf => "pdf",
+            Format::Docx => "docx",
+        }
+    }
+
+    /// Whether the body is chunked as Markdown (headings and blocks are semantic levels).
+    fn markdown_like(self) -> bool {
+        matches!(self, Format::Markdown | Format::Mdx)
     }
 }
 
@@ -35,10 +93,14 @@ impl Format {
 #[derive(Debug, Clone)]
 pub struct Document {
     /// Path relative to the ingested folder, with `/` separators; the document's identity.
+    /// Bytes that are not UTF-8 are kept as `\xNN` escapes (see [`rel_path`]).
     pub path: String,
-    /// From front matter, else the first `# ` heading, else the file stem.
+    /// From front matter or the format's metadata, else the first heading, else the file
+    /// stem.
     pub title: String,
-    /// The whole file text (front matter included, so line numbers match the file).
+    /// What is chunked: the whole file text for Markdown and plain text (front matter
+    /// included, so line numbers match the file), the reader's rendering for converted
+    /// formats (then `layout` maps it back to the file).
     pub text: String,
     /// Byte offset where the body starts (after front matter).
     pub body_start: usize,
@@ -46,52 +108,107 @@ pub struct Document {
     /// blake3 of the file bytes (of the given title and the bytes, when a title was given),
     /// hex: decides whether the document changed.
     pub hash: String,
+    /// For converted formats: headings, anchors and source locations of `text`.
+    pub layout: Option<Arc<Layout>>,
 }
 
 impl Document {
     /// Builds a document from text already in memory (the BEIR loader and
-    /// `POST /v1/documents` use this; the folder walk does too).
+    /// `POST /v1/documents` use this; the folder walk does too). Formats that need
+    /// conversion (HTML, reStructuredText, …) go through their reader; binary formats
+    /// (PDF, docx) cannot arrive as text and are refused.
     pub fn from_text(
         path: String,
         text: String,
         format: Format,
         title: Option<String>,
     ) -> Document {
+        match Document::try_from_text(path.clone(), text.clone(), format, title.clone()) {
+            Ok(d) => d,
+            // A document sent as text whose reader refuses it is still text: index it plainly
+            // rather than lose it.
+            Err(_) => Document::plain(path, text, Format::Text, title),
+        }
+    }
+
+    /// [`Document::from_text`], but saying why a reader refused the text.
+    pub fn try_from_text(
+        path: String,
+        text: String,
+        format: Format,
+        title: Option<String>,
+    ) -> std::result::Result<Document, ReadError> {
+        let budget = Budget::new(Duration::from_secs(30), 256 << 20);
+        let hash = content_hash(title.as_deref(), text.as_bytes());
+        match format {
+            Format::Markdown | Format::Text => Ok(Document::plain(path, text, format, title)),
+            Format::Mdx => {
+                let mut d = Document::plain(path, read::mdx::clean(&text), format, title);
+                d.hash = hash;
+                Ok(d)
+            }
+            Format::Html => Ok(Document::converted(
+                path,
+                hash,
+                format,
+                title,
+                read::html::read(&text, &budget)?,
+            )),
+            Format::Rst => Ok(Document::converted(
+                path,
+                hash,
+                format,
+                title,
+                read::rst::read(&text, &budget)?,
+            )),
+            Format::Asciidoc => Ok(Document::converted(
+                path,
+                hash,
+                format,
+                title,
+                read::asciidoc::read(&text, &budget)?,
+            )),
+            Format::Ipynb => Ok(Document::converted(
+                path,
+                hash,
+                format,
+                title,
+                read::ipynb::read(&text, &budget)?,
+            )),
+            Format::Pdf | Format::Docx => Err(ReadError::parse(format!(
+                "{} documents are binary; ingest the file from a folder instead",
+                format.name()
+            ))),
+        }
+    }
+
+    /// A document chunked as it is (Markdown, MDX after cleaning, plain text).
+    fn plain(path: String, text: String, format: Format, title: Option<String>) -> Document {
         // The title is embedded and indexed with every chunk, so a given title is part of the
         // identity; folder documents (no title given) hash just their bytes.
-        let hash = match &title {
-            Some(t) => {
-                let mut h = blake3::Hasher::new();
-                h.update(t.as_bytes());
-                h.update(&[0]);
-                h.update(text.as_bytes());
-                h.finalize().to_hex().to_string()
-            }
-            None => blake3::hash(text.as_bytes()).to_hex().to_string(),
-        };
+        let hash = content_hash(title.as_deref(), text.as_bytes());
         // A UTF-8 byte-order mark (Windows editors) is neither metadata nor text.
         let bom = if text.starts_with('\u{feff}') {
             '\u{feff}'.len_utf8()
         } else {
             0
         };
-        let (fm_title, fm_len) = match format {
-            Format::Markdown => parse_front_matter(&text[bom..]),
-            Format::Text => (None, 0),
+        let (fm_title, fm_len) = if format.markdown_like() {
+            parse_front_matter(&text[bom..])
+        } else {
+            (None, 0)
         };
         let body_start = bom + fm_len;
         let title = title
             .or(fm_title)
-            .or_else(|| match format {
-                Format::Markdown => first_heading(&text[body_start..]),
-                Format::Text => None,
+            .or_else(|| {
+                if format.markdown_like() {
+                    first_heading(&text[body_start..])
+                } else {
+                    None
+                }
             })
-            .unwrap_or_else(|| {
-                Path::new(&path)
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| path.clone())
-            });
+            .unwrap_or_else(|| file_stem(&path));
         Document {
             path,
             title,
@@ -99,6 +216,31 @@ impl Document {
             body_start,
             format,
             hash,
+            layout: None,
+        }
+    }
+
+    /// A document whose reader rendered it (see [`read::render`]).
+    fn converted(
+        path: String,
+        hash: String,
+        format: Format,
+        title: Option<String>,
+        parsed: read::Parsed,
+    ) -> Document {
+        let (text, layout) = read::render(&parsed);
+        let title = title
+            .or(parsed.title.filter(|t| !t.trim().is_empty()))
+            .or_else(|| layout.headings.first().map(|h| h.text.clone()))
+            .unwrap_or_else(|| file_stem(&path));
+        Document {
+            path,
+            title: title.split_whitespace().collect::<Vec<_>>().join(" "),
+            text,
+            body_start: 0,
+            format,
+            hash,
+            layout: Some(Arc::new(layout)),
         }
     }
 
@@ -108,15 +250,65 @@ impl Document {
     }
 }
 
-/// A file that was not ingested, and why; ingestion goes on and counts these.
-#[derive(Debug, Clone)]
-pub struct Skipped {
-    pub path: PathBuf,
-    pub reason: String,
+fn content_hash(title: Option<&str>, bytes: &[u8]) -> String {
+    match title {
+        Some(t) => {
+            let mut h = blake3::Hasher::new();
+            h.update(t.as_bytes());
+            h.update(&[0]);
+            h.update(bytes);
+            h.finalize().to_hex().to_string()
+        }
+        None => blake3::hash(bytes).to_hex().to_string(),
+    }
 }
 
-/// The readable files under a folder, in a stable (sorted) order.
-pub fn list_files(root: &Path) -> Result<Vec<PathBuf>> {
+fn file_stem(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match name.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem.to_string(),
+        _ => name.to_string(),
+    }
+}
+
+/// A file that was not ingested, and why; ingestion goes on and counts these.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Skipped {
+    /// Relative to the ingested folder (lossless, as [`rel_path`] spells it).
+    pub path: String,
+    pub reason: SkipReason,
+    /// What exactly went wrong ("encrypted", "first bad byte at offset 12", …).
+    pub detail: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.detail.is_empty() {
+            write!(f, "{} ({})", self.path, self.reason)
+        } else {
+            write!(f, "{} ({}: {})", self.path, self.reason, self.detail)
+        }
+    }
+}
+
+/// A file the walk found a reader for.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub path: PathBuf,
+    pub format: Format,
+}
+
+/// Everything under a folder: the files to read and the ones already skipped by the walk
+/// (unsupported, excluded, links, special files, unreadable entries).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub files: Vec<Candidate>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Lists every file under `root` (hidden files and `.gitignore`d ones are not part of a
+/// docs folder and are not listed), in a stable (sorted) order.
+pub fn list_files(root: &Path, cfg: &IngestConfig) -> Result<Listing> {
     if !root.exists() {
         return Err(Error::Corpus {
             path: root.to_path_buf(),
@@ -129,6 +321,7 @@ pub fn list_files(root: &Path) -> Result<Vec<PathBuf>> {
             message: "not a folder".into(),
         });
     }
+    let filters = Filters::new(root, cfg)?;
     let walker = ignore::WalkBuilder::new(root)
         .hidden(true)
         .git_ignore(true)
@@ -136,50 +329,212 @@ pub fn list_files(root: &Path) -> Result<Vec<PathBuf>> {
         .git_exclude(false)
         // Honour .gitignore files even when the folder is not inside a git checkout.
         .require_git(false)
+        .follow_links(false)
         .sort_by_file_name(|a, b| a.cmp(b))
         .build();
-    let mut files = Vec::new();
+    let mut listing = Listing::default();
     for entry in walker {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                tracing::warn!(error = %e, "skipping an entry the walk could not read");
+                let path = match &e {
+                    ignore::Error::WithPath { path, .. } => rel_path(root, path),
+                    _ => String::from("?"),
+                };
+                listing.skipped.push(Skipped {
+                    path,
+                    reason: SkipReason::Unreadable,
+                    detail: e.to_string(),
+                });
                 continue;
             }
         };
-        if entry.file_type().is_some_and(|t| t.is_file())
-            && Format::for_path(entry.path()).is_some()
-        {
-            files.push(entry.into_path());
+        let Some(ft) = entry.file_type() else {
+            continue; // stdin, never produced by a directory walk
+        };
+        if ft.is_dir() {
+            continue;
+        }
+        let path = entry.into_path();
+        let rel = rel_path(root, &path);
+        let skip = |reason, detail: &str| Skipped {
+            path: rel.clone(),
+            reason,
+            detail: detail.to_string(),
+        };
+        if ft.is_symlink() {
+            listing.skipped.push(skip(
+                SkipReason::Symlink,
+                "symbolic links are not followed (they may leave the folder or loop)",
+            ));
+            continue;
+        }
+        if !ft.is_file() {
+            listing.skipped.push(skip(
+                SkipReason::SpecialFile,
+                "not a regular file (FIFO, socket or device)",
+            ));
+            continue;
+        }
+        if !filters.wanted(&path) {
+            listing
+                .skipped
+                .push(skip(SkipReason::Excluded, "ingest.include/exclude"));
+            continue;
+        }
+        match Format::for_path_with(&path, &cfg.formats) {
+            Some(format) => listing.files.push(Candidate { path, format }),
+            None => listing.skipped.push(skip(SkipReason::Unsupported, "")),
         }
     }
-    Ok(files)
+    Ok(listing)
 }
 
-/// Reads one file. Binary (NUL bytes) and non-UTF-8 files are refused with a reason.
-pub fn read_file(root: &Path, path: &Path) -> std::result::Result<Document, Skipped> {
-    let skip = |reason: String| Skipped {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let bytes = std::fs::read(path).map_err(|e| skip(format!("unreadable: {e}")))?;
-    if bytes.iter().take(8192).any(|&b| b == 0) {
-        return Err(skip("binary file (contains NUL bytes)".into()));
+/// `ingest.include` / `ingest.exclude`, matched against the path relative to the folder.
+struct Filters {
+    include: Option<ignore::overrides::Override>,
+    exclude: Option<ignore::overrides::Override>,
+}
+
+impl Filters {
+    fn new(root: &Path, cfg: &IngestConfig) -> Result<Filters> {
+        let build = |globs: &[String]| -> Result<Option<ignore::overrides::Override>> {
+            if globs.is_empty() {
+                return Ok(None);
+            }
+            let mut b = ignore::overrides::OverrideBuilder::new(root);
+            for g in globs {
+                b.add(g)
+                    .map_err(|e| Error::Config(format!("ingest glob `{g}`: {e}")))?;
+            }
+            b.build()
+                .map(Some)
+                .map_err(|e| Error::Config(format!("ingest globs: {e}")))
+        };
+        Ok(Filters {
+            include: build(&cfg.include)?,
+            exclude: build(&cfg.exclude)?,
+        })
     }
-    let text = String::from_utf8(bytes).map_err(|e| {
-        skip(format!(
-            "not valid UTF-8 (first bad byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    let format = Format::for_path(path).unwrap_or(Format::Text);
+
+    fn wanted(&self, path: &Path) -> bool {
+        // An override set treats its globs as whitelist entries: `is_whitelist` means the
+        // path matched one of them.
+        let matches = |o: &ignore::overrides::Override| o.matched(path, false).is_whitelist();
+        self.include.as_ref().is_none_or(matches) && !self.exclude.as_ref().is_some_and(matches)
+    }
+}
+
+/// Reads one file with its format's reader, within the configured size and time limits.
+/// Never panics: a reader's panic becomes a `parse_error` skip.
+pub fn read_file(
+    root: &Path,
+    candidate: &Candidate,
+    cfg: &IngestConfig,
+) -> std::result::Result<Document, Skipped> {
+    let rel = rel_path(root, &candidate.path);
+    let skip = |e: ReadError| Skipped {
+        path: rel.clone(),
+        reason: e.reason,
+        detail: e.detail,
+    };
+    let max_bytes = (cfg.max_file_mb * 1_000_000.0) as u64;
+    let meta = std::fs::metadata(&candidate.path)
+        .map_err(|e| skip(ReadError::new(SkipReason::Unreadable, e.to_string())))?;
+    if meta.len() > max_bytes {
+        return Err(skip(ReadError::new(
+            SkipReason::TooLarge,
+            format!(
+                "{:.1} MB is over ingest.max_file_mb = {}",
+                meta.len() as f64 / 1e6,
+                cfg.max_file_mb
+            ),
+        )));
+    }
+    let bytes = std::fs::read(&candidate.path)
+        .map_err(|e| skip(ReadError::new(SkipReason::Unreadable, e.to_string())))?;
+    let budget = Budget::new(
+        Duration::from_secs_f64(cfg.file_timeout_s),
+        // Extracted text may be larger than the file (compressed PDF streams, docx), but not
+        // without bound: a zip bomb stops here.
+        (max_bytes as usize).saturating_mul(4).max(16 << 20),
+    );
+    let format = candidate.format;
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_bytes(rel.clone(), &bytes, format, &budget, hash)
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(ReadError::parse(format!("the {} reader failed: {what}", format.name())))
+    });
+    let doc = result.map_err(skip)?;
+    if doc.body().trim().is_empty() {
+        return Err(skip(ReadError::new(
+            SkipReason::Empty,
+            "no text once markup is removed",
+        )));
+    }
+    Ok(doc)
+}
+
+fn read_bytes(
+    rel: String,
+    bytes: &[u8],
+    format: Format,
+    budget: &Budget,
+    hash: String,
+) -> std::result::Result<Document, ReadError> {
+    let parsed = match format {
+        Format::Pdf => read::pdf::read(bytes, budget)?,
+        Format::Docx => read::docx::read(bytes, budget)?,
+        _ => {
+            let text = read::decode::decode(bytes)?;
+            let mut doc = Document::try_from_text(rel, text, format, None)?;
+            // Identity is the file's bytes, whatever encoding they were decoded from.
+            doc.hash = hash;
+            return Ok(doc);
+        }
+    };
+    Ok(Document::converted(rel, hash, format, None, parsed))
+}
+
+/// A path relative to `root` with `/` separators. Bytes that are not UTF-8 become `\xNN`
+/// (and a literal backslash `\\`), so two different names never collapse into one.
+pub fn rel_path(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    let rel = rel
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
+    rel.components()
+        .map(|c| escape_os(c.as_os_str()))
         .collect::<Vec<_>>()
-        .join("/");
-    Ok(Document::from_text(rel, text, format, None))
+        .join("/")
+}
+
+#[cfg(unix)]
+fn escape_os(s: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = s.as_bytes();
+    match std::str::from_utf8(bytes) {
+        Ok(s) if !s.contains('\\') => s.to_string(),
+        _ => {
+            let mut out = String::with_capacity(bytes.len() + 8);
+            for chunk in bytes.utf8_chunks() {
+                out.push_str(&chunk.valid().replace('\\', "\\\\"));
+                for b in chunk.invalid() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            out
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn escape_os(s: &std::ffi::OsStr) -> String {
+    s.to_string_lossy().into_owned()
 }
 
 /// Splits YAML (`---`) or TOML (`+++`) front matter off a Markdown file.
@@ -297,5 +652,32 @@ mod tests {
         assert_eq!(d.title, "Real title");
         let d = Document::from_text("a/notes.txt".into(), "plain".into(), Format::Text, None);
         assert_eq!(d.title, "notes");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_names_stay_distinct() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let root = Path::new("/r");
+        let a = root.join(OsStr::from_bytes(b"\xff.md"));
+        let b = root.join(OsStr::from_bytes(b"\xfe.md"));
+        let c = root.join(OsStr::from_bytes(b"\\xff.md"));
+        let names = [rel_path(root, &a), rel_path(root, &b), rel_path(root, &c)];
+        assert_eq!(names[0], "\\xff.md");
+        assert_eq!(names[1], "\\xfe.md");
+        assert_eq!(names[2], "\\\\xff.md");
+    }
+
+    #[test]
+    fn overrides_choose_the_reader() {
+        let mut o = BTreeMap::new();
+        o.insert("txt".to_string(), Format::Asciidoc);
+        assert_eq!(
+            Format::for_path_with(Path::new("a/B.TXT"), &o),
+            Some(Format::Asciidoc)
+        );
+        assert_eq!(Format::for_path(Path::new("a/b.txt")), Some(Format::Text));
+        assert_eq!(Format::for_path(Path::new("a/b.png")), None);
     }
 }

@@ -67,6 +67,9 @@ pub struct Manifest {
     pub documents: BTreeMap<String, DocEntry>,
     /// The folder that was ingested (informational).
     pub source: Option<String>,
+    /// [`crate::chunk::CHUNKER_VERSION`] that cut the chunks (0: before it was recorded).
+    #[serde(default)]
+    pub chunker: u32,
 }
 
 impl Manifest {
@@ -93,6 +96,7 @@ impl Manifest {
             chunks,
             documents,
             source,
+            chunker: crate::chunk::CHUNKER_VERSION,
         }
     }
 }

@@ -14,11 +14,16 @@ use std::time::Duration;
 use crate::index::Engine;
 use crate::ingest::{self, IngestSettings, NoProgress};
 
-/// Paths with their size and modification time.
-fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
-    crate::source::list_files(dir)
+/// Paths with their size and modification time (of the files lore would read).
+fn fingerprint(
+    dir: &Path,
+    cfg: &crate::config::IngestConfig,
+) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+    crate::source::list_files(dir, cfg)
+        .map(|l| l.files)
         .unwrap_or_default()
         .into_iter()
+        .map(|c| c.path)
         .map(|p| {
             let meta = std::fs::metadata(&p).ok();
             let len = meta.as_ref().map_or(0, |m| m.len());
@@ -44,8 +49,8 @@ pub async fn watch_folder(
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let d = dir.clone();
-        let now = tokio::task::spawn_blocking(move || fingerprint(&d))
+        let (d, cfg) = (dir.clone(), settings.read.clone());
+        let now = tokio::task::spawn_blocking(move || fingerprint(&d, &cfg))
             .await
             .unwrap_or_default();
         match pending.take() {

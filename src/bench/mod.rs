@@ -267,6 +267,7 @@ pub fn run(
     // Ingest through the same pipeline as `lore ingest`.
     let started = Instant::now();
     let settings = IngestSettings {
+        read: Default::default(),
         chunking: opts.chunking.clone(),
         hnsw: opts.hnsw.clone(),
         rebuild: !opts.reuse_index,
@@ -420,6 +421,7 @@ fn run_updates(
     let mut docs = documents(ds);
     let per_round = (docs.len() / 100).max(1);
     let settings = IngestSettings {
+        read: Default::default(),
         chunking: opts.chunking.clone(),
         hnsw: opts.hnsw.clone(),
         rebuild: false,

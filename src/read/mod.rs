@@ -22,13 +22,16 @@ pub mod decode;
 pub mod docx;
 pub mod html;
 pub mod ipynb;
+pub mod markup;
 pub mod mdx;
 pub mod pdf;
 pub mod rst;
 
 /// Why a file under the ingested folder was not indexed. Each reason is counted in the
 /// ingest summary, so nothing under the folder disappears silently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// No reader for this extension (and none configured in `[ingest.formats]`).

@@ -49,7 +49,7 @@ fn empty_folder_is_refused_and_the_published_index_keeps_serving() {
     let dirs = generation_dirs(&f.index());
 
     let empty = tempfile::TempDir::new().expect("temp folder");
-    // Files lore does not read do not count.
+    // Files lore cannot read leave the index alone (and the error names why).
     write_files(
         empty.path(),
         &[("photo.jpg", "not text"), ("notes.pdf", "%PDF")],
@@ -67,7 +67,9 @@ fn empty_folder_is_refused_and_the_published_index_keeps_serving() {
         message.contains(&empty.path().display().to_string()),
         "{message}"
     );
-    assert!(message.contains("no files"), "{message}");
+    assert!(message.contains("read none"), "{message}");
+    assert!(message.contains("unsupported 1 (.jpg 1)"), "{message}");
+    assert!(message.contains("parse_error 1"), "{message}");
 
     // The running engine and a freshly opened one both still answer from the same generation.
     assert_eq!(engine.reload_if_changed().expect("reload"), None);
@@ -89,7 +91,7 @@ fn folder_of_only_unreadable_files_is_refused_and_changes_nothing() {
     let f = Fixture::topics();
     let generation = f.engine().index().manifest().generation;
     let bad = tempfile::TempDir::new().expect("temp folder");
-    write_bytes(bad.path(), "latin1.md", b"caf\xe9 au lait\n");
+    write_bytes(bad.path(), "blob.md", b"\x7fELF\x02\x01\x01\0\0\0\0binary\0\x01");
     let err = ingest_folder(
         bad.path(),
         &f.index(),
@@ -98,60 +100,56 @@ fn folder_of_only_unreadable_files_is_refused_and_changes_nothing() {
         &NoProgress,
     )
     .expect_err("a folder with nothing readable must fail");
-    assert!(err.to_string().contains("could be read"), "{err}");
+    assert!(err.to_string().contains("read none"), "{err}");
+    assert!(err.to_string().contains("binary 1"), "{err}");
     let engine = f.engine();
     assert_eq!(engine.index().manifest().generation, generation);
     assert_eq!(engine.index().manifest().documents.len(), TOPICS.len());
 }
 
 #[test]
-fn non_utf8_and_binary_files_are_skipped_and_counted() {
+fn legacy_encodings_are_decoded_and_binary_files_are_skipped_and_counted() {
     let f = Fixture::with_files(&TOPICS[..2]);
-    // Latin-1 text starting with a byte-order mark: not UTF-8.
+    // Latin-1 (Windows-1252) text: decoded, not refused.
     write_bytes(
         f.corpus(),
         "legacy/latin1.md",
-        b"\xff\xfe# Caf\xe9\nlatinmarker text in Latin-1\n",
+        b"# Caf\xe9\nlatinmarker text in Latin-1, na\xefve r\xe9sum\xe9 for the caf\xe9 menu.\n",
     );
     // A binary file with a Markdown name: NUL bytes, and a word that must not be indexed.
     let mut binary = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
     binary.extend_from_slice(b" binarymarker \0\x01\x02 more bytes\n");
     write_bytes(f.corpus(), "assets/image.md", &binary);
+    // Unsupported files are counted by extension.
+    write_bytes(f.corpus(), "assets/logo.png", b"\x89PNG\r\n");
+    write_bytes(f.corpus(), "assets/site.css", b"body {}");
 
     let report = f.ingest().expect("the good files are still ingested");
-    assert_eq!(report.files_read, 2);
-    assert_eq!(report.files_skipped, 2);
-    let mut skipped: Vec<(String, String)> = report
+    assert_eq!(report.files_found, 6);
+    assert_eq!(report.files_read, 3);
+    assert_eq!(report.files_skipped, 3);
+    let skipped: Vec<(String, String)> = report
         .skipped
         .iter()
-        .map(|s| {
-            let name = s.path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, s.reason.clone())
-        })
+        .map(|s| (s.path.clone(), s.reason.to_string()))
         .collect();
-    skipped.sort();
-    assert_eq!(skipped[0].0, "image.md");
-    assert!(skipped[0].1.contains("binary"), "{:?}", skipped[0]);
-    assert_eq!(skipped[1].0, "latin1.md");
-    assert!(skipped[1].1.contains("UTF-8"), "{:?}", skipped[1]);
+    assert_eq!(
+        skipped,
+        [
+            ("assets/image.md".to_string(), "binary".to_string()),
+            ("assets/logo.png".to_string(), "unsupported".to_string()),
+            ("assets/site.css".to_string(), "unsupported".to_string()),
+        ]
+    );
+    assert_eq!(report.skipped_by_reason["unsupported"], 2);
+    assert_eq!(report.skipped_by_reason["binary"], 1);
 
     let engine = f.engine();
-    let docs: Vec<String> = engine
-        .index()
-        .manifest()
-        .documents
-        .keys()
-        .cloned()
-        .collect();
-    assert_eq!(docs, [TOPICS[0].0, TOPICS[1].0]);
-    for marker in ["latinmarker", "binarymarker"] {
-        let r = search(&engine, marker, Mode::Bm25, 10);
-        assert!(
-            r.results.is_empty(),
-            "{marker} was indexed: {:?}",
-            paths(&r)
-        );
-    }
+    let r = search(&engine, "latinmarker", Mode::Bm25, 10);
+    assert_eq!(paths(&r), ["legacy/latin1.md"]);
+    assert!(r.results[0].text.contains("Café"), "{}", r.results[0].text);
+    let r = search(&engine, "binarymarker", Mode::Bm25, 10);
+    assert!(r.results.is_empty(), "binary was indexed: {:?}", paths(&r));
 }
 
 #[test]
@@ -174,7 +172,10 @@ fn gitignored_and_hidden_files_are_not_ingested() {
     ]);
     let report = f.ingest().expect("ingest");
     assert_eq!(report.files_read, 2);
-    assert_eq!(report.files_skipped, 0, "ignored files are not 'skipped'");
+    assert_eq!(
+        report.files_skipped, 0,
+        "hidden and ignored files are not part of the folder"
+    );
 
     let engine = f.engine();
     let docs: Vec<String> = engine
