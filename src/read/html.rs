@@ -46,9 +46,10 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
         .map(|t| tree.inline_text(t, budget).map(|(s, _)| s))
         .transpose()?
         .filter(|s| !s.is_empty());
-    let root = tree.content_root(body, budget)?;
+    let stats = tree.stats(body, budget)?;
+    let root = tree.content_root(body, &stats);
     let in_section = root != body && !matches!(tree.elem(root).map(|e| e.tag), Some(Tag::Body));
-    let blocks = tree.blocks(root, in_section, budget)?;
+    let blocks = tree.blocks(root, in_section, &stats, budget)?;
     let title = title.or_else(|| {
         blocks.iter().find_map(|b| match b {
             Block::Heading { text, .. } => Some(text.clone()),
@@ -625,6 +626,8 @@ const NOISE_TOKENS: &[&str] = &[
     "doc-anchor",
     "src",
     "since",
+    "tooltip",
+    "prompt",
     "md-header",
     "md-tabs",
     "md-source",
@@ -796,8 +799,7 @@ impl<'n> Tree<'n> {
 
     /// The element holding the page's main content: the one the generator marks, else the
     /// block holding nearly all of the prose.
-    fn content_root(&self, body: usize, budget: &Budget) -> Result<usize, ReadError> {
-        let stats = self.stats(body, budget)?;
+    fn content_root(&self, body: usize, stats: &[Stats]) -> usize {
         let total = stats[body].text;
         type Pick = fn(&Elem) -> bool;
         let marked: [Pick; 8] = [
@@ -842,7 +844,7 @@ impl<'n> Tree<'n> {
             if let Some(&best) = found.iter().max_by_key(|&&i| stats[i].text) {
                 // A marked block with a sliver of the page's text is a widget, not content.
                 if stats[best].text > 0 && stats[best].text * 4 >= total {
-                    return Ok(best);
+                    return best;
                 }
             }
         }
@@ -867,7 +869,7 @@ impl<'n> Tree<'n> {
             }
             cur = best;
         }
-        Ok(cur)
+        cur
     }
 
     fn has_ancestor(&self, mut i: usize, pred: impl Fn(&Elem) -> bool) -> bool {
@@ -1144,6 +1146,7 @@ impl<'n> Tree<'n> {
         &self,
         root: usize,
         in_section: bool,
+        stats: &[Stats],
         budget: &Budget,
     ) -> Result<Vec<Block>, ReadError> {
         enum Step {
@@ -1154,7 +1157,7 @@ impl<'n> Tree<'n> {
         let mut stack = vec![Step::Enter(root)];
         let mut in_section = in_section;
         // One entry per open list: the next number of an ordered list, None for bullets.
-        let mut lists: Vec<Option<i64>> = Vec::new();
+        let mut lists: Vec<List> = Vec::new();
         let mut steps = 0usize;
         while let Some(step) = stack.pop() {
             steps += 1;
@@ -1171,7 +1174,7 @@ impl<'n> Tree<'n> {
                         if matches!(e.tag, Tag::Ul | Tag::Ol) {
                             out.flush(&lists)?;
                             lists.pop();
-                            if lists.is_empty() {
+                            if matches!(lists.last(), None | Some(List::Structural)) {
                                 out.in_list = false;
                             }
                         } else if e.tag != Tag::Inline && e.tag != Tag::A && e.tag != Tag::Span {
@@ -1239,19 +1242,26 @@ impl<'n> Tree<'n> {
                 }
                 Tag::Ul | Tag::Ol => {
                     out.flush(&lists)?;
-                    lists.push((e.tag == Tag::Ol).then_some(e.start.unwrap_or(1)));
+                    lists.push(if stats.get(i).is_some_and(|s| s.heading) {
+                        // Generators (Javadoc) lay out whole sections as list items.
+                        List::Structural
+                    } else if e.tag == Tag::Ol {
+                        List::Ordered(e.start.unwrap_or(1))
+                    } else {
+                        List::Bullet
+                    });
                 }
                 Tag::Li => {
                     out.flush(&lists)?;
-                    let marker = match lists.last_mut() {
-                        Some(Some(n)) => {
+                    out.marker = match lists.last_mut() {
+                        Some(List::Ordered(n)) => {
                             let m = format!("{n}. ");
                             *n = n.saturating_add(1);
-                            m
+                            Some(m)
                         }
-                        _ => "- ".to_string(),
+                        Some(List::Bullet) => Some("- ".to_string()),
+                        _ => None,
                     };
-                    out.marker = Some(marker);
                 }
                 Tag::Inline | Tag::A | Tag::Span => {}
                 _ => out.flush(&lists)?,
@@ -1351,6 +1361,15 @@ impl Prose {
     }
 }
 
+/// An open list: what its items are numbered with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum List {
+    Bullet,
+    Ordered(i64),
+    /// A list laying out sections (it holds headings): its items are plain blocks.
+    Structural,
+}
+
 /// The block list being built, with the paragraph in progress and list bookkeeping.
 struct Blocks<'b> {
     blocks: Vec<Block>,
@@ -1388,7 +1407,7 @@ impl<'b> Blocks<'b> {
     }
 
     /// Ends the paragraph in progress: a Text block, or a line of the list being built.
-    fn flush(&mut self, lists: &[Option<i64>]) -> Result<(), ReadError> {
+    fn flush(&mut self, lists: &[List]) -> Result<(), ReadError> {
         let para = std::mem::take(&mut self.para);
         let loc = para.loc;
         let text = para.finish();
@@ -1397,10 +1416,11 @@ impl<'b> Blocks<'b> {
             return Ok(());
         }
         let loc = loc.unwrap_or(Loc::new(1, 1));
-        if lists.is_empty() {
+        if matches!(lists.last(), None | Some(List::Structural)) {
             return self.push(Block::Text { text, loc });
         }
-        let indent = "  ".repeat(lists.len() - 1);
+        let depth = lists.iter().filter(|l| **l != List::Structural).count();
+        let indent = "  ".repeat(depth.saturating_sub(1));
         let lead = match self.marker.take() {
             Some(m) => format!("{indent}{m}"),
             None => format!("{indent}  "),
@@ -1834,6 +1854,43 @@ vec.push(<span class="number">1</span>);</code></pre></div></div></details>
             ]
         );
         assert!(text.contains("Let's discover Docusaurus in less than 5 minutes."));
+    }
+
+    #[test]
+    fn javadoc_member_sections_anchor_their_headings() {
+        let html = r##"<!DOCTYPE HTML><html lang="en"><head><title>Widget (lib 1.0 API)</title></head>
+<body class="class-declaration-page"><div class="flex-box">
+<header role="banner" class="flex-header"><nav role="navigation"><div class="top-nav" id="navbar-top"><ul id="navbar-top-firstrow" class="nav-list" title="Navigation"><li><a href="package-summary.html">Package</a></li></ul></div>
+<div class="sub-nav"><ol class="sub-nav-list"><li><a href="#method-summary">Method</a></li></ol></div></nav></header>
+<div class="flex-content"><main role="main"><div class="header"><div class="sub-title">Package org.lib</div>
+<h1 title="Class Widget" class="title">Class Widget</h1></div>
+<section class="class-description" id="class-description"><div class="block">A thing that draws itself.</div></section>
+<section class="details"><ul class="details-list"><li><section class="method-details" id="method-detail"><h2>Method Details</h2>
+<ul class="member-list"><li><section class="detail" id="draw(int)"><h3>draw</h3>
+<div class="member-signature"><span class="modifiers">public</span>&nbsp;<span class="return-type">void</span>&nbsp;<span class="element-name">draw</span><wbr><span class="parameters">(int&nbsp;scale)</span></div>
+<div class="block">Draws at the given scale.</div></section></li></ul></section></li></ul></section></main>
+<footer role="contentinfo"><p class="legal-copy"><small>Copyright 2024.</small></p></footer></div></div></body></html>"##;
+        let p = read_ok(html);
+        let text = all_text(&p);
+        for chrome in ["Package\n", "Method\n", "Copyright"] {
+            assert!(!text.contains(chrome), "{chrome:?} leaked into {text}");
+        }
+        assert_eq!(
+            headings(&p),
+            [
+                (1, "Class Widget".to_string(), None),
+                (
+                    2,
+                    "Method Details".to_string(),
+                    Some("method-detail".to_string())
+                ),
+                (3, "draw".to_string(), Some("draw(int)".to_string())),
+            ]
+        );
+        assert!(
+            text.contains("public void draw(int scale)\nDraws at the given scale."),
+            "{text}"
+        );
     }
 
     #[test]
