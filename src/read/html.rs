@@ -1094,7 +1094,12 @@ impl<'n> Tree<'n> {
         let mut cells: Vec<String> = Vec::new();
         // (node, is_exit)
         let mut stack = vec![(table, false)];
+        let mut steps = 0usize;
         while let Some((i, exit)) = stack.pop() {
+            steps += 1;
+            if steps.is_multiple_of(CHECK_EVERY) {
+                budget.check()?;
+            }
             let Some(e) = self.elem(i) else { continue };
             if exit {
                 if e.tag == Tag::Tr && cells.iter().any(|c| !c.is_empty()) {

@@ -185,8 +185,9 @@ impl State {
             out.push_str(&kept);
         }
         if line.trim().is_empty() {
-            // A code span never crosses a blank line.
-            if let Open::Code(_) = self.open {
+            // Neither a code span nor a tag crosses a blank line: an unclosed `<` or
+            // backtick must not swallow the rest of the file.
+            if let Open::Code(_) | Open::Tag { .. } = self.open {
                 self.open = Open::None;
             }
         }
@@ -462,6 +463,12 @@ import x from 'y'
     fn plain_markdown_is_unchanged() {
         let md = "# Title\n\nSome *text* with `code {x}`.\n\n- a\n    - b\n\n    indented code\n";
         assert_eq!(clean(md), md);
+    }
+
+    #[test]
+    fn unclosed_tag_stops_at_blank_line() {
+        let src = "Intro <Broken attr=\"x\"\n\nStill here.\n";
+        assert_eq!(same_lines(src), "Intro \n\nStill here.\n");
     }
 
     #[test]
