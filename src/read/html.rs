@@ -1,8 +1,2039 @@
-//! html reader (to be written).
+//! HTML reader: the main content of a page as headings, paragraphs, code and table rows,
+//! each with the 1-based source lines it came from.
+//!
+//! Generated documentation sites (Sphinx, mdBook, rustdoc, Javadoc, Doxygen, Docusaurus,
+//! MkDocs) repeat their navigation on every page. Indexed as-is, that chrome would match
+//! every query equally, so the reader keeps only the page's main content: it picks the
+//! content root the site generator marks (`main`, `[role=main]`, `#main-content`, …) or,
+//! failing that, the block holding nearly all the prose, and drops navigation, sidebars,
+//! headers, footers, scripts and forms inside it.
+//!
+//! Parsing is html5ever's (the browser-grade, spec-following parser Servo uses), into a
+//! small arena of our own so that each node remembers the source line it came from (the
+//! tree builder reports the tokenizer's line; no published DOM crate keeps it). The tree is
+//! walked with explicit stacks, never recursion, so hostile nesting cannot overflow the
+//! stack; the input is fed in chunks so the deadline is checked while parsing too.
 
-use super::{Budget, Parsed, ReadError};
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
-/// Reads a decoded html file.
-pub fn read(_text: &str, _budget: &Budget) -> Result<Parsed, ReadError> {
-    Err(ReadError::parse("the html reader is not built yet"))
+use html5ever::interface::tree_builder::{ElementFlags, NodeOrText, QuirksMode, TreeSink};
+use html5ever::tendril::{StrTendril, TendrilSink};
+use html5ever::{ns, parse_document, Attribute, ParseOpts, QualName};
+
+use super::{Block, Budget, LocUnit, Parsed, ReadError};
+use crate::read::Loc;
+
+/// No node (end of a sibling list, no parent).
+const NONE: usize = usize::MAX;
+/// Input is fed to the parser in pieces of this size, checking the deadline in between.
+const CHUNK: usize = 32 * 1024;
+/// Deeper element nesting than this is refused: no real page comes close, and the tree
+/// builder's scope checks walk the whole open-element stack, so pathological nesting costs
+/// quadratic time.
+const MAX_DEPTH: usize = 2_000;
+/// How many loop steps pass between deadline checks.
+const CHECK_EVERY: usize = 4096;
+
+/// Reads a decoded HTML file into its main content.
+pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
+    let nodes = parse(text, budget)?;
+    let tree = Tree { nodes: &nodes };
+    let body = tree.find_first(0, |e| e.tag == Tag::Body).unwrap_or(0);
+    let title = tree
+        .find_first(0, |e| e.tag == Tag::Title)
+        .map(|t| tree.inline_text(t, budget).map(|(s, _)| s))
+        .transpose()?
+        .filter(|s| !s.is_empty());
+    let stats = tree.stats(body, budget)?;
+    let root = tree.content_root(body, &stats);
+    let in_section = root != body && !matches!(tree.elem(root).map(|e| e.tag), Some(Tag::Body));
+    let blocks = tree.blocks(root, in_section, &stats, budget)?;
+    let title = title.or_else(|| {
+        blocks.iter().find_map(|b| match b {
+            Block::Heading { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+    });
+    Ok(Parsed {
+        title,
+        unit: LocUnit::Lines,
+        blocks,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The arena tree html5ever builds into.
+
+/// The element names the reader treats specially; everything else is `Inline` (its text
+/// flows into the surrounding paragraph) or `Block` (it breaks paragraphs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Tag {
+    Head,
+    Title,
+    Body,
+    Main,
+    Article,
+    Section,
+    Div,
+    P,
+    H(u8),
+    Pre,
+    Table,
+    Tr,
+    Cell,
+    Caption,
+    Ul,
+    Ol,
+    Li,
+    Br,
+    A,
+    Span,
+    Header,
+    Footer,
+    /// Never content: scripts, styles, navigation, forms, embedded media.
+    Noise,
+    /// Breaks paragraphs (p-like containers without special handling).
+    Block,
+    #[default]
+    Inline,
+}
+
+impl Tag {
+    fn of(name: &QualName) -> Tag {
+        if name.ns != ns!(html) {
+            // The root of inline SVG is noise; MathML keeps its text.
+            return match &*name.local {
+                "svg" => Tag::Noise,
+                _ => Tag::Inline,
+            };
+        }
+        match &*name.local {
+            "head" => Tag::Head,
+            "title" => Tag::Title,
+            "body" => Tag::Body,
+            "main" => Tag::Main,
+            "article" => Tag::Article,
+            "section" => Tag::Section,
+            "div" => Tag::Div,
+            "p" => Tag::P,
+            "h1" => Tag::H(1),
+            "h2" => Tag::H(2),
+            "h3" => Tag::H(3),
+            "h4" => Tag::H(4),
+            "h5" => Tag::H(5),
+            "h6" => Tag::H(6),
+            "pre" | "listing" | "xmp" | "plaintext" => Tag::Pre,
+            "table" => Tag::Table,
+            "tr" => Tag::Tr,
+            "td" | "th" => Tag::Cell,
+            "caption" => Tag::Caption,
+            "ul" | "menu" | "dir" => Tag::Ul,
+            "ol" => Tag::Ol,
+            "li" => Tag::Li,
+            "br" => Tag::Br,
+            "a" => Tag::A,
+            "span" => Tag::Span,
+            "header" => Tag::Header,
+            "footer" => Tag::Footer,
+            "script" | "style" | "noscript" | "template" | "nav" | "aside" | "form" | "button"
+            | "select" | "input" | "textarea" | "iframe" | "object" | "embed" | "canvas"
+            | "audio" | "video" | "dialog" | "link" | "meta" | "map" | "search" | "frameset"
+            | "noframes" | "rustdoc-search" | "rustdoc-toolbar" | "rustdoc-topbar" => Tag::Noise,
+            "address" | "blockquote" | "center" | "dd" | "details" | "dl" | "dt" | "fieldset"
+            | "figcaption" | "figure" | "hgroup" | "hr" | "html" | "legend" | "summary"
+            | "tbody" | "tfoot" | "thead" | "colgroup" | "option" | "optgroup" => Tag::Block,
+            _ => Tag::Inline,
+        }
+    }
+}
+
+/// The attributes the reader looks at.
+#[derive(Debug, Default)]
+struct Elem {
+    tag: Tag,
+    id: Option<Box<str>>,
+    class: Option<Box<str>>,
+    role: Option<Box<str>>,
+    name: Option<Box<str>>,
+    href: Option<Box<str>>,
+    itemprop: Option<Box<str>>,
+    start: Option<i64>,
+    hidden: bool,
+}
+
+impl Elem {
+    fn new(name: &QualName, attrs: &[Attribute]) -> Elem {
+        let mut e = Elem {
+            tag: Tag::of(name),
+            ..Elem::default()
+        };
+        e.add_attrs(attrs, false);
+        e
+    }
+
+    fn add_attrs(&mut self, attrs: &[Attribute], only_missing: bool) {
+        for a in attrs {
+            if a.name.ns != ns!() {
+                continue;
+            }
+            let value = || Some(Box::<str>::from(&*a.value));
+            let slot = match &*a.name.local {
+                "id" => &mut self.id,
+                "class" => &mut self.class,
+                "role" => &mut self.role,
+                "name" => &mut self.name,
+                "href" => &mut self.href,
+                "itemprop" => &mut self.itemprop,
+                "start" => {
+                    self.start = a.value.trim().parse().ok();
+                    continue;
+                }
+                "hidden" => {
+                    self.hidden = true;
+                    continue;
+                }
+                "aria-hidden" => {
+                    self.hidden |= a.value.trim().eq_ignore_ascii_case("true");
+                    continue;
+                }
+                "style" => {
+                    let squashed: String = a.value.chars().filter(|c| !c.is_whitespace()).collect();
+                    self.hidden |= squashed.to_ascii_lowercase().contains("display:none");
+                    continue;
+                }
+                _ => continue,
+            };
+            if !(only_missing && slot.is_some()) {
+                *slot = value();
+            }
+        }
+    }
+
+    fn classes(&self) -> impl Iterator<Item = &str> {
+        self.class.as_deref().unwrap_or("").split_ascii_whitespace()
+    }
+
+    fn has_class(&self, class: &str) -> bool {
+        self.classes().any(|c| c.eq_ignore_ascii_case(class))
+    }
+}
+
+#[derive(Debug)]
+enum Data {
+    Document,
+    Element(Box<Elem>),
+    Text(String),
+    Other,
+}
+
+#[derive(Debug)]
+struct Node {
+    parent: usize,
+    first: usize,
+    last: usize,
+    prev: usize,
+    next: usize,
+    depth: usize,
+    /// First and last source line holding non-blank text of a text node, or the line where
+    /// an element's start tag ended; 0 when unknown.
+    line: u32,
+    line_end: u32,
+    data: Data,
+}
+
+impl Node {
+    fn new(data: Data, line: u32) -> Node {
+        Node {
+            parent: NONE,
+            first: NONE,
+            last: NONE,
+            prev: NONE,
+            next: NONE,
+            depth: 0,
+            line,
+            line_end: line,
+            data,
+        }
+    }
+}
+
+/// html5ever's handle on a node: its arena index plus what the tree builder asks about
+/// without touching the arena (the element name, template contents).
+struct Handle {
+    idx: usize,
+    name: Option<QualName>,
+    template: Option<Rc<Handle>>,
+    mathml_integration_point: bool,
+}
+
+struct Sink {
+    nodes: RefCell<Vec<Node>>,
+    line: Cell<u64>,
+    max_depth: Cell<usize>,
+    document: Rc<Handle>,
+    /// Returned for the name of a non-element, which the tree builder promises never to ask.
+    no_name: QualName,
+}
+
+impl Sink {
+    fn new() -> Sink {
+        Sink {
+            nodes: RefCell::new(vec![Node::new(Data::Document, 0)]),
+            line: Cell::new(1),
+            max_depth: Cell::new(0),
+            document: Rc::new(Handle {
+                idx: 0,
+                name: None,
+                template: None,
+                mathml_integration_point: false,
+            }),
+            no_name: QualName::new(None, ns!(html), html5ever::local_name!("div")),
+        }
+    }
+
+    fn line(&self) -> u32 {
+        u32::try_from(self.line.get()).unwrap_or(u32::MAX)
+    }
+
+    fn push(&self, data: Data) -> usize {
+        let mut nodes = self.nodes.borrow_mut();
+        nodes.push(Node::new(data, self.line()));
+        nodes.len() - 1
+    }
+
+    fn handle(&self, idx: usize, name: Option<QualName>) -> Rc<Handle> {
+        Rc::new(Handle {
+            idx,
+            name,
+            template: None,
+            mathml_integration_point: false,
+        })
+    }
+
+    /// Appends text to `node` (a text node) or makes a new text node, recording the lines
+    /// its non-blank characters sit on. The tokenizer reports the line where a run of text
+    /// *ends*, so the run's first line is that minus its newlines.
+    fn text_node(&self, nodes: &mut Vec<Node>, existing: Option<usize>, text: &str) -> usize {
+        let end_line = self.line();
+        let newlines = count_newlines(text);
+        let (first, last) = match text.find(|c: char| !c.is_whitespace()) {
+            Some(i) => {
+                let lead = count_newlines(&text[..i]);
+                let trail = text
+                    .rfind(|c: char| !c.is_whitespace())
+                    .map_or(0, |j| count_newlines(&text[j..]));
+                let start = end_line.saturating_sub(newlines);
+                (start.saturating_add(lead), end_line.saturating_sub(trail))
+            }
+            None => (0, 0),
+        };
+        if let Some(i) = existing {
+            if let Data::Text(s) = &mut nodes[i].data {
+                s.push_str(text);
+                if first != 0 {
+                    if nodes[i].line == 0 {
+                        nodes[i].line = first;
+                    }
+                    nodes[i].line_end = last;
+                }
+                return i;
+            }
+        }
+        let mut node = Node::new(Data::Text(text.to_string()), first);
+        node.line_end = last;
+        nodes.push(node);
+        nodes.len() - 1
+    }
+
+    fn is_text(nodes: &[Node], i: usize) -> bool {
+        i != NONE && matches!(nodes.get(i).map(|n| &n.data), Some(Data::Text(_)))
+    }
+
+    fn detach(nodes: &mut [Node], c: usize) {
+        let (parent, prev, next) = (nodes[c].parent, nodes[c].prev, nodes[c].next);
+        if parent == NONE {
+            return;
+        }
+        if prev != NONE {
+            nodes[prev].next = next;
+        } else {
+            nodes[parent].first = next;
+        }
+        if next != NONE {
+            nodes[next].prev = prev;
+        } else {
+            nodes[parent].last = prev;
+        }
+        nodes[c].parent = NONE;
+        nodes[c].prev = NONE;
+        nodes[c].next = NONE;
+    }
+
+    fn set_depth(&self, nodes: &mut [Node], c: usize, parent: usize) {
+        let depth = nodes[parent].depth.saturating_add(1);
+        nodes[c].depth = depth;
+        if depth > self.max_depth.get() {
+            self.max_depth.set(depth);
+        }
+    }
+
+    fn append_child(&self, nodes: &mut [Node], parent: usize, c: usize) {
+        Sink::detach(nodes, c);
+        let last = nodes[parent].last;
+        nodes[c].parent = parent;
+        nodes[c].prev = last;
+        if last != NONE {
+            nodes[last].next = c;
+        } else {
+            nodes[parent].first = c;
+        }
+        nodes[parent].last = c;
+        self.set_depth(nodes, c, parent);
+    }
+
+    fn insert_before(&self, nodes: &mut [Node], sibling: usize, c: usize) {
+        let parent = nodes[sibling].parent;
+        if parent == NONE {
+            return;
+        }
+        Sink::detach(nodes, c);
+        let prev = nodes[sibling].prev;
+        nodes[c].parent = parent;
+        nodes[c].prev = prev;
+        nodes[c].next = sibling;
+        nodes[sibling].prev = c;
+        if prev != NONE {
+            nodes[prev].next = c;
+        } else {
+            nodes[parent].first = c;
+        }
+        self.set_depth(nodes, c, parent);
+    }
+}
+
+fn count_newlines(s: &str) -> u32 {
+    u32::try_from(s.bytes().filter(|&b| b == b'\n').count()).unwrap_or(u32::MAX)
+}
+
+impl TreeSink for Sink {
+    type Handle = Rc<Handle>;
+    type Output = Vec<Node>;
+    type ElemName<'a> = &'a QualName;
+
+    fn finish(self) -> Vec<Node> {
+        self.nodes.into_inner()
+    }
+
+    fn parse_error(&self, _msg: Cow<'static, str>) {}
+
+    fn get_document(&self) -> Rc<Handle> {
+        self.document.clone()
+    }
+
+    fn elem_name<'a>(&'a self, target: &'a Rc<Handle>) -> &'a QualName {
+        target.name.as_ref().unwrap_or(&self.no_name)
+    }
+
+    fn create_element(
+        &self,
+        name: QualName,
+        attrs: Vec<Attribute>,
+        flags: ElementFlags,
+    ) -> Rc<Handle> {
+        let idx = self.push(Data::Element(Box::new(Elem::new(&name, &attrs))));
+        let template = flags.template.then(|| {
+            let t = self.push(Data::Document);
+            self.handle(t, None)
+        });
+        Rc::new(Handle {
+            idx,
+            name: Some(name),
+            template,
+            mathml_integration_point: flags.mathml_annotation_xml_integration_point,
+        })
+    }
+
+    fn create_comment(&self, _text: StrTendril) -> Rc<Handle> {
+        let idx = self.push(Data::Other);
+        self.handle(idx, None)
+    }
+
+    fn create_pi(&self, _target: StrTendril, _data: StrTendril) -> Rc<Handle> {
+        let idx = self.push(Data::Other);
+        self.handle(idx, None)
+    }
+
+    fn append(&self, parent: &Rc<Handle>, child: NodeOrText<Rc<Handle>>) {
+        let mut nodes = self.nodes.borrow_mut();
+        match child {
+            NodeOrText::AppendNode(c) => self.append_child(&mut nodes, parent.idx, c.idx),
+            NodeOrText::AppendText(text) => {
+                let last = nodes[parent.idx].last;
+                let existing = Sink::is_text(&nodes, last).then_some(last);
+                let t = self.text_node(&mut nodes, existing, &text);
+                if existing.is_none() {
+                    self.append_child(&mut nodes, parent.idx, t);
+                }
+            }
+        }
+    }
+
+    fn append_based_on_parent_node(
+        &self,
+        element: &Rc<Handle>,
+        prev_element: &Rc<Handle>,
+        child: NodeOrText<Rc<Handle>>,
+    ) {
+        let has_parent = self.nodes.borrow()[element.idx].parent != NONE;
+        if has_parent {
+            self.append_before_sibling(element, child);
+        } else {
+            self.append(prev_element, child);
+        }
+    }
+
+    fn append_doctype_to_document(&self, _: StrTendril, _: StrTendril, _: StrTendril) {}
+
+    fn get_template_contents(&self, target: &Rc<Handle>) -> Rc<Handle> {
+        target
+            .template
+            .clone()
+            .unwrap_or_else(|| self.document.clone())
+    }
+
+    fn same_node(&self, x: &Rc<Handle>, y: &Rc<Handle>) -> bool {
+        x.idx == y.idx
+    }
+
+    fn set_quirks_mode(&self, _mode: QuirksMode) {}
+
+    fn append_before_sibling(&self, sibling: &Rc<Handle>, child: NodeOrText<Rc<Handle>>) {
+        let mut nodes = self.nodes.borrow_mut();
+        match child {
+            NodeOrText::AppendNode(c) => self.insert_before(&mut nodes, sibling.idx, c.idx),
+            NodeOrText::AppendText(text) => {
+                let prev = nodes[sibling.idx].prev;
+                let existing = Sink::is_text(&nodes, prev).then_some(prev);
+                let t = self.text_node(&mut nodes, existing, &text);
+                if existing.is_none() {
+                    self.insert_before(&mut nodes, sibling.idx, t);
+                }
+            }
+        }
+    }
+
+    fn add_attrs_if_missing(&self, target: &Rc<Handle>, attrs: Vec<Attribute>) {
+        if let Data::Element(e) = &mut self.nodes.borrow_mut()[target.idx].data {
+            e.add_attrs(&attrs, true);
+        }
+    }
+
+    fn remove_from_parent(&self, target: &Rc<Handle>) {
+        Sink::detach(&mut self.nodes.borrow_mut(), target.idx);
+    }
+
+    fn reparent_children(&self, node: &Rc<Handle>, new_parent: &Rc<Handle>) {
+        let mut nodes = self.nodes.borrow_mut();
+        let mut c = nodes[node.idx].first;
+        while c != NONE {
+            let next = nodes[c].next;
+            self.append_child(&mut nodes, new_parent.idx, c);
+            c = next;
+        }
+    }
+
+    fn is_mathml_annotation_xml_integration_point(&self, handle: &Rc<Handle>) -> bool {
+        handle.mathml_integration_point
+    }
+
+    fn set_current_line(&self, line: u64) {
+        self.line.set(line);
+    }
+}
+
+/// Parses `text` into the arena, in chunks, stopping at the deadline or at pathological
+/// nesting.
+fn parse(text: &str, budget: &Budget) -> Result<Vec<Node>, ReadError> {
+    budget.check()?;
+    let mut parser = parse_document(Sink::new(), ParseOpts::default());
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + CHUNK).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        parser.process(StrTendril::from_slice(&text[start..end]));
+        start = end;
+        budget.check()?;
+        if parser.tokenizer.sink.sink.max_depth.get() > MAX_DEPTH {
+            return Err(ReadError::parse(format!(
+                "elements nested more than {MAX_DEPTH} deep"
+            )));
+        }
+    }
+    Ok(parser.finish())
+}
+
+// ---------------------------------------------------------------------------------------
+// Noise: what is never main content.
+
+/// Class or id words (split at `-`/`_`) that mark site chrome.
+const NOISE_WORDS: &[&str] = &[
+    "sidebar",
+    "sidebars",
+    "sphinxsidebar",
+    "sphinxsidebarwrapper",
+    "related",
+    "toc",
+    "tableofcontents",
+    "breadcrumb",
+    "breadcrumbs",
+    "menu",
+    "menubar",
+    "navbar",
+    "nav",
+    "navigation",
+    "pagination",
+    "pager",
+    "footer",
+    "headerlink",
+    "searchbox",
+    "search",
+    "skiplink",
+    "cookie",
+    "cookies",
+    "masthead",
+    "topnav",
+    "subnav",
+    "bottomnav",
+    "legalcopy",
+    "toolbar",
+    "rightside",
+    "hideme",
+    "linenos",
+    "lineno",
+    "announcementbar",
+    "share",
+    "social",
+];
+
+/// Whole class tokens that mark site chrome (their words alone are too common).
+const NOISE_TOKENS: &[&str] = &[
+    "table-of-contents",
+    "hash-link",
+    "doc-anchor",
+    "src",
+    "since",
+    "tooltip",
+    "prompt",
+    "md-header",
+    "md-tabs",
+    "md-source",
+    "rst-versions",
+    "out-of-band",
+    "skip-link",
+    "theme-edit-this-page",
+];
+
+const NOISE_ROLES: &[&str] = &[
+    "navigation",
+    "banner",
+    "contentinfo",
+    "search",
+    "complementary",
+    "menu",
+    "menubar",
+    "toolbar",
+    "dialog",
+];
+
+fn chrome_name(value: &str) -> bool {
+    value.split_ascii_whitespace().any(|tok| {
+        NOISE_TOKENS.iter().any(|t| t.eq_ignore_ascii_case(tok))
+            || tok
+                .split(['-', '_'])
+                .any(|w| NOISE_WORDS.iter().any(|n| n.eq_ignore_ascii_case(w)))
+    })
+}
+
+/// Whether an element's subtree is never main content. `in_section` says whether it sits
+/// inside an article/section/main, where `<header>` holds the page's own title.
+fn is_noise(e: &Elem, in_section: bool) -> bool {
+    match e.tag {
+        Tag::Noise | Tag::Head => return true,
+        Tag::Footer => return true,
+        Tag::Header if !in_section => return true,
+        _ => {}
+    }
+    if e.hidden {
+        return true;
+    }
+    if let Some(role) = &e.role {
+        if NOISE_ROLES
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(role.trim()))
+        {
+            return true;
+        }
+    }
+    if e.class.as_deref().is_some_and(chrome_name) {
+        return true;
+    }
+    // Ids of sections and headings are slugs of their titles ("menu-widgets"), not chrome.
+    matches!(
+        e.tag,
+        Tag::Div | Tag::Ul | Tag::Ol | Tag::Table | Tag::Block
+    ) && e.id.as_deref().is_some_and(chrome_name)
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading the tree.
+
+struct Tree<'n> {
+    nodes: &'n [Node],
+}
+
+/// Per-node text measures for finding the content block when a page marks none.
+#[derive(Clone, Copy, Default)]
+struct Stats {
+    text: usize,
+    link: usize,
+    heading: bool,
+}
+
+impl<'n> Tree<'n> {
+    fn elem(&self, i: usize) -> Option<&'n Elem> {
+        match &self.nodes.get(i)?.data {
+            Data::Element(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn children(&self, i: usize) -> impl Iterator<Item = usize> + 'n {
+        let nodes = self.nodes;
+        let first = nodes.get(i).map_or(NONE, |n| n.first);
+        std::iter::successors((first != NONE).then_some(first), move |&c| {
+            let next = nodes[c].next;
+            (next != NONE).then_some(next)
+        })
+    }
+
+    /// Nodes of `root`'s subtree in document order, skipping subtrees `skip` refuses.
+    fn walk(&self, root: usize, mut skip: impl FnMut(usize) -> bool, mut visit: impl FnMut(usize)) {
+        let mut stack = vec![root];
+        while let Some(i) = stack.pop() {
+            if i != root && skip(i) {
+                continue;
+            }
+            visit(i);
+            let mut c = self.nodes[i].last;
+            while c != NONE {
+                stack.push(c);
+                c = self.nodes[c].prev;
+            }
+        }
+    }
+
+    /// The first element in document order under `root` that `pred` accepts.
+    fn find_first(&self, root: usize, pred: impl Fn(&Elem) -> bool) -> Option<usize> {
+        let mut stack = vec![root];
+        while let Some(i) = stack.pop() {
+            if self.elem(i).is_some_and(&pred) {
+                return Some(i);
+            }
+            let mut c = self.nodes[i].last;
+            while c != NONE {
+                stack.push(c);
+                c = self.nodes[c].prev;
+            }
+        }
+        None
+    }
+
+    /// Text-and-link measures for every node under `root`, noise counting for nothing.
+    fn stats(&self, root: usize, budget: &Budget) -> Result<Vec<Stats>, ReadError> {
+        let mut stats = vec![Stats::default(); self.nodes.len()];
+        let mut stack = vec![(root, false)];
+        let mut steps = 0usize;
+        while let Some((i, done)) = stack.pop() {
+            steps += 1;
+            if steps.is_multiple_of(CHECK_EVERY) {
+                budget.check()?;
+            }
+            if done {
+                let mut s = match &self.nodes[i].data {
+                    Data::Text(t) => Stats {
+                        text: t.bytes().filter(|b| !b.is_ascii_whitespace()).count(),
+                        ..Stats::default()
+                    },
+                    Data::Element(e) => Stats {
+                        heading: matches!(e.tag, Tag::H(_)),
+                        ..Stats::default()
+                    },
+                    _ => Stats::default(),
+                };
+                for c in self.children(i) {
+                    let cs = stats[c];
+                    s.text += cs.text;
+                    s.link += cs.link;
+                    s.heading |= cs.heading;
+                }
+                if self.elem(i).is_some_and(|e| e.tag == Tag::A) {
+                    s.link = s.text;
+                }
+                stats[i] = s;
+                continue;
+            }
+            if i != root && self.elem(i).is_some_and(|e| is_noise(e, false)) {
+                continue;
+            }
+            stack.push((i, true));
+            for c in self.children(i) {
+                stack.push((c, false));
+            }
+        }
+        Ok(stats)
+    }
+
+    /// The element holding the page's main content: the one the generator marks, else the
+    /// block holding nearly all of the prose.
+    fn content_root(&self, body: usize, stats: &[Stats]) -> usize {
+        let total = stats[body].text;
+        type Pick = fn(&Elem) -> bool;
+        let marked: [Pick; 8] = [
+            |e| e.id.as_deref() == Some("main-content"),
+            |e| e.itemprop.as_deref() == Some("articleBody"),
+            |e| e.role.as_deref().is_some_and(|r| r.trim() == "main"),
+            |e| e.tag == Tag::Main,
+            |e| e.tag == Tag::Article,
+            |e| e.tag == Tag::Div && (e.has_class("body") || e.has_class("md-content")),
+            |e| {
+                e.has_class("contentContainer")
+                    || e.has_class("content-container")
+                    || (e.tag == Tag::Div && e.has_class("contents"))
+            },
+            |e| e.id.as_deref() == Some("content") || e.has_class("rst-content"),
+        ];
+        let mut found: Vec<Vec<usize>> = vec![Vec::new(); marked.len()];
+        self.walk(
+            body,
+            |i| self.elem(i).is_some_and(|e| is_noise(e, true)),
+            |i| {
+                if let Some(e) = self.elem(i) {
+                    for (rank, pick) in marked.iter().enumerate() {
+                        if pick(e) {
+                            found[rank].push(i);
+                        }
+                    }
+                }
+            },
+        );
+        for (rank, found) in found.iter().enumerate() {
+            if rank == 4 {
+                // Several separate articles make a listing page, not one article.
+                let outer = found
+                    .iter()
+                    .filter(|&&a| !self.has_ancestor(a, |e| e.tag == Tag::Article))
+                    .count();
+                if outer > 1 {
+                    continue;
+                }
+            }
+            if let Some(&best) = found.iter().max_by_key(|&&i| stats[i].text) {
+                // A marked block with a sliver of the page's text is a widget, not content.
+                if stats[best].text > 0 && stats[best].text * 4 >= total {
+                    return best;
+                }
+            }
+        }
+        // Unmarked page: descend while one child holds nearly all the prose and no heading
+        // is left behind.
+        let mut cur = body;
+        loop {
+            let prose = |i: usize| stats[i].text.saturating_sub(stats[i].link);
+            let here = prose(cur);
+            let Some(best) = self
+                .children(cur)
+                .filter(|&c| self.elem(c).is_some_and(|e| !is_noise(e, false)))
+                .max_by_key(|&c| prose(c))
+            else {
+                break;
+            };
+            let heading_elsewhere = self
+                .children(cur)
+                .any(|c| c != best && self.elem(c).is_some() && stats[c].heading);
+            if here == 0 || prose(best) * 5 < here * 4 || heading_elsewhere {
+                break;
+            }
+            cur = best;
+        }
+        cur
+    }
+
+    fn has_ancestor(&self, mut i: usize, pred: impl Fn(&Elem) -> bool) -> bool {
+        loop {
+            i = self.nodes[i].parent;
+            if i == NONE {
+                return false;
+            }
+            if self.elem(i).is_some_and(&pred) {
+                return true;
+            }
+        }
+    }
+
+    /// The subtree's text on one line, whitespace collapsed, chrome left out, and the
+    /// source lines it came from.
+    fn inline_text(
+        &self,
+        root: usize,
+        budget: &Budget,
+    ) -> Result<(String, Option<Loc>), ReadError> {
+        let mut out = Prose::default();
+        let mut steps = 0usize;
+        let mut stack = vec![root];
+        while let Some(i) = stack.pop() {
+            steps += 1;
+            if steps.is_multiple_of(CHECK_EVERY) {
+                budget.check()?;
+            }
+            match &self.nodes[i].data {
+                Data::Text(t) => out.push(t, text_loc(&self.nodes[i])),
+                Data::Element(e) => {
+                    if i != root && is_noise(e, true) {
+                        continue;
+                    }
+                    if !matches!(e.tag, Tag::Inline | Tag::A | Tag::Span) {
+                        out.space();
+                    }
+                }
+                _ => {}
+            }
+            let mut c = self.nodes[i].last;
+            while c != NONE {
+                stack.push(c);
+                c = self.nodes[c].prev;
+            }
+        }
+        let loc = out.loc;
+        Ok((out.finish(), loc))
+    }
+
+    /// The subtree's text exactly as written (for `<pre>`), `<br>` as a newline.
+    fn verbatim_text(
+        &self,
+        root: usize,
+        budget: &Budget,
+    ) -> Result<(String, Option<Loc>), ReadError> {
+        let mut text = String::new();
+        let mut loc: Option<Loc> = None;
+        let mut steps = 0usize;
+        let mut stack = vec![root];
+        while let Some(i) = stack.pop() {
+            steps += 1;
+            if steps.is_multiple_of(CHECK_EVERY) {
+                budget.check()?;
+            }
+            match &self.nodes[i].data {
+                Data::Text(t) => {
+                    text.push_str(t);
+                    loc = union(loc, text_loc(&self.nodes[i]));
+                }
+                Data::Element(e) => {
+                    if i != root && is_noise(e, true) {
+                        continue;
+                    }
+                    if e.tag == Tag::Br {
+                        text.push('\n');
+                    }
+                }
+                _ => {}
+            }
+            let mut c = self.nodes[i].last;
+            while c != NONE {
+                stack.push(c);
+                c = self.nodes[c].prev;
+            }
+        }
+        Ok((text, loc))
+    }
+
+    /// The language of a code block, from `language-x`/`lang-x`/`highlight-x` classes on
+    /// the `<pre>`, its `<code>`, or the wrappers Sphinx and Pygments put around it.
+    fn code_lang(&self, pre: usize) -> Option<String> {
+        let mut candidates: Vec<usize> = vec![pre];
+        candidates.extend(
+            self.children(pre)
+                .filter(|&c| self.elem(c).is_some())
+                .take(1),
+        );
+        let mut up = self.nodes[pre].parent;
+        for _ in 0..2 {
+            if up == NONE {
+                break;
+            }
+            candidates.push(up);
+            up = self.nodes[up].parent;
+        }
+        for i in candidates {
+            let Some(e) = self.elem(i) else { continue };
+            for class in e.classes() {
+                let lang = ["language-", "lang-", "highlight-", "highlight-source-"]
+                    .iter()
+                    .find_map(|p| class.strip_prefix(p))
+                    .filter(|l| !l.is_empty() && !matches!(*l, "default" | "none" | "text"));
+                if let Some(l) = lang {
+                    return Some(l.to_ascii_lowercase());
+                }
+                if class == "rust" {
+                    return Some("rust".into());
+                }
+            }
+        }
+        None
+    }
+
+    /// The anchor a link to this heading would use: its own id, the id of the section it
+    /// opens (Sphinx), an empty `<a id/name>` just before it (Doxygen, Javadoc), an id or
+    /// name inside it, or the `#fragment` of its permalink.
+    fn heading_anchor(&self, h: usize) -> Option<String> {
+        let e = self.elem(h)?;
+        if let Some(id) = nonempty(e.id.as_deref()) {
+            return Some(id.to_string());
+        }
+        let parent = self.nodes[h].parent;
+        if let Some(p) = self.elem(parent) {
+            if let Some(id) = nonempty(p.id.as_deref()) {
+                let first = self.children(parent).find(|&c| {
+                    self.elem(c)
+                        .is_some_and(|ce| !is_noise(ce, true) && !self.is_empty_anchor(c))
+                });
+                if first == Some(h) && !matches!(p.tag, Tag::Body) {
+                    return Some(id.to_string());
+                }
+            }
+        }
+        let mut prev = self.nodes[h].prev;
+        while prev != NONE {
+            match &self.nodes[prev].data {
+                Data::Text(t) if t.trim().is_empty() => {}
+                Data::Element(pe) if self.is_empty_anchor(prev) => {
+                    if let Some(a) = nonempty(pe.id.as_deref()).or(nonempty(pe.name.as_deref())) {
+                        return Some(a.to_string());
+                    }
+                }
+                _ => break,
+            }
+            prev = self.nodes[prev].prev;
+        }
+        let mut inner: Option<String> = None;
+        let mut link: Option<String> = None;
+        self.walk(
+            h,
+            |i| self.elem(i).is_some_and(|e| is_noise(e, true)),
+            |i| {
+                if let Some(ie) = self.elem(i) {
+                    if i != h && inner.is_none() {
+                        inner = nonempty(ie.id.as_deref())
+                            .or(nonempty(ie.name.as_deref()).filter(|_| ie.tag == Tag::A))
+                            .map(str::to_string);
+                    }
+                    if ie.tag == Tag::A && link.is_none() {
+                        link = ie
+                            .href
+                            .as_deref()
+                            .and_then(|href| href.strip_prefix('#'))
+                            .filter(|f| !f.is_empty())
+                            .map(str::to_string);
+                    }
+                }
+            },
+        );
+        inner.or(link)
+    }
+
+    /// An element with no text (an `<a id>` or `<span id>` link target).
+    fn is_empty_anchor(&self, i: usize) -> bool {
+        self.elem(i)
+            .is_some_and(|e| matches!(e.tag, Tag::A | Tag::Span | Tag::Inline))
+            && self.children(i).all(|c| match &self.nodes[c].data {
+                Data::Text(t) => t.trim().is_empty(),
+                _ => false,
+            })
+    }
+
+    /// Whether a table lays out the page rather than holding data: it holds headings,
+    /// code blocks or other tables.
+    fn is_layout_table(&self, table: usize) -> bool {
+        if self.elem(table).and_then(|e| e.role.as_deref()) == Some("presentation") {
+            return true;
+        }
+        let layout = Cell::new(false);
+        self.walk(
+            table,
+            |i| layout.get() || self.elem(i).is_some_and(|e| is_noise(e, true)),
+            |i| {
+                if i != table
+                    && self
+                        .elem(i)
+                        .is_some_and(|e| matches!(e.tag, Tag::H(_) | Tag::Pre | Tag::Table))
+                {
+                    layout.set(true);
+                }
+            },
+        );
+        layout.get()
+    }
+
+    /// A data table as one text block, a row per line, cells joined by ` | `.
+    fn table_block(&self, table: usize, budget: &Budget) -> Result<Option<Block>, ReadError> {
+        let mut rows: Vec<String> = Vec::new();
+        let mut loc: Option<Loc> = None;
+        let mut cells: Vec<String> = Vec::new();
+        // (node, is_exit)
+        let mut stack = vec![(table, false)];
+        let mut steps = 0usize;
+        while let Some((i, exit)) = stack.pop() {
+            steps += 1;
+            if steps.is_multiple_of(CHECK_EVERY) {
+                budget.check()?;
+            }
+            let Some(e) = self.elem(i) else { continue };
+            if exit {
+                if e.tag == Tag::Tr && cells.iter().any(|c| !c.is_empty()) {
+                    rows.push(cells.join(" | "));
+                }
+                cells.clear();
+                continue;
+            }
+            if i != table && is_noise(e, true) {
+                continue;
+            }
+            match e.tag {
+                Tag::Cell | Tag::Caption => {
+                    let (text, l) = self.inline_text(i, budget)?;
+                    loc = union(loc, l);
+                    if e.tag == Tag::Caption {
+                        if !text.is_empty() {
+                            rows.push(text);
+                        }
+                    } else {
+                        cells.push(text);
+                    }
+                    continue;
+                }
+                Tag::Tr => {
+                    cells.clear();
+                    stack.push((i, true));
+                }
+                _ => {}
+            }
+            let mut c = self.nodes[i].last;
+            while c != NONE {
+                stack.push((c, false));
+                c = self.nodes[c].prev;
+            }
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let line = self.nodes[table].line;
+        Ok(Some(Block::Text {
+            text: rows.join("\n"),
+            loc: loc.unwrap_or(Loc::new(line, line)),
+        }))
+    }
+
+    /// The blocks of the content under `root`, in reading order.
+    fn blocks(
+        &self,
+        root: usize,
+        in_section: bool,
+        stats: &[Stats],
+        budget: &Budget,
+    ) -> Result<Vec<Block>, ReadError> {
+        enum Step {
+            Enter(usize),
+            Exit { node: usize, in_section: bool },
+        }
+        let mut out = Blocks::new(budget);
+        let mut stack = vec![Step::Enter(root)];
+        let mut in_section = in_section;
+        // One entry per open list: the next number of an ordered list, None for bullets.
+        let mut lists: Vec<List> = Vec::new();
+        let mut steps = 0usize;
+        while let Some(step) = stack.pop() {
+            steps += 1;
+            if steps.is_multiple_of(CHECK_EVERY) {
+                budget.check()?;
+            }
+            let i = match step {
+                Step::Exit {
+                    node,
+                    in_section: was,
+                } => {
+                    in_section = was;
+                    if let Some(e) = self.elem(node) {
+                        if matches!(e.tag, Tag::Ul | Tag::Ol) {
+                            out.flush(&lists)?;
+                            lists.pop();
+                            if matches!(lists.last(), None | Some(List::Structural)) {
+                                out.in_list = false;
+                            }
+                        } else if e.tag != Tag::Inline && e.tag != Tag::A && e.tag != Tag::Span {
+                            out.flush(&lists)?;
+                        }
+                    }
+                    continue;
+                }
+                Step::Enter(i) => i,
+            };
+            let e = match &self.nodes[i].data {
+                Data::Text(t) => {
+                    out.para.push(t, text_loc(&self.nodes[i]));
+                    continue;
+                }
+                Data::Element(e) => e,
+                Data::Document => {
+                    for c in self.children(i).collect::<Vec<_>>().into_iter().rev() {
+                        stack.push(Step::Enter(c));
+                    }
+                    continue;
+                }
+                Data::Other => continue,
+            };
+            if i != root && is_noise(e, in_section) {
+                continue;
+            }
+            match e.tag {
+                Tag::H(level) => {
+                    out.flush(&lists)?;
+                    let (text, loc) = self.inline_text(i, budget)?;
+                    let text = strip_permalink(&text);
+                    if !text.is_empty() {
+                        let line = self.nodes[i].line;
+                        out.push(Block::Heading {
+                            level,
+                            text,
+                            anchor: self.heading_anchor(i),
+                            loc: loc.unwrap_or(Loc::new(line, line)),
+                        })?;
+                    }
+                    continue;
+                }
+                Tag::Pre => {
+                    out.flush(&lists)?;
+                    let (text, loc) = self.verbatim_text(i, budget)?;
+                    let line = self.nodes[i].line;
+                    out.push(Block::Code {
+                        lang: self.code_lang(i),
+                        text,
+                        loc: loc.unwrap_or(Loc::new(line, line)),
+                    })?;
+                    continue;
+                }
+                Tag::Table if !self.is_layout_table(i) => {
+                    out.flush(&lists)?;
+                    if let Some(b) = self.table_block(i, budget)? {
+                        out.push(b)?;
+                    }
+                    continue;
+                }
+                Tag::Br => {
+                    out.para.newline();
+                    continue;
+                }
+                Tag::Ul | Tag::Ol => {
+                    out.flush(&lists)?;
+                    lists.push(if stats.get(i).is_some_and(|s| s.heading) {
+                        // Generators (Javadoc) lay out whole sections as list items.
+                        List::Structural
+                    } else if e.tag == Tag::Ol {
+                        List::Ordered(e.start.unwrap_or(1))
+                    } else {
+                        List::Bullet
+                    });
+                }
+                Tag::Li => {
+                    out.flush(&lists)?;
+                    out.marker = match lists.last_mut() {
+                        Some(List::Ordered(n)) => {
+                            let m = format!("{n}. ");
+                            *n = n.saturating_add(1);
+                            Some(m)
+                        }
+                        Some(List::Bullet) => Some("- ".to_string()),
+                        _ => None,
+                    };
+                }
+                Tag::Inline | Tag::A | Tag::Span => {}
+                _ => out.flush(&lists)?,
+            }
+            stack.push(Step::Exit {
+                node: i,
+                in_section,
+            });
+            if matches!(e.tag, Tag::Article | Tag::Section | Tag::Main)
+                || e.role.as_deref() == Some("main")
+            {
+                in_section = true;
+            }
+            let mut c = self.nodes[i].last;
+            while c != NONE {
+                stack.push(Step::Enter(c));
+                c = self.nodes[c].prev;
+            }
+        }
+        out.flush(&lists)?;
+        Ok(out.blocks)
+    }
+}
+
+fn nonempty(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn text_loc(n: &Node) -> Option<Loc> {
+    (n.line != 0).then(|| Loc::new(n.line, n.line_end))
+}
+
+fn union(a: Option<Loc>, b: Option<Loc>) -> Option<Loc> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.union(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Drops the permalink sign Sphinx (`¶`), rustdoc (`§`), MkDocs/pydata (`#`) and others
+/// append to headings when it survives as text.
+fn strip_permalink(text: &str) -> String {
+    let sign = |c: char| {
+        c.is_whitespace() || matches!(c, '¶' | '§' | '🔗' | '⚓' | '\u{200b}' | '\u{feff}')
+    };
+    let mut t = text.trim_matches(sign);
+    while let Some(rest) = t.strip_suffix(" #") {
+        t = rest.trim_end_matches(sign);
+    }
+    t.to_string()
+}
+
+/// Prose being gathered: whitespace collapsed as it arrives, `<br>` kept as a line break.
+#[derive(Default)]
+struct Prose {
+    text: String,
+    loc: Option<Loc>,
+    /// Whether a space is owed before the next word.
+    space: bool,
+}
+
+impl Prose {
+    fn push(&mut self, t: &str, loc: Option<Loc>) {
+        let mut any = false;
+        for c in t.chars() {
+            if c.is_whitespace() {
+                self.space = true;
+            } else if c == '\u{200b}' || c == '\u{feff}' || c == '\u{ad}' {
+                continue;
+            } else {
+                if self.space && !self.text.is_empty() && !self.text.ends_with('\n') {
+                    self.text.push(' ');
+                }
+                self.space = false;
+                self.text.push(c);
+                any = true;
+            }
+        }
+        if any {
+            self.loc = union(self.loc, loc);
+        }
+    }
+
+    fn space(&mut self) {
+        self.space = true;
+    }
+
+    fn newline(&mut self) {
+        if !self.text.is_empty() && !self.text.ends_with('\n') {
+            self.text.push('\n');
+        }
+        self.space = false;
+    }
+
+    fn finish(self) -> String {
+        self.text.trim().to_string()
+    }
+}
+
+/// An open list: what its items are numbered with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum List {
+    Bullet,
+    Ordered(i64),
+    /// A list laying out sections (it holds headings): its items are plain blocks.
+    Structural,
+}
+
+/// The block list being built, with the paragraph in progress and list bookkeeping.
+struct Blocks<'b> {
+    blocks: Vec<Block>,
+    para: Prose,
+    /// The marker (`- `, `3. `) owed to the next list item's first line.
+    marker: Option<String>,
+    /// Whether the last block is a list the next item can join.
+    in_list: bool,
+    produced: usize,
+    budget: &'b Budget,
+}
+
+impl<'b> Blocks<'b> {
+    fn new(budget: &'b Budget) -> Blocks<'b> {
+        Blocks {
+            blocks: Vec::new(),
+            para: Prose::default(),
+            marker: None,
+            in_list: false,
+            produced: 0,
+            budget,
+        }
+    }
+
+    fn push(&mut self, block: Block) -> Result<(), ReadError> {
+        self.produced += match &block {
+            Block::Heading { text, .. } | Block::Text { text, .. } | Block::Code { text, .. } => {
+                text.len()
+            }
+        };
+        self.budget.check_size(self.produced)?;
+        self.in_list = false;
+        self.blocks.push(block);
+        Ok(())
+    }
+
+    /// Ends the paragraph in progress: a Text block, or a line of the list being built.
+    fn flush(&mut self, lists: &[List]) -> Result<(), ReadError> {
+        let para = std::mem::take(&mut self.para);
+        let loc = para.loc;
+        let text = para.finish();
+        // Separators left behind by dropped chrome ("·", "|", "»") are not prose.
+        if !text.chars().any(char::is_alphanumeric) {
+            return Ok(());
+        }
+        let loc = loc.unwrap_or(Loc::new(1, 1));
+        if matches!(lists.last(), None | Some(List::Structural)) {
+            return self.push(Block::Text { text, loc });
+        }
+        let depth = lists.iter().filter(|l| **l != List::Structural).count();
+        let indent = "  ".repeat(depth.saturating_sub(1));
+        let lead = match self.marker.take() {
+            Some(m) => format!("{indent}{m}"),
+            None => format!("{indent}  "),
+        };
+        let pad = " ".repeat(lead.chars().count());
+        let mut item = String::new();
+        for (n, line) in text.lines().enumerate() {
+            if n > 0 {
+                item.push('\n');
+                item.push_str(&pad);
+            } else {
+                item.push_str(&lead);
+            }
+            item.push_str(line.trim());
+        }
+        if self.in_list {
+            if let Some(Block::Text { text, loc: l }) = self.blocks.last_mut() {
+                self.produced += item.len() + 1;
+                self.budget.check_size(self.produced)?;
+                text.push('\n');
+                text.push_str(&item);
+                *l = l.union(loc);
+                return Ok(());
+            }
+        }
+        self.push(Block::Text { text: item, loc })?;
+        self.in_list = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_ok(html: &str) -> Parsed {
+        read(html, &Budget::unlimited()).expect("reads")
+    }
+
+    fn all_text(p: &Parsed) -> String {
+        p.blocks
+            .iter()
+            .map(|b| match b {
+                Block::Heading { text, .. }
+                | Block::Text { text, .. }
+                | Block::Code { text, .. } => text.as_str(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn headings(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
+        p.blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Heading {
+                    level,
+                    text,
+                    anchor,
+                    ..
+                } => Some((*level, text.clone(), anchor.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The 1-based line of the first occurrence of `needle` in `src`.
+    fn line_of(src: &str, needle: &str) -> u32 {
+        let at = src.find(needle).expect("needle in source");
+        src[..at].matches('\n').count() as u32 + 1
+    }
+
+    const SPHINX: &str = r##"<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <title>Installing the widget &#8212; Widget 2.1 documentation</title>
+    <link rel="stylesheet" href="_static/pygments.css" type="text/css" />
+    <script src="_static/doctools.js"></script>
+  </head><body>
+    <div class="related" role="navigation" aria-label="related navigation">
+      <h3>Navigation</h3>
+      <ul>
+        <li class="right"><a href="genindex.html" title="General Index">index</a></li>
+        <li class="nav-item nav-item-0"><a href="index.html">Widget 2.1 documentation</a> &#187;</li>
+      </ul>
+    </div>
+    <div class="document">
+      <div class="documentwrapper">
+        <div class="bodywrapper">
+          <div class="body" role="main">
+  <section id="installing-the-widget">
+<span id="install"></span><h1>Installing the widget<a class="headerlink" href="#installing-the-widget" title="Link to this heading">¶</a></h1>
+<p>The widget needs <code class="docutils literal notranslate"><span class="pre">libfoo</span></code>
+&gt;= 1.2 and a <em>working</em> compiler.</p>
+<section id="from-source">
+<h2>From source<a class="headerlink" href="#from-source" title="Link to this heading">¶</a></h2>
+<div class="highlight-shell notranslate"><div class="highlight"><pre><span></span>./configure --prefix<span class="o">=</span>/usr
+make &amp;&amp; make install
+</pre></div>
+</div>
+<table class="docutils align-default">
+<thead>
+<tr class="row-odd"><th class="head"><p>Option</p></th>
+<th class="head"><p>Meaning</p></th>
+</tr>
+</thead>
+<tbody>
+<tr class="row-even"><td><p>--fast</p></td>
+<td><p>Skip the checks</p></td>
+</tr>
+</tbody>
+</table>
+<ul class="simple">
+<li><p>first step</p></li>
+<li><p>second step</p>
+<ul><li>nested detail</li></ul></li>
+</ul>
+</section>
+</section>
+          </div>
+        </div>
+      </div>
+      <div class="sphinxsidebar" role="navigation" aria-label="main navigation">
+        <div class="sphinxsidebarwrapper">
+  <h3><a href="index.html">Table of Contents</a></h3>
+  <ul>
+<li><a class="reference internal" href="#">Installing the widget</a><ul>
+<li><a class="reference internal" href="#from-source">Sidebar entry from source</a></li>
+</ul></li>
+</ul>
+<div id="searchbox" style="display: none" role="search">
+  <h3 id="searchlabel">Quick search</h3>
+    <form class="search" action="search.html" method="get">
+      <input type="text" name="q" />
+    </form>
+</div>
+        </div>
+      </div>
+      <div class="clearer"></div>
+    </div>
+    <div class="footer">
+      &#169;2024, Widget Team. Created using Sphinx 7.2.
+    </div>
+  </body>
+</html>
+"##;
+
+    #[test]
+    fn sphinx_page_keeps_content_drops_navigation() {
+        let p = read_ok(SPHINX);
+        let text = all_text(&p);
+        for chrome in [
+            "Navigation",
+            "General Index",
+            "Widget 2.1 documentation",
+            "Table of Contents",
+            "Sidebar entry",
+            "Quick search",
+            "Created using Sphinx",
+            "¶",
+        ] {
+            assert!(!text.contains(chrome), "{chrome:?} leaked into {text}");
+        }
+        assert_eq!(
+            p.title.as_deref(),
+            Some("Installing the widget — Widget 2.1 documentation")
+        );
+        assert_eq!(
+            headings(&p),
+            [
+                (
+                    1,
+                    "Installing the widget".to_string(),
+                    Some("installing-the-widget".to_string())
+                ),
+                (
+                    2,
+                    "From source".to_string(),
+                    Some("from-source".to_string())
+                ),
+            ]
+        );
+        // Inline markup does not break the paragraph; entities are decoded.
+        let para = p
+            .blocks
+            .iter()
+            .find_map(|b| match b {
+                Block::Text { text, loc } if text.starts_with("The widget") => Some((text, *loc)),
+                _ => None,
+            })
+            .expect("paragraph");
+        assert_eq!(
+            para.0,
+            "The widget needs libfoo >= 1.2 and a working compiler."
+        );
+        assert_eq!(
+            para.1,
+            Loc::new(
+                line_of(SPHINX, "<p>The widget"),
+                line_of(SPHINX, "&gt;= 1.2")
+            )
+        );
+        let code = p
+            .blocks
+            .iter()
+            .find_map(|b| match b {
+                Block::Code { lang, text, loc } => Some((lang.clone(), text.clone(), *loc)),
+                _ => None,
+            })
+            .expect("code block");
+        assert_eq!(code.0.as_deref(), Some("shell"));
+        assert_eq!(code.1, "./configure --prefix=/usr\nmake && make install\n");
+        assert_eq!(code.2.start, line_of(SPHINX, "./configure"));
+        assert_eq!(code.2.end, line_of(SPHINX, "make &amp;&amp;"));
+        assert!(text.contains("Option | Meaning\n--fast | Skip the checks"));
+        assert!(text.contains("- first step\n- second step\n  - nested detail"));
+    }
+
+    const MDBOOK: &str = r##"<!DOCTYPE HTML>
+<html lang="en" class="light sidebar-visible" dir="ltr">
+    <head>
+        <meta charset="UTF-8">
+        <title>Configuration - The Guide</title>
+    </head>
+    <body>
+    <div id="body-container">
+        <nav id="sidebar" class="sidebar" aria-label="Table of contents">
+            <div class="sidebar-scrollbox">
+                <ol class="chapter"><li class="chapter-item expanded "><a href="intro.html"><strong aria-hidden="true">1.</strong> Introduction chapter</a></li><li class="chapter-item expanded "><a href="config.html" class="active"><strong aria-hidden="true">2.</strong> Configuration chapter</a></li><li class="chapter-item expanded "><a href="faq.html"><strong aria-hidden="true">3.</strong> Frequently asked</a></li></ol>
+            </div>
+        </nav>
+        <div id="page-wrapper" class="page-wrapper">
+            <div class="page">
+                <div id="menu-bar" class="menu-bar sticky">
+                    <div class="left-buttons">
+                        <button id="sidebar-toggle" class="icon-button" type="button" title="Toggle Table of Contents">Toggle</button>
+                    </div>
+                    <h1 class="menu-title">The Guide</h1>
+                </div>
+                <div id="search-wrapper" class="hidden">
+                    <form id="searchbar-outer" class="searchbar-outer">
+                        <input type="search" id="searchbar" name="searchbar" placeholder="Search this book ...">
+                    </form>
+                </div>
+                <div id="content" class="content">
+                    <main>
+                        <h1 id="configuration"><a class="header" href="#configuration">Configuration</a></h1>
+<p>The book is configured by <code>book.toml</code>.</p>
+<h2 id="the-build-table"><a class="header" href="#the-build-table">The build table</a></h2>
+<pre><code class="language-toml">[build]
+build-dir = "book"
+</code></pre>
+<ol>
+<li>Edit the file.</li>
+<li>Run <code>mdbook build</code>.</li>
+</ol>
+                    </main>
+                    <nav class="nav-wrapper" aria-label="Page navigation">
+                        <a rel="prev" href="intro.html" class="mobile-nav-chapters previous" title="Previous chapter">Previous chapter</a>
+                    </nav>
+                </div>
+            </div>
+        </div>
+    </div>
+    </body>
+</html>
+"##;
+
+    #[test]
+    fn mdbook_page_drops_chapter_sidebar() {
+        let p = read_ok(MDBOOK);
+        let text = all_text(&p);
+        for chrome in [
+            "Introduction chapter",
+            "Configuration chapter",
+            "Frequently asked",
+            "The Guide",
+            "Toggle",
+            "Previous chapter",
+            "Search this book",
+        ] {
+            assert!(!text.contains(chrome), "{chrome:?} leaked into {text}");
+        }
+        assert_eq!(p.title.as_deref(), Some("Configuration - The Guide"));
+        assert_eq!(
+            headings(&p),
+            [
+                (
+                    1,
+                    "Configuration".to_string(),
+                    Some("configuration".to_string())
+                ),
+                (
+                    2,
+                    "The build table".to_string(),
+                    Some("the-build-table".to_string())
+                ),
+            ]
+        );
+        assert!(p.blocks.iter().any(|b| matches!(b,
+            Block::Code { lang: Some(l), text, .. } if l == "toml" && text == "[build]\nbuild-dir = \"book\"\n")));
+        assert!(text.contains("1. Edit the file.\n2. Run mdbook build."));
+    }
+
+    const RUSTDOC: &str = r##"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Vec in std::vec - Rust</title></head>
+<body class="rustdoc struct"><a class="skip-main-content" href="#main-content">Skip to main content</a>
+<nav class="mobile-topbar"><button class="sidebar-menu-toggle" title="show sidebar"></button></nav>
+<nav class="sidebar"><div class="sidebar-crate"><h2><a href="../../std/index.html">std</a><span class="version">1.80.0</span></h2></div>
+<div class="sidebar-elems"><section id="rustdoc-toc"><h2 class="location"><a href="#">Vec</a></h2><h3><a href="#implementations">Sidebar methods list</a></h3><ul class="block method"><li><a href="#method.new">new</a></li></ul></section></div></nav>
+<div class="sidebar-resizer"></div><main><div class="width-limiter"><rustdoc-search></rustdoc-search>
+<section id="main-content" class="content"><div class="main-heading"><h1>Struct <span class="struct">Vec</span><button id="copy-path" title="Copy item path to clipboard">Copy item path</button></h1><rustdoc-toolbar></rustdoc-toolbar><span class="sub-heading"><span class="since" title="Stable since Rust version 1.0.0">1.0.0</span> · <a class="src" href="../../src/alloc/vec/mod.rs.html#397-400">Source</a> </span></div>
+<pre class="rust item-decl"><code>pub struct Vec&lt;T&gt; { <span class="comment">/* private fields */</span> }</code></pre>
+<details class="toggle top-doc" open><summary class="hideme"><span>Expand description</span></summary><div class="docblock"><p>A contiguous growable array type, written as <code>Vec&lt;T&gt;</code>.</p>
+<h2 id="examples"><a class="doc-anchor" href="#examples">§</a>Examples</h2>
+<div class="example-wrap"><pre class="rust rust-example-rendered"><code><span class="kw">let </span><span class="kw-2">mut </span>vec = Vec::new();
+vec.push(<span class="number">1</span>);</code></pre></div></div></details>
+<h2 id="implementations" class="section-header">Implementations<a href="#implementations" class="anchor">§</a></h2>
+<details class="toggle implementors-toggle" open><summary><section id="method.new" class="method"><span class="rightside"><span class="const" title="const since 1.39.0">const: 1.39.0</span> · <a class="src" href="../../src/alloc/vec/mod.rs.html#420">Source</a></span><h4 class="code-header">pub const fn <a href="#method.new" class="fn">new</a>() -&gt; Vec&lt;T&gt;</h4></section></summary><div class="docblock"><p>Constructs a new, empty <code>Vec&lt;T&gt;</code>.</p></div></details>
+</section></div></main></body></html>
+"##;
+
+    #[test]
+    fn rustdoc_page_keeps_item_docs() {
+        let p = read_ok(RUSTDOC);
+        let text = all_text(&p);
+        for chrome in [
+            "Skip to main content",
+            "Sidebar methods list",
+            "1.80.0",
+            "Copy item path",
+            "Expand description",
+            "§",
+        ] {
+            assert!(!text.contains(chrome), "{chrome:?} leaked into {text}");
+        }
+        assert_eq!(
+            headings(&p),
+            [
+                (1, "Struct Vec".to_string(), None),
+                (2, "Examples".to_string(), Some("examples".to_string())),
+                (
+                    2,
+                    "Implementations".to_string(),
+                    Some("implementations".to_string())
+                ),
+                (
+                    4,
+                    "pub const fn new() -> Vec<T>".to_string(),
+                    Some("method.new".to_string())
+                ),
+            ]
+        );
+        assert!(p.blocks.iter().any(|b| matches!(b,
+            Block::Code { lang: Some(l), text, .. } if l == "rust" && text.starts_with("let mut vec = Vec::new();\nvec.push(1);"))));
+        assert!(text.contains("A contiguous growable array type, written as Vec<T>."));
+    }
+
+    #[test]
+    fn unmarked_page_finds_the_dense_block() {
+        let html = "<html><body>\n<div class=\"top\"><a href=\"/\">Home</a> <a href=\"/a\">About</a> <a href=\"/b\">Blog</a></div>\n<div class=\"wrap\"><div class=\"left\"><a href=\"/x\">Link one</a><br><a href=\"/y\">Link two</a></div>\n<div class=\"text\"><h1>Real title</h1><p>A long paragraph of real prose that holds most of the words on this page, which is what a reader wants.</p><p>And another paragraph with more of the actual content people search for.</p></div></div>\n</body></html>";
+        let p = read_ok(html);
+        let text = all_text(&p);
+        assert!(text.contains("Real title") && text.contains("another paragraph"));
+        for chrome in ["Home", "About", "Link one"] {
+            assert!(!text.contains(chrome), "{chrome:?} leaked into {text}");
+        }
+        assert_eq!(p.title.as_deref(), Some("Real title"));
+    }
+
+    #[test]
+    fn doxygen_anchor_before_heading_and_layout_table() {
+        let html = r##"<html><head><title>Lib: Foo Class Reference</title></head><body>
+<div id="top"><div id="titlearea">Lib 1.0</div></div>
+<div class="contents">
+<a name="details" id="details"></a><h2 class="groupheader">Detailed Description</h2>
+<table><tr><td><h3>Inside a layout table</h3><p>Cell prose.</p></td></tr></table>
+<table class="memname"><tr><td class="memname">int Foo::bar</td><td>(</td><td class="paramtype">int&#160;</td><td class="paramname"><em>x</em></td><td>)</td></tr></table>
+</div>
+<hr class="footer"/><address class="footer"><small>Generated by doxygen</small></address>
+</body></html>"##;
+        let p = read_ok(html);
+        let hs = headings(&p);
+        assert_eq!(
+            hs[0],
+            (2, "Detailed Description".into(), Some("details".into()))
+        );
+        assert_eq!(hs[1].1, "Inside a layout table");
+        let text = all_text(&p);
+        assert!(text.contains("Cell prose."));
+        assert!(text.contains("int Foo::bar | ( | int | x | )"));
+        assert!(!text.contains("Generated by doxygen") && !text.contains("Lib 1.0"));
+    }
+
+    #[test]
+    fn docusaurus_article_keeps_header_h1_drops_toc() {
+        let html = r##"<html><head><title>Intro | My Site</title></head><body>
+<nav class="navbar">Docs Blog GitHub</nav>
+<div class="main-wrapper"><div class="docsWrapper_x"><aside class="theme-doc-sidebar-container">Sidebar tree</aside>
+<main class="docMainContainer_y"><div class="row"><div class="col">
+<nav class="theme-doc-breadcrumbs" aria-label="Breadcrumbs">Home crumbs</nav>
+<article><div class="theme-doc-markdown markdown"><header><h1>Tutorial Intro</h1></header>
+<p>Let's discover <strong>Docusaurus in less than 5 minutes</strong>.</p>
+<h2 class="anchor anchorWithStickyNavbar_z" id="getting-started">Getting Started<a href="#getting-started" class="hash-link" aria-label="Direct link to Getting Started" title="Direct link to Getting Started">&#8203;</a></h2>
+</div><footer class="theme-doc-footer docusaurus-mt-lg">Edit this page</footer></article>
+<nav class="pagination-nav docusaurus-mt-lg" aria-label="Docs pages">Next page</nav></div>
+<div class="col col--3"><div class="tableOfContents_abc thin-scrollbar theme-doc-toc-desktop"><ul class="table-of-contents"><li><a href="#getting-started">TOC entry</a></li></ul></div></div></div></main></div></div>
+<footer class="footer">Copyright footer</footer></body></html>"##;
+        let p = read_ok(html);
+        let text = all_text(&p);
+        for chrome in [
+            "Docs Blog",
+            "Sidebar tree",
+            "Home crumbs",
+            "Edit this page",
+            "Next page",
+            "TOC entry",
+            "Copyright",
+        ] {
+            assert!(!text.contains(chrome), "{chrome:?} leaked into {text}");
+        }
+        assert_eq!(
+            headings(&p),
+            [
+                (1, "Tutorial Intro".to_string(), None),
+                (
+                    2,
+                    "Getting Started".to_string(),
+                    Some("getting-started".to_string())
+                ),
+            ]
+        );
+        assert!(text.contains("Let's discover Docusaurus in less than 5 minutes."));
+    }
+
+    #[test]
+    fn javadoc_member_sections_anchor_their_headings() {
+        let html = r##"<!DOCTYPE HTML><html lang="en"><head><title>Widget (lib 1.0 API)</title></head>
+<body class="class-declaration-page"><div class="flex-box">
+<header role="banner" class="flex-header"><nav role="navigation"><div class="top-nav" id="navbar-top"><ul id="navbar-top-firstrow" class="nav-list" title="Navigation"><li><a href="package-summary.html">Package</a></li></ul></div>
+<div class="sub-nav"><ol class="sub-nav-list"><li><a href="#method-summary">Method</a></li></ol></div></nav></header>
+<div class="flex-content"><main role="main"><div class="header"><div class="sub-title">Package org.lib</div>
+<h1 title="Class Widget" class="title">Class Widget</h1></div>
+<section class="class-description" id="class-description"><div class="block">A thing that draws itself.</div></section>
+<section class="details"><ul class="details-list"><li><section class="method-details" id="method-detail"><h2>Method Details</h2>
+<ul class="member-list"><li><section class="detail" id="draw(int)"><h3>draw</h3>
+<div class="member-signature"><span class="modifiers">public</span>&nbsp;<span class="return-type">void</span>&nbsp;<span class="element-name">draw</span><wbr><span class="parameters">(int&nbsp;scale)</span></div>
+<div class="block">Draws at the given scale.</div></section></li></ul></section></li></ul></section></main>
+<footer role="contentinfo"><p class="legal-copy"><small>Copyright 2024.</small></p></footer></div></div></body></html>"##;
+        let p = read_ok(html);
+        let text = all_text(&p);
+        for chrome in ["Package\n", "Method\n", "Copyright"] {
+            assert!(!text.contains(chrome), "{chrome:?} leaked into {text}");
+        }
+        assert_eq!(
+            headings(&p),
+            [
+                (1, "Class Widget".to_string(), None),
+                (
+                    2,
+                    "Method Details".to_string(),
+                    Some("method-detail".to_string())
+                ),
+                (3, "draw".to_string(), Some("draw(int)".to_string())),
+            ]
+        );
+        assert!(
+            text.contains("public void draw(int scale)\nDraws at the given scale."),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn line_breaks_and_crlf_lines() {
+        let html = "<html><body><main>\r\n<p>one<br>two</p>\r\n\r\n<p>\r\nthree\r\n</p></main></body></html>";
+        let p = read_ok(html);
+        assert_eq!(
+            p.blocks,
+            [
+                Block::Text {
+                    text: "one\ntwo".into(),
+                    loc: Loc::new(2, 2)
+                },
+                Block::Text {
+                    text: "three".into(),
+                    loc: Loc::new(5, 5)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let depth = 100_000;
+        let html = format!("{}text{}", "<div>".repeat(depth), "</div>".repeat(depth));
+        let err = read(&html, &Budget::unlimited()).expect_err("too deep");
+        assert_eq!(err.reason, super::super::SkipReason::ParseError);
+        // Just under the limit is read, iteratively.
+        let depth = MAX_DEPTH - 10;
+        let html = format!(
+            "<body>{}<p>deep text</p>{}",
+            "<div>".repeat(depth),
+            "</div>".repeat(depth)
+        );
+        assert_eq!(all_text(&read_ok(&html)), "deep text");
+    }
+
+    #[test]
+    fn past_deadline_times_out() {
+        let budget = Budget::new(std::time::Duration::ZERO, usize::MAX);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let err = read(SPHINX, &budget).expect_err("timeout");
+        assert_eq!(err.reason, super::super::SkipReason::Timeout);
+    }
+
+    #[test]
+    fn output_cap_is_enforced() {
+        let budget = Budget::new(std::time::Duration::from_secs(60), 10);
+        let err = read(SPHINX, &budget).expect_err("too large");
+        assert_eq!(err.reason, super::super::SkipReason::TooLarge);
+    }
+
+    /// xorshift64: a dependency-free pseudo-random source for the mutation test.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn mutated_and_truncated_pages_never_panic() {
+        let samples = [SPHINX, MDBOOK, RUSTDOC];
+        let budget = Budget::new(std::time::Duration::from_secs(60), 10_000_000);
+        for sample in samples {
+            for cut in (0..sample.len()).step_by(97) {
+                let cut = (cut..=sample.len())
+                    .find(|&c| sample.is_char_boundary(c))
+                    .unwrap_or(sample.len());
+                let _ = read(&sample[..cut], &budget);
+            }
+        }
+        let pieces = [
+            "<",
+            ">",
+            "</",
+            "<div>",
+            "</p>",
+            "<table>",
+            "<td>",
+            "<pre>",
+            "&amp",
+            "&#x",
+            "<h2 id=\"",
+            "\"",
+            "<!--",
+            "<svg>",
+            "<template>",
+            "<li>",
+            "\n",
+            "é",
+            "\u{0}",
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for n in 0..3000 {
+            let base = samples[n % samples.len()];
+            let mut s: Vec<char> = base.chars().collect();
+            for _ in 0..(1 + xorshift(&mut state) % 12) {
+                let at = (xorshift(&mut state) as usize) % (s.len() + 1);
+                match xorshift(&mut state) % 3 {
+                    0 => {
+                        let piece = pieces[(xorshift(&mut state) as usize) % pieces.len()];
+                        s.splice(at..at, piece.chars());
+                    }
+                    1 => {
+                        let end = (at + (xorshift(&mut state) as usize) % 200).min(s.len());
+                        s.drain(at..end);
+                    }
+                    _ => {
+                        if at < s.len() {
+                            s[at] = char::from_u32((xorshift(&mut state) % 0x250) as u32)
+                                .unwrap_or('x');
+                        }
+                    }
+                }
+            }
+            let mutated: String = s.into_iter().collect();
+            let _ = read(&mutated, &budget);
+        }
+    }
+
+    /// Not a timed assertion: prints throughput for the report (`--nocapture`).
+    #[test]
+    fn speed_report() {
+        let mut page = String::new();
+        while page.len() < 4_000_000 {
+            page.push_str(SPHINX);
+            page.push_str(RUSTDOC);
+        }
+        let start = std::time::Instant::now();
+        let p = read_ok(&page);
+        let secs = start.elapsed().as_secs_f64();
+        assert!(!p.blocks.is_empty());
+        eprintln!(
+            "html reader: {:.1} MB in {:.3} s = {:.1} MB/s",
+            page.len() as f64 / 1e6,
+            secs,
+            page.len() as f64 / 1e6 / secs
+        );
+    }
 }
