@@ -12,6 +12,8 @@ mod support;
 mod bench;
 #[path = "integration/cli.rs"]
 mod cli;
+#[path = "integration/formats.rs"]
+mod formats;
 #[path = "integration/fresh.rs"]
 mod fresh;
 #[path = "integration/http.rs"]

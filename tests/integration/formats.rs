@@ -1,0 +1,353 @@
+//! Real docs folders are not only Markdown: every format goes through its reader into the
+//! same chunk path, every file is accounted for, and hits carry a location that fits the
+//! format (lines, `#anchor`, pages, cells).
+
+use lore::ingest::{ingest_folder, IngestSettings, NoProgress};
+use lore::Mode;
+
+use crate::support::{embedder, paths, search, write_bytes, write_files, Fixture};
+
+/// The navigation a generated doc site repeats on every page.
+const SIDEBAR: &str = r#"<div class="sphinxsidebar" role="navigation"><h3>Navigation</h3>
+<ul><li><a href="index.html">sidebarmarker Contents</a></li><li><a href="guide.html">Guide</a></li>
+<li><a href="api.html">API reference</a></li></ul>
+<div id="searchbox"><form action="search.html"><input type="text" name="q"/></form></div></div>"#;
+
+fn sphinx_page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html><head><title>{title} — Frob docs</title>\n<style>body{{color:red}}</style></head>\n<body>\n<div class=\"related\" role=\"navigation\"><a href=\"genindex.html\">index</a> relatedmarker</div>\n<div class=\"document\"><div class=\"body\" role=\"main\">\n{body}\n</div></div>\n{SIDEBAR}\n<div class=\"footer\">footermarker © 2024</div>\n</body></html>\n"
+    )
+}
+
+/// A PDF with one text line per page (Helvetica, no compression), built by hand so the test
+/// needs no tool: objects, then an xref table with their exact byte offsets.
+fn tiny_pdf(pages: &[&str]) -> Vec<u8> {
+    let n = pages.len();
+    let mut objects: Vec<String> = Vec::new();
+    objects.push("<< /Type /Catalog /Pages 2 0 R >>".into());
+    let kids: Vec<String> = (0..n).map(|i| format!("{} 0 R", 4 + 2 * i)).collect();
+    objects.push(format!(
+        "<< /Type /Pages /Kids [{}] /Count {n} >>",
+        kids.join(" ")
+    ));
+    objects.push("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into());
+    for (i, text) in pages.iter().enumerate() {
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+            5 + 2 * i
+        ));
+        let stream = format!("BT /F1 12 Tf 72 712 Td ({text}) Tj ET");
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{stream}\nendstream",
+            stream.len()
+        ));
+    }
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for off in offsets {
+        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+const RST: &str = "\
+=============
+API reference
+=============
+
+.. toctree::
+   :maxdepth: 2
+
+   toctreehiddenentry
+
+.. _retry-policy:
+
+Retry policy
+------------
+
+Set ``max_retries`` on :class:`frob.Client` to bound how often a failed upload of a
+quokka archive is tried again before giving up.
+
+.. note::
+
+   Retries back off exponentially.
+";
+
+const ADOC: &str = "\
+= Widget Manual
+:author: attrmarker Person
+
+[[calibrate]]
+== Calibrating the widget
+
+Turn the brass dial until the needle rests on the capybara mark, then tighten the screw.
+
+[source,sh]
+----
+widget calibrate --dial 3
+----
+";
+
+const NOTEBOOK: &str = r##"{
+ "cells": [
+  {"cell_type": "markdown", "metadata": {}, "source": ["# Plotting tutorial\n", "\n", "Draw axolotl population charts with a few lines of plotting code."]},
+  {"cell_type": "code", "execution_count": 1, "metadata": {}, "outputs": [{"name": "stdout", "output_type": "stream", "text": ["axolotls: 42\n"]}], "source": ["print('axolotls:', 42)"]}
+ ],
+ "metadata": {"kernelspec": {"language": "python", "name": "python3", "display_name": "Python 3"}},
+ "nbformat": 4, "nbformat_minor": 5
+}"##;
+
+const MDX: &str = "\
+import Tabs from '@theme/Tabs';
+import TabItem from '@theme/TabItem';
+
+# Installing the gizmo
+
+<Tabs>
+<TabItem value=\"linux\" label=\"Linux\">
+
+Unpack the narwhal tarball into your home folder and run the installer.
+
+</TabItem>
+</Tabs>
+";
+
+#[test]
+fn a_mixed_docs_folder_is_read_by_structure_and_fully_accounted_for() {
+    let guide = sphinx_page(
+        "Guide",
+        "<section id=\"configuring-the-frobnicator\">\n<h1>Configuring the frobnicator<a class=\"headerlink\" href=\"#configuring-the-frobnicator\">¶</a></h1>\n<p>The frobnicator reads <code>frob.toml</code> at startup; each key &amp; value sets one option.</p>\n<pre>frob --config frob.toml</pre>\n<table><tr><th>key</th><th>meaning</th></tr><tr><td>speed</td><td>how fast it frobs</td></tr></table>\n</section>",
+    );
+    let index = sphinx_page(
+        "Welcome",
+        "<section id=\"welcome\"><h1>Welcome to Frob</h1><p>Frob turns widgets into gadgets for teams of every size.</p></section>",
+    );
+    let f = Fixture::with_files(&[
+        ("site/guide.html", &guide),
+        ("site/index.html", &index),
+        ("api.rst", RST),
+        ("manual.adoc", ADOC),
+        ("tutorial.ipynb", NOTEBOOK),
+        ("gizmo.mdx", MDX),
+        (
+            "notes.md",
+            "# Notes\n\nThe release train leaves every second Tuesday of the month.\n",
+        ),
+        ("assets/site.css", "body { color: red }"),
+        ("assets/app.js", "console.log(1)"),
+    ]);
+    write_bytes(f.corpus(), "assets/logo.png", b"\x89PNG\r\n\x1a\n\0\0");
+    write_bytes(
+        f.corpus(),
+        "handbook.pdf",
+        &tiny_pdf(&[
+            "Handbook introduction for new crew members",
+            "The zeppelin mooring procedure needs three ropes and a winch",
+        ]),
+    );
+    write_bytes(f.corpus(), "broken.pdf", b"%PDF-1.4\ngarbage without objects");
+
+    let report = f.ingest().expect("ingest");
+    assert_eq!(report.files_found, 12, "{report:?}");
+    assert_eq!(report.files_read, 8, "{:?}", report.skipped);
+    assert_eq!(report.skipped_by_reason.get("unsupported"), Some(&3));
+    assert_eq!(report.skipped_by_reason.get("parse_error"), Some(&1));
+    assert_eq!(
+        report.unsupported_extensions,
+        [(".css".to_string(), 1), (".js".to_string(), 1), (".png".to_string(), 1)]
+    );
+    for format in ["html", "rst", "asciidoc", "ipynb", "mdx", "pdf", "markdown"] {
+        assert!(
+            report.files_by_format.contains_key(format),
+            "{format} missing from {:?}",
+            report.files_by_format
+        );
+    }
+
+    let engine = f.engine();
+    let index = engine.index();
+    // Navigation, footers, directives and attributes never reach a chunk.
+    for chunk in index.chunks() {
+        for marker in [
+            "sidebarmarker",
+            "relatedmarker",
+            "footermarker",
+            "toctreehiddenentry",
+            "attrmarker",
+            "@theme/Tabs",
+            "color:red",
+        ] {
+            assert!(
+                !chunk.text.contains(marker),
+                "{marker} leaked into {}: {}",
+                chunk.path,
+                chunk.text
+            );
+        }
+    }
+
+    // HTML: the section's anchor and its source lines.
+    let r = search(&engine, "frobnicator startup configuration file", Mode::Hybrid, 3);
+    let hit = &r.results[0];
+    assert_eq!(hit.source.path, "site/guide.html", "{:?}", paths(&r));
+    assert_eq!(
+        hit.source.anchor.as_deref(),
+        Some("configuring-the-frobnicator")
+    );
+    assert!(hit.source.location.ends_with("#configuring-the-frobnicator"));
+    assert_eq!(hit.source.title, "Guide — Frob docs");
+    assert!(hit.text.contains("frob.toml"), "{}", hit.text);
+    assert!(hit.text.contains("speed | how fast it frobs"), "{}", hit.text);
+    let lines: Vec<&str> = guide.lines().collect();
+    let span = lines[hit.source.start_line as usize - 1..hit.source.end_line as usize].join("\n");
+    assert!(span.contains("reads <code>frob.toml</code>"), "{span}");
+
+    // reStructuredText: the heading trail from adornments, roles reduced to their text.
+    let r = search(&engine, "how often is a failed quokka upload retried", Mode::Hybrid, 3);
+    let hit = &r.results[0];
+    assert_eq!(hit.source.path, "api.rst");
+    assert_eq!(hit.source.heading, "API reference > Retry policy");
+    assert!(hit.text.contains("frob.Client"), "{}", hit.text);
+    assert!(!hit.text.contains(":class:"), "{}", hit.text);
+
+    // AsciiDoc.
+    let r = search(&engine, "calibrate the widget dial", Mode::Hybrid, 3);
+    assert_eq!(r.results[0].source.path, "manual.adoc");
+    assert_eq!(r.results[0].source.heading, "Widget Manual > Calibrating the widget");
+
+    // PDF: page numbers.
+    let r = search(&engine, "zeppelin mooring ropes", Mode::Bm25, 3);
+    let hit = &r.results[0];
+    assert_eq!(hit.source.path, "handbook.pdf");
+    assert_eq!((hit.source.page_start, hit.source.page_end), (Some(2), Some(2)));
+    assert_eq!(hit.source.location, "p. 2");
+
+    // Notebook: cells.
+    let r = search(&engine, "axolotl population charts", Mode::Bm25, 3);
+    let hit = &r.results[0];
+    assert_eq!(hit.source.path, "tutorial.ipynb");
+    assert_eq!(hit.source.heading, "Plotting tutorial");
+    assert!(hit.source.cell_start.is_some(), "{:?}", hit.source);
+
+    // MDX: the text inside components is kept, the imports are not.
+    let r = search(&engine, "narwhal tarball installer", Mode::Bm25, 3);
+    assert_eq!(r.results[0].source.path, "gizmo.mdx");
+}
+
+#[test]
+fn links_special_files_and_odd_names_are_counted_not_lost() {
+    use std::os::unix::ffi::OsStrExt;
+    let f = Fixture::with_files(&[
+        (
+            "real.md",
+            "# Real\n\nThe lighthouse keeper logs the weather twice a day.\n",
+        ),
+        (
+            "drafts/wip.md",
+            "# Draft\n\nThe draftmarker paragraph must be excluded by a glob.\n",
+        ),
+    ]);
+    std::os::unix::fs::symlink(f.corpus().join("real.md"), f.corpus().join("link.md"))
+        .expect("symlink");
+    let fifo = f.corpus().join("pipe.md");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).expect("path");
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+    // Two names that are not UTF-8 and differ only in the invalid byte.
+    for (byte, word) in [(0xffu8, "ferretmarker"), (0xfe, "wombatmarker")] {
+        let name = std::ffi::OsStr::from_bytes(&[byte, b'.', b'm', b'd']);
+        std::fs::write(
+            f.corpus().join(name),
+            format!("# Odd\n\nThe {word} file has a name that is not UTF-8.\n"),
+        )
+        .expect("write");
+    }
+    let settings = IngestSettings {
+        read: lore::config::IngestConfig {
+            exclude: vec!["drafts/**".into()],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let ingest = || ingest_folder(f.corpus(), &f.index(), &embedder(), &settings, &NoProgress);
+    let report = ingest().expect("ingest");
+    assert_eq!(report.files_read, 3, "{:?}", report.skipped);
+    let reasons: Vec<(&str, String)> = report
+        .skipped
+        .iter()
+        .map(|s| (s.path.as_str(), s.reason.to_string()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("drafts/wip.md", "excluded".to_string()),
+            ("link.md", "symlink".to_string()),
+            ("pipe.md", "special_file".to_string()),
+        ]
+    );
+    let engine = f.engine();
+    for (word, path) in [("ferretmarker", "\\xff.md"), ("wombatmarker", "\\xfe.md")] {
+        let r = search(&engine, word, Mode::Bm25, 3);
+        assert_eq!(paths(&r), [path]);
+    }
+    assert!(search(&engine, "draftmarker", Mode::Bm25, 3).results.is_empty());
+    // Nothing changed, so nothing is published: the names are stable across ingests.
+    let again = ingest().expect("second ingest");
+    assert_eq!(
+        (again.files_changed, again.files_unchanged, again.generation),
+        (0, 3, report.generation)
+    );
+}
+
+#[test]
+fn pathological_files_chunk_in_bounded_pieces() {
+    let mut nested = String::from("# Deep\n\n");
+    'fill: loop {
+        for depth in 0..1000 {
+            nested.push_str(&"  ".repeat(depth));
+            nested.push_str("- nested item text\n");
+            if nested.len() > 1_000_000 {
+                break 'fill;
+            }
+        }
+    }
+    let long_line = "many words on a single line ".repeat(40_000);
+    let word = "y".repeat(2_000_000);
+    let f = Fixture::empty();
+    write_files(
+        f.corpus(),
+        &[
+            ("nested.md", &nested),
+            ("line.txt", &long_line),
+            ("word.md", &word),
+        ],
+    );
+    let report = f.ingest().expect("ingest");
+    assert_eq!(report.files_read, 3);
+    let engine = f.engine();
+    let cap = lore::config::ChunkingConfig::default().max_tokens * 8;
+    let index = engine.index();
+    let word_chunks = index.chunks().iter().filter(|c| c.path == "word.md").count();
+    assert!(word_chunks >= 2_000_000 / cap, "{word_chunks} chunks");
+    for c in index.chunks() {
+        assert!(
+            c.text.len() <= cap,
+            "{} chunk {} is {} bytes",
+            c.path,
+            c.ordinal,
+            c.text.len()
+        );
+    }
+}
