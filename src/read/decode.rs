@@ -72,7 +72,7 @@ fn checked(enc: &'static Encoding, bytes: &[u8]) -> Result<String, ReadError> {
 /// side.
 fn utf16_without_bom(bytes: &[u8]) -> Option<&'static Encoding> {
     let head = &bytes[..bytes.len().min(SNIFF) & !1];
-    if head.len() < 4 || bytes.len() % 2 != 0 {
+    if head.len() < 4 || !bytes.len().is_multiple_of(2) {
         return None;
     }
     let pairs = head.len() / 2;

@@ -273,7 +273,7 @@ fn parse_document(
     let mut saw_body = false;
     loop {
         events = events.wrapping_add(1);
-        if events % 4096 == 0 {
+        if events.is_multiple_of(4096) {
             budget.check()?;
         }
         let (ns, ev) = match reader.read_resolved_event_into(&mut buf) {
@@ -333,12 +333,8 @@ fn parse_document(
                     b"tab" => push(&mut paras, '\t'),
                     b"br" | b"cr" => push(&mut paras, '\n'),
                     b"noBreakHyphen" => push(&mut paras, '-'),
-                    b"p" => {
-                        // An empty paragraph: still counted.
-                        if paras.is_empty() && rows.is_empty() {
-                            index += 1;
-                        }
-                    }
+                    // An empty paragraph: still counted.
+                    b"p" if paras.is_empty() && rows.is_empty() => index += 1,
                     _ => {}
                 }
             }

@@ -722,7 +722,9 @@ fn dest_page(
 }
 
 /// Drops running headers and footers: a line at the top or bottom edge of a page that
-/// recurs, digits aside, at the same edge of many pages.
+/// recurs, digits aside, at the same edge of many pages; or one that carries the printed
+/// page number (an edge number that runs in step with the page index on many pages, which
+/// catches per-chapter running heads too).
 fn remove_running_lines(pages: &mut [PageText]) {
     let with_text = pages.iter().filter(|p| !p.lines.is_empty()).count();
     if with_text < 3 {
@@ -731,22 +733,45 @@ fn remove_running_lines(pages: &mut [PageText]) {
     // A chapter's running head repeats on its pages only, so a long document needs fewer
     // than "most" pages; never fewer than 3.
     let threshold = ((with_text * 2).div_ceil(5)).clamp(3, 8);
-    let mut counts: HashMap<(bool, String), usize> = HashMap::new();
     let edges: Vec<Vec<(usize, bool, String)>> = pages.iter().map(edge_lines).collect();
-    for page in &edges {
-        let unique: HashSet<(bool, &String)> = page.iter().map(|(_, t, k)| (*t, k)).collect();
-        for (top, key) in unique {
-            *counts.entry((top, key.clone())).or_default() += 1;
+    let mut counts: HashMap<(bool, &str), usize> = HashMap::new();
+    let mut offsets: HashMap<i64, usize> = HashMap::new();
+    for (idx, edge) in edges.iter().enumerate() {
+        let unique: HashSet<(bool, &str)> = edge.iter().map(|(_, t, k)| (*t, k.as_str())).collect();
+        for key in unique {
+            *counts.entry(key).or_default() += 1;
+        }
+        let page_offsets: HashSet<i64> = outermost(&pages[idx], edge)
+            .flat_map(|i| edge_numbers(&pages[idx].lines[i].text))
+            .map(|n| n - idx as i64)
+            .collect();
+        for o in page_offsets {
+            *offsets.entry(o).or_default() += 1;
         }
     }
-    for (page, edge) in pages.iter_mut().zip(edges) {
-        let drop: HashSet<usize> = edge
-            .into_iter()
-            .filter(|(_, top, key)| {
-                counts.get(&(*top, key.clone())).copied().unwrap_or(0) >= threshold
-            })
-            .map(|(i, _, _)| i)
-            .collect();
+    let offset = offsets
+        .into_iter()
+        .filter(|&(_, c)| c >= 3 && c * 5 >= with_text)
+        .max_by_key(|&(o, c)| (c, -o.abs()))
+        .map(|(o, _)| o);
+    let drop: Vec<HashSet<usize>> = edges
+        .iter()
+        .enumerate()
+        .map(|(idx, edge)| {
+            edge.iter()
+                .filter(|(i, top, key)| {
+                    counts.get(&(*top, key.as_str())).copied().unwrap_or(0) >= threshold
+                        || offset.is_some_and(|o| {
+                            outermost(&pages[idx], edge).any(|j| j == *i)
+                                && edge_numbers(&pages[idx].lines[*i].text)
+                                    .contains(&(idx as i64 + o))
+                        })
+                })
+                .map(|(i, _, _)| *i)
+                .collect()
+        })
+        .collect();
+    for (page, drop) in pages.iter_mut().zip(drop) {
         if !drop.is_empty() {
             let mut i = 0;
             page.lines.retain(|_| {
@@ -755,6 +780,37 @@ fn remove_running_lines(pages: &mut [PageText]) {
             });
         }
     }
+}
+
+/// The top-most and bottom-most of a page's edge lines: where a printed page number sits
+/// (a chapter heading below the header may carry a number that matches by chance).
+fn outermost<'e>(
+    page: &'e PageText,
+    edge: &'e [(usize, bool, String)],
+) -> impl Iterator<Item = usize> + 'e {
+    let top = edge
+        .iter()
+        .filter(|e| e.1)
+        .min_by(|a, b| page.lines[a.0].y.total_cmp(&page.lines[b.0].y));
+    let bottom = edge
+        .iter()
+        .filter(|e| !e.1)
+        .max_by(|a, b| page.lines[a.0].y.total_cmp(&page.lines[b.0].y));
+    top.into_iter().chain(bottom).map(|e| e.0)
+}
+
+/// The numbers a header or footer line starts or ends with ("12", "4.10 … Reference 49").
+fn edge_numbers(text: &str) -> Vec<i64> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out = Vec::new();
+    for w in [words.first(), words.last()].into_iter().flatten() {
+        if w.len() <= 5 && w.chars().all(|c| c.is_ascii_digit()) {
+            if let Ok(n) = w.parse() {
+                out.push(n);
+            }
+        }
+    }
+    out
 }
 
 /// The two top-most and two bottom-most lines of a page (index, at top?, digit-free key),
@@ -781,20 +837,28 @@ fn edge_lines(page: &PageText) -> Vec<(usize, bool, String)> {
     out
 }
 
+/// A line's identity as a running header: case and spaces ignored, digit runs and a
+/// leading or trailing roman page number ("Manual ii") replaced by `#`.
 fn running_key(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
     let mut key = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            if !key.ends_with('#') {
-                key.push('#');
-            }
-        } else if !c.is_whitespace() {
-            key.extend(c.to_lowercase());
+    for (i, w) in words.iter().enumerate() {
+        let roman = (i == 0 || i + 1 == words.len())
+            && w.chars().all(|c| "ivxlcdmIVXLCDM".contains(c))
+            && w.len() <= 6;
+        if roman {
+            key.push('#');
+            continue;
         }
-    }
-    // Roman page numbers in front matter: "xii" alone is a page number.
-    if !key.is_empty() && key.chars().all(|c| "ivxlcdm".contains(c)) {
-        return "#".into();
+        for c in w.chars() {
+            if c.is_ascii_digit() {
+                if !key.ends_with('#') {
+                    key.push('#');
+                }
+            } else {
+                key.extend(c.to_lowercase());
+            }
+        }
     }
     key
 }
@@ -1347,6 +1411,36 @@ mod tests {
         let at = text.find("The last page").unwrap();
         assert_eq!(layout.trail_at(at).0, ["Usage", "Reference"]);
         assert_eq!(layout.loc_of(at, at + 5), Some(Loc::new(4, 4)));
+    }
+
+    #[test]
+    fn running_heads_carrying_the_page_number_are_removed() {
+        let heads = [
+            "Installing the tool 11",
+            "12 Configuring it",
+            "Using it well 13",
+            "14 Fixing problems",
+            "Appendix 15",
+        ];
+        let pages: Vec<PageSpec> = heads
+            .iter()
+            .map(|h| {
+                vec![
+                    (72.0, 800.0, 9.0, *h),
+                    (72.0, 700.0, 11.0, "Body text that stays where it is."),
+                    (72.0, 686.0, 11.0, "12 apples are not a page number here."),
+                ]
+            })
+            .collect();
+        let parsed = read(&build(&pages, &[], None), &Budget::unlimited()).unwrap();
+        let all: Vec<String> = texts(&parsed).into_iter().map(|(t, _)| t).collect();
+        assert_eq!(all.len(), 10, "{all:?}");
+        for t in &all {
+            assert!(
+                t.starts_with("Body text") || t.starts_with("12 apples"),
+                "{t}"
+            );
+        }
     }
 
     #[test]
