@@ -99,7 +99,7 @@ pub fn read(bytes: &[u8], budget: &Budget) -> Result<Parsed, ReadError> {
             pages_text
                 .iter()
                 .find_map(|p| p.lines.first())
-                .map(|l| l.text.clone())
+                .map(|l| short_title(&l.text))
         });
     Ok(Parsed {
         title,
@@ -555,6 +555,21 @@ fn info_title(doc: &Document) -> Option<String> {
     (!junk).then_some(title)
 }
 
+/// A first line used as the title, cut at a word boundary when a page's text ran together.
+fn short_title(line: &str) -> String {
+    const MAX: usize = 120;
+    if line.len() <= MAX {
+        return line.to_string();
+    }
+    let mut cut = MAX;
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let head = &line[..cut];
+    let head = head.rsplit_once(' ').map_or(head, |(h, _)| h);
+    format!("{}…", head.trim_end())
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct OutlineEntry {
     level: u8,
@@ -961,7 +976,7 @@ fn build_blocks(pages: &[PageText], page_nums: &[u32], outline: &[OutlineEntry])
             .filter(|&d| d > 0.0 && d < 4.0 * page.lines[0].size.max(10.0))
             .collect();
         gaps.sort_by(f32::total_cmp);
-        let leading = gaps.get(gaps.len() / 2).copied();
+        let leading = gaps.get(gaps.len().saturating_sub(1) / 2).copied();
 
         let mut para = String::new();
         let mut prev: Option<&Line> = None;
@@ -1044,6 +1059,9 @@ fn breaks_paragraph(prev: &Line, line: &Line, leading: Option<f32>, left: f32, r
     if (prev.size - line.size).abs() > 0.15 * prev.size.max(line.size) {
         return true;
     }
+    if is_toc_entry(&prev.text) {
+        return true;
+    }
     let first = line.text.chars().next().unwrap_or(' ');
     if matches!(first, '•' | '●' | '◦' | '▪' | '■' | '–' | '—' | '*' | '·') {
         return true;
@@ -1052,6 +1070,16 @@ fn breaks_paragraph(prev: &Line, line: &Line, leading: Option<f32>, left: f32, r
     let width = right - left;
     let short = width > 0.0 && prev.x1 < right - width * 0.15;
     short && prev.text.ends_with(['.', ':', '!', '?'])
+}
+
+/// A table-of-contents line: dot leaders and a page number.
+fn is_toc_entry(text: &str) -> bool {
+    let last = text.split_whitespace().next_back().unwrap_or("");
+    (text.contains(". . .") || text.contains("....") || text.contains('…'))
+        && !last.is_empty()
+        && last
+            .chars()
+            .all(|c| c.is_ascii_digit() || "ivxlcdm".contains(c))
 }
 
 /// Appends a line to a paragraph, mending a word hyphenated across the line break.
@@ -1441,6 +1469,26 @@ mod tests {
                 "{t}"
             );
         }
+    }
+
+    #[test]
+    fn toc_lines_stay_apart_and_long_first_lines_make_short_titles() {
+        let long = "Word ".repeat(60);
+        let pages = vec![vec![
+            (72.0, 760.0, 11.0, long.as_str()),
+            (72.0, 720.0, 11.0, "1 Introduction . . . . . . . . . . 3"),
+            (72.0, 706.0, 11.0, "2 Usage . . . . . . . . . . . . . . 7"),
+        ]];
+        let parsed = read(&build(&pages, &[], None), &Budget::unlimited()).unwrap();
+        let title = parsed.title.clone().unwrap();
+        assert!(title.len() <= 125 && title.starts_with("Word Word") && title.ends_with('…'));
+        let texts = texts(&parsed);
+        assert!(texts
+            .iter()
+            .any(|(t, _)| t == "1 Introduction . . . . . . . . . . 3"));
+        assert!(texts
+            .iter()
+            .any(|(t, _)| t == "2 Usage . . . . . . . . . . . . . . 7"));
     }
 
     #[test]
