@@ -236,6 +236,15 @@ fn push_ref(out: &mut String, r: &quick_xml::events::BytesRef) {
     }
 }
 
+/// Runs of spaces and tabs collapsed, explicit line breaks (`w:br`) kept.
+fn tidy(s: &str) -> String {
+    s.split('\n')
+        .map(one_line)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -344,7 +353,11 @@ fn parse_document(
                         .decode()
                         .map_err(|e| ReadError::parse(format!("word/document.xml: {e}")))?;
                     produced += s.len();
-                    p.text.push_str(&s);
+                    // Newlines inside w:t are layout of the XML, not of the text.
+                    p.text.extend(
+                        s.chars()
+                            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c }),
+                    );
                 }
             }
             Event::GeneralRef(r) if in_text => {
@@ -376,7 +389,8 @@ fn parse_document(
                             .as_deref()
                             .and_then(|s| styles.get(s).copied().or_else(|| level_from_name(s)))
                             .or(p.outline.map(|l| l + 1));
-                        let text = p.text.trim();
+                        let text = tidy(&p.text);
+                        let text = text.as_str();
                         match level {
                             _ if text.is_empty() => {}
                             Some(0) => {
@@ -501,7 +515,8 @@ mod tests {
             para(None, "Install it with &amp; care."),
             "<w:p/>".to_string(),
             para(Some("Titre2"), "From source"),
-            r#"<w:p><w:r><w:t>Run </w:t></w:r><w:r><w:t>make</w:t><w:tab/><w:t>now</w:t></w:r></w:p>"#
+            r#"<w:p><w:r><w:t>Run </w:t></w:r><w:r><w:t xml:space="preserve">make
+ </w:t><w:tab/><w:t>now</w:t><w:br/><w:t>then test</w:t></w:r></w:p>"#
                 .to_string(),
             r#"<w:tbl><w:tr><w:tc><w:p><w:r><w:t>Option</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>Meaning</w:t></w:r></w:p></w:tc></w:tr><w:tr><w:tc><w:p><w:r><w:t>-v</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>verbose</w:t></w:r></w:p></w:tc></w:tr></w:tbl>"#
                 .to_string(),
@@ -545,7 +560,7 @@ mod tests {
                 loc: Loc::new(5, 5),
             },
             Block::Text {
-                text: "Run make\tnow".into(),
+                text: "Run make now\nthen test".into(),
                 loc: Loc::new(6, 6),
             },
             Block::Text {
@@ -622,6 +637,13 @@ mod tests {
     #[test]
     fn mutations_never_panic() {
         let sample = sample();
+        let mut zip = ZipArchive::new(Cursor::new(sample.as_slice())).unwrap();
+        let mut used = 0;
+        let budget = Budget::unlimited();
+        let xml = read_entry(&mut zip, "word/document.xml", &budget, &mut used)
+            .unwrap()
+            .unwrap();
+        let styles = parse_styles(STYLES.as_bytes());
         let mut state: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = move || {
             state ^= state << 13;
@@ -643,6 +665,18 @@ mod tests {
             let budget = Budget::new(Duration::from_secs(10), 1 << 20);
             let started = std::time::Instant::now();
             let _ = read(&bytes, &budget);
+            // Zip CRCs stop most corruption before the XML parser: feed it mutated XML too.
+            let mut xml = xml.clone();
+            if round % 2 == 0 {
+                xml.truncate(next() as usize % xml.len());
+            } else {
+                for _ in 0..=(next() % 8) {
+                    let at = next() as usize % xml.len();
+                    xml[at] = next() as u8;
+                }
+            }
+            let _ = parse_document(&xml, &styles, &budget);
+            let _ = parse_styles(&xml);
             assert!(started.elapsed() < Duration::from_secs(10), "round {round}");
         }
     }
