@@ -55,6 +55,8 @@ pub fn read(bytes: &[u8], budget: &Budget) -> Result<Parsed, ReadError> {
         return Err(ReadError::parse("encrypted (needs a password)"));
     }
     blank_images(&mut doc);
+    check_inflated_sizes(&doc, budget)?;
+    budget.check()?;
 
     let pages: Vec<(u32, ObjectId)> = catch_unwind(AssertUnwindSafe(|| doc.get_pages()))
         .map_err(|_| ReadError::parse("unreadable page tree"))?
@@ -356,6 +358,39 @@ fn blank_images(doc: &mut Document) {
                 s.dict.remove(b"DecodeParms");
             }
         }
+    }
+}
+
+/// Refuses a file with a Flate stream that inflates past the output cap: lopdf inflates a
+/// stream in full, unbounded, when a page using it is drawn (a "flate bomb").
+fn check_inflated_sizes(doc: &Document, budget: &Budget) -> Result<(), ReadError> {
+    use std::io::Read;
+    let limit = budget.max_output_bytes as u64;
+    let bomb = doc.objects.par_iter().find_any(|(_, obj)| {
+        let Object::Stream(s) = obj else {
+            return false;
+        };
+        let flate = match s.dict.get(b"Filter") {
+            Ok(Object::Name(n)) => n == b"FlateDecode",
+            Ok(Object::Array(a)) => a
+                .first()
+                .and_then(|f| f.as_name().ok())
+                .is_some_and(|n| n == b"FlateDecode"),
+            _ => false,
+        };
+        if !flate {
+            return false;
+        }
+        let mut inflater = flate2::read::ZlibDecoder::new(s.content.as_slice()).take(limit + 1);
+        let n = std::io::copy(&mut inflater, &mut std::io::sink()).unwrap_or(0);
+        n > limit
+    });
+    match bomb {
+        Some((id, _)) => Err(ReadError::new(
+            SkipReason::TooLarge,
+            format!("stream {} 0 R inflates past {} MB", id.0, limit >> 20),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -1607,6 +1642,30 @@ mod tests {
         assert_eq!(err.reason, SkipReason::Timeout);
         let err = read(&bytes, &Budget::new(Duration::from_secs(60), 50)).unwrap_err();
         assert_eq!(err.reason, SkipReason::TooLarge);
+    }
+
+    #[test]
+    fn flate_bombs_are_refused() {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&vec![b' '; 4 << 20]).unwrap();
+        let packed = z.finish().unwrap();
+        let mut doc = Document::load_mem(&manual()).unwrap();
+        let page_id = doc.get_pages()[&1];
+        let content_id = doc.add_object(Stream::new(
+            dictionary! { "Filter" => "FlateDecode" },
+            packed,
+        ));
+        doc.get_dictionary_mut(page_id)
+            .unwrap()
+            .set("Contents", content_id);
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+        let err = read(&bytes, &Budget::new(Duration::from_secs(60), 1 << 20)).unwrap_err();
+        assert_eq!(err.reason, SkipReason::TooLarge, "{err}");
+        // Within a larger cap the same file reads (page 1 is blank, the rest has text).
+        let parsed = read(&bytes, &Budget::new(Duration::from_secs(60), 8 << 20)).unwrap();
+        assert!(texts(&parsed).iter().all(|(_, l)| l.start != 1));
     }
 
     #[test]
