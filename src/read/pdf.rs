@@ -378,7 +378,8 @@ fn check_inflated_sizes(doc: &Document, budget: &Budget) -> Result<(), ReadError
                 .is_some_and(|n| n == b"FlateDecode"),
             _ => false,
         };
-        if !flate {
+        // Deflate cannot expand more than 1032:1, so small streams need no look.
+        if !flate || (s.content.len() as u64).saturating_mul(1032) <= limit {
             return false;
         }
         let mut inflater = flate2::read::ZlibDecoder::new(s.content.as_slice()).take(limit + 1);
