@@ -108,7 +108,7 @@ fn delimiter(l: &str) -> Option<Delim> {
         '.' => Delim::Literal,
         '+' => Delim::Pass,
         '/' => Delim::Comment,
-        '=' | '*' | '_' => Delim::Compound,
+        '=' | '*' | '_' | '~' => Delim::Compound,
         _ => return None,
     })
 }
@@ -322,8 +322,8 @@ impl<'a, 'l> Reader<'a, 'l> {
             let term = self.inline(term);
             if rest.is_empty() {
                 let p = match self.out.prefix.take() {
-                    Some(p) => format!("{p}{term}: "),
-                    None => format!("{term}: "),
+                    Some(p) => format!("{p}{term}:\n"),
+                    None => format!("{term}:\n"),
                 };
                 self.out.prefix = Some(p);
                 return Ok(i + 1);
@@ -769,7 +769,8 @@ fn split_psv(l: &str, sep: char) -> Vec<(String, usize)> {
             // A spec token at the end of the current segment belongs to the new cell.
             let mut span = 1;
             if let Some(s) = segs.last_mut() {
-                let start = s.0.rfind(char::is_whitespace).map_or(0, |p| p + 1);
+                let start = s.0.char_indices().rev().find(|(_, c)| c.is_whitespace());
+                let start = start.map_or(0, |(p, c)| p + c.len_utf8());
                 let tok = &s.0[start..];
                 if cell_spec(tok) {
                     if let Some(n) = tok.split_once('+').and_then(|(n, _)| {
@@ -980,9 +981,12 @@ fn marks(s: &str, depth: u8) -> String {
                 if let Some(close) = angles.next(i + 2) {
                     let content = slice(&chars, i + 2, close);
                     let (id, text) = content.split_once(',').unwrap_or((&content, ""));
-                    if !id.contains(char::is_whitespace) && !id.is_empty() {
+                    if !id.is_empty() && !(id.contains(char::is_whitespace) && !text.is_empty()) {
                         let t = text.trim().trim_matches('"');
-                        if t.is_empty() {
+                        if id.contains(char::is_whitespace) {
+                            // A natural cross reference: `<<Section Title>>`.
+                            out.push_str(id.trim());
+                        } else if t.is_empty() {
                             out.push_str(&humanize(id));
                         } else {
                             out.push_str(t);
@@ -1348,7 +1352,7 @@ term:: its definition
         let t = inline(
             "Use *bold*, _it_, `mono`, **un**constrained, snake_case_name, \
              link:https://a.b[the site], https://c.d[docs^], {url-repo}[repo], <<setup,Setting up>>, \
-             <<_getting_started>>, xref:other.adoc#x[Other], kbd:[Ctrl+C], btn:[OK], \
+             <<_getting_started>>, <<API entrypoints>>, xref:other.adoc#x[Other], kbd:[Ctrl+C], btn:[OK], \
              menu:File[Save], [[anchor]]here, ((term)) (((idx))), `+{x}+` and C++.",
             &attrs,
             0,
@@ -1356,7 +1360,7 @@ term:: its definition
         assert_eq!(
             t,
             "Use bold, it, mono, unconstrained, snake_case_name, the site, docs, repo, \
-             Setting up, getting started, Other, Ctrl+C, OK, File > Save, here, term , {x} \
+             Setting up, getting started, API entrypoints, Other, Ctrl+C, OK, File > Save, here, term , {x} \
              and C++."
         );
         // From asciidoctor's docs (Antora attributes and roles this file cannot see).
@@ -1430,7 +1434,7 @@ Asciidoctor can be installed using (a) package managers, (b) the `gem install` c
         let sample = "= T\n:a: b\n\n[[x]]\n== S\n\n[source,rs]\n----\nfn x\n----\n\n[NOTE]\n====\n*a* _b_ `c` {a} <<x,y>> link:u[v] kbd:[k]\n====\n\n|===\n|a |b\n2+|c\n|===\n\n* i\n. j\nt:: d\n\n////\nc\n////\n";
         let pieces = [
             "*", "_", "`", "[", "]", "<<", ">>", "|", "\n", "====", "--", "{", "}", ":", "é", "\\",
-            "((", "+",
+            "((", "+", "\u{3000}", " a|", "2+|",
         ];
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..3000 {
@@ -1499,7 +1503,7 @@ Asciidoctor can be installed using (a) package managers, (b) the `gem install` c
                 if p.is_dir() {
                     stack.push(p);
                 } else if p.extension().is_some_and(|x| x == "adoc") {
-                    let text = std::fs::read_to_string(&p).unwrap();
+                    let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).to_string();
                     let t = std::time::Instant::now();
                     let parsed = read(&text, &Budget::unlimited()).unwrap();
                     elapsed += t.elapsed();

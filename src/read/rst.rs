@@ -572,7 +572,14 @@ impl<'a, 'l> Reader<'a, 'l> {
             if steps.is_multiple_of(256) {
                 budget.check()?;
             }
+            let before = self.out.blocks.len();
             let next = self.step(i, budget)?;
+            // A label names only the title right after it.
+            if self.out.blocks.len() > before
+                && !matches!(self.out.blocks.last(), Some(Block::Heading { .. }))
+            {
+                self.pending_label = None;
+            }
             // Every step consumes at least one line, so the loop ends.
             i = next.max(i + 1);
         }
@@ -1292,6 +1299,9 @@ fn role_text(name: &str, content: &str) -> String {
     if matches!(name, "math" | "kbd" | "samp" | "file" | "abbr" | "command") {
         return content.to_string();
     }
+    if name == "doc" {
+        return content.trim_start_matches('/').to_string();
+    }
     let c = content.strip_prefix('!').unwrap_or(content);
     if let Some(t) = c.strip_prefix('~') {
         let t = t.strip_suffix("()").map_or(t, |x| x);
@@ -1545,6 +1555,9 @@ mod tests {
         );
         let h = &p.blocks[2];
         assert_eq!(h.loc(), crate::read::Loc::new(9, 10));
+        // A label before a paragraph does not name a later title.
+        let p = parse(".. _lbl:\n\nPara.\n\nTitle\n=====\n");
+        assert_eq!(headings(&p)[0].2.as_deref(), Some("title"));
     }
 
     #[test]
@@ -1760,6 +1773,7 @@ Incoming Request Data
         let bytes = sample.as_bytes();
         let pieces = [
             "`", "``", ":", "::", "*", "|", "\n", "   ", "..", "_", "=", "+", "-", "é", "\t",
+            "\u{3000}", "::\n\n  ",
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..3000 {
@@ -1827,7 +1841,7 @@ Incoming Request Data
                 if p.is_dir() {
                     stack.push(p);
                 } else if p.extension().is_some_and(|x| x == "rst") {
-                    let text = std::fs::read_to_string(&p).unwrap();
+                    let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).to_string();
                     let t = std::time::Instant::now();
                     let parsed = read(&text, &Budget::unlimited()).unwrap();
                     elapsed += t.elapsed();
