@@ -981,9 +981,10 @@ fn marks(s: &str, depth: u8) -> String {
                 if let Some(close) = angles.next(i + 2) {
                     let content = slice(&chars, i + 2, close);
                     let (id, text) = content.split_once(',').unwrap_or((&content, ""));
-                    if !id.is_empty() && !(id.contains(char::is_whitespace) && !text.is_empty()) {
+                    let natural = id.contains(char::is_whitespace);
+                    if !id.is_empty() && (!natural || text.is_empty()) {
                         let t = text.trim().trim_matches('"');
-                        if id.contains(char::is_whitespace) {
+                        if natural {
                             // A natural cross reference: `<<Section Title>>`.
                             out.push_str(id.trim());
                         } else if t.is_empty() {
