@@ -937,6 +937,8 @@ fn marks(s: &str, depth: u8) -> String {
     let prev = |k: usize| k.checked_sub(1).and_then(|p| chars.get(p).copied());
     let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
     let brackets = Closers::new(&chars, |k| chars[k] == ']' && prev(k) != Some('\\'));
+    let opens = Closers::new(&chars, |k| chars[k] == '[');
+    let spaces = Closers::new(&chars, |k| chars[k].is_whitespace());
     let angles = Closers::new(&chars, |k| chars[k] == '>' && at(k + 1) == Some('>'));
     let marks = ['*', '_', '`', '#', '+'];
     let single: Vec<Closers> = marks
@@ -1016,9 +1018,9 @@ fn marks(s: &str, depth: u8) -> String {
                     k += 1;
                 }
                 if at(k) == Some('}') {
-                    while at(k).is_some_and(|x| !x.is_whitespace() && x != '[') && k < i + 512 {
-                        k += 1;
-                    }
+                    // The first `[` or whitespace after the reference, found by binary
+                    // search so a line of many references stays linear.
+                    let k = opens.next(k).unwrap_or(n).min(spaces.next(k).unwrap_or(n));
                     if at(k) == Some('[') {
                         if let Some(close) = brackets.next(k + 1) {
                             let t = bracket_text(&slice(&chars, k + 1, close));
@@ -1419,6 +1421,18 @@ Asciidoctor can be installed using (a) package managers, (b) the `gem install` c
             ]
         );
         assert_eq!(codes(&p).len(), 1);
+    }
+
+    #[test]
+    fn budget_limits_time_and_output() {
+        let text = "Para one.\n\n".repeat(2000);
+        let late = Budget::new(std::time::Duration::ZERO, usize::MAX);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let err = read(&text, &late).unwrap_err();
+        assert_eq!(err.reason, crate::read::SkipReason::Timeout);
+        let small = Budget::new(std::time::Duration::from_secs(60), 100);
+        let err = read(&text, &small).unwrap_err();
+        assert_eq!(err.reason, crate::read::SkipReason::TooLarge);
     }
 
     fn xorshift(state: &mut u64) -> u64 {

@@ -1758,6 +1758,18 @@ Incoming Request Data
         );
     }
 
+    #[test]
+    fn budget_limits_time_and_output() {
+        let text = "Para one.\n\n".repeat(2000);
+        let late = Budget::new(std::time::Duration::ZERO, usize::MAX);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let err = read(&text, &late).unwrap_err();
+        assert_eq!(err.reason, crate::read::SkipReason::Timeout);
+        let small = Budget::new(std::time::Duration::from_secs(60), 100);
+        let err = read(&text, &small).unwrap_err();
+        assert_eq!(err.reason, crate::read::SkipReason::TooLarge);
+    }
+
     fn xorshift(state: &mut u64) -> u64 {
         let mut x = *state;
         x ^= x << 13;
