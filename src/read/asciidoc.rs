@@ -212,21 +212,29 @@ fn block_macro(l: &str) -> bool {
         && rest.contains('[')
 }
 
-/// Asciidoctor's automatic section id: `_` then the lowercased title with spaces, `.` and
-/// `-` as `_` and other punctuation removed.
-fn auto_id(title: &str) -> String {
-    let mut id = String::from("_");
+/// Asciidoctor's automatic section id: `idprefix` (default `_`) then the lowercased title
+/// with runs of spaces, `.` and `-` as `idseparator` (default `_`) and other punctuation
+/// removed.
+fn auto_id(title: &str, prefix: &str, sep: Option<char>) -> String {
+    let mut body = String::new();
+    let mut last_sep = true;
     for c in title.chars().flat_map(char::to_lowercase) {
         if c.is_alphanumeric() || c == '_' {
-            id.push(c);
-        } else if matches!(c, ' ' | '.' | '-') && !id.ends_with('_') {
-            id.push('_');
+            body.push(c);
+            last_sep = false;
+        } else if matches!(c, ' ' | '.' | '-') {
+            if let Some(s) = sep.filter(|_| !last_sep) {
+                body.push(s);
+                last_sep = true;
+            }
         }
     }
-    while id.len() > 1 && id.ends_with('_') {
-        id.pop();
+    if let Some(s) = sep {
+        while body.ends_with(s) {
+            body.pop();
+        }
     }
-    id
+    format!("{prefix}{body}")
 }
 
 impl<'a, 'l> Reader<'a, 'l> {
@@ -420,7 +428,16 @@ impl<'a, 'l> Reader<'a, 'l> {
         budget: &Budget,
     ) -> Result<usize, ReadError> {
         let text = self.inline(text);
-        let anchor = self.pending.id.take().or_else(|| Some(auto_id(&text)));
+        let prefix = self.attrs.get("idprefix").map_or("_", String::as_str);
+        let sep = self
+            .attrs
+            .get("idseparator")
+            .map_or(Some('_'), |s| s.chars().next());
+        let anchor = self
+            .pending
+            .id
+            .take()
+            .or_else(|| Some(auto_id(&text, prefix, sep)));
         self.pending = Pending::default();
         let level = u8::try_from(level).unwrap_or(6);
         let first = self.out.blocks.is_empty();
@@ -1421,6 +1438,8 @@ Asciidoctor can be installed using (a) package managers, (b) the `gem install` c
             ]
         );
         assert_eq!(codes(&p).len(), 1);
+        // `:idprefix:` (empty) and `:idseparator: -` shape the ids, as Asciidoctor does.
+        assert_eq!(headings(&p)[2].2.as_deref(), Some("linux-package-managers"));
     }
 
     #[test]

@@ -673,7 +673,15 @@ impl<'a, 'l> Reader<'a, 'l> {
             if uw < tw && uw < 4 {
                 return Ok(None);
             }
-            if i > 0 && !self.lines[i - 1].blank && adornment(&self.lines[i - 1]).is_none() {
+            if l.raw.starts_with("..") {
+                return Ok(None); // explicit markup is never a title
+            }
+            // A title starts a block: after a blank line, an adornment, or (docutils
+            // warns but accepts) the end of explicit markup such as a label.
+            let prev = i.checked_sub(1).map(|p| &self.lines[p]);
+            if prev.is_some_and(|p| {
+                !p.blank && adornment(p).is_none() && !p.content().starts_with("..")
+            }) {
                 return Ok(None);
             }
             (l.raw, (c, false), i + 1)
@@ -1558,6 +1566,11 @@ mod tests {
         // A label before a paragraph does not name a later title.
         let p = parse(".. _lbl:\n\nPara.\n\nTitle\n=====\n");
         assert_eq!(headings(&p)[0].2.as_deref(), Some("title"));
+        let p = parse(".. _tight:\nTight\n=====\n\n.. note::\n=========\n");
+        assert_eq!(
+            headings(&p),
+            vec![(1, "Tight".into(), Some("tight".into()))]
+        );
     }
 
     #[test]
