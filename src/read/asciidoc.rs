@@ -262,8 +262,8 @@ impl<'a, 'l> Reader<'a, 'l> {
         if l.is_empty() {
             return Ok(i + 1);
         }
-        if preprocessor(l) {
-            return Ok(i + 1);
+        if preprocessor(l) || matches!(l, "'''" | "---" | "***" | "* * *" | "- - -" | "<<<") {
+            return Ok(i + 1); // thematic and page breaks
         }
         if let Some(d) = delimiter(l) {
             return self.delimited(i, d, budget);
@@ -1342,6 +1342,9 @@ endif::[]
 ** nested
 . first
 term:: its definition
+
+'''
+<<<
 ";
         let p = parse(src);
         assert_eq!(
