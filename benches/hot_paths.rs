@@ -642,6 +642,177 @@ async fn round_trip(http: &HttpFixture, body: String) {
 // Benchmarks
 // ---------------------------------------------------------------------------------------
 
+/// Synthetic documents of about `target` bytes in each format, shaped like real doc-site
+/// output (navigation, sections, code, tables), from the same vocabulary as the Markdown.
+fn format_sample(fx: &Fixtures, format: &str, target: usize) -> Vec<u8> {
+    let mut rng = Rng::new(9);
+    let v = &fx.vocab;
+    let mut out = String::new();
+    let mut n = 0usize;
+    match format {
+        "html" => {
+            out.push_str("<!DOCTYPE html><html><head><title>Manual</title><style>p{}</style></head><body>\n<nav class=\"sidebar\"><ul>");
+            for i in 0..40 {
+                out.push_str(&format!("<li><a href=\"p{i}.html\">{}</a></li>", v.heading(&mut rng)));
+            }
+            out.push_str("</ul></nav>\n<main>\n");
+            while out.len() < target {
+                n += 1;
+                out.push_str(&format!("<section id=\"s{n}\"><h2>{}</h2>\n", v.heading(&mut rng)));
+                for _ in 0..4 {
+                    out.push_str(&format!("<p>{} <code>x</code> {}</p>\n", v.sentence(&mut rng), v.sentence(&mut rng)));
+                }
+                out.push_str("<pre>let x = 1;\nprintln!(\"{x}\");</pre>\n<table><tr><td>a</td><td>b</td></tr></table></section>\n");
+            }
+            out.push_str("</main><footer>footer</footer></body></html>\n");
+        }
+        "rst" => {
+            out.push_str("======\nManual\n======\n\n.. toctree::\n   :maxdepth: 2\n\n   a\n   b\n\n");
+            while out.len() < target {
+                let h = v.heading(&mut rng);
+                out.push_str(&format!("{h}\n{}\n\n", "-".repeat(h.len())));
+                out.push_str(&format!("{} :class:`lore.Engine` and ``code``.\n{}\n\n", v.sentence(&mut rng), v.sentence(&mut rng)));
+                out.push_str(".. note::\n\n   ");
+                out.push_str(&v.sentence(&mut rng));
+                out.push_str("\n\n.. code-block:: python\n\n   x = 1\n   print(x)\n\n");
+            }
+        }
+        "asciidoc" => {
+            out.push_str("= Manual\n:toc:\n:version: 1.0\n\n");
+            while out.len() < target {
+                n += 1;
+                out.push_str(&format!("[[s{n}]]\n== {}\n\n", v.heading(&mut rng)));
+                out.push_str(&format!("{} *bold* and `mono` {}.\n\n", v.sentence(&mut rng), v.sentence(&mut rng)));
+                out.push_str("NOTE: ");
+                out.push_str(&v.sentence(&mut rng));
+                out.push_str("\n\n[source,sh]\n----\nlore ingest docs\n----\n\n|===\n|a |b\n|c |d\n|===\n\n");
+            }
+        }
+        "mdx" => {
+            out.push_str("import Tabs from '@theme/Tabs';\nexport const meta = { title: 'x' };\n\n");
+            while out.len() < target {
+                out.push_str(&format!("## {}\n\n<Tabs><TabItem value=\"a\">\n\n{}\n\n</TabItem></Tabs>\n\n{}\n\n", v.heading(&mut rng), v.sentence(&mut rng), v.sentence(&mut rng)));
+            }
+        }
+        "ipynb" => {
+            let mut cells = Vec::new();
+            let mut size = 0;
+            while size < target {
+                let md = format!("## {}\n\n{} {}", v.heading(&mut rng), v.sentence(&mut rng), v.sentence(&mut rng));
+                let code = "import numpy as np\nprint(np.arange(10))".to_string();
+                size += md.len() + code.len() + 200;
+                cells.push(serde_json::json!({"cell_type": "markdown", "metadata": {}, "source": md}));
+                cells.push(serde_json::json!({"cell_type": "code", "metadata": {}, "execution_count": 1, "source": code,
+                    "outputs": [{"output_type": "stream", "name": "stdout", "text": "[0 1 2 3 4 5 6 7 8 9]\n"}]}));
+            }
+            let nb = serde_json::json!({"cells": cells, "metadata": {"kernelspec": {"language": "python"}}, "nbformat": 4, "nbformat_minor": 5});
+            return serde_json::to_vec(&nb).expect("json");
+        }
+        "docx" => {
+            use std::io::Write;
+            let mut body = String::new();
+            while body.len() < target {
+                body.push_str(&format!("<w:p><w:pPr><w:pStyle w:val=\"Heading2\"/></w:pPr><w:r><w:t>{}</w:t></w:r></w:p>", v.heading(&mut rng)));
+                for _ in 0..3 {
+                    body.push_str(&format!("<w:p><w:r><w:t xml:space=\"preserve\">{} </w:t></w:r><w:r><w:t>{}</w:t></w:r></w:p>", v.sentence(&mut rng), v.sentence(&mut rng)));
+                }
+            }
+            let doc = format!("<?xml version=\"1.0\"?><w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"><w:body>{body}</w:body></w:document>");
+            let mut buf = std::io::Cursor::new(Vec::new());
+            let mut zip = zip::ZipWriter::new(&mut buf);
+            let opts = zip::write::SimpleFileOptions::default();
+            zip.start_file("[Content_Types].xml", opts).expect("zip");
+            zip.write_all(b"<?xml version=\"1.0\"?><Types/>").expect("zip");
+            zip.start_file("word/document.xml", opts).expect("zip");
+            zip.write_all(doc.as_bytes()).expect("zip");
+            zip.finish().expect("zip");
+            return buf.into_inner();
+        }
+        _ => {
+            // "pdf": `target` is the page count; 45 lines of text per page, uncompressed.
+            let mut objects: Vec<Vec<u8>> = vec![
+                b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+                Vec::new(),
+                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+            ];
+            let mut kids = Vec::new();
+            for page in 0..target {
+                kids.push(format!("{} 0 R", objects.len() + 1));
+                objects.push(format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>", objects.len() + 2).into_bytes());
+                let mut stream = format!("BT /F1 10 Tf 72 760 Td (Manual page {page}) Tj ET\n");
+                for line in 0..45 {
+                    let text: String = v.sentence(&mut rng).chars().filter(|c| c.is_ascii_alphanumeric() || *c == ' ').take(90).collect();
+                    stream.push_str(&format!("BT /F1 10 Tf 72 {} Td ({text}) Tj ET\n", 740 - line * 14));
+                }
+                objects.push(format!("<< /Length {} >>\nstream\n{stream}endstream", stream.len()).into_bytes());
+            }
+            objects[1] = format!("<< /Type /Pages /Kids [{}] /Count {target} >>", kids.join(" ")).into_bytes();
+            let mut pdf = b"%PDF-1.4\n".to_vec();
+            let mut offsets = Vec::new();
+            for (i, o) in objects.iter().enumerate() {
+                offsets.push(pdf.len());
+                pdf.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+                pdf.extend_from_slice(o);
+                pdf.extend_from_slice(b"\nendobj\n");
+            }
+            let xref = pdf.len();
+            pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+            for off in offsets {
+                pdf.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+            }
+            pdf.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+            return pdf;
+        }
+    }
+    out.into_bytes()
+}
+
+/// Every reader's parse speed, in MB/s of input (criterion throughput). The target is ten
+/// times the embedding throughput (~0.06 MB/s of text on two cores), so parsing never shows
+/// in ingest time; `pdf/300_pages` is the "300-page manual in under 2 s" check.
+fn bench_readers(c: &mut Criterion, fx: &Fixtures, smoke: bool) {
+    use lore::read::{self, Budget};
+    let size = if smoke { 20_000 } else { 1_000_000 };
+    let pages = if smoke { 10 } else { 300 };
+    let mut g = c.benchmark_group("read");
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(if smoke { 1 } else { 5 }));
+    for format in ["html", "rst", "asciidoc", "mdx", "ipynb", "docx", "pdf"] {
+        let input = OnceCell::new();
+        let make = || {
+            let bytes = format_sample(fx, format, if format == "pdf" { pages } else { size });
+            eprintln!("[setup] {format}: {} bytes", bytes.len());
+            bytes
+        };
+        let id = if format == "pdf" {
+            BenchmarkId::new(format, format!("{pages}_pages"))
+        } else {
+            BenchmarkId::new(format, size)
+        };
+        let approx = if format == "pdf" { pages * 3_500 } else { size };
+        g.throughput(Throughput::Bytes(approx as u64));
+        g.bench_function(id, |b| {
+            let bytes: &Vec<u8> = input.get_or_init(make);
+            let text = std::str::from_utf8(bytes).unwrap_or("");
+            b.iter(|| {
+                let budget = Budget::unlimited();
+                let blocks = match format {
+                    "html" => read::html::read(text, &budget).map(|p| p.blocks.len()),
+                    "rst" => read::rst::read(text, &budget).map(|p| p.blocks.len()),
+                    "asciidoc" => read::asciidoc::read(text, &budget).map(|p| p.blocks.len()),
+                    "mdx" => Ok(read::mdx::clean(text).len()),
+                    "ipynb" => read::ipynb::read(text, &budget).map(|p| p.blocks.len()),
+                    "docx" => read::docx::read(bytes, &budget).map(|p| p.blocks.len()),
+                    _ => read::pdf::read(bytes, &budget).map(|p| p.blocks.len()),
+                };
+                black_box(blocks.expect("the sample parses"))
+            })
+        });
+    }
+    g.finish();
+}
+
 /// Inputs that made the chunker super-linear before it cut bodies into bounded sections
 /// (issue 16): a list nested 1,000 deep (1 MB), one 10 MB line of words, a 50 MB file, and a
 /// 10 MB "word" with no space. The target is under 1 s per MB each.
@@ -1038,6 +1209,7 @@ fn main() {
 
     bench_chunking(&mut c, &fx);
     bench_chunking_pathological(&mut c, &fx, smoke);
+    bench_readers(&mut c, &fx, smoke);
     bench_tokenize(&mut c, &fx);
     bench_embed(&mut c, &fx);
     bench_hnsw(&mut c, &fx);

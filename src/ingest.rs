@@ -436,9 +436,12 @@ pub fn apply(
             .or_else(|| previous.as_ref().and_then(|p| p.manifest.source.clone())),
     );
     publish(index_root, &manifest, &chunks, &vectors, &settings.hnsw)?;
+    let n_chunks = chunks.len();
+    drop((chunks, vectors));
+    crate::index::release_free_memory();
 
     report.generation = generation;
-    report.chunks = chunks.len();
+    report.chunks = n_chunks;
     report.seconds = started.elapsed().as_secs_f64();
     report.chunks_per_s = if report.seconds > 0.0 {
         report.chunks as f64 / report.seconds

@@ -267,7 +267,8 @@ fn links_special_files_and_odd_names_are_counted_not_lost() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
     // Two names that are not UTF-8 and differ only in the invalid byte.
     for (byte, word) in [(0xffu8, "ferretmarker"), (0xfe, "wombatmarker")] {
-        let name = std::ffi::OsStr::from_bytes(&[byte, b'.', b'm', b'd']);
+        let bytes = [byte, b'.', b'm', b'd'];
+        let name = std::ffi::OsStr::from_bytes(&bytes);
         std::fs::write(
             f.corpus().join(name),
             format!("# Odd\n\nThe {word} file has a name that is not UTF-8.\n"),
@@ -350,4 +351,55 @@ fn pathological_files_chunk_in_bounded_pieces() {
             c.text.len()
         );
     }
+}
+
+#[test]
+fn limits_turn_into_skip_reasons_not_hangs() {
+    let page = sphinx_page(
+        "Big",
+        &"<p>A paragraph about pelicans and their fishing habits.</p>\n".repeat(4000),
+    );
+    let f = Fixture::with_files(&[
+        ("big.html", &page),
+        ("api.rst", RST),
+        ("small.md", "# Small\n\nA short note about otters and their dens.\n"),
+    ]);
+    // A reader still busy after its time limit gives up on the file; a file over the size
+    // limit is never opened.
+    let settings = |timeout: f64, mb: f64| IngestSettings {
+        read: lore::config::IngestConfig {
+            file_timeout_s: timeout,
+            max_file_mb: mb,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let report = ingest_folder(
+        f.corpus(),
+        &f.index(),
+        &embedder(),
+        &settings(1e-9, 50.0),
+        &NoProgress,
+    )
+    .expect("the Markdown file is still read");
+    let big = report
+        .skipped
+        .iter()
+        .find(|s| s.path == "big.html")
+        .expect("big.html is skipped");
+    assert_eq!(big.reason.as_str(), "timeout", "{big:?}");
+    assert!(report.files_by_format.contains_key("markdown"));
+
+    let report = ingest_folder(
+        f.corpus(),
+        &f.index(),
+        &embedder(),
+        &settings(30.0, 0.1),
+        &NoProgress,
+    )
+    .expect("the small files are read");
+    assert_eq!(report.files_read, 2, "{:?}", report.skipped);
+    let big = &report.skipped[0];
+    assert_eq!((big.path.as_str(), big.reason.as_str()), ("big.html", "too_large"));
+    assert!(big.detail.contains("max_file_mb"), "{}", big.detail);
 }
