@@ -12,6 +12,8 @@ mod support;
 mod bench;
 #[path = "integration/cli.rs"]
 mod cli;
+#[path = "integration/docs_bench.rs"]
+mod docs_bench;
 #[path = "integration/fresh.rs"]
 mod fresh;
 #[path = "integration/http.rs"]
