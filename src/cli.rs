@@ -672,12 +672,19 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             config.validate()?;
             if let (Some(docs), Some(questions)) = (docs, questions) {
                 let embedder = Arc::new(load_embedder(&config, Workload::Batch)?);
+                // `..default()` fills the reader settings (`read`) that main's IngestSettings
+                // carries; on this branch every field is already given.
+                #[allow(clippy::needless_update)]
                 let opts = lore::bench::docs::DocsBenchOptions {
                     docs,
                     questions,
                     index: cli.global.index.clone(),
-                    chunking: config.chunking.clone(),
-                    hnsw: config.hnsw.clone(),
+                    ingest: IngestSettings {
+                        chunking: config.chunking.clone(),
+                        hnsw: config.hnsw.clone(),
+                        rebuild: false,
+                        ..IngestSettings::default()
+                    },
                     search: config.search.clone(),
                 };
                 let progress = Bars::new(!cli.global.quiet);

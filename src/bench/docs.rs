@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ChunkingConfig, HnswConfig, SearchConfig};
+use crate::config::SearchConfig;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::index::Engine;
@@ -45,8 +45,9 @@ pub struct DocsBenchOptions {
     /// Index to ingest into and keep (re-ingesting an unchanged folder embeds nothing).
     /// `None`: a temporary index, removed afterwards.
     pub index: Option<PathBuf>,
-    pub chunking: ChunkingConfig,
-    pub hnsw: HnswConfig,
+    /// How the folder is read, chunked and indexed (as `lore ingest` would, from the
+    /// configuration); `rebuild` is honoured.
+    pub ingest: IngestSettings,
     pub search: SearchConfig,
 }
 
@@ -320,12 +321,7 @@ pub fn run(
             temp.path().to_path_buf()
         }
     };
-    let settings = IngestSettings {
-        chunking: opts.chunking.clone(),
-        hnsw: opts.hnsw.clone(),
-        rebuild: false,
-    };
-    let report = ingest::ingest_folder(&opts.docs, &index, &embedder, &settings, progress)?;
+    let report = ingest::ingest_folder(&opts.docs, &index, &embedder, &opts.ingest, progress)?;
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
     let mut skipped_examples: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for s in &report.skipped {
@@ -333,8 +329,13 @@ pub fn run(
         *skipped.entry(reason.clone()).or_default() += 1;
         let ex = skipped_examples.entry(reason).or_default();
         if ex.len() < 5 {
-            let p = s.path.strip_prefix(&opts.docs).unwrap_or(&s.path);
-            ex.push(p.display().to_string());
+            let p = Path::new(&s.path);
+            ex.push(
+                p.strip_prefix(&opts.docs)
+                    .unwrap_or(p)
+                    .display()
+                    .to_string(),
+            );
         }
     }
     let ingest_summary = DocsIngest {
@@ -605,6 +606,46 @@ mod tests {
             "ranks": {"dense": null, "bm25": null}
         }))
         .unwrap()
+    }
+
+    fn hit_on_pages(path: &str, a: u32, b: u32) -> Hit {
+        let mut v = serde_json::to_value(hit(path)).unwrap();
+        v["source"]["page_start"] = a.into();
+        v["source"]["page_end"] = b.into();
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn page_ranks_count_distinct_locations() {
+        let h = hit_on_pages("m.pdf", 3, 4);
+        if pages_of(&h.source).is_none() {
+            // `Source` does not carry pages on this branch yet (see `pages_of`).
+            return;
+        }
+        let q = Question {
+            question: "q".into(),
+            expected: vec![Expected {
+                file: "m.pdf".into(),
+                pages: Some((10, 12)),
+            }],
+            line: 1,
+        };
+        let hits = vec![
+            hit_on_pages("m.pdf", 3, 4),
+            hit_on_pages("m.pdf", 3, 4),
+            hit("a.md"),
+            hit_on_pages("m.pdf", 8, 9),
+            hit_on_pages("m.pdf", 12, 13),
+        ];
+        let r = score(&q, &hits);
+        assert_eq!(r.file_rank, Some(1));
+        assert_eq!(
+            r.page_rank,
+            Some(4),
+            "m.pdf 3-4, a.md, m.pdf 8-9, then 12-13"
+        );
+        assert_eq!(r.top[0].pages, Some((3, 4)));
+        assert_eq!(r.top[1].path, "a.md");
     }
 
     #[test]

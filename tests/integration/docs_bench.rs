@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use lore::bench::docs::{self, DocsBenchOptions, DocsReport};
-use lore::config::{ChunkingConfig, HnswConfig, SearchConfig};
-use lore::ingest::NoProgress;
+use lore::config::SearchConfig;
+use lore::ingest::{IngestSettings, NoProgress};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -43,8 +43,7 @@ fn options(index: Option<&Path>) -> DocsBenchOptions {
         docs: repo().join("corpus"),
         questions: questions_file(),
         index: index.map(Path::to_path_buf),
-        chunking: ChunkingConfig::default(),
-        hnsw: HnswConfig::default(),
+        ingest: IngestSettings::default(),
         search: SearchConfig::default(),
     }
 }
