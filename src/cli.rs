@@ -96,11 +96,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Benchmark retrieval on a BEIR data set (nDCG@10, recall, MRR, latency, ANN recall).
+    /// Benchmark retrieval on a BEIR data set (nDCG@10, recall, MRR, latency, ANN recall),
+    /// or with --docs/--questions on a documentation folder (success@1/@5, MRR@10 by file
+    /// and page; a temporary index unless --index is given).
     Bench {
         /// BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
-        #[arg(long)]
-        dataset: PathBuf,
+        #[arg(long, required_unless_present = "docs", conflicts_with = "docs")]
+        dataset: Option<PathBuf>,
+        /// Documentation folder to ingest and question (any format lore reads).
+        #[arg(long, requires = "questions")]
+        docs: Option<PathBuf>,
+        /// Questions TSV for --docs: `question<TAB>files<TAB>pages`, files `;`-separated
+        /// and relative to the folder, pages empty, `12-13` or `file.pdf:12-13`.
+        #[arg(long, requires = "docs")]
+        questions: Option<PathBuf>,
         /// Which qrels split to evaluate.
         #[arg(long, default_value = "test")]
         split: String,
@@ -650,6 +659,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench {
             dataset,
+            docs,
+            questions,
             split,
             reuse_index,
             json,
@@ -674,6 +685,36 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 config.chunking.overlap = v;
             }
             config.validate()?;
+            if let (Some(docs), Some(questions)) = (docs, questions) {
+                let embedder = Arc::new(load_embedder(&config, Workload::Batch)?);
+                let opts = lore::bench::docs::DocsBenchOptions {
+                    docs,
+                    questions,
+                    index: cli.global.index.clone(),
+                    ingest: IngestSettings {
+                        read: config.ingest.clone(),
+                        chunking: config.chunking.clone(),
+                        hnsw: config.hnsw.clone(),
+                        rebuild: false,
+                    },
+                    search: config.search.clone(),
+                };
+                let progress = Bars::new(!cli.global.quiet);
+                let report = lore::bench::docs::run(&opts, embedder, &progress)?;
+                progress.finish();
+                let md = lore::bench::docs::markdown(&report);
+                println!("{md}");
+                if let Some(p) = json {
+                    lore::bench::write_file(&p, &serde_json::to_string_pretty(&report)?)?;
+                }
+                if let Some(p) = markdown {
+                    lore::bench::write_file(&p, &md)?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let Some(dataset) = dataset else {
+                anyhow::bail!("lore bench needs --dataset DIR or --docs DIR --questions FILE");
+            };
             let name = dataset
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())

@@ -14,6 +14,8 @@ mod bench;
 mod cli;
 #[path = "integration/formats.rs"]
 mod formats;
+#[path = "integration/docs_bench.rs"]
+mod docs_bench;
 #[path = "integration/fresh.rs"]
 mod fresh;
 #[path = "integration/http.rs"]

@@ -7,6 +7,7 @@
 
 pub mod ann;
 pub mod beir;
+pub mod docs;
 pub mod http;
 pub mod metrics;
 pub mod plot;

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Fetches the real documentation sets that `lore bench --docs` is measured on, by package
+# name and pinned version, into eval/docsets/<set>/ (git-ignored). Idempotent: a set whose
+# stamp (eval/docsets/.stamps/<set>) matches its pinned versions is left alone; downloads
+# are cached in eval/docsets/.cache/.
+#
+#   bash scripts/fetch-docsets.sh [SET...]     # sets: html rst asciidoc pdf mixed (default: all)
+#
+# Sources are Debian packages (`apt-get download NAME=VERSION`, unpacked with dpkg-deb) and
+# PyPI sdists (`pip download --no-deps --no-binary :all: NAME==VERSION`). Debian versions
+# are those of bookworm; a point release can replace one, then bump the pin here.
+# Questions about each set live in eval/questions/<set>.tsv (paths relative to the set).
+set -euo pipefail
+
+# ---- pinned versions --------------------------------------------------------------------
+SPHINX_DOC=5.3.0-4                    # Debian sphinx-doc: Sphinx's own HTML manual
+PYTEST=7.4.4                          # PyPI sdist: doc/en/**/*.rst
+FREERADIUS=3.2.1+dfsg-4+deb12u1       # Debian freeradius: Antora .adoc docs
+KAKOUNE=2022.10.31-1                  # Debian kakoune: editor docs in .asciidoc
+GNUPLOT_DOC=5.4.4+dfsg1-2             # Debian gnuplot-doc: gnuplot.pdf (311 pages)
+PREVISAT=3.5.1.7+dfsg1-5              # Debian previsat: PreviSat_en.pdf (57 pages) / .docx
+NBSPHINX_DOC=0.8.11+ds-1              # Debian python-nbsphinx-doc: notebooks, rst, html
+FAI_DOC=6.0.3+deb12u1                 # Debian fai-doc: fai-guide.pdf (38 pages)
+ATTRS=23.2.0                          # PyPI sdist: docs/*.md
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="$ROOT/eval/docsets"
+CACHE="$OUT/.cache"
+STAMPS="$OUT/.stamps"
+mkdir -p "$CACHE" "$STAMPS"
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "fetch-docsets: $*"; exit 1; }
+
+APT_UPDATED=0
+# deb NAME VERSION -> prints the folder the package is unpacked into
+deb() {
+    local name=$1 version=$2
+    local dir="$CACHE/deb/$name=$version"
+    if [[ ! -f "$dir/.ok" ]]; then
+        command -v apt-get >/dev/null || die "apt-get is needed for $name"
+        if ! apt-cache show "$name=$version" >/dev/null 2>&1 && [[ $APT_UPDATED == 0 ]]; then
+            say "apt-get update (for $name=$version)"
+            apt-get update -qq >&2 || die "apt-get update failed (run as root?)"
+            APT_UPDATED=1
+        fi
+        rm -rf "$dir" && mkdir -p "$dir/x"
+        (cd "$dir" && apt-get download -q "$name=$version" >&2 2>/dev/null) \
+            || die "apt-get download $name=$version failed (is the version still in the archive? bump the pin)"
+        dpkg-deb -x "$dir"/*.deb "$dir/x"
+        touch "$dir/.ok"
+    fi
+    printf '%s\n' "$dir/x"
+}
+
+# sdist NAME VERSION -> prints the folder the sdist is unpacked into
+sdist() {
+    local name=$1 version=$2
+    local dir="$CACHE/pypi/$name==$version"
+    if [[ ! -f "$dir/.ok" ]]; then
+        local pip=(pip)
+        command -v pip >/dev/null || pip=(python3 -m pip)
+        rm -rf "$dir" && mkdir -p "$dir/x"
+        "${pip[@]}" download -q --no-deps --no-binary :all: -d "$dir" "$name==$version" >&2 \
+            || die "pip download $name==$version failed"
+        tar -xzf "$dir"/*.tar.gz -C "$dir/x"
+        touch "$dir/.ok"
+    fi
+    printf '%s\n' "$dir/x/$(ls "$dir/x" | head -n1)"
+}
+
+# Debian gzips larger files under /usr/share/doc; the readers want the real files.
+gunzip_docs() {
+    find "$1" -type f \( -name '*.adoc.gz' -o -name '*.asciidoc.gz' -o -name '*.ipynb.gz' \
+        -o -name '*.rst.gz' -o -name '*.md.gz' -o -name '*.html.gz' -o -name '*.py.gz' \) \
+        -exec gunzip -f {} +
+}
+
+# fresh SET STAMP -> 0 when the set must be (re)built (and empties it)
+fresh() {
+    local set=$1 stamp=$2
+    if [[ -d "$OUT/$set" && -f "$STAMPS/$set" && "$(cat "$STAMPS/$set")" == "$stamp" ]]; then
+        say "$set: up to date ($stamp)"
+        return 1
+    fi
+    rm -rf "$OUT/$set" && mkdir -p "$OUT/$set"
+    return 0
+}
+
+done_set() { printf '%s\n' "$2" >"$STAMPS/$1"; }
+
+set_html() {
+    local stamp="sphinx-doc=$SPHINX_DOC"
+    fresh html "$stamp" || return 0
+    local x
+    x=$(deb sphinx-doc "$SPHINX_DOC")
+    cp -a "$x/usr/share/doc/sphinx-doc/html/." "$OUT/html/"
+    # Keep pages with their sidebars, images, CSS and JS (the junk a doc site has); drop
+    # the highlighted module sources, the copies of the reST sources (the same text
+    # again), generated indexes and the changelog (too big for a quick ingest).
+    rm -rf "$OUT/html/_modules" "$OUT/html/_sources" "$OUT/html/_downloads"
+    rm -f "$OUT/html/genindex.html" "$OUT/html/search.html" "$OUT/html/py-modindex.html" \
+        "$OUT/html/changes.html"
+    find "$OUT/html" -type l -delete
+    done_set html "$stamp"
+}
+
+set_rst() {
+    local stamp="pytest=$PYTEST"
+    fresh rst "$stamp" || return 0
+    local x
+    x=$(sdist pytest "$PYTEST")
+    (cd "$x/doc/en" && find . -name '*.rst' ! -path './announce/*' \
+        ! -name 'plugin_list.rst' -exec cp --parents {} "$OUT/rst/" \;)
+    done_set rst "$stamp"
+}
+
+set_asciidoc() {
+    local stamp="freeradius=$FREERADIUS kakoune=$KAKOUNE"
+    fresh asciidoc "$stamp" || return 0
+    local x
+    x=$(deb freeradius "$FREERADIUS")
+    mkdir -p "$OUT/asciidoc/freeradius"
+    cp -a "$x/usr/share/doc/freeradius/antora/." "$OUT/asciidoc/freeradius/"
+    gunzip_docs "$OUT/asciidoc/freeradius"
+    x=$(deb kakoune "$KAKOUNE")
+    mkdir -p "$OUT/asciidoc/kakoune"
+    cp -a "$x/usr/share/kak/doc/." "$OUT/asciidoc/kakoune/"
+    gunzip_docs "$OUT/asciidoc/kakoune"
+    find "$OUT/asciidoc" -type l -delete
+    done_set asciidoc "$stamp"
+}
+
+set_pdf() {
+    local stamp="gnuplot-doc=$GNUPLOT_DOC previsat=$PREVISAT"
+    fresh pdf "$stamp" || return 0
+    local x
+    x=$(deb gnuplot-doc "$GNUPLOT_DOC")
+    cp "$x/usr/share/doc/gnuplot/gnuplot.pdf" "$OUT/pdf/gnuplot.pdf"
+    x=$(deb previsat "$PREVISAT")
+    cp "$x/usr/share/Astropedia/PreviSat/doc/PreviSat_en.pdf" "$OUT/pdf/PreviSat_en.pdf"
+    done_set pdf "$stamp"
+}
+
+set_mixed() {
+    local stamp="v2 python-nbsphinx-doc=$NBSPHINX_DOC previsat=$PREVISAT fai-doc=$FAI_DOC attrs=$ATTRS kakoune=$KAKOUNE"
+    fresh mixed "$stamp" || return 0
+    local m="$OUT/mixed" x h
+    x=$(deb python-nbsphinx-doc "$NBSPHINX_DOC")
+    h="$x/usr/share/doc/python-nbsphinx/html"
+    mkdir -p "$m/nbsphinx/_static" "$m/nbsphinx/_images"
+    # Notebooks, reST sources and rendered pages of different topics (no page twice).
+    for nb in usage executing-notebooks custom-css hidden-cells prolog-and-epilog \
+        markdown-cells timeout; do
+        if [[ -f "$h/_sources/$nb.ipynb.gz" ]]; then
+            gunzip -c "$h/_sources/$nb.ipynb.gz" >"$m/nbsphinx/$nb.ipynb"
+        else
+            cp "$h/_sources/$nb.ipynb" "$m/nbsphinx/$nb.ipynb"
+        fi
+    done
+    cp "$h/_sources/a-normal-rst-file.rst" "$m/nbsphinx/"
+    cp "$x/usr/share/doc/python-nbsphinx-doc/README.rst" \
+        "$x/usr/share/doc/python-nbsphinx-doc/CONTRIBUTING.rst" "$m/nbsphinx/"
+    gunzip -c "$x/usr/share/doc/python-nbsphinx-doc/NEWS.rst.gz" >"$m/nbsphinx/NEWS.rst"
+    for p in installation configuring-kernels raw-cells; do
+        cp "$h/$p.html" "$m/nbsphinx/$p.html"
+    done
+    # Junk a docs folder carries: styles, scripts, images, a licence, a config script.
+    cp "$h"/_static/*.css "$h"/_static/*.js "$m/nbsphinx/_static/" 2>/dev/null || true
+    find "$h/_images" -maxdepth 1 -type f | head -n 6 | xargs -r cp -t "$m/nbsphinx/_images/"
+    cp "$x/usr/share/doc/python-nbsphinx-doc/copyright" "$m/nbsphinx/LICENSE"
+    gunzip -c "$h/conf.py.gz" >"$m/nbsphinx/conf.py"
+
+    x=$(deb previsat "$PREVISAT")
+    mkdir -p "$m/previsat"
+    cp "$x/usr/share/Astropedia/PreviSat/doc/PreviSat_en.docx" "$m/previsat/"
+    cp "$x/usr/share/Astropedia/PreviSat/doc/README.txt" "$m/previsat/README.txt"
+
+    x=$(deb fai-doc "$FAI_DOC")
+    mkdir -p "$m/fai"
+    cp "$x/usr/share/doc/fai-doc/fai-guide.pdf" "$m/fai/"
+
+    x=$(sdist attrs "$ATTRS")
+    mkdir -p "$m/attrs"
+    for f in overview why init hashing names glossary; do
+        cp "$x/docs/$f.md" "$m/attrs/$f.md"
+    done
+    cp "$x/docs/_static/"*.svg "$m/attrs/" 2>/dev/null || true
+    cp "$x/LICENSE" "$m/attrs/LICENSE"
+
+    x=$(deb kakoune "$KAKOUNE")
+    mkdir -p "$m/kakoune"
+    for f in faq registers regex; do
+        cp "$x/usr/share/kak/doc/$f.asciidoc" "$m/kakoune/"
+    done
+    done_set mixed "$stamp"
+}
+
+summary() {
+    local set=$1 dir="$OUT/$1"
+    [[ -d "$dir" ]] || return 0
+    local files size
+    files=$(find "$dir" -type f | wc -l)
+    size=$(du -sh "$dir" | cut -f1)
+    printf '%-9s %5s files %6s  ' "$set" "$files" "$size"
+    find "$dir" -type f | sed -E 's|.*/||; s|^[^.]*$|(none)|; s|.*\.||' | sort | uniq -c \
+        | sort -rn | awk '{printf "%s %s, ", $1, $2}' | sed 's/, $//'
+    printf '   (%s)\n' "$(cat "$STAMPS/$set" 2>/dev/null || echo '?')"
+}
+
+sets=("$@")
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed)
+for s in "${sets[@]}"; do
+    case $s in
+    html | rst | asciidoc | pdf | mixed) "set_$s" ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed)" ;;
+    esac
+done
+echo "eval/docsets:"
+for s in "${sets[@]}"; do summary "$s"; done
