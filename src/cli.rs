@@ -2,7 +2,7 @@
 //! where `anyhow` and terminal output live).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -82,6 +82,14 @@ enum Command {
         /// Never read files matching this glob (repeatable; adds to `ingest.exclude`).
         #[arg(long)]
         exclude: Vec<String>,
+    },
+    /// Show what lore reads from one file: its reader, title, and every chunk with its
+    /// heading trail and location, exactly as `ingest` would index them.
+    Inspect {
+        file: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Search the index.
     Search {
@@ -400,6 +408,54 @@ fn config(g: &Global) -> Result<(Config, lore::config::Provenance)> {
     Ok((config, provenance))
 }
 
+/// `lore inspect FILE`: the reader's view of one file, chunked as ingest would chunk it.
+fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
+    use lore::source::{read_file, Candidate, Format};
+    let format = Format::for_path_with(file, &config.ingest.formats).with_context(|| {
+        format!(
+            "lore has no reader for {} (map its extension in [ingest.formats])",
+            file.display()
+        )
+    })?;
+    let root = file.parent().unwrap_or(Path::new("."));
+    let candidate = Candidate {
+        path: file.to_path_buf(),
+        format,
+    };
+    let doc = read_file(root, &candidate, &config.ingest)
+        .map_err(|s| anyhow::anyhow!("lore would skip this file: {s}"))?;
+    let dir = ModelSpec::locate(config.model_dir.as_deref());
+    let spec = ModelSpec::from_dir(&dir, config.quantized, config.embed.max_length)?;
+    let chunker = lore::chunk::Chunker::new(spec.sizing_tokenizer()?, &config.chunking)?;
+    let chunks = chunker.chunk(&doc);
+    if json {
+        let out = serde_json::json!({
+            "path": doc.path,
+            "format": format.name(),
+            "title": doc.title,
+            "chunks": chunks.iter().map(|c| serde_json::json!({
+                "chunk": c,
+                "source": lore::search::Source::of(c),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{} — {} reader, title \"{}\", {} chunks",
+            doc.path,
+            format.name(),
+            doc.title,
+            chunks.len()
+        );
+        for c in &chunks {
+            let source = lore::search::Source::of(c);
+            println!("\n── #{} {} ({})", c.ordinal, c.heading, source.location);
+            println!("{}", c.text.trim_end());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn load_embedder(config: &Config, workload: Workload) -> Result<Embedder> {
     let dir = ModelSpec::locate(config.model_dir.as_deref());
     let spec = ModelSpec::from_dir(&dir, config.quantized, config.embed.max_length)?;
@@ -415,6 +471,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     let (config, provenance) = config(&cli.global)?;
     match cli.command {
         Command::Completions { .. } => unreachable!("handled above"),
+        Command::Inspect { file, json } => inspect(&config, &file, json),
         Command::Config => {
             let value = toml::Value::try_from(&config)?;
             let text = toml::to_string_pretty(&value)?;

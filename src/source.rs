@@ -139,6 +139,17 @@ impl Document {
         title: Option<String>,
     ) -> std::result::Result<Document, ReadError> {
         let budget = Budget::new(Duration::from_secs(30), 256 << 20);
+        Document::convert_text(path, text, format, title, &budget)
+    }
+
+    /// Runs the text format's reader within `budget`.
+    fn convert_text(
+        path: String,
+        text: String,
+        format: Format,
+        title: Option<String>,
+        budget: &Budget,
+    ) -> std::result::Result<Document, ReadError> {
         let hash = content_hash(title.as_deref(), text.as_bytes());
         match format {
             Format::Markdown | Format::Text => Ok(Document::plain(path, text, format, title)),
@@ -152,28 +163,28 @@ impl Document {
                 hash,
                 format,
                 title,
-                read::html::read(&text, &budget)?,
+                read::html::read(&text, budget)?,
             )),
             Format::Rst => Ok(Document::converted(
                 path,
                 hash,
                 format,
                 title,
-                read::rst::read(&text, &budget)?,
+                read::rst::read(&text, budget)?,
             )),
             Format::Asciidoc => Ok(Document::converted(
                 path,
                 hash,
                 format,
                 title,
-                read::asciidoc::read(&text, &budget)?,
+                read::asciidoc::read(&text, budget)?,
             )),
             Format::Ipynb => Ok(Document::converted(
                 path,
                 hash,
                 format,
                 title,
-                read::ipynb::read(&text, &budget)?,
+                read::ipynb::read(&text, budget)?,
             )),
             Format::Pdf | Format::Docx => Err(ReadError::parse(format!(
                 "{} documents are binary; ingest the file from a folder instead",
@@ -494,7 +505,7 @@ fn read_bytes(
         Format::Docx => read::docx::read(bytes, budget)?,
         _ => {
             let text = read::decode::decode(bytes)?;
-            let mut doc = Document::try_from_text(rel, text, format, None)?;
+            let mut doc = Document::convert_text(rel, text, format, None, budget)?;
             // Identity is the file's bytes, whatever encoding they were decoded from.
             doc.hash = hash;
             return Ok(doc);
