@@ -253,7 +253,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             request_deadline,
         ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_answer))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_answer,
+        ))
         .layer(axum::middleware::from_fn(track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
@@ -891,15 +893,16 @@ pub async fn serve_listener(
         let activity = Arc::new(ConnActivity::new());
         let inner = hyper_util::service::TowerToHyperService::new(app.clone());
         let tracker = activity.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let busy = tracker.begin();
-            let fut = hyper::service::Service::call(&inner, req);
-            async move {
-                let resp = fut.await;
-                drop(busy);
-                resp
-            }
-        });
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let busy = tracker.begin();
+                let fut = hyper::service::Service::call(&inner, req);
+                async move {
+                    let resp = fut.await;
+                    drop(busy);
+                    resp
+                }
+            });
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _slot = slot;
@@ -910,7 +913,8 @@ pub async fn serve_listener(
                 .keep_alive(true);
             let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             tokio::pin!(conn);
-            let mut tick = tokio::time::interval((idle_timeout / 4).max(Duration::from_millis(100)));
+            let mut tick =
+                tokio::time::interval((idle_timeout / 4).max(Duration::from_millis(100)));
             let mut closing = false;
             loop {
                 tokio::select! {

@@ -532,7 +532,8 @@ pub fn checksum_files(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
 
 /// One file's size and blake3, streamed (no whole-file buffer).
 pub fn file_sum(path: &Path) -> Result<FileSum> {
-    let mut f = File::open(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mut f =
+        File::open(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let mut hasher = blake3::Hasher::new();
     let size = std::io::copy(&mut f, &mut hasher)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;

@@ -14,6 +14,8 @@ mod bench;
 mod cli;
 #[path = "integration/fresh.rs"]
 mod fresh;
+#[path = "integration/harden.rs"]
+mod harden;
 #[path = "integration/http.rs"]
 mod http;
 #[path = "integration/incremental.rs"]
