@@ -436,7 +436,7 @@ async fn path_rejections_are_json_and_request_ids_are_sanitised() {
 // 3. Connections.
 
 /// Raises this process's open-file limit to at least `want` (within the hard limit).
-fn raise_fd_limit(want: u64) -> u64 {
+fn raise_fd_limit(want: libc::rlim_t) -> libc::rlim_t {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -444,13 +444,13 @@ fn raise_fd_limit(want: u64) -> u64 {
     // SAFETY: plain getrlimit/setrlimit on a properly sized struct.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        if (lim.rlim_cur as u64) < want {
-            lim.rlim_cur = (want as libc::rlim_t).min(lim.rlim_max);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
         }
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 /// True when the peer closed (or reset) the connection within `within`.
@@ -476,7 +476,7 @@ async fn two_thousand_idle_connections_neither_block_the_server_nor_stay_open() 
     const IDLE: usize = 2000;
     let limit = raise_fd_limit(8192);
     assert!(
-        limit >= (2 * IDLE + 200) as u64,
+        limit >= (2 * IDLE + 200) as libc::rlim_t,
         "open-file limit {limit} is too low for this test"
     );
     let mut config = Config::default();
