@@ -46,7 +46,9 @@ impl ChatClient {
         let api_key = c
             .api_key_env
             .as_deref()
-            .and_then(|name| std::env::var(name).ok());
+            .and_then(|name| std::env::var(name).ok())
+            // Sent as a bearer token to `base_url` only, and only when one is configured.
+            .filter(|k| !k.trim().is_empty());
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
@@ -136,6 +138,41 @@ impl ChatClient {
         }
         Ok(resp)
     }
+}
+
+/// An upstream's streamed answer, relayed chunk by chunk; when no chunk arrives for `idle`
+/// the relay sends one SSE event `{"error": {"code": "upstream_timeout", ...}}` and ends,
+/// so a stalled upstream never holds a client (or a connection slot) forever.
+pub fn relay_stream(
+    resp: reqwest::Response,
+    idle: Duration,
+) -> impl futures_util::Stream<Item = std::result::Result<axum::body::Bytes, std::io::Error>> + Send
+{
+    use futures_util::StreamExt;
+    let url = resp.url().to_string();
+    let upstream = resp.bytes_stream().boxed();
+    futures_util::stream::unfold(Some(upstream), move |state| {
+        let url = url.clone();
+        async move {
+            let mut upstream = state?;
+            match tokio::time::timeout(idle, upstream.next()).await {
+                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(upstream))),
+                Ok(Some(Err(e))) => Some((Err(std::io::Error::other(e)), None)),
+                Ok(None) => None,
+                Err(_) => {
+                    tracing::warn!(%url, idle_s = idle.as_secs(), "upstream stream stalled");
+                    let event = json!({"error": {
+                        "code": "upstream_timeout",
+                        "message": format!("the chat backend at {url} sent nothing for {} s (chat.stream_idle_timeout_s)", idle.as_secs()),
+                    }});
+                    Some((
+                        Ok(axum::body::Bytes::from(format!("data: {event}\n\n"))),
+                        None,
+                    ))
+                }
+            }
+        }
+    })
 }
 
 /// The text of a message's `content`, which OpenAI allows to be a string or an array of

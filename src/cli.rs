@@ -103,6 +103,9 @@ enum Command {
         /// Print the same JSON object as `POST /v1/search`.
         #[arg(long)]
         json: bool,
+        /// Check every index file against the manifest's checksums before searching.
+        #[arg(long)]
+        verify: bool,
     },
     /// Benchmark retrieval on a BEIR data set (nDCG@10, recall, MRR, latency, ANN recall),
     /// or with --docs/--questions on a documentation folder (success@1/@5, MRR@10 by file
@@ -247,6 +250,9 @@ enum Command {
         /// Re-ingest this folder whenever its files change.
         #[arg(long)]
         watch: Option<PathBuf>,
+        /// Check every index file against the manifest's checksums before serving.
+        #[arg(long)]
+        verify: bool,
     },
 }
 
@@ -622,7 +628,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 );
             } else {
                 for c in &checks {
-                    let mark = if c.ok { "✓" } else { "✗" };
+                    let mark = match (c.ok, c.warning) {
+                        (false, _) => "✗",
+                        (true, true) => "!",
+                        (true, false) => "✓",
+                    };
                     println!("{mark} {}: {}", c.name, c.detail);
                     if let Some(fix) = &c.fix {
                         println!("    fix: {fix}");
@@ -693,10 +703,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             mode,
             tuning,
             json,
+            verify,
         } => {
             let mut config = config;
             tuning.apply(&mut config.search);
             config.validate()?;
+            if verify {
+                verify_index(&config.index_dir())?;
+            }
             let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
             let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
             let mut opts = SearchOptions::from_config(&config.search);
@@ -890,6 +904,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             runtime.block_on(stream_answer(
                 &client,
                 lore::chat::augment(request, &assembled),
+                std::time::Duration::from_secs(config.chat.stream_idle_timeout_s.max(1)),
             ))?;
             println!();
             if assembled.citations.is_empty() {
@@ -905,7 +920,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { addr, watch } => {
+        Command::Serve {
+            addr,
+            watch,
+            verify,
+        } => {
+            if verify {
+                verify_index(&config.index_dir())?;
+            }
             let addr = addr.unwrap_or_else(|| config.server.addr.clone());
             let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
             let engine = Arc::new(Engine::open(
@@ -915,18 +937,35 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 config.embed.query_cache,
             )?);
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(lore::server::serve(engine, config, &addr, watch))?;
+            let served = runtime.block_on(lore::server::serve(engine, config, &addr, watch));
+            // The drain is over (or its grace ran out): blocking work still running (an
+            // ingest from the API, a slow search) is abandoned rather than waited for.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+            served?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
+/// `--verify`: every index file against the manifest's checksums.
+fn verify_index(root: &std::path::Path) -> Result<()> {
+    if !lore::index::Index::verify(root)? {
+        eprintln!("warning: the index has no checksums (written by an older lore); run `lore ingest --rebuild` to add them");
+    }
+    Ok(())
+}
+
 /// Sends a streaming chat request and prints the answer's text deltas as they arrive.
-async fn stream_answer(client: &lore::chat::ChatClient, request: serde_json::Value) -> Result<()> {
+async fn stream_answer(
+    client: &lore::chat::ChatClient,
+    request: serde_json::Value,
+    idle: std::time::Duration,
+) -> Result<()> {
     use futures_util::StreamExt;
     use std::io::Write;
     let resp = client.send(request).await?;
-    let mut stream = resp.bytes_stream();
+    let stream = lore::chat::relay_stream(resp, idle);
+    futures_util::pin_mut!(stream);
     let mut buf = String::new();
     let mut out = std::io::stdout();
     while let Some(chunk) = stream.next().await {
@@ -941,6 +980,9 @@ async fn stream_answer(client: &lore::chat::ChatClient, request: serde_json::Val
                 return Ok(());
             }
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
+                if let Some(m) = v["error"]["message"].as_str() {
+                    anyhow::bail!("{m}");
+                }
                 if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
                     print!("{t}");
                     out.flush()?;

@@ -202,6 +202,20 @@ pub struct ServerConfig {
     pub reload_poll_ms: u64,
     /// Embedding requests allowed to wait before the server answers 503.
     pub max_queue: usize,
+    /// Lets `/v1/prompt` requests carry their own minijinja `template`. Off by default: a
+    /// template is a small program, and the server should not run strangers' programs
+    /// unless its operator says so (rendering is bounded by fuel and an output cap either way).
+    pub allow_request_templates: bool,
+    /// Seconds a request may take before it is answered 503 `timeout`.
+    pub request_timeout_s: u64,
+    /// Seconds SIGTERM/SIGINT waits for in-flight requests before the process exits.
+    pub shutdown_grace_s: u64,
+    /// Seconds a client may take to send a request's headers (slowloris).
+    pub header_timeout_s: u64,
+    /// Seconds a keep-alive connection may sit idle between requests before it is closed.
+    pub idle_timeout_s: u64,
+    /// Open connections served at once; connections beyond it are closed at accept.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -210,6 +224,12 @@ impl Default for ServerConfig {
             addr: "127.0.0.1:7878".into(),
             reload_poll_ms: 1000,
             max_queue: 64,
+            allow_request_templates: false,
+            request_timeout_s: 30,
+            shutdown_grace_s: 10,
+            header_timeout_s: 10,
+            idle_timeout_s: 60,
+            max_connections: 1024,
         }
     }
 }
@@ -231,6 +251,9 @@ pub struct PromptConfig {
     pub template: Option<PathBuf>,
     /// A JSONL file of `{"messages": [...]}` few-shot examples.
     pub examples: Option<PathBuf>,
+    /// Largest user message a template may render, in bytes; a template that writes more
+    /// fails with an error instead of growing without bound.
+    pub max_output_bytes: usize,
 }
 
 impl Default for PromptConfig {
@@ -242,6 +265,7 @@ impl Default for PromptConfig {
             system: None,
             template: None,
             examples: None,
+            max_output_bytes: 1 << 20,
         }
     }
 }
@@ -253,10 +277,15 @@ pub struct ChatConfig {
     /// e.g. `http://127.0.0.1:8080/v1` (llama.cpp) or `http://127.0.0.1:11434/v1` (Ollama).
     pub base_url: Option<String>,
     pub model: Option<String>,
-    /// Name of the environment variable holding the API key (never the key itself).
+    /// Name of the environment variable holding the API key (never the key itself). When
+    /// set and non-empty, the key is sent as `Authorization: Bearer` to `base_url`, and to
+    /// nothing else; without it no `Authorization` header is sent.
     pub api_key_env: Option<String>,
     /// Seconds before an upstream request is abandoned with 504.
     pub timeout_s: u64,
+    /// Seconds a streamed answer may go without a new chunk before the relay gives up
+    /// (an upstream that stalls mid-stream must not hold the connection forever).
+    pub stream_idle_timeout_s: u64,
 }
 
 impl Default for ChatConfig {
@@ -266,6 +295,7 @@ impl Default for ChatConfig {
             model: None,
             api_key_env: None,
             timeout_s: 120,
+            stream_idle_timeout_s: 60,
         }
     }
 }
@@ -403,6 +433,21 @@ impl Config {
                 "search.alpha = {} must be within 0..=1",
                 self.search.alpha
             )));
+        }
+        let s = &self.server;
+        if s.request_timeout_s == 0
+            || s.header_timeout_s == 0
+            || s.idle_timeout_s == 0
+            || s.max_connections == 0
+        {
+            return Err(Error::Config(
+                "server.request_timeout_s, header_timeout_s, idle_timeout_s and max_connections must be positive".into(),
+            ));
+        }
+        if self.prompt.max_output_bytes == 0 || self.chat.stream_idle_timeout_s == 0 {
+            return Err(Error::Config(
+                "prompt.max_output_bytes and chat.stream_idle_timeout_s must be positive".into(),
+            ));
         }
         Ok(())
     }

@@ -24,6 +24,9 @@ pub struct Check {
     /// What to do when the check failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// Passed, but with something the user should know (printed with `!`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
 }
 
 impl Check {
@@ -33,6 +36,17 @@ impl Check {
             ok: true,
             detail: detail.into(),
             fix: None,
+            warning: false,
+        }
+    }
+
+    fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: true,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+            warning: true,
         }
     }
 
@@ -42,6 +56,7 @@ impl Check {
             ok: false,
             detail: detail.into(),
             fix: Some(fix.into()),
+            warning: false,
         }
     }
 }
@@ -49,7 +64,6 @@ impl Check {
 /// Runs every check for `config` (its model folder and index folder).
 pub fn run(config: &Config) -> Vec<Check> {
     let mut checks = Vec::new();
-    let rebuild = "run `lore ingest DIR --rebuild` to build the index again";
 
     // ONNX Runtime.
     match crate::runtime::ensure_loaded() {
@@ -135,6 +149,15 @@ pub fn run(config: &Config) -> Vec<Check> {
         }
     };
 
+    checks.extend(check_index(config, embedder.as_ref()));
+    checks
+}
+
+/// The index checks alone, with an already-loaded model (or none), so tests and the
+/// hardening catalogue can run them many times without reloading the model.
+pub fn check_index(config: &Config, embedder: Option<&Embedder>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let rebuild = "run `lore ingest DIR --rebuild` to build the index again";
     // Index folder.
     let root = config.index_dir();
     let (current, dir) = match store::current_generation_dir(&root) {
@@ -169,6 +192,23 @@ pub fn run(config: &Config) -> Vec<Check> {
             return checks;
         }
     };
+    if manifest.files.is_empty() {
+        checks.push(Check::warn(
+            "checksums",
+            "no checksums (index written by an older lore; run `lore ingest --rebuild` to add them)",
+            "run `lore ingest DIR --rebuild`",
+        ));
+    } else {
+        let problems = store::verify_files(&dir, &manifest);
+        if problems.is_empty() {
+            checks.push(Check::pass(
+                "checksums",
+                format!("{} files match the manifest", manifest.files.len()),
+            ));
+        } else {
+            checks.push(Check::fail("checksums", problems.join("; "), rebuild));
+        }
+    }
     match &embedder {
         Some(e) if *e.info() == manifest.model => {
             checks.push(Check::pass("model matches index", e.info().id()))
@@ -206,7 +246,21 @@ pub fn run(config: &Config) -> Vec<Check> {
         }
     };
     let vectors = match store::read_vectors(&dir, manifest.chunks, manifest.model.dim) {
-        Ok(v) => Some(v),
+        Ok(v) => {
+            let flat = v.concat();
+            match store::check_unit_vectors(&dir.join(store::VECTORS), &flat, manifest.model.dim) {
+                Ok(()) => checks.push(Check::pass(
+                    "vector norms",
+                    format!(
+                        "{} vectors, all finite and of unit length (±{})",
+                        v.len(),
+                        store::NORM_TOLERANCE
+                    ),
+                )),
+                Err(e) => checks.push(Check::fail("vector norms", e.to_string(), rebuild)),
+            }
+            Some(v)
+        }
         Err(e) => {
             checks.push(Check::fail("vectors", e.to_string(), rebuild));
             None
@@ -214,8 +268,10 @@ pub fn run(config: &Config) -> Vec<Check> {
     };
     match LexicalIndex::open(&dir.join(store::BM25_DIR)).and_then(|l| l.ids().map(|ids| (l, ids))) {
         Ok((_, ids)) => {
-            let expected: Vec<u32> = (0..manifest.chunks as u32).collect();
-            if ids == expected {
+            // Compared in place: a damaged manifest's count must not size an allocation.
+            let complete = ids.len() == manifest.chunks
+                && ids.iter().enumerate().all(|(i, &id)| id as usize == i);
+            if complete {
                 checks.push(Check::pass(
                     "bm25 coverage",
                     format!("all {} chunks indexed", ids.len()),
@@ -267,8 +323,76 @@ pub fn run(config: &Config) -> Vec<Check> {
             Err(e) => checks.push(Check::fail("hnsw reachability", e.to_string(), rebuild)),
         }
     }
-    let _ = chunks;
+    checks.extend(probe_queries(&dir, chunks.as_deref(), rebuild));
     checks.extend(disk(&root));
+    checks
+}
+
+/// Opens the generation the way a search does and runs one query per retriever (a word of
+/// the first chunk for BM25, the first stored vector for the graph), turning errors and
+/// panics into failed checks.
+fn probe_queries(dir: &Path, chunks: Option<&[crate::chunk::Chunk]>, rebuild: &str) -> Vec<Check> {
+    use crate::search::{Mode, SearchOptions};
+    let caught = |f: &dyn Fn() -> crate::Result<String>| -> Result<String, String> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(Ok(d)) => Ok(d),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("panicked (see the message above)".into()),
+        }
+    };
+    let index = match std::panic::catch_unwind(|| crate::index::Index::open_generation(dir)) {
+        Ok(Ok(i)) => i,
+        Ok(Err(e)) => {
+            return vec![Check::fail("open for search", e.to_string(), rebuild)];
+        }
+        Err(_) => {
+            return vec![Check::fail(
+                "open for search",
+                "opening the generation panicked (see the message above)",
+                rebuild,
+            )]
+        }
+    };
+    let word = chunks
+        .and_then(|c| c.first())
+        .and_then(|c| {
+            c.text
+                .split(|ch: char| !ch.is_alphanumeric())
+                .find(|w| w.len() >= 4)
+        })
+        .unwrap_or("the")
+        .to_string();
+    let mut checks = Vec::new();
+    let bm25 = caught(&|| {
+        let opts = SearchOptions {
+            mode: Mode::Bm25,
+            top_k: 3,
+            ..SearchOptions::default()
+        };
+        let hits = index.search_with_vector(&word, None, &opts)?;
+        Ok(format!("`{word}` finds {} hits", hits.len()))
+    });
+    checks.push(match bm25 {
+        Ok(d) => Check::pass("bm25 query", d),
+        Err(e) => Check::fail("bm25 query", e, rebuild),
+    });
+    let dense = caught(&|| {
+        let dim = index.dense().dim().max(1);
+        let Some(v) = index.dense().vectors().get(..dim) else {
+            return Ok("no vectors to query with".to_string());
+        };
+        let opts = SearchOptions {
+            mode: Mode::Dense,
+            top_k: 3,
+            ..SearchOptions::default()
+        };
+        let hits = index.search_with_vector("", Some(v), &opts)?;
+        Ok(format!("chunk 0's vector finds {} hits", hits.len()))
+    });
+    checks.push(match dense {
+        Ok(d) => Check::pass("dense query", d),
+        Err(e) => Check::fail("dense query", e, rebuild),
+    });
     checks
 }
 

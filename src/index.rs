@@ -57,11 +57,39 @@ impl Index {
         Index::open_generation(&dir)
     }
 
+    /// Checks every file of the generation `CURRENT` names against the manifest's
+    /// checksums (`lore search/serve --verify`). `Ok(false)` when the manifest has no
+    /// checksums (an index written by an older lore): nothing could be checked.
+    pub fn verify(root: &Path) -> Result<bool> {
+        let (_, dir) = store::current_generation_dir(root)?.ok_or_else(|| {
+            Error::index(root, "has no published index yet; run `lore ingest` first")
+        })?;
+        let manifest = store::read_manifest(&dir)?;
+        if manifest.files.is_empty() {
+            return Ok(false);
+        }
+        let problems = store::verify_files(&dir, &manifest);
+        if problems.is_empty() {
+            Ok(true)
+        } else {
+            Err(Error::index(
+                &dir,
+                format!(
+                    "failed verification: {}; run `lore ingest --rebuild`",
+                    problems.join("; ")
+                ),
+            ))
+        }
+    }
+
     /// Opens one generation folder.
     pub fn open_generation(dir: &Path) -> Result<Index> {
         let manifest = store::read_manifest(dir)?;
         let chunks = store::read_chunks(dir, manifest.chunks)?;
         let vectors = store::read_vectors(dir, manifest.chunks, manifest.model.dim)?.concat();
+        // O(n·d), ~10 ms for 15k × 384: cheap enough to do at every open, and a NaN or
+        // non-unit vector would otherwise rank first (or never) without a word.
+        store::check_unit_vectors(&dir.join(store::VECTORS), &vectors, manifest.model.dim)?;
         let dense = DenseIndex::load(dir, vectors, manifest.model.dim)?;
         let lexical = LexicalIndex::open(&dir.join(store::BM25_DIR))?;
         let docs = lexical.num_docs() as usize;
@@ -73,8 +101,8 @@ impl Index {
         }
         let mut chunk_doc = vec![0u32; chunks.len()];
         for (ord, e) in manifest.documents.values().enumerate() {
-            let range = e.first_chunk as usize..(e.first_chunk + e.chunks) as usize;
-            match chunk_doc.get_mut(range) {
+            let end = e.first_chunk as usize + e.chunks as usize;
+            match chunk_doc.get_mut(e.first_chunk as usize..end) {
                 Some(slots) => slots.fill(ord as u32),
                 None => {
                     return Err(Error::index(

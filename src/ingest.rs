@@ -531,7 +531,10 @@ fn publish(
     store::write_vectors(&tmp, vectors)?;
     crate::lexical::build(&tmp.join(store::BM25_DIR), chunks)?;
     DenseIndex::build(vectors, hnsw)?.save(&tmp)?;
-    let manifest_json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+    // Checksums of everything written above, so damage is detectable later (lore doctor).
+    let mut manifest = manifest.clone();
+    manifest.files = store::checksum_files(&tmp)?;
+    let manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     std::fs::write(tmp.join(store::MANIFEST), manifest_json).map_err(|e| {
         Error::io(
             format!("writing {}", tmp.join(store::MANIFEST).display()),

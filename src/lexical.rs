@@ -4,7 +4,8 @@
 //! Queries are built as a bag of analysed terms rather than through tantivy's query
 //! parser, so user text like `error: foo` is never read as query syntax.
 
-use std::path::Path;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
@@ -91,14 +92,45 @@ pub fn build(dir: &Path, chunks: &[Chunk]) -> Result<()> {
 
 /// A read-only BM25 index of one generation.
 pub struct LexicalIndex {
+    dir: PathBuf,
     reader: IndexReader,
     fields: Fields,
     analyzer: TextAnalyzer,
 }
 
+/// Runs tantivy code that reads index files, turning both its errors and its panics into
+/// [`Error::Index`] naming the folder: tantivy trusts its files, and some damaged files make
+/// it panic (slice bounds, failed asserts) rather than fail. This is the boundary where a
+/// damaged generation stops being tantivy's problem and becomes a clear message.
+fn guarded<T>(dir: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let damaged = |detail: String| {
+        Error::index(
+            dir,
+            format!("BM25 index failed while {what}: {detail}; the index may be damaged, run `lore doctor`, then `lore ingest --rebuild`"),
+        )
+    };
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(Error::Tantivy(e))) => Err(damaged(e.to_string())),
+        Ok(Err(e)) => Err(e),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(damaged(format!("tantivy panicked ({msg})")))
+        }
+    }
+}
+
 impl LexicalIndex {
     /// Opens the index written by [`build`] in `dir`.
     pub fn open(dir: &Path) -> Result<LexicalIndex> {
+        guarded(dir, "opening", || LexicalIndex::open_unguarded(dir))
+    }
+
+    fn open_unguarded(dir: &Path) -> Result<LexicalIndex> {
         let index = Index::open_in_dir(dir)
             .map_err(|e| Error::index(dir, format!("cannot open the BM25 index: {e}")))?;
         index.tokenizers().register(ANALYZER, analyzer());
@@ -122,6 +154,7 @@ impl LexicalIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         Ok(LexicalIndex {
+            dir: dir.to_path_buf(),
             reader,
             fields,
             analyzer: analyzer(),
@@ -175,6 +208,10 @@ impl LexicalIndex {
 
     /// Every chunk id in the index, sorted (for coverage checks).
     pub fn ids(&self) -> Result<Vec<u32>> {
+        guarded(&self.dir, "listing chunk ids", || self.ids_unguarded())
+    }
+
+    fn ids_unguarded(&self) -> Result<Vec<u32>> {
         let searcher = self.reader.searcher();
         let mut ids = Vec::with_capacity(searcher.num_docs() as usize);
         for segment in searcher.segment_readers() {
@@ -191,6 +228,17 @@ impl LexicalIndex {
 
     /// The best `k` chunk ids by BM25, best first.
     pub fn search(&self, query: &str, k: usize, params: Bm25Params) -> Result<Vec<(u32, f32)>> {
+        guarded(&self.dir, "searching", || {
+            self.search_unguarded(query, k, params)
+        })
+    }
+
+    fn search_unguarded(
+        &self,
+        query: &str,
+        k: usize,
+        params: Bm25Params,
+    ) -> Result<Vec<(u32, f32)>> {
         let terms = self.terms(query);
         if terms.is_empty() || k == 0 {
             return Ok(Vec::new());

@@ -144,7 +144,18 @@ pub struct PromptOptions {
     /// instead of padding the context with unrelated text.
     pub min_score: Option<f32>,
     pub tokenizer: TokenCounter,
+    /// Largest user message a template may render, in bytes (see [`TEMPLATE_FUEL`]).
+    pub max_output_bytes: usize,
 }
+
+/// minijinja instructions one template render may execute. A template is a program, and a
+/// loop over `range(100000)` nested twice would otherwise run for hours; real templates over
+/// a hundred passages use a few thousand.
+pub const TEMPLATE_FUEL: u64 = 5_000_000;
+/// Nesting depth of macro calls, includes and loops a template may reach.
+pub const TEMPLATE_RECURSION: usize = 64;
+/// The default [`PromptOptions::max_output_bytes`].
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 1 << 20;
 
 /// What `[n]` in the prompt (and so in the model's answer) points at, so a client can turn
 /// citations into links to the exact lines.
@@ -262,7 +273,14 @@ pub fn assemble(question: &str, hits: &[Hit], opts: &PromptOptions) -> Result<As
         .collect();
 
     let user = match &opts.template {
-        Some(source) => render_template(source, question, &used, &citations, &block)?,
+        Some(source) => render_template(
+            source,
+            question,
+            &used,
+            &citations,
+            &block,
+            opts.max_output_bytes,
+        )?,
         None => default_user_message(question, &block),
     };
 
@@ -741,12 +759,39 @@ fn default_user_message(question: &str, block: &str) -> String {
 }
 
 /// The settings shared by rendering and by [`load_template`]'s early syntax check.
+/// Every render runs with fuel and a recursion limit, so no template runs unbounded.
 fn template_env() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    env.set_fuel(Some(TEMPLATE_FUEL));
+    env.set_recursion_limit(TEMPLATE_RECURSION);
     env
+}
+
+/// Collects a render's output and fails the render once it passes `limit` bytes, so a
+/// template like `{{ "x" * 50000000 }}` in a loop stops at the cap instead of holding
+/// gigabytes. (minijinja renders through `io::Write`; an error aborts the render.)
+struct BoundedOutput {
+    buf: Vec<u8>,
+    limit: usize,
+    exceeded: bool,
+}
+
+impl std::io::Write for BoundedOutput {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > self.limit {
+            self.exceeded = true;
+            return Err(std::io::Error::other("template output limit reached"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What a template sees for each passage.
@@ -767,6 +812,7 @@ fn render_template(
     used: &[Passage],
     citations: &[Citation],
     block: &str,
+    max_output_bytes: usize,
 ) -> Result<String> {
     let passages: Vec<PassageView<'_>> = used
         .iter()
@@ -788,9 +834,33 @@ fn render_template(
         context => block,
         no_relevant_context => used.is_empty(),
     };
-    template_env()
-        .render_named_str("template", source, ctx)
-        .map_err(|e| Error::invalid("template", e.to_string()))
+    let env = template_env();
+    let template = env
+        .template_from_named_str("template", source)
+        .map_err(|e| Error::invalid("template", e.to_string()))?;
+    let mut out = BoundedOutput {
+        buf: Vec::new(),
+        limit: max_output_bytes,
+        exceeded: false,
+    };
+    match template.render_captured_to(ctx, &mut out) {
+        Ok(_) => {}
+        Err(_) if out.exceeded => {
+            return Err(Error::invalid(
+                "template",
+                format!("the template's output passed the limit of {max_output_bytes} bytes (prompt.max_output_bytes)"),
+            ))
+        }
+        Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
+            return Err(Error::invalid(
+                "template",
+                format!("the template ran out of fuel: it executed more than {TEMPLATE_FUEL} instructions (a runaway loop?)"),
+            ))
+        }
+        Err(e) => return Err(Error::invalid("template", e.to_string())),
+    }
+    String::from_utf8(out.buf)
+        .map_err(|_| Error::invalid("template", "the template rendered invalid UTF-8"))
 }
 
 #[cfg(test)]
@@ -829,6 +899,7 @@ Raise min_score to drop weak matches. Lower it when answers miss obvious passage
             examples: Vec::new(),
             min_score: None,
             tokenizer: tok(),
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
         }
     }
 

@@ -52,6 +52,7 @@ impl PromptDefaults {
                 examples,
                 min_score: Some(c.min_similarity),
                 tokenizer: TokenCounter::new(&c.tokenizer)?,
+                max_output_bytes: c.max_output_bytes,
             },
             min_similarity: c.min_similarity,
         })

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -124,6 +124,18 @@ impl From<Error> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
             }
             Error::Chat(m) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", m),
+            Error::Locked { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "index_locked", e.to_string())
+            }
+            // A damaged index is the operator's to fix; say what is wrong and where.
+            Error::Index { .. } | Error::Tantivy(_) => {
+                tracing::error!(error = %e, "index error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "index_error",
+                    e.to_string(),
+                )
+            }
             other => {
                 tracing::error!(error = %other, "request failed");
                 ApiError::new(
@@ -146,6 +158,16 @@ impl From<JsonRejection> for ApiError {
             _ => "malformed_json",
         };
         ApiError::new(status, code, r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("path: {}", r.body_text()),
+        )
     }
 }
 
@@ -228,6 +250,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_deadline,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_answer,
+        ))
         .layer(axum::middleware::from_fn(track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
@@ -241,7 +270,69 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+        .layer(axum::middleware::from_fn(sanitize_request_id))
         .with_state(state)
+}
+
+/// Longest client-chosen `x-request-id` kept; longer ones are replaced by a generated id.
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// Drops a client's `x-request-id` that is too long or holds anything but visible ASCII,
+/// so logs and the echoed header only ever carry a short, printable id (a generated one
+/// replaces it).
+async fn sanitize_request_id(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let bad = req.headers().get_all("x-request-id").iter().count() > 1
+        || req.headers().get("x-request-id").is_some_and(|v| {
+            v.len() > MAX_REQUEST_ID
+                || v.is_empty()
+                || !v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+        });
+    if bad {
+        req.headers_mut().remove("x-request-id");
+    }
+    next.run(req).await
+}
+
+/// Answers 503 `timeout` when a request runs past `server.request_timeout_s`. The handler's
+/// future is dropped; blocking work it started sees its cancellation flag (see
+/// [`run_blocking`]).
+async fn request_deadline(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let limit = Duration::from_secs(state.config.server.request_timeout_s.max(1));
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than {} s (server.request_timeout_s); retry, or ask for less",
+                limit.as_secs()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// A handler panic becomes a JSON 500 (the connection and the server carry on).
+fn panic_answer(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = what, "a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error (a handler panicked); see the server log",
+    )
+    .into_response()
 }
 
 /// Request ids for `x-request-id` (kept when the client sends one): a process-unique prefix
@@ -509,7 +600,12 @@ async fn search(
 }
 
 /// Runs library work on the blocking pool after taking an admission permit, so slow
-/// embeddings never stall the async workers and overload is answered at once.
+/// embeddings never stall the async workers and overload is answered at once. Every
+/// handler's blocking work goes through here, so the admission limit covers all of it.
+///
+/// When the request is abandoned (deadline passed, client gone) before a blocking thread
+/// picks the work up, the work is skipped; once started it runs to completion (search and
+/// prompt assembly are bounded: templates by fuel and an output cap).
 pub async fn run_blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&Engine) -> Result<T, Error> + Send + 'static,
@@ -522,19 +618,36 @@ pub async fn run_blocking<T: Send + 'static>(
         )
     })?;
     let engine = state.engine.clone();
+    let cancel = CancelOnDrop::default();
+    let cancelled = cancel.0.clone();
     let out = tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::invalid("request", "abandoned before it started"));
+        }
         f(&engine)
     })
     .await
     .map_err(|e| {
+        tracing::error!(error = %e, "blocking task failed");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            format!("worker failed: {e}"),
+            "internal error (a worker failed); see the server log",
         )
     })?;
+    drop(cancel);
     out.map_err(ApiError::from)
+}
+
+/// Set when the request future that owns it is dropped before the work finished.
+#[derive(Default)]
+struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[utoipa::path(post, path = "/v1/prompt", request_body = PromptRequest, responses((status = 200, description = "the augmented prompt", body = AssembledPrompt), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)))]
@@ -543,6 +656,13 @@ async fn prompt(
     body: Result<Json<PromptRequest>, JsonRejection>,
 ) -> Result<Json<AssembledPrompt>, ApiError> {
     let Json(req) = body?;
+    if req.template.is_some() && !state.config.server.allow_request_templates {
+        return Err(Error::invalid(
+            "template",
+            "request templates are disabled on this server; its operator can allow them with `allow_request_templates = true` under [server] in lore.toml (or LORE_SERVER_ALLOW_REQUEST_TEMPLATES=true), or configure one template for everyone with [prompt] template",
+        )
+        .into());
+    }
     if let Some(k) = req.top_k {
         if k == 0 || k > MAX_HTTP_TOP_K {
             return Err(Error::invalid(
@@ -605,7 +725,8 @@ async fn chat_completions(
     let citations_header = header::HeaderValue::from_str(&chat::citations_header(&citations))
         .unwrap_or_else(|_| header::HeaderValue::from_static("[]"));
     if stream {
-        let body = axum::body::Body::from_stream(upstream.bytes_stream());
+        let idle = Duration::from_secs(state.config.chat.stream_idle_timeout_s.max(1));
+        let body = axum::body::Body::from_stream(chat::relay_stream(upstream, idle));
         let mut resp = Response::new(body);
         let h = resp.headers_mut();
         h.insert(
@@ -680,15 +801,12 @@ async fn put_document(
 #[utoipa::path(delete, path = "/v1/documents/{path}", params(("path" = String, Path, description = "the document path")), responses((status = 200, body = DocumentChange), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_document(
     State(state): State<AppState>,
-    axum::extract::Path(path): axum::extract::Path<String>,
+    path: Result<axum::extract::Path<String>, PathRejection>,
 ) -> Result<Json<DocumentChange>, ApiError> {
+    let axum::extract::Path(path) = path?;
     let path = clean_doc_path(&path)?;
     // Look at the newest published generation, not just the one this server has loaded.
-    let engine = state.engine.clone();
-    tokio::task::spawn_blocking(move || engine.reload_if_changed())
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(ApiError::from)?;
+    run_blocking(&state, |engine| engine.reload_if_changed()).await?;
     if !state
         .engine
         .index()
@@ -728,8 +846,7 @@ async fn apply_changes(
     changes: Changes,
 ) -> Result<Json<DocumentChange>, ApiError> {
     let config = state.config.clone();
-    let engine = state.engine.clone();
-    let report = tokio::task::spawn_blocking(move || {
+    let report = run_blocking(state, move |engine| {
         let settings = IngestSettings {
             read: config.ingest.clone(),
             chunking: config.chunking.clone(),
@@ -745,14 +862,9 @@ async fn apply_changes(
             std::time::Instant::now(),
         )?;
         engine.reload_if_changed()?;
-        Ok::<_, Error>(report)
+        Ok(report)
     })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-    .map_err(|e| match e {
-        Error::Locked { .. } => ApiError::new(StatusCode::CONFLICT, "index_locked", e.to_string()),
-        other => ApiError::from(other),
-    })?;
+    .await?;
     Ok(Json(DocumentChange {
         generation: report.generation,
         report,
@@ -767,17 +879,12 @@ struct Reloaded {
 
 #[utoipa::path(post, path = "/v1/admin/reload", responses((status = 200, body = Reloaded)))]
 async fn reload(State(state): State<AppState>) -> Result<Json<Reloaded>, ApiError> {
-    let engine = state.engine.clone();
-    let changed = tokio::task::spawn_blocking(move || engine.reload_if_changed())
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "reload_failed",
-                e.to_string(),
-            )
-        })?;
+    let changed = run_blocking(&state, |engine| {
+        engine
+            .reload_if_changed()
+            .map_err(|e| Error::index(engine.root(), format!("reload failed: {e}")))
+    })
+    .await?;
     Ok(Json(Reloaded {
         generation: state.engine.index().manifest().generation,
         changed: changed.is_some(),
@@ -817,9 +924,161 @@ pub async fn serve(
     tokio::spawn(watch_generations(engine.clone(), poll));
     tracing::info!(%local, "lore is listening");
     eprintln!("lore listening on http://{local}");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    serve_listener(listener, state, shutdown_signal()).await
+}
+
+/// Serves `state`'s router on `listener` until `shutdown` resolves, then drains: stops
+/// accepting, lets in-flight requests finish for at most `server.shutdown_grace_s`, and
+/// returns (abandoning what is left).
+///
+/// A hand-written accept loop over hyper's HTTP/1 connection builder (as in axum's
+/// `low-level` examples) rather than `axum::serve`, which exposes none of these knobs:
+/// at most `server.max_connections` connections are served (excess ones are closed at
+/// accept, before reading a byte), a request's headers must arrive within
+/// `server.header_timeout_s` (hyper's timer, which also runs while a keep-alive connection
+/// waits for its next request), and a connection with no request in flight for
+/// `server.idle_timeout_s` is shut down.
+pub async fn serve_listener(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = state.config.server.clone();
+    let app = router(state);
+    let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let slots = Arc::new(Semaphore::new(max));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let header_timeout = Duration::from_secs(limits.header_timeout_s.max(1));
+    let idle_timeout = Duration::from_secs(limits.idle_timeout_s.max(1));
+    let grace = Duration::from_secs(limits.shutdown_grace_s);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Refuse fast: a reset, not a connection left waiting in a queue.
+            let _ = stream.set_zero_linger();
+            drop(stream);
+            metrics::counter!("lore_connections_refused_total").increment(1);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let activity = Arc::new(ConnActivity::new());
+        let inner = hyper_util::service::TowerToHyperService::new(app.clone());
+        let tracker = activity.clone();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let busy = tracker.begin();
+                let fut = hyper::service::Service::call(&inner, req);
+                async move {
+                    let resp = fut.await;
+                    drop(busy);
+                    resp
+                }
+            });
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let mut tick =
+                tokio::time::interval((idle_timeout / 4).max(Duration::from_millis(100)));
+            let mut closing = false;
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    _ = tick.tick(), if !closing => {
+                        if activity.idle_for() >= idle_timeout {
+                            conn.as_mut().graceful_shutdown();
+                            closing = true;
+                        }
+                    }
+                    changed = stop.changed(), if !closing => {
+                        if changed.is_err() || *stop.borrow() {
+                            conn.as_mut().graceful_shutdown();
+                            closing = true;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("draining in-flight requests");
+    let _ = stop_tx.send(true);
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    match tokio::time::timeout(grace, slots.acquire_many(all)).await {
+        Ok(_) => tracing::info!("all connections closed"),
+        Err(_) => tracing::warn!(
+            grace_s = grace.as_secs(),
+            "connections still open after server.shutdown_grace_s; exiting anyway"
+        ),
+    }
+    Ok(())
+}
+
+/// Per-connection bookkeeping for the idle timeout: requests in flight, and when the last
+/// one ended (or the connection opened).
+struct ConnActivity {
+    started: std::time::Instant,
+    in_flight: std::sync::atomic::AtomicUsize,
+    last_done_ms: std::sync::atomic::AtomicU64,
+}
+
+struct Busy(Arc<ConnActivity>);
+
+impl ConnActivity {
+    fn new() -> ConnActivity {
+        ConnActivity {
+            started: std::time::Instant::now(),
+            in_flight: Default::default(),
+            last_done_ms: Default::default(),
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Busy(self.clone())
+    }
+
+    /// Zero while a request is in flight.
+    fn idle_for(&self) -> Duration {
+        if self.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            return Duration::ZERO;
+        }
+        let last = self.last_done_ms.load(std::sync::atomic::Ordering::SeqCst);
+        self.started
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let now = self.0.started.elapsed().as_millis() as u64;
+        self.0
+            .last_done_ms
+            .store(now, std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Polls the index's `CURRENT` pointer and swaps generations when it changes.

@@ -9,7 +9,7 @@
 //!     manifest.json    format version, model fingerprint, settings, documents
 //!     chunks.jsonl     one Chunk per line; line i is chunk id i
 //!     vectors.f32      chunk embeddings, row i = chunk i, little-endian f32
-//!     hnsw.hnsw.*      the HNSW graph over vectors.f32
+//!     hnsw.graph       the HNSW graph over vectors.f32
 //!     bm25/            the tantivy index over chunks.jsonl
 //! ```
 
@@ -70,6 +70,19 @@ pub struct Manifest {
     /// [`crate::chunk::CHUNKER_VERSION`] that cut the chunks (0: before it was recorded).
     #[serde(default)]
     pub chunker: u32,
+    /// Size and blake3 of every file of the generation but the manifest (paths relative to
+    /// the generation folder, `/`-separated), written at publish so `lore doctor` and
+    /// `--verify` can tell a damaged file from a good one. Empty in indexes written by a
+    /// lore older than this field.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, FileSum>,
+}
+
+/// One file's size and content hash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileSum {
+    pub size: u64,
+    pub blake3: String,
 }
 
 impl Manifest {
@@ -97,6 +110,7 @@ impl Manifest {
             documents,
             source,
             chunker: crate::chunk::CHUNKER_VERSION,
+            files: BTreeMap::new(),
         }
     }
 }
@@ -126,7 +140,23 @@ pub fn read_current(root: &Path) -> Result<Option<Current>> {
             "pointer names a folder outside the index",
         ));
     }
+    let expected = generation_dir_name(current.generation);
+    if current.dir != expected {
+        return Err(Error::index(
+            &path,
+            format!(
+                "is inconsistent: it says generation {} but names folder `{}` (generation {}'s folder is `{expected}`), so lore will neither read nor write this index. Fix: make CURRENT name one generation in both fields (e.g. {{\"generation\": N, \"dir\": \"gen-00000N\"}} for a folder gen-00000N whose manifest says generation N), or delete CURRENT and run `lore ingest DIR --rebuild`",
+                current.generation, current.dir, current.generation
+            ),
+        ));
+    }
     Ok(Some(current))
+}
+
+/// The generation number a published folder's name stands for (`gen-000007` → 7).
+pub fn generation_of_dir_name(name: &str) -> Option<u64> {
+    let n = name.strip_prefix("gen-")?.parse::<u64>().ok()?;
+    (generation_dir_name(n) == name).then_some(n)
 }
 
 /// Refuses to write into a folder that holds something other than a lore index (a typo in
@@ -224,8 +254,23 @@ pub fn read_chunks(dir: &Path, expected: usize) -> Result<Vec<Chunk>> {
     let path = dir.join(CHUNKS);
     let f = File::open(&path)
         .map_err(|e| Error::index(&path, format!("cannot open the chunk store: {e}")))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    // Every chunk takes a line of JSON, well over 16 bytes: a manifest count beyond that is
+    // damage, refused before anything is allocated for it.
+    if expected as u64 > len / 16 + 1 {
+        return Err(Error::index(
+            &path,
+            format!("is {len} bytes, too small for the {expected} chunks the manifest lists; the index is damaged, run `lore ingest --rebuild`"),
+        ));
+    }
     let mut chunks = Vec::with_capacity(expected);
     for (i, line) in BufReader::new(f).lines().enumerate() {
+        if i >= expected {
+            return Err(Error::index(
+                &path,
+                format!("holds more chunks than the {expected} the manifest lists; the index is damaged, run `lore ingest --rebuild`"),
+            ));
+        }
         let line = line.map_err(|e| Error::index(&path, format!("line {}: {e}", i + 1)))?;
         let c: Chunk = serde_json::from_str(&line).map_err(|e| {
             Error::index(
@@ -269,19 +314,34 @@ pub fn write_vectors(dir: &Path, vectors: &[Vec<f32>]) -> Result<()> {
 /// Reads `n` vectors of `dim` floats, checking the file size.
 pub fn read_vectors(dir: &Path, n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
     let path = dir.join(VECTORS);
-    let mut bytes = Vec::new();
-    File::open(&path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| Error::index(&path, format!("cannot read vectors: {e}")))?;
-    if bytes.len() != n * dim * 4 {
+    let mut f =
+        File::open(&path).map_err(|e| Error::index(&path, format!("cannot read vectors: {e}")))?;
+    let len = f
+        .metadata()
+        .map_err(|e| Error::index(&path, format!("cannot read vectors: {e}")))?
+        .len();
+    // Checked before allocating: a damaged manifest must not ask for a terabyte.
+    let expected = n
+        .checked_mul(dim)
+        .and_then(|x| x.checked_mul(4))
+        .filter(|_| dim > 0 || n == 0);
+    if expected.map(|e| e as u64) != Some(len) {
         return Err(Error::index(
             &path,
             format!(
-                "is {} bytes, expected {} for {n} vectors of {dim} floats; run `lore ingest --rebuild`",
-                bytes.len(),
-                n * dim * 4
+                "is {len} bytes, expected {} for {n} vectors of {dim} floats; the index is damaged, run `lore ingest --rebuild`",
+                expected.map_or("more than memory can hold".to_string(), |e| e.to_string())
             ),
         ));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    f.read_to_end(&mut bytes)
+        .map_err(|e| Error::index(&path, format!("cannot read vectors: {e}")))?;
+    if bytes.len() as u64 != len {
+        return Err(Error::index(&path, "changed size while being read"));
+    }
+    if dim == 0 {
+        return Ok(Vec::new());
     }
     Ok(bytes
         .chunks_exact(dim * 4)
@@ -291,6 +351,27 @@ pub fn read_vectors(dir: &Path, n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
                 .collect()
         })
         .collect())
+}
+
+/// Longest distance from 1 a stored vector's norm may have (they are L2-normalised).
+pub const NORM_TOLERANCE: f32 = 1e-3;
+
+/// Refuses vectors that are not finite unit vectors: a NaN would poison every distance
+/// it touches, and a damaged vector could rank first for every query.
+pub fn check_unit_vectors(path: &Path, vectors: &[f32], dim: usize) -> Result<()> {
+    if dim == 0 {
+        return Ok(());
+    }
+    for (i, v) in vectors.chunks_exact(dim).enumerate() {
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if !v.iter().all(|x| x.is_finite()) || (norm - 1.0).abs() > NORM_TOLERANCE {
+            return Err(Error::index(
+                path,
+                format!("vector {i} is not a unit vector (norm {norm}); the index is damaged, run `lore ingest --rebuild`"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads and checks a generation's manifest.
@@ -310,6 +391,21 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     })?;
     if m.format != FORMAT_NAME {
         return Err(Error::index(&path, "not a lore index manifest"));
+    }
+    if let Some(n) = dir
+        .file_name()
+        .and_then(|f| f.to_str())
+        .and_then(generation_of_dir_name)
+    {
+        if n != m.generation {
+            return Err(Error::index(
+                &path,
+                format!(
+                    "says generation {} but lives in the folder of generation {n}; the index is inconsistent. Fix: point CURRENT at a consistent generation, or delete CURRENT and run `lore ingest DIR --rebuild`",
+                    m.generation
+                ),
+            ));
+        }
     }
     if m.version != FORMAT_VERSION {
         return Err(Error::index(
@@ -366,18 +462,34 @@ pub fn lock(root: &Path) -> Result<File> {
 
 /// Removes unfinished generations and all published ones older than `keep_from`
 /// (the previous generation is kept so servers still reading it are undisturbed).
+///
+/// Deletes only what it can prove unreferenced: nothing published when `CURRENT` is
+/// missing, unreadable or inconsistent, never the folder `CURRENT` names, and never a folder
+/// whose name is not exactly `gen-N` for an `N` below both `keep_from` and the current one.
 pub fn collect_garbage(root: &Path, keep_from: u64) {
+    let current = match read_current(root) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "not collecting old generations: the pointer is not trustworthy");
+            return;
+        }
+    };
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix("gen-") else {
+        if !name.starts_with("gen-") {
             continue;
-        };
-        let stale = match rest.strip_suffix(".tmp") {
-            Some(_) => true,
-            None => rest.parse::<u64>().map(|n| n < keep_from).unwrap_or(false),
+        }
+        let stale = if let Some(base) = name.strip_suffix(".tmp") {
+            // An unfinished generation; a name CURRENT can never hold (it needs `gen-N`).
+            generation_of_dir_name(base).is_some()
+        } else {
+            match (&current, generation_of_dir_name(&name)) {
+                (Some(c), Some(n)) => n < keep_from && n < c.generation && name != c.dir,
+                _ => false,
+            }
         };
         if stale {
             if let Err(e) = std::fs::remove_dir_all(entry.path()) {
@@ -385,6 +497,83 @@ pub fn collect_garbage(root: &Path, keep_from: u64) {
             }
         }
     }
+}
+
+/// Size and blake3 of every file under a generation folder except the manifest (and lock
+/// files tantivy may leave), for the manifest's `files`.
+pub fn checksum_files(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, FileSum>) -> Result<()> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                walk(base, &p, out)?;
+                continue;
+            }
+            let rel = p
+                .strip_prefix(base)
+                .map(|r| {
+                    r.components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+                .unwrap_or(name.clone());
+            if rel == MANIFEST || name.ends_with(".lock") {
+                continue;
+            }
+            let sum = file_sum(&p)?;
+            out.insert(rel, sum);
+        }
+        Ok(())
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out)?;
+    Ok(out)
+}
+
+/// One file's size and blake3, streamed (no whole-file buffer).
+pub fn file_sum(path: &Path) -> Result<FileSum> {
+    let mut f =
+        File::open(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mut hasher = blake3::Hasher::new();
+    let size = std::io::copy(&mut f, &mut hasher)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    Ok(FileSum {
+        size,
+        blake3: hasher.finalize().to_hex().to_string(),
+    })
+}
+
+/// Checks every file the manifest lists against its size and checksum. Returns one line
+/// per problem (missing, wrong size, wrong checksum), naming the file; empty when all
+/// match. A manifest without checksums (an older lore) checks nothing: see
+/// [`Manifest::files`].
+pub fn verify_files(dir: &Path, manifest: &Manifest) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (rel, want) in &manifest.files {
+        let path = dir.join(rel);
+        match std::fs::metadata(&path) {
+            Err(e) => problems.push(format!("{}: missing ({e})", path.display())),
+            Ok(m) if m.len() != want.size => problems.push(format!(
+                "{}: {} bytes, the manifest says {}",
+                path.display(),
+                m.len(),
+                want.size
+            )),
+            Ok(_) => match file_sum(&path) {
+                Ok(got) if got.blake3 == want.blake3 => {}
+                Ok(_) => problems.push(format!(
+                    "{}: checksum does not match the manifest (the file is damaged)",
+                    path.display()
+                )),
+                Err(e) => problems.push(format!("{}: {e}", path.display())),
+            },
+        }
+    }
+    problems
 }
 
 /// Total size of the files under `dir`, in bytes.

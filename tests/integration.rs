@@ -18,6 +18,8 @@ mod formats;
 mod docs_bench;
 #[path = "integration/fresh.rs"]
 mod fresh;
+#[path = "integration/harden.rs"]
+mod harden;
 #[path = "integration/http.rs"]
 mod http;
 #[path = "integration/incremental.rs"]

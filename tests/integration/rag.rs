@@ -607,7 +607,11 @@ async fn prompt_cites_the_right_document_within_the_budget() {
 
 #[tokio::test]
 async fn prompt_system_override_and_template() {
-    let lore = Lore::start().await;
+    // Request templates are off unless the operator allows them (tests/integration/harden.rs
+    // checks the refusal).
+    let mut config = Config::default();
+    config.server.allow_request_templates = true;
+    let lore = Lore::with_config(config).await;
 
     let answer = lore
         .prompt_ok(&json!({"query": GODWIT_QUESTION, "system": "Answer like a ship's log."}))
