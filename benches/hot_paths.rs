@@ -653,25 +653,41 @@ fn format_sample(fx: &Fixtures, format: &str, target: usize) -> Vec<u8> {
         "html" => {
             out.push_str("<!DOCTYPE html><html><head><title>Manual</title><style>p{}</style></head><body>\n<nav class=\"sidebar\"><ul>");
             for i in 0..40 {
-                out.push_str(&format!("<li><a href=\"p{i}.html\">{}</a></li>", v.heading(&mut rng)));
+                out.push_str(&format!(
+                    "<li><a href=\"p{i}.html\">{}</a></li>",
+                    v.heading(&mut rng)
+                ));
             }
             out.push_str("</ul></nav>\n<main>\n");
             while out.len() < target {
                 n += 1;
-                out.push_str(&format!("<section id=\"s{n}\"><h2>{}</h2>\n", v.heading(&mut rng)));
+                out.push_str(&format!(
+                    "<section id=\"s{n}\"><h2>{}</h2>\n",
+                    v.heading(&mut rng)
+                ));
                 for _ in 0..4 {
-                    out.push_str(&format!("<p>{} <code>x</code> {}</p>\n", v.sentence(&mut rng), v.sentence(&mut rng)));
+                    out.push_str(&format!(
+                        "<p>{} <code>x</code> {}</p>\n",
+                        v.sentence(&mut rng),
+                        v.sentence(&mut rng)
+                    ));
                 }
                 out.push_str("<pre>let x = 1;\nprintln!(\"{x}\");</pre>\n<table><tr><td>a</td><td>b</td></tr></table></section>\n");
             }
             out.push_str("</main><footer>footer</footer></body></html>\n");
         }
         "rst" => {
-            out.push_str("======\nManual\n======\n\n.. toctree::\n   :maxdepth: 2\n\n   a\n   b\n\n");
+            out.push_str(
+                "======\nManual\n======\n\n.. toctree::\n   :maxdepth: 2\n\n   a\n   b\n\n",
+            );
             while out.len() < target {
                 let h = v.heading(&mut rng);
                 out.push_str(&format!("{h}\n{}\n\n", "-".repeat(h.len())));
-                out.push_str(&format!("{} :class:`lore.Engine` and ``code``.\n{}\n\n", v.sentence(&mut rng), v.sentence(&mut rng)));
+                out.push_str(&format!(
+                    "{} :class:`lore.Engine` and ``code``.\n{}\n\n",
+                    v.sentence(&mut rng),
+                    v.sentence(&mut rng)
+                ));
                 out.push_str(".. note::\n\n   ");
                 out.push_str(&v.sentence(&mut rng));
                 out.push_str("\n\n.. code-block:: python\n\n   x = 1\n   print(x)\n\n");
@@ -682,26 +698,46 @@ fn format_sample(fx: &Fixtures, format: &str, target: usize) -> Vec<u8> {
             while out.len() < target {
                 n += 1;
                 out.push_str(&format!("[[s{n}]]\n== {}\n\n", v.heading(&mut rng)));
-                out.push_str(&format!("{} *bold* and `mono` {}.\n\n", v.sentence(&mut rng), v.sentence(&mut rng)));
+                out.push_str(&format!(
+                    "{} *bold* and `mono` {}.\n\n",
+                    v.sentence(&mut rng),
+                    v.sentence(&mut rng)
+                ));
                 out.push_str("NOTE: ");
                 out.push_str(&v.sentence(&mut rng));
-                out.push_str("\n\n[source,sh]\n----\nlore ingest docs\n----\n\n|===\n|a |b\n|c |d\n|===\n\n");
+                out.push_str(
+                    "\n\n[source,sh]\n----\nlore ingest docs\n----\n\n|===\n|a |b\n|c |d\n|===\n\n",
+                );
             }
         }
         "mdx" => {
-            out.push_str("import Tabs from '@theme/Tabs';\nexport const meta = { title: 'x' };\n\n");
+            out.push_str(
+                "import Tabs from '@theme/Tabs';\nexport const meta = { title: 'x' };\n\n",
+            );
             while out.len() < target {
-                out.push_str(&format!("## {}\n\n<Tabs><TabItem value=\"a\">\n\n{}\n\n</TabItem></Tabs>\n\n{}\n\n", v.heading(&mut rng), v.sentence(&mut rng), v.sentence(&mut rng)));
+                out.push_str(&format!(
+                    "## {}\n\n<Tabs><TabItem value=\"a\">\n\n{}\n\n</TabItem></Tabs>\n\n{}\n\n",
+                    v.heading(&mut rng),
+                    v.sentence(&mut rng),
+                    v.sentence(&mut rng)
+                ));
             }
         }
         "ipynb" => {
             let mut cells = Vec::new();
             let mut size = 0;
             while size < target {
-                let md = format!("## {}\n\n{} {}", v.heading(&mut rng), v.sentence(&mut rng), v.sentence(&mut rng));
+                let md = format!(
+                    "## {}\n\n{} {}",
+                    v.heading(&mut rng),
+                    v.sentence(&mut rng),
+                    v.sentence(&mut rng)
+                );
                 let code = "import numpy as np\nprint(np.arange(10))".to_string();
                 size += md.len() + code.len() + 200;
-                cells.push(serde_json::json!({"cell_type": "markdown", "metadata": {}, "source": md}));
+                cells.push(
+                    serde_json::json!({"cell_type": "markdown", "metadata": {}, "source": md}),
+                );
                 cells.push(serde_json::json!({"cell_type": "code", "metadata": {}, "execution_count": 1, "source": code,
                     "outputs": [{"output_type": "stream", "name": "stdout", "text": "[0 1 2 3 4 5 6 7 8 9]\n"}]}));
             }
@@ -722,7 +758,8 @@ fn format_sample(fx: &Fixtures, format: &str, target: usize) -> Vec<u8> {
             let mut zip = zip::ZipWriter::new(&mut buf);
             let opts = zip::write::SimpleFileOptions::default();
             zip.start_file("[Content_Types].xml", opts).expect("zip");
-            zip.write_all(b"<?xml version=\"1.0\"?><Types/>").expect("zip");
+            zip.write_all(b"<?xml version=\"1.0\"?><Types/>")
+                .expect("zip");
             zip.start_file("word/document.xml", opts).expect("zip");
             zip.write_all(doc.as_bytes()).expect("zip");
             zip.finish().expect("zip");
@@ -741,12 +778,27 @@ fn format_sample(fx: &Fixtures, format: &str, target: usize) -> Vec<u8> {
                 objects.push(format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>", objects.len() + 2).into_bytes());
                 let mut stream = format!("BT /F1 10 Tf 72 760 Td (Manual page {page}) Tj ET\n");
                 for line in 0..45 {
-                    let text: String = v.sentence(&mut rng).chars().filter(|c| c.is_ascii_alphanumeric() || *c == ' ').take(90).collect();
-                    stream.push_str(&format!("BT /F1 10 Tf 72 {} Td ({text}) Tj ET\n", 740 - line * 14));
+                    let text: String = v
+                        .sentence(&mut rng)
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
+                        .take(90)
+                        .collect();
+                    stream.push_str(&format!(
+                        "BT /F1 10 Tf 72 {} Td ({text}) Tj ET\n",
+                        740 - line * 14
+                    ));
                 }
-                objects.push(format!("<< /Length {} >>\nstream\n{stream}endstream", stream.len()).into_bytes());
+                objects.push(
+                    format!("<< /Length {} >>\nstream\n{stream}endstream", stream.len())
+                        .into_bytes(),
+                );
             }
-            objects[1] = format!("<< /Type /Pages /Kids [{}] /Count {target} >>", kids.join(" ")).into_bytes();
+            objects[1] = format!(
+                "<< /Type /Pages /Kids [{}] /Count {target} >>",
+                kids.join(" ")
+            )
+            .into_bytes();
             let mut pdf = b"%PDF-1.4\n".to_vec();
             let mut offsets = Vec::new();
             for (i, o) in objects.iter().enumerate() {
@@ -756,11 +808,19 @@ fn format_sample(fx: &Fixtures, format: &str, target: usize) -> Vec<u8> {
                 pdf.extend_from_slice(b"\nendobj\n");
             }
             let xref = pdf.len();
-            pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+            pdf.extend_from_slice(
+                format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+            );
             for off in offsets {
                 pdf.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
             }
-            pdf.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+            pdf.extend_from_slice(
+                format!(
+                    "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+                    objects.len() + 1
+                )
+                .as_bytes(),
+            );
             return pdf;
         }
     }
@@ -865,8 +925,7 @@ fn bench_chunking_pathological(c: &mut Criterion, fx: &Fixtures, smoke: bool) {
         g.throughput(Throughput::Bytes((bytes / scale) as u64));
         g.bench_function(BenchmarkId::new(name, bytes / scale), |b| {
             let chunker = chunker.get_or_init(|| {
-                Chunker::new(fx.tokenizer().clone(), &ChunkingConfig::default())
-                    .expect("a chunker")
+                Chunker::new(fx.tokenizer().clone(), &ChunkingConfig::default()).expect("a chunker")
             });
             let doc = doc.get_or_init(|| {
                 let doc =

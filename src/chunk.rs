@@ -244,12 +244,15 @@ fn sections(body: &str, markdown: bool) -> Vec<(usize, usize)> {
         }
         let lo = start + SECTION_BYTES / 2;
         let window = &body[lo..hi];
-        let cut = (markdown.then(|| window.rfind("\n#")).flatten().map(|i| i + 1))
-            .or_else(|| window.rfind("\n\n").map(|i| i + 2))
-            .or_else(|| window.rfind('\n').map(|i| i + 1))
-            .or_else(|| window.rfind(' ').map(|i| i + 1))
-            .map(|i| lo + i)
-            .unwrap_or(hi);
+        let cut = (markdown
+            .then(|| window.rfind("\n#"))
+            .flatten()
+            .map(|i| i + 1))
+        .or_else(|| window.rfind("\n\n").map(|i| i + 2))
+        .or_else(|| window.rfind('\n').map(|i| i + 1))
+        .or_else(|| window.rfind(' ').map(|i| i + 1))
+        .map(|i| lo + i)
+        .unwrap_or(hi);
         out.push((start, cut));
         start = cut;
     }

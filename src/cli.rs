@@ -912,10 +912,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             } else {
                 println!("\nSources:");
                 for c in &assembled.citations {
-                    println!(
-                        "  [{}] {} ({})  {}",
-                        c.n, c.path, c.location, c.heading
-                    );
+                    println!("  [{}] {} ({})  {}", c.n, c.path, c.location, c.heading);
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -191,7 +191,10 @@ pub fn summarize_skips(skipped: &[Skipped]) -> Vec<String> {
 
 fn unsupported_extensions(skipped: &[Skipped]) -> Vec<(String, usize)> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for s in skipped.iter().filter(|s| s.reason == SkipReason::Unsupported) {
+    for s in skipped
+        .iter()
+        .filter(|s| s.reason == SkipReason::Unsupported)
+    {
         let name = s.path.rsplit('/').next().unwrap_or(&s.path);
         let ext = match name.rsplit_once('.') {
             Some((stem, ext)) if !stem.is_empty() => format!(".{}", ext.to_ascii_lowercase()),

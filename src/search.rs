@@ -207,7 +207,12 @@ impl Source {
 }
 
 /// `lines 3-10`, `p. 12`, `p. 12-13`, `cells 4-6`, `¶ 7`, plus ` #anchor` when there is one.
-pub fn describe_location(unit: crate::read::LocUnit, a: u32, b: u32, anchor: Option<&str>) -> String {
+pub fn describe_location(
+    unit: crate::read::LocUnit,
+    a: u32,
+    b: u32,
+    anchor: Option<&str>,
+) -> String {
     use crate::read::LocUnit;
     let (one, many) = match unit {
         LocUnit::Lines => ("line", "lines"),

@@ -502,19 +502,19 @@ async fn source_file(
     };
     let content_type = content_type(&path);
     drop(index);
-    let bytes = tokio::task::spawn_blocking(move || -> Option<Vec<u8>> {
-        let root = std::fs::canonicalize(&folder).ok()?;
-        let file = std::fs::canonicalize(root.join(&path)).ok()?;
-        if !file.starts_with(&root) {
-            return None;
-        }
-        std::fs::read(file).ok()
-    });
-    let bytes = bytes
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| gone("the file is no longer in the ingested folder"))?;
+    let bytes = run_blocking(&state, move |_| {
+        let read = || -> Option<Vec<u8>> {
+            let root = std::fs::canonicalize(&folder).ok()?;
+            let file = std::fs::canonicalize(root.join(&path)).ok()?;
+            if !file.starts_with(&root) {
+                return None;
+            }
+            std::fs::read(file).ok()
+        };
+        Ok(read())
+    })
+    .await?
+    .ok_or_else(|| gone("the file is no longer in the ingested folder"))?;
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -528,7 +528,9 @@ async fn source_file(
     if content_type.starts_with("text/html") || content_type.starts_with("application/xhtml") {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
-            header::HeaderValue::from_static("sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"),
+            header::HeaderValue::from_static(
+                "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+            ),
         );
     }
     Ok(resp)
@@ -542,9 +544,7 @@ fn content_type(path: &str) -> &'static str {
         Some("xhtml") => "application/xhtml+xml",
         Some("pdf") => "application/pdf",
         Some("ipynb") => "application/json",
-        Some("docx") => {
-            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-        }
+        Some("docx") => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         _ => "text/plain; charset=utf-8",
     }
 }
@@ -776,19 +776,17 @@ async fn put_document(
     let path = clean_doc_path(&req.path)?;
     let format = Format::for_path_with(std::path::Path::new(&path), &state.config.ingest.formats)
         .unwrap_or(Format::Markdown);
-    // Readers are bounded but not free (a large HTML page): off the async workers.
-    let doc = tokio::task::spawn_blocking(move || {
-        Document::try_from_text(path, req.text, format, req.title)
+    // Readers are bounded but not free (a large HTML page): off the async workers, under
+    // the admission limit like all blocking work.
+    let doc = run_blocking(&state, move |_| {
+        Document::try_from_text(path, req.text, format, req.title).map_err(|e| {
+            Error::invalid(
+                "text",
+                format!("the {} reader refused it: {e}", format.name()),
+            )
+        })
     })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "unreadable_document",
-            format!("the {} reader refused the text: {e}", format.name()),
-        )
-    })?;
+    .await?;
     let changes = Changes {
         upserts: vec![doc],
         removes: Vec::new(),

@@ -481,7 +481,10 @@ pub fn read_file(
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        Err(ReadError::parse(format!("the {} reader failed: {what}", format.name())))
+        Err(ReadError::parse(format!(
+            "the {} reader failed: {what}",
+            format.name()
+        )))
     });
     let doc = result.map_err(skip)?;
     if doc.body().trim().is_empty() {

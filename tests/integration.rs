@@ -12,10 +12,10 @@ mod support;
 mod bench;
 #[path = "integration/cli.rs"]
 mod cli;
-#[path = "integration/formats.rs"]
-mod formats;
 #[path = "integration/docs_bench.rs"]
 mod docs_bench;
+#[path = "integration/formats.rs"]
+mod formats;
 #[path = "integration/fresh.rs"]
 mod fresh;
 #[path = "integration/harden.rs"]

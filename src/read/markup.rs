@@ -30,7 +30,11 @@ pub fn clean_for_index(text: &str) -> Cow<'_, str> {
         let ticks = trimmed.chars().take_while(|&x| x == '`').count();
         let tildes = trimmed.chars().take_while(|&x| x == '~').count();
         if !in_comment && (ticks >= 3 || tildes >= 3) {
-            fence = Some(if ticks >= 3 { ('`', ticks) } else { ('~', tildes) });
+            fence = Some(if ticks >= 3 {
+                ('`', ticks)
+            } else {
+                ('~', tildes)
+            });
             out.push_str(line);
             continue;
         }
@@ -90,7 +94,11 @@ fn clean_line(line: &str, out: &mut String, in_comment: &mut bool) {
                 }
             },
             b'{' if rest.starts_with("{{<") || rest.starts_with("{{%") => {
-                let close = if rest.starts_with("{{<") { ">}}" } else { "%}}" };
+                let close = if rest.starts_with("{{<") {
+                    ">}}"
+                } else {
+                    "%}}"
+                };
                 match rest.find(close) {
                     Some(j) => i += j + close.len(),
                     None => {
@@ -133,7 +141,10 @@ fn html_tag_len(s: &str) -> Option<usize> {
         i += 1;
     }
     let name_start = i;
-    while b.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-') {
+    while b
+        .get(i)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    {
         i += 1;
     }
     if i == name_start || !b[name_start].is_ascii_alphabetic() {

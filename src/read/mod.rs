@@ -30,7 +30,17 @@ pub mod rst;
 /// Why a file under the ingested folder was not indexed. Each reason is counted in the
 /// ingest summary, so nothing under the folder disappears silently.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {

@@ -91,7 +91,11 @@ fn folder_of_only_unreadable_files_is_refused_and_changes_nothing() {
     let f = Fixture::topics();
     let generation = f.engine().index().manifest().generation;
     let bad = tempfile::TempDir::new().expect("temp folder");
-    write_bytes(bad.path(), "blob.md", b"\x7fELF\x02\x01\x01\0\0\0\0binary\0\x01");
+    write_bytes(
+        bad.path(),
+        "blob.md",
+        b"\x7fELF\x02\x01\x01\0\0\0\0binary\0\x01",
+    );
     let err = ingest_folder(
         bad.path(),
         &f.index(),
