@@ -82,7 +82,7 @@ pub fn build(dir: &Path, chunks: &[Chunk]) -> Result<()> {
             format!("{} > {}", c.title, c.heading)
         };
         doc.add_text(f.title, &title);
-        doc.add_text(f.body, &c.index_text());
+        doc.add_text(f.body, c.index_text());
         writer.add_document(doc)?;
     }
     writer.commit()?;

@@ -21,7 +21,7 @@ fn sphinx_page(title: &str, body: &str) -> String {
 
 /// A PDF with one text line per page (Helvetica, no compression), built by hand so the test
 /// needs no tool: objects, then an xref table with their exact byte offsets.
-fn tiny_pdf(pages: &[&str]) -> Vec<u8> {
+pub fn tiny_pdf(pages: &[&str]) -> Vec<u8> {
     let n = pages.len();
     let mut objects: Vec<String> = Vec::new();
     objects.push("<< /Type /Catalog /Pages 2 0 R >>".into());
@@ -70,7 +70,7 @@ fn tiny_pdf(pages: &[&str]) -> Vec<u8> {
 }
 
 /// A page of 30 lines with `key` in the middle, so each page chunks on its own.
-fn filler(key: &str, page: usize) -> String {
+pub fn filler(key: &str, page: usize) -> String {
     (0..30)
         .map(|i| {
             if i == 15 {

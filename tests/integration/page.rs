@@ -340,10 +340,14 @@ where
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn search_page_works_in_a_real_browser() {
+/// Starts chromedriver and a headless Chromium on a server at `base`, runs `body` with the
+/// page, and closes the session whatever happens.
+async fn in_browser<F, Fut>(base: String, body: F)
+where
+    F: FnOnce(Page, PathBuf) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let (chromium, driver_bin) = browser_binaries();
-    let (base, _fixture) = start_server().await;
     let artifacts = artifacts();
     let profile = TempDir::new().expect("a temporary browser profile");
     let driver = Chromedriver::start(&driver_bin, &artifacts.join("chromedriver.log")).await;
@@ -383,10 +387,108 @@ async fn search_page_works_in_a_real_browser() {
 
     with_session(client, |client| async move {
         let page = Page { client, base };
-        scenario(&page, &artifacts).await;
+        body(page, artifacts).await;
     })
     .await;
     drop(driver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_page_works_in_a_real_browser() {
+    let (base, _fixture) = start_server().await;
+    in_browser(base, |page, artifacts| async move {
+        scenario(&page, &artifacts).await;
+    })
+    .await;
+}
+
+/// A PDF hit shows its page and opens the PDF at it; an HTML hit links to its section's
+/// anchor in the original page, which the server hands out sandboxed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_page_shows_pages_and_links_to_anchors() {
+    let fixture = tokio::task::spawn_blocking(|| {
+        let f = Fixture::with_files(&[(
+            "site/guide.html",
+            "<html><head><title>Guide</title></head><body><nav>menu</nav><main>\n\
+             <h1 id=\"intro\">Intro</h1><p>General words about the product.</p>\n\
+             <h2 id=\"pelican-feeding\">Pelican feeding</h2>\n\
+             <p>Pelicans are fed sardines twice a day at the harbour pier.</p></main></body></html>\n",
+        )]);
+        crate::support::write_bytes(
+            f.corpus(),
+            "manual.pdf",
+            &crate::formats::tiny_pdf(&[
+                &crate::formats::filler("Cover page of the manual", 0),
+                &crate::formats::filler("The zeppelin mooring procedure needs three ropes", 1),
+            ]),
+        );
+        f.ingest().expect("ingest");
+        f
+    })
+    .await
+    .expect("fixture");
+    let engine = std::sync::Arc::new(fixture.engine());
+    let state = lore::server::AppState::new(engine, lore::Config::default()).expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(axum::serve(listener, lore::server::router(state)).into_future());
+
+    // The original file, as the link opens it.
+    let resp = reqwest::get(format!("{base}/v1/source/site/guide.html"))
+        .await
+        .expect("GET /v1/source");
+    assert_eq!(resp.status(), 200);
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.starts_with("sandbox"), "{csp}");
+    assert!(resp.text().await.unwrap().contains("sardines"));
+    let resp = reqwest::get(format!("{base}/v1/source/../../etc/passwd"))
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 404);
+
+    in_browser(base, |page, _| async move {
+        let s = page.search("zeppelin mooring ropes").await;
+        let first = &hits(&s)[0];
+        assert_eq!(first["path"], "manual.pdf");
+        // "manual.pdf p. 2" or "manual.pdf p. 1-2": the link opens the first page shown.
+        let loc = first["loc"].as_str().unwrap().to_string();
+        let page_no = loc
+            .split("p. ")
+            .nth(1)
+            .and_then(|p| p.split('-').next())
+            .unwrap_or_else(|| panic!("no page in {loc}"))
+            .to_string();
+        let href = link_of(&page, 0).await;
+        assert!(
+            href.ends_with(&format!("/v1/source/manual.pdf#page={page_no}")),
+            "{href} vs {loc}"
+        );
+
+        let s = page.search("how often are pelicans fed sardines").await;
+        let first = &hits(&s)[0];
+        assert_eq!(first["path"], "site/guide.html");
+        let href = link_of(&page, 0).await;
+        assert!(
+            href.ends_with("/v1/source/site/guide.html#pelican-feeding"),
+            "{href}"
+        );
+    })
+    .await;
+}
+
+/// The `href` of the i-th hit's path link ("" when the path is not a link).
+async fn link_of(page: &Page, i: usize) -> String {
+    let v = page
+        .client
+        .execute(
+            "const a = document.querySelectorAll('#results .hit')[arguments[0]].querySelector('.loc a'); return a ? a.href : '';",
+            vec![json!(i)],
+        )
+        .await
+        .expect("read the link");
+    v.as_str().unwrap_or_default().to_string()
 }
 
 async fn scenario(page: &Page, artifacts: &Path) {
