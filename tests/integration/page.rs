@@ -449,6 +449,10 @@ async fn search_page_shows_pages_and_links_to_anchors() {
     assert_eq!(resp.status(), 404);
 
     in_browser(base, |page, _| async move {
+        page.client
+            .goto(&page.url("/"))
+            .await
+            .expect("open the page");
         let s = page.search("zeppelin mooring ropes").await;
         let first = &hits(&s)[0];
         assert_eq!(first["path"], "manual.pdf");
