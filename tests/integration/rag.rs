@@ -464,9 +464,10 @@ fn check_prompt(fixture: &Fixture, answer: &Value, hits: usize) -> String {
             "{c}"
         );
         let score = c["score"].as_f64().expect("score");
+        let floor = f64::from(lore::confidence::DEFAULT_THRESHOLD);
         assert!(
-            (0.2..=1.0001).contains(&score),
-            "citation scores are cosine similarities above the floor: {c}"
+            (floor..=1.0).contains(&score),
+            "citation scores are calibrated confidences above the floor {floor}: {c}"
         );
         let (start, end) = (
             c["start_line"].as_u64().unwrap() as usize,
