@@ -72,6 +72,7 @@ pub fn predict(w: &[f64; N_FEATURES], b: f64, x: &[f64; N_FEATURES]) -> f64 {
 
 /// Fits a logistic regression (weights, intercept) by Newton's method with a small ridge
 /// penalty (keeps the solve well-posed when a feature is constant in the sample).
+#[allow(clippy::needless_range_loop)] // i, j index the gradient and Hessian together
 pub fn fit(samples: &[([f64; N_FEATURES], bool)]) -> ([f64; N_FEATURES], f64) {
     const P: usize = N_FEATURES + 1;
     const RIDGE: f64 = 1e-3;
@@ -110,6 +111,7 @@ pub fn fit(samples: &[([f64; N_FEATURES], bool)]) -> ([f64; N_FEATURES], f64) {
 }
 
 /// Solves `a·x = b` by Gaussian elimination with partial pivoting; `None` if singular.
+#[allow(clippy::needless_range_loop)] // index arithmetic reads as the textbook algorithm
 fn solve<const P: usize>(mut a: [[f64; P]; P], mut b: [f64; P]) -> Option<[f64; P]> {
     for col in 0..P {
         let pivot = (col..P).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;

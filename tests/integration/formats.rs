@@ -267,7 +267,8 @@ fn links_special_files_and_odd_names_are_counted_not_lost() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
     // Two names that are not UTF-8 and differ only in the invalid byte.
     for (byte, word) in [(0xffu8, "ferretmarker"), (0xfe, "wombatmarker")] {
-        let name = std::ffi::OsStr::from_bytes(&[byte, b'.', b'm', b'd']);
+        let bytes = [byte, b'.', b'm', b'd'];
+        let name = std::ffi::OsStr::from_bytes(&bytes);
         std::fs::write(
             f.corpus().join(name),
             format!("# Odd\n\nThe {word} file has a name that is not UTF-8.\n"),
