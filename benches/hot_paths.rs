@@ -894,10 +894,7 @@ fn build_bm25(fx: &Fixtures) -> (TempDir, LexicalIndex, Vec<String>) {
                 .join(" ")
         })
         .collect();
-    let found = index
-        .search(&queries[0], 100)
-        .expect("BM25 search")
-        .len();
+    let found = index.search(&queries[0], 100).expect("BM25 search").len();
     eprintln!(
         "[setup] BM25 over {} chunks ({} docs) built in {:.1} s; first query finds {found}",
         chunks.len(),

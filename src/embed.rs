@@ -228,7 +228,8 @@ impl ModelSpec {
             .and_then(|v| v["max_seq_length"].as_u64())
             .map(|n| n as usize)
             .unwrap_or(max_length);
-        let (query_prompt, document_prompt) = prompts(read_json("config_sentence_transformers.json"));
+        let (query_prompt, document_prompt) =
+            prompts(read_json("config_sentence_transformers.json"));
         Ok(ModelSpec {
             dir: dir.to_path_buf(),
             onnx_file,
@@ -480,7 +481,12 @@ impl Embedder {
             return Ok(Vec::new());
         }
         let texts = with_prompt(&self.spec.document_prompt, texts);
-        embed_with(&mut self.session(), &texts, self.batch_size, self.spec.pooling)
+        embed_with(
+            &mut self.session(),
+            &texts,
+            self.batch_size,
+            self.spec.pooling,
+        )
     }
 
     /// Embeds queries in one batch with the model's query prompt (what the query workers do,
@@ -490,7 +496,12 @@ impl Embedder {
             return Ok(Vec::new());
         }
         let texts = with_prompt(&self.spec.query_prompt, texts);
-        embed_with(&mut self.session(), &texts, self.batch_size, self.spec.pooling)
+        embed_with(
+            &mut self.session(),
+            &texts,
+            self.batch_size,
+            self.spec.pooling,
+        )
     }
 
     /// Starts embedding one query and returns at once; with a query queue, concurrent
@@ -724,7 +735,10 @@ fn embed_with<S: AsRef<str> + Send + Sync>(
 
 /// Pools token vectors for the modes fastembed does not offer (max, mean/√len, last token),
 /// as sentence-transformers does: only tokens the attention mask keeps count.
-fn pool_batches(batches: &[SingleBatchOutput], mode: PoolingMode) -> fastembed::Result<Vec<Vec<f32>>> {
+fn pool_batches(
+    batches: &[SingleBatchOutput],
+    mode: PoolingMode,
+) -> fastembed::Result<Vec<Vec<f32>>> {
     const KEYS: &[OutputKey] = &[
         OutputKey::OnlyOne,
         OutputKey::ByName("last_hidden_state"),

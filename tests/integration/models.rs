@@ -70,7 +70,11 @@ fn pooling_is_read_from_the_folder_and_changes_the_vectors() {
         let e = load(dir.path(), Workload::Batch);
         assert_eq!(e.spec().pooling, expected);
         assert_eq!(e.info().pooling, expected.name());
-        assert_ne!(e.info().id(), mean.info().id(), "{mode} is in the fingerprint");
+        assert_ne!(
+            e.info().id(),
+            mean.info().id(),
+            "{mode} is in the fingerprint"
+        );
         let v = e.embed(&[TEXT]).expect("embed").remove(0);
         let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "{mode} vector has norm {norm}");
@@ -87,7 +91,8 @@ fn pooling_is_read_from_the_folder_and_changes_the_vectors() {
 
 #[test]
 fn query_and_document_prompts_are_prepended() {
-    let config = r#"{"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": null}"#;
+    let config =
+        r#"{"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": null}"#;
     let dir = variant(&[("config_sentence_transformers.json", config)]);
     let e = load(dir.path(), Workload::Queries);
     assert_eq!(e.spec().query_prompt, "query: ");
@@ -100,14 +105,23 @@ fn query_and_document_prompts_are_prepended() {
         .expect("embed")
         .remove(0);
     assert!(cosine(&q, &expected) > 0.9999, "query prompt not applied");
-    let unprompted = plain.embed(&["how far do terns fly"]).expect("embed").remove(0);
-    assert!(cosine(&q, &unprompted) < 0.9999, "the prompt changed nothing");
+    let unprompted = plain
+        .embed(&["how far do terns fly"])
+        .expect("embed")
+        .remove(0);
+    assert!(
+        cosine(&q, &unprompted) < 0.9999,
+        "the prompt changed nothing"
+    );
     let d = e.embed(&[TEXT]).expect("embed").remove(0);
     let expected = plain
         .embed(&[format!("passage: {TEXT}").as_str()])
         .expect("embed")
         .remove(0);
-    assert!(cosine(&d, &expected) > 0.9999, "document prompt not applied");
+    assert!(
+        cosine(&d, &expected) > 0.9999,
+        "document prompt not applied"
+    );
 }
 
 #[test]
