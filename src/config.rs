@@ -191,8 +191,8 @@ impl Default for SearchConfig {
         SearchConfig {
             top_k: 10,
             mode: Mode::Hybrid,
-            candidates: 100,
-            fusion: FusionMethod::MinMax,
+            candidates: 300,
+            fusion: FusionMethod::ZScore,
             rrf_k: 60.0,
             alpha: 0.5,
             ef_search: 100,
