@@ -554,15 +554,19 @@ async fn prompt_cites_the_right_document_within_the_budget() {
         user.contains("seventy thousand\nkilometres on the round trip"),
         "the tern text is in the prompt: {user}"
     );
-    let large_citations = large["citations"].as_array().unwrap();
-    assert!(
-        large_citations.len() >= 2,
-        "the other migration documents are relevant too: {large}"
-    );
-    let cited: Vec<&str> = large_citations
+    // The floor is a calibrated confidence (SciFact-strict): the other migration documents
+    // are on topic but do not answer how far terns fly, so they may fall below it; with the
+    // floor at 0 they are cited.
+    let everything = lore
+        .prompt_ok(&json!({"query": TERN_QUESTION, "top_k": 8, "max_context_tokens": 4000, "min_confidence": 0.0}))
+        .await;
+    let cited: Vec<&str> = everything["citations"]
+        .as_array()
+        .unwrap()
         .iter()
         .map(|c| c["path"].as_str().unwrap())
         .collect();
+    assert_eq!(cited[0], TERNS, "{everything}");
     assert!(
         cited.contains(&GODWIT) && cited.contains(&SWALLOWS),
         "{cited:?}"
