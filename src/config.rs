@@ -491,3 +491,37 @@ fn set_path(root: &mut toml::Value, dotted: &str, value: toml::Value) {
             .or_insert_with(|| toml::Value::Table(Default::default()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deprecated_keys_still_load_and_are_not_written_back() {
+        let old = "[search]\ntitle_boost = 0.5\n[prompt]\nmin_similarity = 0.2\n";
+        let c: Config = toml::from_str(old).expect("an old lore.toml loads");
+        assert_eq!(c.search.title_boost, Some(0.5));
+        assert_eq!(c.prompt.min_similarity, Some(0.2));
+        c.validate().expect("valid");
+        let written = toml::to_string(&Config::default()).expect("serialises");
+        assert!(!written.contains("title_boost") && !written.contains("min_similarity"));
+    }
+
+    #[test]
+    fn confidence_thresholds_are_checked() {
+        let mut c = Config::default();
+        c.search.min_confidence = 1.5;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn distinct_accepts_a_count_or_a_flag() {
+        use crate::search::Distinct;
+        let parse = |s: &str| serde_json::from_str::<Distinct>(s).map(Distinct::count).ok();
+        assert_eq!(parse("true"), Some(1));
+        assert_eq!(parse("false"), Some(0));
+        assert_eq!(parse("3"), Some(3));
+        assert_eq!(parse("-1"), None);
+        assert_eq!(parse("\"x\""), None);
+    }
+}
