@@ -517,7 +517,11 @@ mod tests {
     #[test]
     fn distinct_accepts_a_count_or_a_flag() {
         use crate::search::Distinct;
-        let parse = |s: &str| serde_json::from_str::<Distinct>(s).map(Distinct::count).ok();
+        let parse = |s: &str| {
+            serde_json::from_str::<Distinct>(s)
+                .map(Distinct::count)
+                .ok()
+        };
         assert_eq!(parse("true"), Some(1));
         assert_eq!(parse("false"), Some(0));
         assert_eq!(parse("3"), Some(3));
