@@ -242,3 +242,39 @@ pub fn html_escape(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_with_the_old_two_field_schema_asks_for_a_re_ingest() {
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let mut b = Schema::builder();
+        b.add_u64_field("id", NumericOptions::default().set_fast());
+        b.add_text_field("title", tantivy::schema::TEXT);
+        b.add_text_field("body", tantivy::schema::TEXT);
+        Index::create_in_dir(dir.path(), b.build()).expect("old-style index");
+        let err = LexicalIndex::open(dir.path())
+            .err()
+            .expect("an old schema must not open");
+        assert!(err.to_string().contains("lore ingest"), "{err}");
+    }
+
+    #[test]
+    fn title_heading_and_body_are_one_searchable_text() {
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let c: Chunk = serde_json::from_value(serde_json::json!({
+            "path": "a.md", "ordinal": 0, "title": "Zebrafish", "heading": "Fins",
+            "text": "Regrowth after injury.", "start_line": 1, "end_line": 1,
+            "byte_start": 0, "byte_end": 22
+        }))
+        .expect("a chunk");
+        build(dir.path(), std::slice::from_ref(&c)).expect("build");
+        let index = LexicalIndex::open(dir.path()).expect("open");
+        for q in ["zebrafish", "fins", "regrowth"] {
+            assert_eq!(index.search(q, 5).expect("search").len(), 1, "{q}");
+        }
+        assert!(indexed_text(&c).starts_with("Zebrafish > Fins\n"));
+    }
+}
