@@ -580,7 +580,7 @@ async fn prompt_cites_the_right_document_within_the_budget() {
     check_prompt(&lore.fixture, &small, hits);
     let small_citations = small["citations"].as_array().unwrap();
     assert!(
-        small_citations.len() < large_citations.len(),
+        small_citations.len() < cited.len(),
         "{small_citations:?}"
     );
     assert_eq!(small["citations"][0]["path"], TERNS);
