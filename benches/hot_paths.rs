@@ -39,7 +39,7 @@ use lore::dense::DenseIndex;
 use lore::embed::{Embedder, ModelSpec, Workload};
 use lore::fusion::{self, Fusion, FusionMethod};
 use lore::ingest::{ingest_folder, IngestSettings, NoProgress};
-use lore::lexical::{self, Bm25Params, LexicalIndex};
+use lore::lexical::{self, LexicalIndex};
 use lore::server::{router, AppState};
 use lore::source::{Document, Format};
 use lore::{Engine, Mode, SearchOptions};
@@ -1078,7 +1078,7 @@ fn bench_bm25(c: &mut Criterion, fx: &Fixtures) {
             let i = next.get();
             next.set((i + 1) % queries.len());
             index
-                .search(black_box(&queries[i]), 100, Bm25Params::default())
+                .search(black_box(&queries[i]), 100)
                 .expect("BM25 search")
         })
     });
@@ -1124,10 +1124,7 @@ fn build_bm25(fx: &Fixtures) -> (TempDir, LexicalIndex, Vec<String>) {
                 .join(" ")
         })
         .collect();
-    let found = index
-        .search(&queries[0], 100, Bm25Params::default())
-        .expect("BM25 search")
-        .len();
+    let found = index.search(&queries[0], 100).expect("BM25 search").len();
     eprintln!(
         "[setup] BM25 over {} chunks ({} docs) built in {:.1} s; first query finds {found}",
         chunks.len(),

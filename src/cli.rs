@@ -153,6 +153,14 @@ enum Command {
         /// Then run N rounds of changing 1% of the documents and re-ingesting incrementally.
         #[arg(long, default_value_t = 0)]
         update_rounds: usize,
+        /// Off-topic queries, one per line (e.g. tests/data/unanswerable.txt): report how
+        /// well `confidence` separates them from the split's queries (AUROC, thresholds).
+        #[arg(long)]
+        unanswerable: Option<PathBuf>,
+        /// With --unanswerable: fit the confidence model on this run and print the weights
+        /// (use --split train).
+        #[arg(long, requires = "unanswerable")]
+        fit_confidence: bool,
         /// Chunk size in model tokens (overrides the configuration).
         #[arg(long)]
         max_tokens: Option<usize>,
@@ -275,6 +283,13 @@ struct PromptArgs {
     /// Replaces the system prompt.
     #[arg(long)]
     system: Option<String>,
+    /// At most N passages per document (0: no limit).
+    #[arg(long)]
+    distinct: Option<u32>,
+    /// Leave out hits whose calibrated confidence (0..=1) is below this
+    /// (default `prompt.min_confidence`).
+    #[arg(long)]
+    min_confidence: Option<f32>,
 }
 
 impl PromptArgs {
@@ -286,6 +301,8 @@ impl PromptArgs {
             max_context_tokens: self.max_context_tokens,
             system: self.system.clone(),
             template: None,
+            distinct: self.distinct.map(lore::search::Distinct::Count),
+            min_confidence: self.min_confidence,
         }
     }
 
@@ -316,9 +333,12 @@ struct Tuning {
     /// Candidates per retriever before fusion.
     #[arg(long)]
     candidates: Option<usize>,
-    /// BM25 weight of titles and headings relative to the body.
+    /// At most N hits per document (0: no limit).
     #[arg(long)]
-    title_boost: Option<f32>,
+    distinct: Option<usize>,
+    /// Drop hits whose calibrated confidence (0..=1) is below this.
+    #[arg(long)]
+    min_confidence: Option<f32>,
     /// HNSW search breadth.
     #[arg(long)]
     ef_search: Option<usize>,
@@ -338,8 +358,11 @@ impl Tuning {
         if let Some(v) = self.candidates {
             c.candidates = v;
         }
-        if let Some(v) = self.title_boost {
-            c.title_boost = v;
+        if let Some(v) = self.distinct {
+            c.distinct = v;
+        }
+        if let Some(v) = self.min_confidence {
+            c.min_confidence = v;
         }
         if let Some(v) = self.ef_search {
             c.ef_search = v;
@@ -743,6 +766,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             sweep,
             max_queries,
             update_rounds,
+            unanswerable,
+            fit_confidence,
             max_tokens,
             overlap,
             tuning,
@@ -808,6 +833,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 sweep,
                 max_queries,
                 update_rounds,
+                unanswerable,
+                fit_confidence,
             };
             let progress = Bars::new(!cli.global.quiet);
             let report = lore::bench::run(&opts, embedder, &progress)?;
@@ -991,14 +1018,20 @@ async fn stream_answer(
 }
 
 fn print_hits(response: &lore::SearchResponse) {
+    if response.low_confidence {
+        println!("(low confidence: the index probably does not answer this)");
+    }
     if response.results.is_empty() {
         println!("no results");
         return;
     }
     for (i, h) in response.results.iter().enumerate() {
         let ranks = |r: Option<u32>| r.map_or("-".to_string(), |r| r.to_string());
+        let confidence = h
+            .confidence
+            .map_or(String::new(), |c| format!("confidence {c:.2}; "));
         println!(
-            "{:>2}. {} ({})  {}  (score {:.4}; dense #{}, bm25 #{})",
+            "{:>2}. {} ({})  {}  ({confidence}score {:.4}; dense #{}, bm25 #{})",
             i + 1,
             h.source.path,
             h.source.location,

@@ -171,8 +171,17 @@ pub struct SearchConfig {
     pub alpha: f32,
     /// HNSW search breadth.
     pub ef_search: usize,
-    /// BM25 weight of the title/heading field relative to the body.
-    pub title_boost: f32,
+    /// Ignored (deprecated): BM25 now indexes title, headings and body as one field, so
+    /// there is no title field to weigh. Accepted so older lore.toml files still load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title_boost: Option<f32>,
+    /// At most this many hits per document by default (0: no limit).
+    pub distinct: usize,
+    /// Hits below this calibrated confidence are dropped by default (0: keep every hit;
+    /// answers still carry `low_confidence`).
+    pub min_confidence: f32,
+    /// An answer whose best hit's confidence is below this is flagged `low_confidence`.
+    pub min_confidence_flag: f32,
     /// Longest accepted query, in characters.
     pub max_query_chars: usize,
 }
@@ -182,12 +191,15 @@ impl Default for SearchConfig {
         SearchConfig {
             top_k: 10,
             mode: Mode::Hybrid,
-            candidates: 100,
-            fusion: FusionMethod::MinMax,
+            candidates: 300,
+            fusion: FusionMethod::ZScore,
             rrf_k: 60.0,
             alpha: 0.5,
             ef_search: 100,
-            title_boost: 0.5,
+            title_boost: None,
+            distinct: 0,
+            min_confidence: 0.0,
+            min_confidence_flag: crate::confidence::DEFAULT_THRESHOLD,
             max_query_chars: 2000,
         }
     }
@@ -242,9 +254,13 @@ pub struct PromptConfig {
     pub max_context_tokens: usize,
     /// Tokenizer used to count prompt tokens: `o200k_base` or `cl100k_base`.
     pub tokenizer: String,
-    /// Hits whose cosine similarity to the question is below this are treated as
-    /// "nothing relevant" (MiniLM puts unrelated text below ~0.2).
-    pub min_similarity: f32,
+    /// Hits whose calibrated confidence (see `search.min_confidence_flag`) is below this
+    /// are left out of the prompt; with none left, the prompt says nothing relevant was found.
+    pub min_confidence: f32,
+    /// Ignored (deprecated): the floor is now `min_confidence`, a calibrated score that
+    /// means the same for every query. Accepted so older lore.toml files still load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_similarity: Option<f32>,
     /// Replaces the default system prompt.
     pub system: Option<String>,
     /// A minijinja template file for the user message.
@@ -261,7 +277,8 @@ impl Default for PromptConfig {
         PromptConfig {
             max_context_tokens: 3000,
             tokenizer: "o200k_base".into(),
-            min_similarity: 0.2,
+            min_confidence: crate::confidence::DEFAULT_THRESHOLD,
+            min_similarity: None,
             system: None,
             template: None,
             examples: None,
@@ -428,6 +445,24 @@ impl Config {
                 "embed.batch_size must be positive and embed.max_length at least 8".into(),
             ));
         }
+        for (key, v) in [
+            ("search.min_confidence", self.search.min_confidence),
+            (
+                "search.min_confidence_flag",
+                self.search.min_confidence_flag,
+            ),
+            ("prompt.min_confidence", self.prompt.min_confidence),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(Error::Config(format!("{key} = {v} must be within 0..=1")));
+            }
+        }
+        if self.search.title_boost.is_some() {
+            tracing::warn!("search.title_boost is deprecated and ignored: BM25 indexes titles, headings and text as one field");
+        }
+        if self.prompt.min_similarity.is_some() {
+            tracing::warn!("prompt.min_similarity is deprecated and ignored: use prompt.min_confidence (a calibrated score in 0..=1)");
+        }
         if !(0.0..=1.0).contains(&self.search.alpha) {
             return Err(Error::Config(format!(
                 "search.alpha = {} must be within 0..=1",
@@ -499,5 +534,43 @@ fn set_path(root: &mut toml::Value, dotted: &str, value: toml::Value) {
         cur = t
             .entry(part.to_string())
             .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deprecated_keys_still_load_and_are_not_written_back() {
+        let old = "[search]\ntitle_boost = 0.5\n[prompt]\nmin_similarity = 0.2\n";
+        let c: Config = toml::from_str(old).expect("an old lore.toml loads");
+        assert_eq!(c.search.title_boost, Some(0.5));
+        assert_eq!(c.prompt.min_similarity, Some(0.2));
+        c.validate().expect("valid");
+        let written = toml::to_string(&Config::default()).expect("serialises");
+        assert!(!written.contains("title_boost") && !written.contains("min_similarity"));
+    }
+
+    #[test]
+    fn confidence_thresholds_are_checked() {
+        let mut c = Config::default();
+        c.search.min_confidence = 1.5;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn distinct_accepts_a_count_or_a_flag() {
+        use crate::search::Distinct;
+        let parse = |s: &str| {
+            serde_json::from_str::<Distinct>(s)
+                .map(Distinct::count)
+                .ok()
+        };
+        assert_eq!(parse("true"), Some(1));
+        assert_eq!(parse("false"), Some(0));
+        assert_eq!(parse("3"), Some(3));
+        assert_eq!(parse("-1"), None);
+        assert_eq!(parse("\"x\""), None);
     }
 }

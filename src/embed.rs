@@ -2,8 +2,12 @@
 //! user-defined-model API.
 //!
 //! Two pitfalls shape this module: fastembed defaults to CLS pooling and 512 tokens, while
-//! all-MiniLM-L6-v2 was trained with mean pooling and 256 tokens (both are read from the
-//! folder's sentence-transformers files); and `TextEmbedding::embed` takes `&mut self`, so a
+//! each sentence-transformers model was trained with its own pooling, length and prompts
+//! (all-MiniLM-L6-v2: mean pooling, 256 tokens, no prompt; bge: CLS pooling and a query
+//! instruction; e5: `query: ` / `passage: ` prefixes), so all of it is read from the
+//! folder's own files (`1_Pooling/config.json`, `sentence_bert_config.json`,
+//! `config_sentence_transformers.json`, `modules.json`) and recorded in the index
+//! fingerprint; and `TextEmbedding::embed` takes `&mut self`, so a
 //! server cannot simply share one mutex-guarded session: it queues queries for worker
 //! threads that own the sessions and embed whatever is waiting as one batch.
 
@@ -13,7 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fastembed::{
-    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+    InitOptionsUserDefined, OutputKey, Pooling, SingleBatchOutput, TextEmbedding, TokenizerFiles,
+    UserDefinedEmbeddingModel,
 };
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
@@ -40,15 +45,88 @@ pub struct ModelInfo {
     pub dim: usize,
     pub max_length: usize,
     pub pooling: String,
+    /// The prompts prepended to queries and documents (empty: none), and whether the
+    /// folder declares a Normalize module; older manifests lack them (= none, normalised).
+    #[serde(default)]
+    pub query_prompt: String,
+    #[serde(default)]
+    pub document_prompt: String,
+    #[serde(default = "yes")]
+    pub normalize: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl ModelInfo {
     /// A single string that changes whenever embeddings would change.
     pub fn id(&self) -> String {
-        format!(
+        let mut id = format!(
             "{}@{}:{}:{}",
             self.name, self.hash, self.pooling, self.max_length
-        )
+        );
+        if !self.query_prompt.is_empty() || !self.document_prompt.is_empty() {
+            id.push_str(&format!(
+                ":q={:?}:d={:?}",
+                self.query_prompt, self.document_prompt
+            ));
+        }
+        if !self.normalize {
+            id.push_str(":unnormalized");
+        }
+        id
+    }
+}
+
+/// How token vectors become one text vector (sentence-transformers' Pooling module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolingMode {
+    Cls,
+    Mean,
+    Max,
+    /// Sum divided by the square root of the length.
+    MeanSqrtLen,
+    /// The last real token (decoder-style embedding models).
+    LastToken,
+}
+
+impl PoolingMode {
+    /// The name recorded in the index fingerprint.
+    pub fn name(self) -> &'static str {
+        match self {
+            PoolingMode::Cls => "cls",
+            PoolingMode::Mean => "mean",
+            PoolingMode::Max => "max",
+            PoolingMode::MeanSqrtLen => "mean_sqrt_len",
+            PoolingMode::LastToken => "lasttoken",
+        }
+    }
+
+    /// Reads `1_Pooling/config.json` (or the folder named by modules.json): the first mode
+    /// set, in sentence-transformers' order of precedence; mean when absent.
+    fn from_config(v: &serde_json::Value) -> PoolingMode {
+        if let Some(mode) = v["pooling_mode"].as_str() {
+            return match mode {
+                "cls" => PoolingMode::Cls,
+                "max" => PoolingMode::Max,
+                "mean_sqrt_len_tokens" => PoolingMode::MeanSqrtLen,
+                "lasttoken" => PoolingMode::LastToken,
+                _ => PoolingMode::Mean,
+            };
+        }
+        let on = |k: &str| v[k].as_bool() == Some(true);
+        if on("pooling_mode_cls_token") {
+            PoolingMode::Cls
+        } else if on("pooling_mode_max_tokens") {
+            PoolingMode::Max
+        } else if on("pooling_mode_mean_sqrt_len_tokens") && !on("pooling_mode_mean_tokens") {
+            PoolingMode::MeanSqrtLen
+        } else if on("pooling_mode_lasttoken") {
+            PoolingMode::LastToken
+        } else {
+            PoolingMode::Mean
+        }
     }
 }
 
@@ -57,9 +135,16 @@ impl ModelInfo {
 pub struct ModelSpec {
     pub dir: PathBuf,
     pub onnx_file: PathBuf,
-    pub pooling: Pooling,
+    pub pooling: PoolingMode,
     pub max_length: usize,
     pub dim: usize,
+    /// Prepended to every query (`config_sentence_transformers.json` prompts).
+    pub query_prompt: String,
+    /// Prepended to every document chunk.
+    pub document_prompt: String,
+    /// The folder's modules.json lists a Normalize module. lore's index is cosine over unit
+    /// vectors, so vectors are normalised either way; this is recorded in the fingerprint.
+    pub normalize: bool,
 }
 
 impl ModelSpec {
@@ -124,22 +209,36 @@ impl ModelSpec {
             .as_u64()
             .ok_or_else(|| err("config.json has no numeric hidden_size".into()))?
             as usize;
-        // sentence-transformers records pooling in 1_Pooling/config.json; mean is its default
-        // for this family and the safe choice when the file is absent.
-        let pooling = match read_json("1_Pooling/config.json") {
-            Some(p) if p["pooling_mode_cls_token"].as_bool() == Some(true) => Pooling::Cls,
-            _ => Pooling::Mean,
+        // modules.json names the pooling folder and says whether a Normalize module follows;
+        // without it, the usual layout (1_Pooling, normalised) is assumed.
+        let modules = read_json("modules.json");
+        let module_of = |kind: &str| -> Option<String> {
+            modules.as_ref()?.as_array()?.iter().find_map(|m| {
+                m["type"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with(kind))
+                    .then(|| m["path"].as_str().unwrap_or_default().to_string())
+            })
         };
+        let pooling_dir = module_of("Pooling").unwrap_or_else(|| "1_Pooling".into());
+        let pooling = read_json(&format!("{pooling_dir}/config.json"))
+            .map_or(PoolingMode::Mean, |v| PoolingMode::from_config(&v));
+        let normalize = modules.is_none() || module_of("Normalize").is_some();
         let folder_max = read_json("sentence_bert_config.json")
             .and_then(|v| v["max_seq_length"].as_u64())
             .map(|n| n as usize)
             .unwrap_or(max_length);
+        let (query_prompt, document_prompt) =
+            prompts(read_json("config_sentence_transformers.json"));
         Ok(ModelSpec {
             dir: dir.to_path_buf(),
             onnx_file,
             pooling,
             max_length: folder_max.min(max_length),
             dim,
+            query_prompt,
+            document_prompt,
+            normalize,
         })
     }
 
@@ -171,7 +270,13 @@ impl ModelSpec {
             special_tokens_map_file: read("special_tokens_map.json")?,
             tokenizer_config_file: read("tokenizer_config.json")?,
         };
-        let model = UserDefinedEmbeddingModel::new(onnx, files).with_pooling(self.pooling.clone());
+        // fastembed pools CLS and mean itself; other modes are pooled by lore from the token
+        // vectors (fastembed is then told Mean, which it never applies).
+        let pooling = match self.pooling {
+            PoolingMode::Cls => Pooling::Cls,
+            _ => Pooling::Mean,
+        };
+        let model = UserDefinedEmbeddingModel::new(onnx, files).with_pooling(pooling);
         let options = InitOptionsUserDefined::new()
             .with_max_length(self.max_length)
             .with_intra_threads(threads.max(1));
@@ -306,14 +411,22 @@ impl Embedder {
         let tokenizer = spec.sizing_tokenizer()?;
         let queue = match workload {
             Workload::Batch => None,
-            Workload::Queries => Some(QueryQueue::start(&sessions, &tokenizer, spec.max_length)?),
+            Workload::Queries => Some(QueryQueue::start(
+                &sessions,
+                &tokenizer,
+                spec.max_length,
+                spec.pooling,
+            )?),
         };
         let info = ModelInfo {
             name,
             hash,
             dim: spec.dim,
             max_length: spec.max_length,
-            pooling: format!("{:?}", spec.pooling).to_lowercase(),
+            pooling: spec.pooling.name().to_string(),
+            query_prompt: spec.query_prompt.clone(),
+            document_prompt: spec.document_prompt.clone(),
+            normalize: spec.normalize,
         };
         Ok(Embedder {
             sessions,
@@ -361,12 +474,34 @@ impl Embedder {
             .min(self.info.max_length)
     }
 
-    /// Embeds texts in batches; returns one unit-length vector per text, in order.
+    /// Embeds document texts (chunks) in batches, with the model's document prompt; returns
+    /// one unit-length vector per text, in order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        embed_with(&mut self.session(), texts, self.batch_size)
+        let texts = with_prompt(&self.spec.document_prompt, texts);
+        embed_with(
+            &mut self.session(),
+            &texts,
+            self.batch_size,
+            self.spec.pooling,
+        )
+    }
+
+    /// Embeds queries in one batch with the model's query prompt (what the query workers do,
+    /// without the queue): for benchmarks that embed every query at once.
+    pub fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let texts = with_prompt(&self.spec.query_prompt, texts);
+        embed_with(
+            &mut self.session(),
+            &texts,
+            self.batch_size,
+            self.spec.pooling,
+        )
     }
 
     /// Starts embedding one query and returns at once; with a query queue, concurrent
@@ -377,7 +512,7 @@ impl Embedder {
         };
         let (reply, rx) = crossbeam_channel::bounded(1);
         let job = QueryJob {
-            text: text.to_string(),
+            text: format!("{}{text}", self.spec.query_prompt),
             reply,
         };
         match jobs.send(job) {
@@ -404,7 +539,7 @@ impl Embedder {
     }
 
     fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
-        let mut v = self.embed(&[text])?;
+        let mut v = self.embed_queries(&[text])?;
         v.pop().ok_or_else(|| Error::Embed("no output".into()))
     }
 
@@ -438,6 +573,7 @@ impl QueryQueue {
         sessions: &Arc<Vec<Mutex<TextEmbedding>>>,
         tokenizer: &Tokenizer,
         max_length: usize,
+        pooling: PoolingMode,
     ) -> Result<QueryQueue> {
         let (jobs, rx) = crossbeam_channel::unbounded::<QueryJob>();
         let mut workers = Vec::with_capacity(sessions.len());
@@ -482,7 +618,7 @@ impl QueryQueue {
                             stats.calls.fetch_add(1, Ordering::Relaxed);
                             stats.queries.fetch_add(texts.len(), Ordering::Relaxed);
                             metrics::histogram!("lore_embed_batch_size").record(texts.len() as f64);
-                            match embed_with(&mut session, &texts, texts.len()) {
+                            match embed_with(&mut session, &texts, texts.len(), pooling) {
                                 Ok(vectors) => {
                                     for (job, v) in jobs.iter().zip(vectors) {
                                         let _ = job.reply.send(Ok(v));
@@ -545,12 +681,112 @@ fn lock(m: &Mutex<TextEmbedding>) -> std::sync::MutexGuard<'_, TextEmbedding> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn embed_with(session: &mut TextEmbedding, texts: &[&str], batch: usize) -> Result<Vec<Vec<f32>>> {
-    let mut out = session
-        .embed(texts, Some(batch.max(1)))
-        .map_err(|e| Error::Embed(e.to_string()))?;
+/// The texts with `prompt` in front (borrowed as they are when there is no prompt).
+fn with_prompt<'a>(prompt: &str, texts: &[&'a str]) -> Vec<std::borrow::Cow<'a, str>> {
+    texts
+        .iter()
+        .map(|t| {
+            if prompt.is_empty() {
+                std::borrow::Cow::Borrowed(*t)
+            } else {
+                std::borrow::Cow::Owned(format!("{prompt}{t}"))
+            }
+        })
+        .collect()
+}
+
+/// The query and document prompts of `config_sentence_transformers.json`: `prompts.query`
+/// for queries, `prompts.document` or `prompts.passage` for documents, and
+/// `default_prompt_name` for both when no document prompt is named.
+fn prompts(config: Option<serde_json::Value>) -> (String, String) {
+    let Some(c) = config else {
+        return (String::new(), String::new());
+    };
+    let p = &c["prompts"];
+    let get = |k: &str| p[k].as_str().map(String::from);
+    let default = c["default_prompt_name"].as_str().and_then(get);
+    let query = get("query").or_else(|| default.clone()).unwrap_or_default();
+    let document = get("document")
+        .or_else(|| get("passage"))
+        .or_else(|| get("corpus"))
+        .or(default)
+        .unwrap_or_default();
+    (query, document)
+}
+
+fn embed_with<S: AsRef<str> + Send + Sync>(
+    session: &mut TextEmbedding,
+    texts: &[S],
+    batch: usize,
+    pooling: PoolingMode,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = match pooling {
+        PoolingMode::Cls | PoolingMode::Mean => session.embed(texts, Some(batch.max(1))),
+        mode => session
+            .transform(texts, Some(batch.max(1)))
+            .and_then(|o| o.export_with_transformer(|batches| pool_batches(batches, mode))),
+    }
+    .map_err(|e| Error::Embed(e.to_string()))?;
     for v in &mut out {
         normalize(v);
+    }
+    Ok(out)
+}
+
+/// Pools token vectors for the modes fastembed does not offer (max, mean/√len, last token),
+/// as sentence-transformers does: only tokens the attention mask keeps count.
+fn pool_batches(
+    batches: &[SingleBatchOutput],
+    mode: PoolingMode,
+) -> fastembed::Result<Vec<Vec<f32>>> {
+    const KEYS: &[OutputKey] = &[
+        OutputKey::OnlyOne,
+        OutputKey::ByName("last_hidden_state"),
+        OutputKey::ByName("token_embeddings"),
+    ];
+    let mut out = Vec::new();
+    for b in batches {
+        let t = b.select_output(&KEYS)?;
+        let shape = t.shape().to_vec();
+        if shape.len() == 2 {
+            // Already pooled inside the model.
+            out.extend(t.rows().into_iter().map(|r| r.iter().copied().collect()));
+            continue;
+        }
+        let (n, len, dim) = match shape[..] {
+            [n, len, dim] => (n, len, dim),
+            _ => {
+                return Err(fastembed::Error::Other(format!(
+                    "unexpected output shape {shape:?}"
+                )))
+            }
+        };
+        for i in 0..n {
+            let kept: Vec<usize> = (0..len)
+                .filter(|&j| b.attention_mask_array.get([i, j]).is_some_and(|&m| m != 0))
+                .collect();
+            let v: Vec<f32> = match mode {
+                PoolingMode::Max => (0..dim)
+                    .map(|d| {
+                        kept.iter()
+                            .map(|&j| t[[i, j, d].as_slice()])
+                            .fold(f32::NEG_INFINITY, f32::max)
+                    })
+                    .map(|x| if x.is_finite() { x } else { 0.0 })
+                    .collect(),
+                PoolingMode::LastToken => match kept.last() {
+                    Some(&j) => (0..dim).map(|d| t[[i, j, d].as_slice()]).collect(),
+                    None => vec![0.0; dim],
+                },
+                _ => {
+                    let scale = (kept.len().max(1) as f32).sqrt();
+                    (0..dim)
+                        .map(|d| kept.iter().map(|&j| t[[i, j, d].as_slice()]).sum::<f32>() / scale)
+                        .collect()
+                }
+            };
+            out.push(v);
+        }
     }
     Ok(out)
 }

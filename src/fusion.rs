@@ -56,13 +56,15 @@ impl Default for Fusion {
     }
 }
 
-/// A fused entry: chunk id, fused score, and 1-based rank in each input list.
+/// A fused entry: chunk id, fused score, 1-based rank in each input list, and the raw BM25
+/// score (an input of the confidence model).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fused {
     pub id: u32,
     pub score: f32,
     pub dense_rank: Option<u32>,
     pub bm25_rank: Option<u32>,
+    pub bm25_score: Option<f32>,
 }
 
 /// Fuses the two lists; the result is sorted by fused score (ties: better dense rank, then
@@ -77,11 +79,15 @@ pub fn fuse(dense: &Ranked, bm25: &Ranked, f: &Fusion) -> Vec<Fused> {
             score: 0.0,
             dense_rank: Some(rank as u32 + 1),
             bm25_rank: None,
+            bm25_score: None,
         });
     }
-    for (rank, &(id, _)) in bm25.iter().enumerate() {
+    for (rank, &(id, raw)) in bm25.iter().enumerate() {
         match index.get(&id) {
-            Some(&i) => entries[i].bm25_rank = Some(rank as u32 + 1),
+            Some(&i) => {
+                entries[i].bm25_rank = Some(rank as u32 + 1);
+                entries[i].bm25_score = Some(raw);
+            }
             None => {
                 index.insert(id, entries.len());
                 entries.push(Fused {
@@ -89,6 +95,7 @@ pub fn fuse(dense: &Ranked, bm25: &Ranked, f: &Fusion) -> Vec<Fused> {
                     score: 0.0,
                     dense_rank: None,
                     bm25_rank: Some(rank as u32 + 1),
+                    bm25_score: Some(raw),
                 });
             }
         }
@@ -137,6 +144,7 @@ pub fn single(list: &Ranked, dense: bool) -> Vec<Fused> {
             score,
             dense_rank: dense.then_some(r as u32 + 1),
             bm25_rank: (!dense).then_some(r as u32 + 1),
+            bm25_score: (!dense).then_some(score),
         })
         .collect()
 }

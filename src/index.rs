@@ -18,7 +18,7 @@ use crate::dense::DenseIndex;
 use crate::embed::{non_zero, Embedder};
 use crate::error::{Error, Result};
 use crate::fusion::{self, Fused};
-use crate::lexical::{Bm25Params, LexicalIndex};
+use crate::lexical::LexicalIndex;
 use crate::search::{Hit, Mode, Ranks, SearchOptions, SearchResponse, Source};
 use crate::store::{self, Manifest};
 
@@ -177,45 +177,50 @@ impl Index {
         opts: &SearchOptions,
     ) -> Result<Vec<Hit>> {
         let depth = opts.candidates.max(opts.top_k);
-        // Collapsing by document needs more chunks than documents wanted.
-        let fetch = if opts.distinct { depth * 3 } else { depth };
+        // Collapsing or capping by document needs more chunks than documents wanted.
+        let fetch = if opts.distinct > 0 { depth * 3 } else { depth };
+        let by_doc = opts.distinct == 1;
         let bm25 = if opts.mode == Mode::Dense {
             Leg::default()
         } else {
-            let params = Bm25Params {
-                title_boost: opts.title_boost,
-            };
             let t = Instant::now();
-            let list = self.lexical.search(query, fetch, params)?;
+            let list = self.lexical.search(query, fetch)?;
             record_stage("bm25_search", t);
-            self.collapse(list, opts.distinct, depth)
+            self.collapse(list, by_doc, if by_doc { depth } else { fetch })
         };
-        let query_vec = match opts.mode {
-            Mode::Bm25 => None,
-            _ => vector()?,
-        };
+        // BM25-only searches get a vector only when the caller wants confidences.
+        let query_vec = vector()?;
         let query_vec = query_vec.as_ref().map(AsRef::as_ref);
         let dense = match query_vec {
-            Some(v) => {
+            Some(v) if opts.mode != Mode::Bm25 => {
                 let t = Instant::now();
                 let list = self.dense.search(v, fetch, opts.ef_search.max(fetch));
                 record_stage("dense_search", t);
-                self.collapse(list, opts.distinct, depth)
+                self.collapse(list, by_doc, if by_doc { depth } else { fetch })
             }
-            None => Leg::default(),
+            _ => Leg::default(),
         };
         let t = Instant::now();
-        let fused: Vec<Fused> = match opts.mode {
+        let mut fused: Vec<Fused> = match opts.mode {
             Mode::Hybrid => fusion::fuse(&dense.ranked, &bm25.ranked, &opts.fusion),
             Mode::Dense => fusion::single(&dense.ranked, true),
             Mode::Bm25 => fusion::single(&bm25.ranked, false),
         };
         record_stage("fusion", t);
+        if opts.distinct > 1 {
+            // Chunks were fused; now keep at most `distinct` per document.
+            let mut per_doc: HashMap<u32, usize> = HashMap::new();
+            fused.retain(|f| {
+                let n = per_doc.entry(self.chunk_doc[f.id as usize]).or_insert(0);
+                *n += 1;
+                *n <= opts.distinct
+            });
+        }
         Ok(fused
             .into_iter()
             .take(opts.top_k)
             .map(|f| {
-                // With `distinct`, fused ids are documents: show the chunk of the leg that
+                // With `distinct: 1`, fused ids are documents: show the chunk of the leg that
                 // ranked the document higher.
                 let chunk = match (dense.chunk_of.get(&f.id), bm25.chunk_of.get(&f.id)) {
                     (Some(&d), Some(&b)) => {
@@ -262,10 +267,20 @@ impl Index {
 
     fn hit(&self, f: Fused, query_vec: Option<&[f32]>) -> Hit {
         let c = &self.chunks[f.id as usize];
+        let similarity = query_vec.map(|q| self.similarity(f.id, q));
         Hit {
             id: format!("{}#{}", c.path, c.ordinal),
             score: f.score,
-            similarity: query_vec.map(|q| self.similarity(f.id, q)),
+            similarity,
+            confidence: similarity.map(|cos| {
+                crate::confidence::confidence(&crate::confidence::Features {
+                    cosine: cos,
+                    bm25_score: f.bm25_score,
+                    dense_rank: f.dense_rank,
+                    bm25_rank: f.bm25_rank,
+                })
+            }),
+            bm25_score: f.bm25_score,
             text: c.text.clone(),
             snippet: None,
             source: Source::of(c),
@@ -394,17 +409,25 @@ impl Engine {
         let started = Instant::now();
         opts.validate(query)?;
         let index = self.index();
-        // The embedding runs on a worker while this thread does the BM25 leg.
-        let results = if opts.mode == Mode::Bm25 {
+        // The embedding runs on a worker while this thread does the BM25 leg. A BM25-only
+        // search embeds the query only when it filters on confidence.
+        let mut results = if opts.mode == Mode::Bm25 && opts.min_confidence.is_none() {
             index.search_with_vector(query, None, opts)?
         } else {
             let vector = self.start_embedding(query);
             index.search_then_embed(query, || Ok(Some(vector()?)), opts)?
         };
+        let low_confidence = results
+            .first()
+            .is_none_or(|h| h.confidence.is_some_and(|c| c < opts.confidence_flag));
+        if let Some(min) = opts.min_confidence {
+            results.retain(|h| h.confidence.is_none_or(|c| c >= min));
+        }
         Ok(SearchResponse {
             results,
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
             generation: index.manifest.generation,
+            low_confidence,
         })
     }
 }
@@ -416,6 +439,9 @@ fn check_model(index: &Index, embedder: &Embedder) -> Result<()> {
         || built.dim != loaded.dim
         || built.pooling != loaded.pooling
         || built.max_length != loaded.max_length
+        || built.query_prompt != loaded.query_prompt
+        || built.document_prompt != loaded.document_prompt
+        || built.normalize != loaded.normalize
     {
         return Err(Error::index(
             index.dir.join(store::MANIFEST),

@@ -1,5 +1,8 @@
-//! The BM25 index: tantivy over each chunk's title (document title plus heading trail) and
-//! body, with an English analyzer (lowercase, stop words, Snowball stemming).
+//! The BM25 index: tantivy over one text field per chunk holding the document title, the
+//! heading trail and the body, with an English analyzer (lowercase, stop words, Snowball
+//! stemming). One field rather than a boosted title field: BM25 then sees a document's
+//! title words as ordinary occurrences, which scored better on SciFact train (ARCHITECTURE.md,
+//! "Retrieval quality"). tantivy's BM25 constants are fixed (k1 1.2, b 0.75).
 //!
 //! Queries are built as a bag of analysed terms rather than through tantivy's query
 //! parser, so user text like `error: foo` is never read as query syntax.
@@ -7,7 +10,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
@@ -23,23 +26,12 @@ use crate::error::{Error, Result};
 const ANALYZER: &str = "lore_en";
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 
-/// Query-time BM25 settings.
-#[derive(Debug, Clone, Copy)]
-pub struct Bm25Params {
-    /// Multiplier of the title field's score (the body's is 1).
-    pub title_boost: f32,
-}
-
-impl Default for Bm25Params {
-    fn default() -> Self {
-        Bm25Params { title_boost: 1.0 }
-    }
-}
+/// The one text field. An index written before it existed has `title` and `body` instead.
+const TEXT_FIELD: &str = "text";
 
 struct Fields {
     id: Field,
-    title: Field,
-    body: Field,
+    text: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -50,9 +42,8 @@ fn schema() -> (Schema, Fields) {
             .set_index_option(IndexRecordOption::WithFreqs),
     );
     let id = b.add_u64_field("id", NumericOptions::default().set_fast());
-    let title = b.add_text_field("title", text.clone());
-    let body = b.add_text_field("body", text);
-    (b.build(), Fields { id, title, body })
+    let text = b.add_text_field(TEXT_FIELD, text);
+    (b.build(), Fields { id, text })
 }
 
 /// The analyzer used for both indexing and queries; the benchmark chose it (ARCHITECTURE.md).
@@ -76,18 +67,27 @@ pub fn build(dir: &Path, chunks: &[Chunk]) -> Result<()> {
     for (i, c) in chunks.iter().enumerate() {
         let mut doc = TantivyDocument::default();
         doc.add_u64(f.id, i as u64);
-        let title = if c.heading.is_empty() || c.heading == c.title {
-            c.title.clone()
-        } else {
-            format!("{} > {}", c.title, c.heading)
-        };
-        doc.add_text(f.title, &title);
-        doc.add_text(f.body, c.index_text());
+        doc.add_text(f.text, indexed_text(c));
         writer.add_document(doc)?;
     }
     writer.commit()?;
     writer.wait_merging_threads()?;
     Ok(())
+}
+
+/// What BM25 sees of a chunk: document title, heading trail, then the body after Markdown
+/// hygiene ([`Chunk::index_text`]).
+pub fn indexed_text(c: &Chunk) -> String {
+    let body = c.index_text();
+    let mut s = String::with_capacity(c.title.len() + c.heading.len() + body.len() + 8);
+    s.push_str(&c.title);
+    if !c.heading.is_empty() && c.heading != c.title {
+        s.push_str(" > ");
+        s.push_str(&c.heading);
+    }
+    s.push('\n');
+    s.push_str(&body);
+    s
 }
 
 /// A read-only BM25 index of one generation.
@@ -143,10 +143,15 @@ impl LexicalIndex {
                 )
             })
         };
+        if schema.get_field(TEXT_FIELD).is_err() && schema.get_field("body").is_ok() {
+            return Err(Error::index(
+                dir,
+                "BM25 index was written by an older lore (separate title and body fields); run `lore ingest` (or `lore ingest --rebuild`) to re-index",
+            ));
+        }
         let fields = Fields {
             id: field("id")?,
-            title: field("title")?,
-            body: field("body")?,
+            text: field(TEXT_FIELD)?,
         };
         // Generations are immutable, so the reader never needs reloading.
         let reader = index
@@ -227,43 +232,25 @@ impl LexicalIndex {
     }
 
     /// The best `k` chunk ids by BM25, best first.
-    pub fn search(&self, query: &str, k: usize, params: Bm25Params) -> Result<Vec<(u32, f32)>> {
-        guarded(&self.dir, "searching", || {
-            self.search_unguarded(query, k, params)
-        })
+    pub fn search(&self, query: &str, k: usize) -> Result<Vec<(u32, f32)>> {
+        guarded(&self.dir, "searching", || self.search_unguarded(query, k))
     }
 
-    fn search_unguarded(
-        &self,
-        query: &str,
-        k: usize,
-        params: Bm25Params,
-    ) -> Result<Vec<(u32, f32)>> {
+    fn search_unguarded(&self, query: &str, k: usize) -> Result<Vec<(u32, f32)>> {
         let terms = self.terms(query);
         if terms.is_empty() || k == 0 {
             return Ok(Vec::new());
         }
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * 2);
-        for t in &terms {
-            for (field, boost) in [
-                (self.fields.body, 1.0),
-                (self.fields.title, params.title_boost),
-            ] {
-                if boost <= 0.0 {
-                    continue;
-                }
+        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+            .iter()
+            .map(|t| {
                 let q: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_text(field, t),
+                    Term::from_field_text(self.fields.text, t),
                     IndexRecordOption::WithFreqs,
                 ));
-                let q = if boost == 1.0 {
-                    q
-                } else {
-                    Box::new(BoostQuery::new(q, boost))
-                };
-                clauses.push((Occur::Should, q));
-            }
-        }
+                (Occur::Should, q)
+            })
+            .collect();
         let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(k).order_by_score())?;
@@ -295,4 +282,40 @@ pub fn html_escape(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_with_the_old_two_field_schema_asks_for_a_re_ingest() {
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let mut b = Schema::builder();
+        b.add_u64_field("id", NumericOptions::default().set_fast());
+        b.add_text_field("title", tantivy::schema::TEXT);
+        b.add_text_field("body", tantivy::schema::TEXT);
+        Index::create_in_dir(dir.path(), b.build()).expect("old-style index");
+        let err = LexicalIndex::open(dir.path())
+            .err()
+            .expect("an old schema must not open");
+        assert!(err.to_string().contains("lore ingest"), "{err}");
+    }
+
+    #[test]
+    fn title_heading_and_body_are_one_searchable_text() {
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let c: Chunk = serde_json::from_value(serde_json::json!({
+            "path": "a.md", "ordinal": 0, "title": "Zebrafish", "heading": "Fins",
+            "text": "Regrowth after injury.", "start_line": 1, "end_line": 1,
+            "byte_start": 0, "byte_end": 22
+        }))
+        .expect("a chunk");
+        build(dir.path(), std::slice::from_ref(&c)).expect("build");
+        let index = LexicalIndex::open(dir.path()).expect("open");
+        for q in ["zebrafish", "fins", "regrowth"] {
+            assert_eq!(index.search(q, 5).expect("search").len(), 1, "{q}");
+        }
+        assert!(indexed_text(&c).starts_with("Zebrafish > Fins\n"));
+    }
 }

@@ -929,6 +929,8 @@ Raise min_score to drop weak matches. Lower it when answers miss obvious passage
             id: format!("{path}#{ordinal}"),
             score,
             similarity: None,
+            confidence: None,
+            bm25_score: None,
             snippet: None,
             text: file[start..end].to_string(),
             source: Source {

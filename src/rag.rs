@@ -22,14 +22,18 @@ pub struct PromptRequest {
     pub system: Option<String>,
     /// A minijinja template for the user message (the source, not a path).
     pub template: Option<String>,
+    /// At most this many passages per document (`true` = 1).
+    pub distinct: Option<crate::search::Distinct>,
+    /// Replaces `prompt.min_confidence`: hits below this calibrated confidence are left out.
+    pub min_confidence: Option<f32>,
 }
 
 /// The configured prompt defaults, loaded once (template and examples files read, BPE built).
 #[derive(Debug, Clone)]
 pub struct PromptDefaults {
     pub options: PromptOptions,
-    /// The relevance floor on query–chunk cosine similarity.
-    pub min_similarity: f32,
+    /// The relevance floor on each hit's calibrated confidence.
+    pub min_confidence: f32,
 }
 
 impl PromptDefaults {
@@ -50,11 +54,11 @@ impl PromptDefaults {
                 system: c.system.clone(),
                 template,
                 examples,
-                min_score: Some(c.min_similarity),
+                min_score: Some(c.min_confidence),
                 tokenizer: TokenCounter::new(&c.tokenizer)?,
                 max_output_bytes: c.max_output_bytes,
             },
-            min_similarity: c.min_similarity,
+            min_confidence: c.min_confidence,
         })
     }
 
@@ -67,9 +71,9 @@ impl PromptDefaults {
 
 /// Searches for `req.query` and assembles the prompt.
 ///
-/// The relevance floor is applied to the cosine similarity between the question and each
-/// hit (a scale that means the same in every mode, unlike fused scores), so citation
-/// scores in the answer are those similarities.
+/// The relevance floor is applied to each hit's calibrated confidence (a probability of
+/// relevance that means the same for every query and mode, unlike fused scores), so
+/// citation scores in the answer are those confidences.
 pub fn build_prompt(
     engine: &Engine,
     defaults: &PromptDefaults,
@@ -82,18 +86,26 @@ pub fn build_prompt(
     if let Some(m) = req.mode {
         opts.mode = m;
     }
+    if let Some(d) = req.distinct {
+        opts.distinct = d.count();
+    }
+    let floor = req.min_confidence.unwrap_or(defaults.min_confidence);
+    if !(0.0..=1.0).contains(&floor) {
+        return Err(crate::error::Error::invalid(
+            "min_confidence",
+            "must be within 0..=1",
+        ));
+    }
+    // Setting a floor makes BM25-only searches embed the query too, so every hit has a
+    // confidence; the prompt applies the floor itself (so it can say nothing matched).
+    opts.min_confidence = Some(0.0);
     let response = engine.search(&req.query, &opts)?;
-    let query_vec = engine.embed_query(&req.query)?;
-    let index = engine.index();
     let mut hits = response.results;
     for h in &mut hits {
-        let sim = h
-            .similarity
-            .unwrap_or_else(|| index.similarity(chunk_id(&index, h), &query_vec));
-        h.similarity = Some(sim);
-        h.score = sim;
+        h.score = h.confidence.unwrap_or(0.0);
     }
     let mut popts = defaults.options.clone();
+    popts.min_score = Some(floor);
     if let Some(n) = req.max_context_tokens {
         popts.max_context_tokens = n;
     }
@@ -107,19 +119,4 @@ pub fn build_prompt(
     let assembled = prompt::assemble(&req.query, &hits, &popts);
     crate::index::record_stage("prompt_assembly", t);
     assembled
-}
-
-/// The chunk id behind a hit (hits carry `path#ordinal`; the manifest maps path → first id).
-fn chunk_id(index: &crate::index::Index, hit: &crate::search::Hit) -> u32 {
-    let first = index
-        .manifest()
-        .documents
-        .get(&hit.source.path)
-        .map_or(0, |d| d.first_chunk);
-    let ordinal = hit
-        .id
-        .rsplit_once('#')
-        .and_then(|(_, o)| o.parse::<u32>().ok())
-        .unwrap_or(0);
-    first + ordinal
 }

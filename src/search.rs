@@ -44,6 +44,25 @@ impl std::fmt::Display for Mode {
     }
 }
 
+/// `distinct` in request bodies: a count of hits per document, or `true` (= 1) / `false`
+/// (= no limit), as older clients sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Distinct {
+    Flag(bool),
+    Count(u32),
+}
+
+impl Distinct {
+    /// Hits allowed per document, 0 meaning no limit.
+    pub fn count(self) -> usize {
+        match self {
+            Distinct::Flag(b) => usize::from(b),
+            Distinct::Count(n) => n as usize,
+        }
+    }
+}
+
 /// Largest `top_k` the library accepts (the HTTP API allows less, see `server`).
 pub const MAX_TOP_K: usize = 1000;
 
@@ -56,11 +75,15 @@ pub struct SearchOptions {
     pub candidates: usize,
     pub fusion: Fusion,
     pub ef_search: usize,
-    /// BM25 weight of the title/heading field relative to the body.
-    pub title_boost: f32,
-    /// At most one hit per document (its best chunk): each retriever's list is collapsed by
-    /// path before fusion, so the ranking is of documents.
-    pub distinct: bool,
+    /// At most this many hits per document (0: no limit). With 1, each retriever's list is
+    /// collapsed to each document's best chunk before fusion, so the ranking is of
+    /// documents and evidence from both retrievers adds up even when they matched different
+    /// chunks; with more, chunks are fused and then capped per document.
+    pub distinct: usize,
+    /// Hits whose [`Hit::confidence`] is below this are dropped (`None`: keep all).
+    pub min_confidence: Option<f32>,
+    /// `low_confidence` is set on the answer when its top hit is below this.
+    pub confidence_flag: f32,
     pub max_query_chars: usize,
 }
 
@@ -77,8 +100,9 @@ impl SearchOptions {
                 alpha: c.alpha,
             },
             ef_search: c.ef_search,
-            title_boost: c.title_boost,
-            distinct: false,
+            distinct: c.distinct,
+            min_confidence: (c.min_confidence > 0.0).then_some(c.min_confidence),
+            confidence_flag: c.min_confidence_flag,
             max_query_chars: c.max_query_chars,
         }
     }
@@ -106,6 +130,11 @@ impl SearchOptions {
         }
         if !(0.0..=1.0).contains(&self.fusion.alpha) {
             return Err(Error::invalid("alpha", "must be within 0..=1"));
+        }
+        if let Some(m) = self.min_confidence {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(Error::invalid("min_confidence", "must be within 0..=1"));
+            }
         }
         if self.fusion.rrf_k < 0.0 {
             return Err(Error::invalid("rrf_k", "must not be negative"));
@@ -250,6 +279,15 @@ pub struct Hit {
     /// the mode; absent for BM25-only searches, which do not embed the query).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f32>,
+    /// Estimated probability that the hit is relevant, in [0, 1] and comparable across
+    /// queries (unlike `score`): a logistic model over the cosine similarity, the BM25
+    /// score and both retrievers' ranks, fitted on SciFact train plus off-topic queries
+    /// (`crate::confidence`). Absent for BM25-only searches, which do not embed the query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    /// The raw BM25 score, when BM25 returned the hit (not comparable across queries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bm25_score: Option<f32>,
     pub text: String,
     /// `text` as HTML with the query's terms in `<mark>` (only when asked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,4 +303,8 @@ pub struct SearchResponse {
     pub took_ms: f64,
     /// The index generation that answered.
     pub generation: u64,
+    /// The best hit's confidence is below `search.min_confidence_flag` (or there is no hit):
+    /// the index probably does not answer this query.
+    #[serde(default)]
+    pub low_confidence: bool,
 }

@@ -181,7 +181,10 @@ pub struct SearchRequest {
     pub mode: Option<String>,
     pub fusion: Option<String>,
     pub candidates: Option<i64>,
-    pub distinct: Option<bool>,
+    /// At most this many hits per document (`true` = 1, `false`/0 = no limit).
+    pub distinct: Option<crate::search::Distinct>,
+    /// Drop hits whose calibrated `confidence` is below this (0..=1).
+    pub min_confidence: Option<f32>,
     /// Add an HTML `snippet` with the query terms in `<mark>` to every hit.
     pub highlight: Option<bool>,
 }
@@ -216,7 +219,16 @@ impl SearchRequest {
             opts.candidates = c as usize;
         }
         if let Some(d) = self.distinct {
-            opts.distinct = d;
+            opts.distinct = d.count();
+        }
+        if let Some(m) = self.min_confidence {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(bad(
+                    "min_confidence",
+                    format!("must be within 0..=1, got {m}"),
+                ));
+            }
+            opts.min_confidence = Some(m);
         }
         Ok(opts)
     }

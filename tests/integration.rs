@@ -26,6 +26,8 @@ mod http;
 mod incremental;
 #[path = "integration/ingest.rs"]
 mod ingest;
+#[path = "integration/models.rs"]
+mod models;
 #[path = "integration/page.rs"]
 mod page;
 #[path = "integration/rag.rs"]

@@ -7,6 +7,7 @@
 
 pub mod ann;
 pub mod beir;
+pub mod confidence;
 pub mod docs;
 pub mod http;
 pub mod metrics;
@@ -53,6 +54,11 @@ pub struct BenchOptions {
     /// After the evaluation, this many rounds of changing 1% of the documents and
     /// re-ingesting incrementally (0 = none); reports time per round and dense recall after.
     pub update_rounds: usize,
+    /// Off-topic queries, one per line: measure how well `confidence` separates them from
+    /// the split's queries (`confidence` module).
+    pub unanswerable: Option<PathBuf>,
+    /// Also fit the confidence model's weights on this run (use the train split).
+    pub fit_confidence: bool,
 }
 
 /// What incremental updates cost and what they do to recall.
@@ -139,6 +145,8 @@ pub struct BenchReport {
     pub ingest: IngestFigures,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updates: Option<UpdateReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<confidence::ConfidenceReport>,
     /// Each mode's run (query id → documents with rank-derived scores), for `--run`.
     #[serde(skip)]
     pub runs: BTreeMap<String, Run>,
@@ -210,6 +218,17 @@ fn variants(defaults: &SearchOptions, sweep: bool) -> Vec<(String, SearchOptions
                 ));
             }
         }
+        // Fusion depth: how many candidates each retriever hands to fusion.
+        for candidates in [30, 50, 200, 300] {
+            for method in [FusionMethod::MinMax, FusionMethod::ZScore] {
+                let mut o = with(Mode::Hybrid, method, f.rrf_k, f.alpha);
+                o.candidates = candidates;
+                v.push((
+                    format!("{}_a{:.1}_c{candidates}", method_name(method), f.alpha),
+                    o,
+                ));
+            }
+        }
     }
     v
 }
@@ -224,7 +243,7 @@ fn method_name(m: FusionMethod) -> &'static str {
 
 fn describe(o: &SearchOptions) -> String {
     match o.mode {
-        Mode::Bm25 => format!("bm25 title_boost={}", o.title_boost),
+        Mode::Bm25 => "bm25 (title, headings and text in one field)".to_string(),
         Mode::Dense => format!("dense ef_search={}", o.ef_search),
         Mode::Hybrid => match o.fusion.method {
             FusionMethod::Rrf => format!(
@@ -319,7 +338,7 @@ pub fn run(
 
     let mut defaults = SearchOptions::from_config(&opts.search);
     defaults.top_k = 100;
-    defaults.distinct = true;
+    defaults.distinct = 1;
     let variants = variants(&defaults, opts.sweep);
     progress.phase("querying", (variants.len() * queries.len()) as u64);
     let mut modes = BTreeMap::new();
@@ -370,7 +389,7 @@ pub fn run(
     let index = engine.index();
     let vectors = index.vectors();
     let qtexts: Vec<&str> = queries.iter().map(|q| q.text.as_str()).collect();
-    let qvecs = embedder.embed(&qtexts)?;
+    let qvecs = embedder.embed_queries(&qtexts)?;
     let truth = ann::ground_truth(index.dense().vectors(), index.dense().dim(), &qvecs, 10);
     let ann = ann::sweep(index.dense(), &qvecs, &truth, 10, &opts.ef_values);
     let self_recall = self_recall(&index, &vectors, opts.search.ef_search);
@@ -381,6 +400,17 @@ pub fn run(
         )?)
     } else {
         None
+    };
+    let confidence = match &opts.unanswerable {
+        Some(path) => Some(confidence::evaluate(
+            &engine,
+            &queries,
+            &qrels,
+            path,
+            &SearchOptions::from_config(&opts.search),
+            opts.fit_confidence,
+        )?),
+        None => None,
     };
 
     Ok(BenchReport {
@@ -394,6 +424,7 @@ pub fn run(
         default_ef_search: opts.search.ef_search,
         ingest: ingest_figures,
         updates,
+        confidence,
         runs,
     })
 }
@@ -574,6 +605,9 @@ pub fn markdown(r: &BenchReport) -> String {
         i.index_bytes as f64 / 1e6,
         if i.reused { " (index reused: nothing embedded)" } else { "" }
     ));
+    if let Some(c) = &r.confidence {
+        s.push_str(&confidence::markdown(c));
+    }
     s
 }
 

@@ -206,6 +206,8 @@ fn options(dataset: &Path, index: &Path, reuse_index: bool) -> BenchOptions {
         sweep: false,
         max_queries: 0,
         update_rounds: 0,
+        unanswerable: None,
+        fit_confidence: false,
     }
 }
 

@@ -464,9 +464,10 @@ fn check_prompt(fixture: &Fixture, answer: &Value, hits: usize) -> String {
             "{c}"
         );
         let score = c["score"].as_f64().expect("score");
+        let floor = f64::from(lore::confidence::DEFAULT_THRESHOLD);
         assert!(
-            (0.2..=1.0001).contains(&score),
-            "citation scores are cosine similarities above the floor: {c}"
+            (floor..=1.0).contains(&score),
+            "citation scores are calibrated confidences above the floor {floor}: {c}"
         );
         let (start, end) = (
             c["start_line"].as_u64().unwrap() as usize,
@@ -553,15 +554,19 @@ async fn prompt_cites_the_right_document_within_the_budget() {
         user.contains("seventy thousand\nkilometres on the round trip"),
         "the tern text is in the prompt: {user}"
     );
-    let large_citations = large["citations"].as_array().unwrap();
-    assert!(
-        large_citations.len() >= 2,
-        "the other migration documents are relevant too: {large}"
-    );
-    let cited: Vec<&str> = large_citations
+    // The floor is a calibrated confidence (SciFact-strict): the other migration documents
+    // are on topic but do not answer how far terns fly, so they may fall below it; with the
+    // floor at 0 they are cited.
+    let everything = lore
+        .prompt_ok(&json!({"query": TERN_QUESTION, "top_k": 8, "max_context_tokens": 4000, "min_confidence": 0.0}))
+        .await;
+    let cited: Vec<&str> = everything["citations"]
+        .as_array()
+        .unwrap()
         .iter()
         .map(|c| c["path"].as_str().unwrap())
         .collect();
+    assert_eq!(cited[0], TERNS, "{everything}");
     assert!(
         cited.contains(&GODWIT) && cited.contains(&SWALLOWS),
         "{cited:?}"
@@ -574,10 +579,7 @@ async fn prompt_cites_the_right_document_within_the_budget() {
         .await;
     check_prompt(&lore.fixture, &small, hits);
     let small_citations = small["citations"].as_array().unwrap();
-    assert!(
-        small_citations.len() < large_citations.len(),
-        "{small_citations:?}"
-    );
+    assert!(small_citations.len() < cited.len(), "{small_citations:?}");
     assert_eq!(small["citations"][0]["path"], TERNS);
     assert_eq!(small["truncated"], true, "{small}");
     let used = small["usage"]["context_tokens"].as_u64().unwrap();
@@ -587,7 +589,7 @@ async fn prompt_cites_the_right_document_within_the_budget() {
     );
     assert!(
         small["usage"]["chunks_dropped"].as_u64().unwrap()
-            > large["usage"]["chunks_dropped"].as_u64().unwrap()
+            > everything["usage"]["chunks_dropped"].as_u64().unwrap()
     );
 
     // The documented overrun: a budget that cannot hold even the header line still gets
