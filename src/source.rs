@@ -249,10 +249,7 @@ impl Document {
                 _ => t,
             }
         });
-        let title = title
-            .or(meta)
-            .or(first)
-            .unwrap_or_else(|| file_stem(&path));
+        let title = title.or(meta).or(first).unwrap_or_else(|| file_stem(&path));
         Document {
             path,
             title: title.split_whitespace().collect::<Vec<_>>().join(" "),

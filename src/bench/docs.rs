@@ -353,7 +353,7 @@ pub fn run(
     let mut base = SearchOptions::from_config(&opts.search);
     base.top_k = DEPTH;
     base.candidates = base.candidates.max(DEPTH);
-    base.distinct = false;
+    base.distinct = 0;
     progress.phase("questions", (MODES.len() * questions.len()) as u64);
     let mut modes = BTreeMap::new();
     for mode in MODES {
