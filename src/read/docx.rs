@@ -644,35 +644,20 @@ mod tests {
             .unwrap()
             .unwrap();
         let styles = parse_styles(STYLES.as_bytes());
-        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::read::testing::Rng::new(0x2545_F491_4F6C_DD1D);
         for round in 0..3000 {
-            let mut bytes = sample.clone();
-            match round % 4 {
-                0 => bytes.truncate(next() as usize % sample.len()),
-                _ => {
-                    for _ in 0..=(next() % 8) {
-                        let at = next() as usize % bytes.len();
-                        bytes[at] = next() as u8;
-                    }
-                }
-            }
+            let bytes = crate::read::testing::mutate(&sample, round, &mut rng);
             let budget = Budget::new(Duration::from_secs(10), 1 << 20);
             let started = std::time::Instant::now();
             let _ = read(&bytes, &budget);
             // Zip CRCs stop most corruption before the XML parser: feed it mutated XML too.
             let mut xml = xml.clone();
             if round % 2 == 0 {
-                xml.truncate(next() as usize % xml.len());
+                xml.truncate(rng.next() as usize % xml.len());
             } else {
-                for _ in 0..=(next() % 8) {
-                    let at = next() as usize % xml.len();
-                    xml[at] = next() as u8;
+                for _ in 0..=(rng.next() % 8) {
+                    let at = rng.next() as usize % xml.len();
+                    xml[at] = rng.next() as u8;
                 }
             }
             let _ = parse_document(&xml, &styles, &budget);

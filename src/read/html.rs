@@ -1460,6 +1460,7 @@ impl<'b> Blocks<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::read::testing::headings;
 
     fn read_ok(html: &str) -> Parsed {
         read(html, &Budget::unlimited()).expect("reads")
@@ -1475,21 +1476,6 @@ mod tests {
             })
             .collect::<Vec<_>>()
             .join("\n")
-    }
-
-    fn headings(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
-        p.blocks
-            .iter()
-            .filter_map(|b| match b {
-                Block::Heading {
-                    level,
-                    text,
-                    anchor,
-                    ..
-                } => Some((*level, text.clone(), anchor.clone())),
-                _ => None,
-            })
-            .collect()
     }
 
     /// The 1-based line of the first occurrence of `needle` in `src`.

@@ -26,6 +26,8 @@ pub mod markup;
 pub mod mdx;
 pub mod pdf;
 pub mod rst;
+#[cfg(test)]
+mod testing;
 
 /// Why a file under the ingested folder was not indexed. Each reason is counted in the
 /// ingest summary, so nothing under the folder disappears silently.

@@ -1672,24 +1672,9 @@ mod tests {
     #[test]
     fn mutations_never_panic() {
         let sample = manual();
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::read::testing::Rng::new(0x9E37_79B9_7F4A_7C15);
         for round in 0..2000 {
-            let mut bytes = sample.clone();
-            match round % 4 {
-                0 => bytes.truncate(next() as usize % sample.len()),
-                _ => {
-                    for _ in 0..=(next() % 8) {
-                        let at = next() as usize % bytes.len();
-                        bytes[at] = next() as u8;
-                    }
-                }
-            }
+            let bytes = crate::read::testing::mutate(&sample, round, &mut rng);
             let budget = Budget::new(Duration::from_secs(10), 1 << 20);
             let started = std::time::Instant::now();
             let _ = read(&bytes, &budget);

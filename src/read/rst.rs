@@ -1506,44 +1506,10 @@ fn inline(s: &str, subs: &HashMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::read::testing::{codes, headings, texts};
 
     fn parse(s: &str) -> Parsed {
         read(s, &Budget::unlimited()).unwrap()
-    }
-
-    fn headings(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
-        p.blocks
-            .iter()
-            .filter_map(|b| match b {
-                Block::Heading {
-                    level,
-                    text,
-                    anchor,
-                    ..
-                } => Some((*level, text.clone(), anchor.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn texts(p: &Parsed) -> Vec<String> {
-        p.blocks
-            .iter()
-            .filter_map(|b| match b {
-                Block::Text { text, .. } => Some(text.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn codes(p: &Parsed) -> Vec<(Option<String>, String)> {
-        p.blocks
-            .iter()
-            .filter_map(|b| match b {
-                Block::Code { lang, text, .. } => Some((lang.clone(), text.clone())),
-                _ => None,
-            })
-            .collect()
     }
 
     #[test]
