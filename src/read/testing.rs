@@ -64,7 +64,7 @@ impl Rng {
 /// eight random bytes overwritten.
 pub fn mutate(sample: &[u8], round: usize, rng: &mut Rng) -> Vec<u8> {
     let mut bytes = sample.to_vec();
-    if round % 4 == 0 {
+    if round.is_multiple_of(4) {
         bytes.truncate(rng.next() as usize % sample.len().max(1));
     } else if !bytes.is_empty() {
         for _ in 0..=(rng.next() % 8) {
