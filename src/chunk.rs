@@ -109,21 +109,24 @@ const MIN_WORDS: usize = 8;
 /// cap). Special tokens are not counted (text-splitter's own sizer does the same).
 struct CappedSizer {
     tokenizer: Tokenizer,
-    /// The chunk capacity in tokens: spans the answer is obvious for are not tokenized.
+    /// The chunk capacity and the overlap, in tokens: spans whose answer is obvious for
+    /// both are not tokenized.
     max_tokens: usize,
+    overlap: usize,
 }
 
 impl ChunkSizer for CappedSizer {
     fn size(&self, chunk: &str) -> usize {
         let by_bytes = chunk.len().div_ceil(MAX_BYTES_PER_TOKEN);
-        // The splitter only asks "does it fit?". Over the byte cap it cannot; and a span of
-        // no more bytes than the capacity has no more tokens than bytes (a BERT token covers
-        // at least one character), so it fits. Tokenizing only the spans in between halves
-        // the chunking time of ordinary text.
+        // The splitter only asks "does it fit?", of the chunk capacity and of the overlap.
+        // Over the byte cap a span fits neither; and a span of no more bytes than the
+        // overlap has no more tokens than bytes (a BERT token covers at least one
+        // character), so it fits both. Tokenizing only the spans in between halves the
+        // chunking time of ordinary text without changing a single chunk.
         if by_bytes > self.max_tokens {
             return by_bytes;
         }
-        if chunk.len() <= self.max_tokens {
+        if chunk.len() <= self.overlap {
             return chunk.len().max(by_bytes);
         }
         let tokens = self
@@ -152,6 +155,7 @@ impl Chunker {
                 .with_sizer(CappedSizer {
                     tokenizer: tok,
                     max_tokens: cfg.max_tokens,
+                    overlap: cfg.overlap,
                 })
                 .with_overlap(cfg.overlap)
                 .map_err(|e| Error::Config(format!("chunking: {e}")))
