@@ -215,7 +215,18 @@ impl Chunker {
                 let (heading, anchor, loc) = match &doc.layout {
                     None => (trail_at(&md_headings, offset), None, None),
                     Some(layout) => {
-                        let (trail, anchor) = layout.trail_at(byte_start);
+                        // A chunk that opens with the overlap from the previous section and
+                        // then starts a new one is about the new one: its trail and anchor
+                        // are taken where that heading starts (within the chunk's first
+                        // third), so a citation links to the section it shows.
+                        let third = byte_start + (byte_end - byte_start) / 3;
+                        let at = layout
+                            .headings
+                            .iter()
+                            .map(|h| h.offset)
+                            .find(|&o| o > byte_start && o <= third)
+                            .unwrap_or(byte_start);
+                        let (trail, anchor) = layout.trail_at(at);
                         let loc = layout.loc_of(byte_start, byte_end);
                         let loc = match (layout.unit, loc) {
                             (LocUnit::Lines, Some(l)) => {

@@ -407,14 +407,17 @@ async fn search_page_works_in_a_real_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_page_shows_pages_and_links_to_anchors() {
     let fixture = tokio::task::spawn_blocking(|| {
-        // An introduction long enough that the pelican section is a chunk of its own.
-        let intro = "<p>General words about the product, its history and its many users.</p>\n"
-            .repeat(40);
+        // Sections long enough to be chunks of their own.
+        let intro =
+            "<p>General words about the product, its history and its many users.</p>\n".repeat(40);
+        let more =
+            "<p>The keepers weigh each bird and note how much it ate that week.</p>\n".repeat(40);
         let page = format!(
             "<html><head><title>Guide</title></head><body><nav>menu</nav><main>\n\
              <h1 id=\"intro\">Intro</h1>\n{intro}\
              <h2 id=\"pelican-feeding\">Pelican feeding</h2>\n\
-             <p>Pelicans are fed sardines twice a day at the harbour pier.</p></main></body></html>\n"
+             <p>Pelicans are fed sardines twice a day at the harbour pier.</p>\n{more}\
+             </main></body></html>\n"
         );
         let f = Fixture::with_files(&[("site/guide.html", page.as_str())]);
         crate::support::write_bytes(

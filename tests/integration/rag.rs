@@ -464,7 +464,7 @@ fn check_prompt(fixture: &Fixture, answer: &Value, hits: usize) -> String {
             "{c}"
         );
         let score = c["score"].as_f64().expect("score");
-        let floor = f64::from(lore::confidence::DEFAULT_THRESHOLD);
+        let floor = f64::from(lore::config::PROMPT_MIN_CONFIDENCE);
         assert!(
             (floor..=1.0).contains(&score),
             "citation scores are calibrated confidences above the floor {floor}: {c}"
