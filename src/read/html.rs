@@ -1934,14 +1934,6 @@ vec.push(<span class="number">1</span>);</code></pre></div></div></details>
         assert_eq!(err.reason, super::super::SkipReason::TooLarge);
     }
 
-    /// xorshift64: a dependency-free pseudo-random source for the mutation test.
-    fn xorshift(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
-    }
-
     #[test]
     fn mutated_and_truncated_pages_never_panic() {
         let samples = [SPHINX, MDBOOK, RUSTDOC];
@@ -1975,25 +1967,24 @@ vec.push(<span class="number">1</span>);</code></pre></div></div></details>
             "é",
             "\u{0}",
         ];
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut state = crate::read::testing::Rng::new(0x9E37_79B9_7F4A_7C15);
         for n in 0..3000 {
             let base = samples[n % samples.len()];
             let mut s: Vec<char> = base.chars().collect();
-            for _ in 0..(1 + xorshift(&mut state) % 12) {
-                let at = (xorshift(&mut state) as usize) % (s.len() + 1);
-                match xorshift(&mut state) % 3 {
+            for _ in 0..(1 + state.next() % 12) {
+                let at = (state.next() as usize) % (s.len() + 1);
+                match state.next() % 3 {
                     0 => {
-                        let piece = pieces[(xorshift(&mut state) as usize) % pieces.len()];
+                        let piece = pieces[(state.next() as usize) % pieces.len()];
                         s.splice(at..at, piece.chars());
                     }
                     1 => {
-                        let end = (at + (xorshift(&mut state) as usize) % 200).min(s.len());
+                        let end = (at + (state.next() as usize) % 200).min(s.len());
                         s.drain(at..end);
                     }
                     _ => {
                         if at < s.len() {
-                            s[at] = char::from_u32((xorshift(&mut state) % 0x250) as u32)
-                                .unwrap_or('x');
+                            s[at] = char::from_u32((state.next() % 0x250) as u32).unwrap_or('x');
                         }
                     }
                 }

@@ -590,13 +590,6 @@ mod tests {
         assert_eq!(err.reason, SkipReason::TooLarge);
     }
 
-    fn xorshift(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
-    }
-
     #[test]
     fn mutated_and_truncated_notebooks_never_panic() {
         let budget = Budget::new(std::time::Duration::from_secs(60), 10_000_000);
@@ -618,25 +611,25 @@ mod tests {
             "é",
             "\"outputs\"",
         ];
-        let mut state = 0x1234_5678_9ABC_DEF1u64;
+        let mut state = crate::read::testing::Rng::new(0x1234_5678_9ABC_DEF1);
         let mut parsed = 0;
         for _ in 0..3000 {
             let mut s: Vec<char> = NOTEBOOK.chars().collect();
-            for _ in 0..(1 + xorshift(&mut state) % 4) {
-                let at = (xorshift(&mut state) as usize) % (s.len() + 1);
-                match xorshift(&mut state) % 3 {
+            for _ in 0..(1 + state.next() % 4) {
+                let at = (state.next() as usize) % (s.len() + 1);
+                match state.next() % 3 {
                     0 => {
-                        let piece = pieces[(xorshift(&mut state) as usize) % pieces.len()];
+                        let piece = pieces[(state.next() as usize) % pieces.len()];
                         s.splice(at..at, piece.chars());
                     }
                     1 => {
-                        let end = (at + (xorshift(&mut state) as usize) % 20).min(s.len());
+                        let end = (at + (state.next() as usize) % 20).min(s.len());
                         s.drain(at..end);
                     }
                     _ => {
                         // Swap a string value's character: keeps the JSON valid more often.
                         if at < s.len() && s[at].is_ascii_alphabetic() {
-                            s[at] = (b'a' + (xorshift(&mut state) % 26) as u8) as char;
+                            s[at] = (b'a' + (state.next() % 26) as u8) as char;
                         }
                     }
                 }

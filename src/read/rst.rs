@@ -1819,32 +1819,6 @@ Incoming Request Data
     #[test]
     #[ignore = "needs a corpus on disk"]
     fn corpus_speed() {
-        let Ok(dir) = std::env::var("LORE_RST_CORPUS") else {
-            return;
-        };
-        let dump = std::env::var("LORE_DUMP").unwrap_or_default();
-        let mut stack = vec![std::path::PathBuf::from(dir)];
-        let (mut bytes, mut files) = (0usize, 0usize);
-        let mut elapsed = std::time::Duration::ZERO;
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "rst") {
-                    let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).to_string();
-                    let t = std::time::Instant::now();
-                    let parsed = read(&text, &Budget::unlimited()).unwrap();
-                    elapsed += t.elapsed();
-                    bytes += text.len();
-                    files += 1;
-                    if !dump.is_empty() && p.to_string_lossy().contains(&dump) {
-                        println!("{}", crate::read::render(&parsed).0);
-                    }
-                }
-            }
-        }
-        let mbs = bytes as f64 / 1e6 / elapsed.as_secs_f64();
-        println!("{files} files, {bytes} bytes, {mbs:.1} MB/s");
+        crate::read::testing::corpus_speed("LORE_RST_CORPUS", "rst", read);
     }
 }

@@ -1,7 +1,7 @@
 //! Helpers shared by the readers' unit tests: block extraction and the pseudo-random
 //! mutations the robustness tests feed every reader.
 
-use super::{Block, Parsed};
+use super::{Block, Budget, Parsed, ReadError};
 
 /// `(level, text, anchor)` of every heading block.
 pub fn headings(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
@@ -73,4 +73,37 @@ pub fn mutate(sample: &[u8], round: usize, rng: &mut Rng) -> Vec<u8> {
         }
     }
     bytes
+}
+
+/// Reads every file with extension `ext` under the folder in `$env` (a real docs tree), with
+/// `read`, printing the rendered text of files whose path contains `$LORE_DUMP` and the parse
+/// speed. For the ignored `corpus_speed` tests; does nothing when `$env` is unset.
+pub fn corpus_speed(env: &str, ext: &str, read: fn(&str, &Budget) -> Result<Parsed, ReadError>) {
+    let Ok(dir) = std::env::var(env) else {
+        return;
+    };
+    let dump = std::env::var("LORE_DUMP").unwrap_or_default();
+    let mut stack = vec![std::path::PathBuf::from(dir)];
+    let (mut bytes, mut files) = (0usize, 0usize);
+    let mut elapsed = std::time::Duration::ZERO;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).to_string();
+                let t = std::time::Instant::now();
+                let parsed = read(&text, &Budget::unlimited()).unwrap();
+                elapsed += t.elapsed();
+                bytes += text.len();
+                files += 1;
+                if !dump.is_empty() && p.to_string_lossy().contains(&dump) {
+                    println!("{}", super::render(&parsed).0);
+                }
+            }
+        }
+    }
+    let mbs = bytes as f64 / 1e6 / elapsed.as_secs_f64();
+    println!("{files} files, {bytes} bytes, {mbs:.1} MB/s");
 }
