@@ -89,7 +89,7 @@ impl Chunk {
 
 /// Bumped whenever the same file and settings would give different chunks (a new reader,
 /// new hygiene): an index written by another version re-chunks every document once.
-pub const CHUNKER_VERSION: u32 = 2;
+pub const CHUNKER_VERSION: u32 = 3;
 
 /// Bodies are cut into sections of at most this many bytes before the splitter sees them,
 /// at a heading, a blank line, a line end or a space. text-splitter's cost grows faster than
@@ -204,7 +204,7 @@ impl Chunker {
                 .collect(),
         });
         let lines = LineIndex::new(&doc.text);
-        pieces
+        let chunks: Vec<Chunk> = pieces
             .into_iter()
             .enumerate()
             .map(|(ordinal, (offset, piece))| {
@@ -259,7 +259,8 @@ impl Chunker {
                     loc,
                 }
             })
-            .collect()
+            .collect();
+        drop_repeats(chunks)
     }
 }
 
@@ -359,6 +360,27 @@ fn pathological(section: &str) -> bool {
 /// Merges chunks with fewer than [`MIN_WORDS`] words into a neighbour of the same section:
 /// forward when the next chunk continues its section (a lone heading joins the text under
 /// it), else backward into the previous chunk of the same section, else it stays alone.
+/// Keeps the first of chunks that repeat an earlier chunk of the same document word for
+/// word under the same heading trail. No retriever can tell such copies apart, so they only
+/// crowd each other out of result lists — and pathological inputs (a 10 MB run of one
+/// character, a 500,000-row table of one row) would otherwise become thousands of identical
+/// vectors that trap an HNSW search among themselves. Ordinals are renumbered.
+fn drop_repeats(chunks: Vec<Chunk>) -> Vec<Chunk> {
+    let mut seen = std::collections::HashSet::with_capacity(chunks.len());
+    let mut out: Vec<Chunk> = chunks
+        .into_iter()
+        .filter(|c| {
+            seen.insert(blake3::hash(
+                format!("{}\0{}", c.heading, c.text.trim()).as_bytes(),
+            ))
+        })
+        .collect();
+    for (i, c) in out.iter_mut().enumerate() {
+        c.ordinal = i as u32;
+    }
+    out
+}
+
 fn merge_small<'a>(
     body: &'a str,
     pieces: Vec<(usize, &'a str)>,

@@ -44,7 +44,7 @@ path_case rst-unterminated "b'.. code-block:: python\n\n' + b'   x = 1\n' * 2000
 path_case adoc-unterminated "b'----\n' + b'code line\n' * 200000" adoc 120
 path_case ipynb-broken "b'{\"cells\": [' + b'{\"cell_type\": \"markdown\", \"source\": \"x\"},' * 100000" ipynb 60
 path_case pdf-garbage "b'%PDF-1.7\n' + bytes(range(256)) * 40000" pdf 60
-path_case pdf-truncated "b'%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n3 0 obj\n<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>\nendobj\n4 0 obj\n<< /Length 100000 >>\nstream\nBT (abc" pdf 60
+path_case pdf-truncated "b'%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n3 0 obj\n<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>\nendobj\n4 0 obj\n<< /Length 100000 >>\nstream\nBT (abc'" pdf 60
 path_case docx-zip-bomb "__import__('zipfile') and (lambda z, io: (lambda buf: (lambda zf: (zf.writestr('word/document.xml', b'<w:document xmlns:w=\"x\"><w:body>' + b' ' * (300 * $MB) + b'</w:body></w:document>'), zf.close(), buf.getvalue())[2])(z.ZipFile(buf, 'w', z.ZIP_DEFLATED)))(io.BytesIO()))(__import__('zipfile'), __import__('io'))" docx 120
 path_case binary-md "bytes(range(256)) * 4000" md 60
 path_case latin1 "'# Caf\u00e9\n\nLatin-1 na\u00efve text.\n'.encode('latin-1')" txt 60

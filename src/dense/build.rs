@@ -52,6 +52,10 @@ thread_local! {
 }
 
 /// hnswlib's level: `floor(-ln(U) / ln(M))`, with `U` in (0, 1] hashed from the seed and id.
+/// Cosine distance below which two unit vectors count as the same point (float noise of
+/// `1 − dot` for identical vectors is ~1e-7).
+const SAME_POINT: f32 = 1e-6;
+
 fn random_level(id: usize, m: usize) -> usize {
     let mut z = LEVEL_SEED
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -144,7 +148,10 @@ impl Builder {
 
     /// hnswlib's `getNeighborsByHeuristic2`: from `cands` (keys by distance to the base
     /// point, sorted), keep a candidate only if it is closer to the base than to every one
-    /// already kept, up to `max`.
+    /// already kept, up to `max`. Unlike hnswlib, an exact copy of a kept neighbour is never
+    /// kept as well: with ties allowed, thousands of identical vectors (the same boilerplate
+    /// in many files) fill each other's lists and wall the rest of the graph off from a
+    /// search that enters among them.
     fn select(&self, dotf: DotFn, cands: &[u64], max: usize, out: &mut Vec<u64>) {
         out.clear();
         if cands.len() < max {
@@ -156,7 +163,10 @@ impl Builder {
                 break;
             }
             let (d, id) = (key_dist(c), key_id(c));
-            if out.iter().all(|&s| self.dist(dotf, id, key_id(s)) >= d) {
+            if out.iter().all(|&s| {
+                let to_kept = self.dist(dotf, id, key_id(s));
+                to_kept >= d && to_kept > SAME_POINT
+            }) {
                 out.push(c);
             }
         }
@@ -323,6 +333,28 @@ mod tests {
             let r = recall(&index, &vectors, &queries, 100);
             assert!(r >= 0.95, "{builder:?}: recall {r}");
         }
+    }
+
+    #[test]
+    fn thousands_of_identical_vectors_do_not_wall_off_the_rest() {
+        // The same boilerplate chunk in 4,000 files, and 1,000 other chunks.
+        let copy = random_unit(1, 24, 21).remove(0);
+        let others = random_unit(1000, 24, 22);
+        let mut vectors = vec![copy; 4000];
+        vectors.extend(others.iter().cloned());
+        let index =
+            with_threads(2, || DenseIndex::build(&vectors, &HnswConfig::default())).unwrap();
+        let found = others
+            .iter()
+            .enumerate()
+            .filter(|(i, v)| index.search(v, 1, 64)[0].0 == (4000 + i) as u32)
+            .count();
+        assert!(found >= 990, "{found} of 1000 found themselves");
+        // And a query near the copies still gets the copies.
+        assert!(index
+            .search(&vectors[0], 5, 64)
+            .iter()
+            .all(|&(id, _)| id < 4000));
     }
 
     #[test]

@@ -852,6 +852,13 @@ impl<'n> Tree<'n> {
         // is left behind.
         let mut cur = body;
         loop {
+            // A table or code block is one unit of content: its rows are not "the content".
+            if self
+                .elem(cur)
+                .is_some_and(|e| matches!(e.tag, Tag::Table | Tag::Pre))
+            {
+                break;
+            }
             let prose = |i: usize| stats[i].text.saturating_sub(stats[i].link);
             let here = prose(cur);
             let Some(best) = self
