@@ -109,6 +109,9 @@ const MIN_WORDS: usize = 8;
 /// cap). Special tokens are not counted (text-splitter's own sizer does the same).
 struct CappedSizer {
     tokenizer: Tokenizer,
+    /// Set when the tokenizer's count of a text is the sum of its words' counts (see
+    /// [`word_additive`]); the value tells this sizer's cache from another model's.
+    by_words: Option<u64>,
     /// The chunk capacity and the overlap, in tokens: spans whose answer is obvious for
     /// both are not tokenized.
     max_tokens: usize,
@@ -129,14 +132,100 @@ impl ChunkSizer for CappedSizer {
         if chunk.len() <= self.overlap {
             return chunk.len().max(by_bytes);
         }
+        // Every whitespace-separated word is at least one token (WordPiece, BPE and unigram
+        // models alike), so a span with more words than the capacity fits neither. In one
+        // long paragraph or line the splitter probes many such spans before it settles;
+        // counting words is far cheaper than tokenizing them.
+        let words = chunk.split_whitespace().count();
+        if words > self.max_tokens {
+            return words.max(by_bytes);
+        }
         let tokens = self
-            .tokenizer
-            .encode_fast(chunk, false)
-            .map(|e| e.len())
-            .unwrap_or(by_bytes);
+            .by_words
+            .and_then(|owner| self.count_by_words(owner, chunk))
+            .unwrap_or_else(|| self.tokenize(chunk).unwrap_or(by_bytes));
         tokens.max(by_bytes)
     }
 }
+
+impl CappedSizer {
+    fn tokenize(&self, text: &str) -> Option<usize> {
+        self.tokenizer
+            .encode_fast(text, false)
+            .ok()
+            .map(|e| e.len())
+    }
+
+    /// The token count as the sum of each word's count, from a per-thread cache. The
+    /// splitter probes overlapping spans of the same few kilobytes many times over (a long
+    /// paragraph or line is searched sentence by sentence); tokenizing each distinct word
+    /// once makes those probes several times cheaper, with identical counts.
+    fn count_by_words(&self, owner: u64, text: &str) -> Option<usize> {
+        // Vertical tab, form feed and NEL split words here but are deleted by BERT's
+        // normalizer (joining their neighbours): leave such rare text to the tokenizer.
+        if text.contains(['\u{b}', '\u{c}', '\u{85}']) {
+            return None;
+        }
+        WORD_TOKENS.with(|cell| {
+            let mut cache = cell.borrow_mut();
+            let (cached_for, counts) = &mut *cache;
+            if *cached_for != owner || counts.len() > WORD_CACHE_MAX {
+                counts.clear();
+                *cached_for = owner;
+            }
+            let mut total = 0;
+            for word in text.split_whitespace() {
+                total += match counts.get(word) {
+                    Some(&n) => n,
+                    None => {
+                        let n = self.tokenize(word)?;
+                        if word.len() <= 64 {
+                            counts.insert(word.to_string(), n);
+                        }
+                        n
+                    }
+                };
+            }
+            Some(total)
+        })
+    }
+}
+
+/// Words cached per thread before the cache starts over (a few MB at most).
+const WORD_CACHE_MAX: usize = 1 << 17;
+
+thread_local! {
+    /// (sizer the counts belong to, word → token count).
+    static WORD_TOKENS: std::cell::RefCell<(u64, std::collections::HashMap<String, usize>)> =
+        std::cell::RefCell::new((u64::MAX, std::collections::HashMap::new()));
+}
+
+/// Whether a text's token count is the sum of its whitespace-separated words' counts: true
+/// for BERT-style WordPiece tokenizers (all-MiniLM, bge, e5), whose normalizer and
+/// pre-tokenizer act within words (whitespace and punctuation splits, lower-casing, accent
+/// stripping, CJK spacing) and whose special tokens contain no whitespace. Any other
+/// tokenizer is asked about the whole text.
+fn word_additive(tok: &Tokenizer) -> bool {
+    use tokenizers::models::ModelWrapper;
+    use tokenizers::normalizers::NormalizerWrapper;
+    use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+    matches!(tok.get_model(), ModelWrapper::WordPiece(_))
+        && matches!(
+            tok.get_pre_tokenizer(),
+            Some(PreTokenizerWrapper::BertPreTokenizer(_))
+        )
+        && matches!(
+            tok.get_normalizer(),
+            None | Some(NormalizerWrapper::BertNormalizer(_))
+        )
+        && tok
+            .get_added_tokens_decoder()
+            .values()
+            .all(|t| !t.content.chars().any(char::is_whitespace))
+}
+
+/// Tells one chunker's word cache from another's (two models in one process).
+static NEXT_SIZER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Splits documents with a tokenizer-sized Markdown or plain-text splitter.
 pub struct Chunker {
@@ -150,10 +239,13 @@ impl Chunker {
     /// `tokenizer` must have truncation and padding turned off (see
     /// [`crate::embed::ModelSpec::sizing_tokenizer`]), or chunks silently exceed the limit.
     pub fn new(tokenizer: Tokenizer, cfg: &ChunkingConfig) -> Result<Chunker> {
+        let by_words = word_additive(&tokenizer)
+            .then(|| NEXT_SIZER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let config = |tok: Tokenizer| {
             ChunkConfig::new(cfg.max_tokens)
                 .with_sizer(CappedSizer {
                     tokenizer: tok,
+                    by_words,
                     max_tokens: cfg.max_tokens,
                     overlap: cfg.overlap,
                 })
