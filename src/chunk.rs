@@ -621,6 +621,67 @@ mod tests {
     }
 
     #[test]
+    fn word_sums_count_exactly_what_the_tokenizer_counts() {
+        let dir = crate::embed::ModelSpec::locate_from_env().expect("the model folder");
+        let spec = crate::embed::ModelSpec::from_dir(&dir, false, 256).expect("a model spec");
+        let tokenizer = spec.sizing_tokenizer().expect("its tokenizer");
+        assert!(
+            word_additive(&tokenizer),
+            "all-MiniLM-L6-v2 is a WordPiece tokenizer"
+        );
+        let sizer = CappedSizer {
+            tokenizer,
+            by_words: Some(7),
+            max_tokens: 100_000,
+            overlap: 0,
+        };
+        let mut rng = crate::read::testing::Rng::new(5);
+        let pieces = [
+            "Configure",
+            "the",
+            "server's",
+            "max_connections",
+            "(e.g.",
+            "4,096)",
+            "—",
+            "then",
+            "restart.",
+            "naïve",
+            "Ångström",
+            "東京都",
+            "[CLS]",
+            "foo[SEP]bar",
+            "x\u{2028}y",
+            "\u{a0}",
+            "\u{3000}",
+            "emoji🙂ok",
+            "C++/Rust;",
+            "ﬁle",
+            "e\u{301}t\u{e9}",
+            "\t",
+            "\n",
+            "https://example.com/a?b=c",
+            "a\u{200d}b",
+            "ÄÖÜ",
+            "0x7fff_ffff",
+        ];
+        for _ in 0..300 {
+            let n = 1 + rng.next() as usize % 60;
+            let text: String = (0..n)
+                .map(|_| pieces[rng.next() as usize % pieces.len()])
+                .collect::<Vec<_>>()
+                .join(if rng.next() % 4 == 0 { "  " } else { " " });
+            assert_eq!(
+                sizer.count_by_words(7, &text),
+                sizer.tokenize(&text),
+                "{text:?}"
+            );
+        }
+        // Text the word path leaves to the tokenizer.
+        assert_eq!(sizer.count_by_words(7, "a\u{b}b"), None);
+    }
+
+    #[test]
     fn line_numbers_are_one_based() {
         let idx = LineIndex::new("a\nb\nc");
         assert_eq!(idx.line_of(0), 1);

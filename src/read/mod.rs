@@ -27,7 +27,7 @@ pub mod mdx;
 pub mod pdf;
 pub mod rst;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 /// Why a file under the ingested folder was not indexed. Each reason is counted in the
 /// ingest summary, so nothing under the folder disappears silently.
