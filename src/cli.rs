@@ -261,7 +261,38 @@ enum Command {
         /// Check every index file against the manifest's checksums before serving.
         #[arg(long)]
         verify: bool,
+        /// Serve a non-loopback address without API keys (only behind a firewall or an
+        /// authenticating proxy: anyone reaching the port could read and change the index).
+        #[arg(long)]
+        insecure_no_auth: bool,
     },
+    /// Manage the server's API keys (stored hashed in the keys file: `server.keys_file`, or
+    /// keys.toml in the index folder).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysAction {
+    /// Make a new key, print it once, and store only its hash.
+    Create {
+        /// search: search, prompt, chat, index information, sources, metrics; admin: also
+        /// documents and reload.
+        #[arg(long)]
+        scope: lore::config::Scope,
+        /// A label for the key (shown by `lore keys list`, usable with `revoke`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Requests per minute for this key (overrides server.rate_limit_per_minute).
+        #[arg(long)]
+        rate_limit_per_minute: Option<u32>,
+    },
+    /// List the stored keys (ids, names, scopes; never the keys).
+    List,
+    /// Delete a key by id or name (a running server picks the change up on restart).
+    Revoke { id: String },
 }
 
 /// Prompt settings that can be overridden per command.
@@ -944,15 +975,27 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys { action } => keys(&config, action),
         Command::Serve {
             addr,
             watch,
             verify,
+            insecure_no_auth,
         } => {
+            let addr = addr.unwrap_or_else(|| config.server.addr.clone());
+            // Before the model loads: an exposed open server is refused at once.
+            {
+                use std::net::ToSocketAddrs;
+                let resolved: Vec<std::net::SocketAddr> = addr
+                    .to_socket_addrs()
+                    .with_context(|| format!("--addr {addr}: not an address to listen on"))?
+                    .collect();
+                let auth = lore::auth::Auth::load(&config.server, &config.index_dir())?;
+                lore::server::check_exposure(&resolved, auth.len(), insecure_no_auth)?;
+            }
             if verify {
                 verify_index(&config.index_dir())?;
             }
-            let addr = addr.unwrap_or_else(|| config.server.addr.clone());
             let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
             let engine = Arc::new(Engine::open(
                 &config.index_dir(),
@@ -961,7 +1004,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 config.embed.query_cache,
             )?);
             let runtime = tokio::runtime::Runtime::new()?;
-            let served = runtime.block_on(lore::server::serve(engine, config, &addr, watch));
+            let served = runtime.block_on(lore::server::serve(
+                engine,
+                config,
+                &addr,
+                watch,
+                insecure_no_auth,
+            ));
             // The drain is over (or its grace ran out): blocking work still running (an
             // ingest from the API, a slow search) is abandoned rather than waited for.
             runtime.shutdown_timeout(std::time::Duration::from_millis(200));
@@ -969,6 +1018,63 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `lore keys create|list|revoke`.
+fn keys(config: &Config, action: KeysAction) -> Result<ExitCode> {
+    let path = lore::auth::keys_file_path(&config.server, &config.index_dir());
+    match action {
+        KeysAction::Create {
+            scope,
+            name,
+            rate_limit_per_minute,
+        } => {
+            let (key, entry) = lore::auth::create_key(&path, scope, name, rate_limit_per_minute)?;
+            println!("{key}");
+            eprintln!(
+                "created key {} (scope {}{}); its hash is in {}. The key is shown only now: store it in a secret manager, and send it as `Authorization: Bearer <key>`.",
+                entry.id,
+                entry.scope.name(),
+                entry
+                    .name
+                    .as_deref()
+                    .map(|n| format!(", name {n}"))
+                    .unwrap_or_default(),
+                path.display()
+            );
+        }
+        KeysAction::List => {
+            let keys = lore::auth::read_keys_file(&path)?;
+            if keys.is_empty() && config.server.api_keys.is_empty() {
+                println!(
+                    "no API keys ({} holds none); the HTTP API is open to whoever can reach it",
+                    path.display()
+                );
+            }
+            for (k, origin) in config
+                .server
+                .api_keys
+                .iter()
+                .map(|k| (k, "server.api_keys".to_string()))
+                .chain(keys.iter().map(|k| (k, path.display().to_string())))
+            {
+                println!(
+                    "{}  {:<6}  {:<20}  {}",
+                    k.id,
+                    k.scope.name(),
+                    k.name.as_deref().unwrap_or("-"),
+                    origin
+                );
+            }
+        }
+        KeysAction::Revoke { id } => {
+            if !lore::auth::revoke_key(&path, &id)? {
+                anyhow::bail!("no key with id or name `{id}` in {}", path.display());
+            }
+            println!("revoked {id}; restart running servers to apply it");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--verify`: every index file against the manifest's checksums.
