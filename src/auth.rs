@@ -21,8 +21,10 @@ use governor::{DefaultDirectRateLimiter, Quota};
 use crate::config::{ApiKey, Scope, ServerConfig};
 use crate::error::{Error, Result};
 
-/// The keys file's name inside the index folder, when `server.keys_file` is not set.
-pub const KEYS_FILE: &str = "keys.toml";
+/// Suffix of the default keys file, beside the index folder (`index` → `index.keys.toml`).
+/// Beside, not inside: the index folder holds only what ingest writes (it refuses folders
+/// with anything else in them), and deleting an index should not revoke a server's keys.
+pub const KEYS_FILE_SUFFIX: &str = ".keys.toml";
 
 /// Prefix of every key lore makes, so a leaked key is recognisable (secret scanners).
 pub const KEY_PREFIX: &str = "lore_";
@@ -35,12 +37,18 @@ pub struct KeysFile {
     pub keys: Vec<ApiKey>,
 }
 
-/// The keys file in effect: `server.keys_file`, or `keys.toml` in the index folder.
+/// The keys file in effect: `server.keys_file`, or `<index>.keys.toml` beside the index
+/// folder.
 pub fn keys_file_path(server: &ServerConfig, index_root: &Path) -> PathBuf {
-    server
-        .keys_file
-        .clone()
-        .unwrap_or_else(|| index_root.join(KEYS_FILE))
+    if let Some(p) = &server.keys_file {
+        return p.clone();
+    }
+    match index_root.file_name() {
+        Some(name) => {
+            index_root.with_file_name(format!("{}{KEYS_FILE_SUFFIX}", name.to_string_lossy()))
+        }
+        None => index_root.join(format!("lore{KEYS_FILE_SUFFIX}")),
+    }
 }
 
 /// Reads a keys file; a missing file holds no keys.
@@ -195,8 +203,8 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// The keys of `server.api_keys` and the keys file (`server.keys_file`, or `keys.toml`
-    /// in `index_root`), each with its rate limiter.
+    /// The keys of `server.api_keys` and the keys file (see [`keys_file_path`]), each with
+    /// its rate limiter.
     pub fn load(server: &ServerConfig, index_root: &Path) -> Result<Auth> {
         let path = keys_file_path(server, index_root);
         let mut entries = server.api_keys.clone();
@@ -385,7 +393,7 @@ mod tests {
     #[test]
     fn keys_file_round_trip_stores_only_hashes() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("sub").join(KEYS_FILE);
+        let path = dir.path().join("sub").join("keys.toml");
         let (key, entry) =
             create_key(&path, Scope::Admin, Some("ops".into()), None).expect("create");
         let (other, _) = create_key(&path, Scope::Search, None, Some(5)).expect("create");
@@ -401,6 +409,10 @@ mod tests {
             ..ServerConfig::default()
         };
         let auth = Auth::load(&server, dir.path()).expect("load");
+        assert_eq!(
+            keys_file_path(&ServerConfig::default(), Path::new("/srv/lore/index")),
+            Path::new("/srv/lore/index.keys.toml")
+        );
         let bearer = format!("Bearer {key}");
         assert!(auth.check(Some(bearer.as_bytes()), Scope::Admin).is_ok());
         assert!(revoke_key(&path, "ops").expect("revoke"));

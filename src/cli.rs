@@ -267,7 +267,7 @@ enum Command {
         insecure_no_auth: bool,
     },
     /// Manage the server's API keys (stored hashed in the keys file: `server.keys_file`, or
-    /// keys.toml in the index folder).
+    /// `<index>.keys.toml` beside the index folder).
     Keys {
         #[command(subcommand)]
         action: KeysAction,

@@ -233,7 +233,7 @@ pub struct ServerConfig {
     /// non-loopback addresses unless given `--insecure-no-auth`.
     pub api_keys: Vec<ApiKey>,
     /// The keys file `lore keys create` writes and the server reads (default:
-    /// `keys.toml` in the index folder).
+    /// `<index>.keys.toml` beside the index folder).
     pub keys_file: Option<PathBuf>,
     /// Origins (e.g. `https://docs.example.com`) whose pages may call the API from a
     /// browser (CORS). Empty: no cross-origin access.

@@ -546,7 +546,9 @@ fn serve_refuses_a_public_address_without_keys() {
     );
     let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(key.starts_with("lore_") && key.len() == 69, "{key}");
-    let stored = std::fs::read_to_string(index.join("keys.toml")).expect("keys file");
+    // Beside the index, not in it: the index folder stays ingest's alone.
+    assert!(!index.exists(), "keys create made the index folder");
+    let stored = std::fs::read_to_string(dir.path().join("index.keys.toml")).expect("keys file");
     assert!(
         !stored.contains(&key) && stored.contains("scope = \"admin\""),
         "{stored}"
