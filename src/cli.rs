@@ -185,9 +185,11 @@ enum Command {
         #[arg(long)]
         questions: Option<PathBuf>,
     },
-    /// Ask the configured chat server, with retrieved sources; streams the answer.
+    /// Ask the configured chat server, with retrieved sources; streams the answer. Without
+    /// a QUESTION, a conversation: one question per line on standard input, each follow-up
+    /// retrieved with the turns before it (see `chat.history_turns`, `chat.condense`).
     Ask {
-        question: String,
+        question: Option<String>,
         #[command(flatten)]
         prompt: PromptArgs,
     },
@@ -334,6 +336,8 @@ impl PromptArgs {
             template: None,
             distinct: self.distinct.map(lore::search::Distinct::Count),
             min_confidence: self.min_confidence,
+            retrieval_query: None,
+            fallback_query: None,
         }
     }
 
@@ -947,34 +951,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ask { question, prompt } => {
-            let client = lore::chat::ChatClient::new(&config.chat)?;
-            let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
-            let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
-            let defaults = prompt.defaults(&config)?;
-            let assembled =
-                lore::rag::build_prompt(&engine, &defaults, &prompt.request(question.clone()))?;
-            let request = serde_json::json!({
-                "messages": [{"role": "user", "content": question}],
-                "stream": true,
-            });
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(stream_answer(
-                &client,
-                lore::chat::augment(request, &assembled),
-                std::time::Duration::from_secs(config.chat.stream_idle_timeout_s.max(1)),
-            ))?;
-            println!();
-            if assembled.citations.is_empty() {
-                println!("\n(no relevant sources were found in the index)");
-            } else {
-                println!("\nSources:");
-                for c in &assembled.citations {
-                    println!("  [{}] {} ({})  {}", c.n, c.path, c.location, c.heading);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Ask { question, prompt } => ask(&config, question, &prompt),
         Command::Keys { action } => keys(&config, action),
         Command::Serve {
             addr,
@@ -1018,6 +995,71 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `lore ask`: one question, or a conversation read line by line from standard input, each
+/// turn retrieved for with the conversation so far and answered with the answers before it.
+fn ask(config: &Config, question: Option<String>, prompt: &PromptArgs) -> Result<ExitCode> {
+    use std::io::{BufRead, Write};
+    let client = lore::chat::ChatClient::new(&config.chat)?;
+    let embedder = Arc::new(load_embedder(config, Workload::Queries)?);
+    let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
+    let defaults = prompt.defaults(config)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let idle = std::time::Duration::from_secs(config.chat.stream_idle_timeout_s.max(1));
+    let interactive = question.is_none();
+    let tty = std::io::stdin().is_terminal();
+    let mut lines = std::io::stdin().lock().lines();
+    let mut first = question;
+    let mut messages: Vec<serde_json::Value> = Vec::new();
+    loop {
+        let question = match first.take() {
+            Some(q) => q,
+            None if !interactive => break,
+            None => {
+                if tty {
+                    eprint!("> ");
+                    std::io::stderr().flush()?;
+                }
+                match lines.next() {
+                    Some(line) => line?,
+                    None => break,
+                }
+            }
+        };
+        if question.trim().is_empty() {
+            continue;
+        }
+        messages.push(serde_json::json!({"role": "user", "content": question}));
+        let request = serde_json::json!({ "messages": messages, "stream": true });
+        let follow_up = runtime.block_on(lore::chat::follow_up(
+            Some(&client),
+            &config.chat,
+            &request,
+            config.search.max_query_chars,
+        ))?;
+        let req = prompt.request(String::new()).with_follow_up(follow_up);
+        let assembled = lore::rag::build_prompt(&engine, &defaults, &req)?;
+        let answer = runtime.block_on(stream_answer(
+            &client,
+            lore::chat::augment(request, &assembled),
+            idle,
+        ))?;
+        println!();
+        if assembled.citations.is_empty() {
+            println!("\n(no relevant sources were found in the index)");
+        } else {
+            println!("\nSources:");
+            for c in &assembled.citations {
+                println!("  [{}] {} ({})  {}", c.n, c.path, c.location, c.heading);
+            }
+        }
+        messages.push(serde_json::json!({"role": "assistant", "content": answer}));
+        if interactive {
+            println!();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `lore keys create|list|revoke`.
@@ -1085,18 +1127,20 @@ fn verify_index(root: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Sends a streaming chat request and prints the answer's text deltas as they arrive.
+/// Sends a streaming chat request and prints the answer's text deltas as they arrive;
+/// returns the whole answer (the next turn's history).
 async fn stream_answer(
     client: &lore::chat::ChatClient,
     request: serde_json::Value,
     idle: std::time::Duration,
-) -> Result<()> {
+) -> Result<String> {
     use futures_util::StreamExt;
     use std::io::Write;
     let resp = client.send(request).await?;
     let stream = lore::chat::relay_stream(resp, idle);
     futures_util::pin_mut!(stream);
     let mut buf = String::new();
+    let mut answer = String::new();
     let mut out = std::io::stdout();
     while let Some(chunk) = stream.next().await {
         buf.push_str(&String::from_utf8_lossy(&chunk?));
@@ -1107,7 +1151,7 @@ async fn stream_answer(
             };
             let data = data.trim();
             if data == "[DONE]" {
-                return Ok(());
+                return Ok(answer);
             }
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
                 if let Some(m) = v["error"]["message"].as_str() {
@@ -1115,12 +1159,13 @@ async fn stream_answer(
                 }
                 if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
                     print!("{t}");
+                    answer.push_str(t);
                     out.flush()?;
                 }
             }
         }
     }
-    Ok(())
+    Ok(answer)
 }
 
 fn print_hits(response: &lore::SearchResponse) {

@@ -383,6 +383,13 @@ pub struct ChatConfig {
     /// Seconds a streamed answer may go without a new chunk before the relay gives up
     /// (an upstream that stalls mid-stream must not hold the connection forever).
     pub stream_idle_timeout_s: u64,
+    /// Earlier user turns (newest first) in the query searched for a follow-up question that
+    /// finds nothing confidently on its own, after the last turn written twice (0: the last
+    /// turn only).
+    pub history_turns: usize,
+    /// Before retrieving for a follow-up, ask the upstream to rewrite it as a standalone
+    /// question (one extra, short, non-streamed call); on failure the default query is used.
+    pub condense: bool,
 }
 
 impl Default for ChatConfig {
@@ -393,6 +400,8 @@ impl Default for ChatConfig {
             api_key_env: None,
             timeout_s: 120,
             stream_idle_timeout_s: 60,
+            history_turns: 2,
+            condense: false,
         }
     }
 }

@@ -977,8 +977,11 @@ impl From<UpstreamError> for ApiError {
     }
 }
 
-/// OpenAI-compatible chat: retrieve for the last user message, put the sources into the
-/// conversation, forward upstream, and relay the answer (streamed or not) with citations.
+/// OpenAI-compatible chat: retrieve for the conversation (the last user message, with the
+/// earlier ones when it finds nothing alone, or its standalone rewrite with
+/// `chat.condense`; see [`chat::FollowUp`]), put the sources
+/// into the conversation, forward upstream, and relay the answer (streamed or not) with
+/// citations.
 #[utoipa::path(post, path = "/v1/chat/completions", request_body(content = Object, description = "an OpenAI chat completion request"), responses((status = 200, description = "the upstream answer with `citations` (or its SSE stream with an `x-lore-citations` header)", body = Object), (status = 400, body = ErrorBody), (status = 502, description = "upstream failed", body = ErrorBody), (status = 503, description = "no upstream configured", body = ErrorBody), (status = 504, description = "upstream timed out", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn chat_completions(
     State(state): State<AppState>,
@@ -991,12 +994,15 @@ async fn chat_completions(
             Error::invalid("body", "must be a JSON object (an OpenAI chat request)").into(),
         );
     }
-    let question = chat::last_user_question(&request)?;
+    let follow_up = chat::follow_up(
+        Some(&client),
+        &state.config.chat,
+        &request,
+        state.config.search.max_query_chars,
+    )
+    .await?;
     let defaults = state.prompt.clone();
-    let req = PromptRequest {
-        query: question,
-        ..PromptRequest::default()
-    };
+    let req = PromptRequest::default().with_follow_up(follow_up);
     let assembled =
         run_blocking(&state, move |engine| build_prompt(engine, &defaults, &req)).await?;
     let stream = request.get("stream").and_then(|v| v.as_bool()) == Some(true);
