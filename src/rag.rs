@@ -120,6 +120,8 @@ pub fn build_prompt(
     let query = req.retrieval_query.as_deref().unwrap_or(&req.query);
     let mut response = engine.search(query, &opts)?;
     if let Some(fallback) = req.fallback_query.as_deref() {
+        // The second answer replaces the first whole (hits carry their own text), so the
+        // prompt is built from one generation even if a reload falls between the two.
         if response.low_confidence && fallback != query {
             response = engine.search(fallback, &opts)?;
         }

@@ -190,6 +190,43 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// A JSON body, or the one JSON error answer for a body that is not valid JSON for `T`
+/// (the only way handlers take JSON, so every bad body is answered alike).
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// A path parameter, or the one 400 answer for an undecodable one.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiPath(value))
+    }
+}
+
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> ApiError {
         ApiError::new(
@@ -865,9 +902,8 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
 #[utoipa::path(post, path = "/v1/search", request_body = SearchRequest, responses((status = 200, description = "hits, best first", body = SearchResponse), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn search(
     State(state): State<AppState>,
-    body: Result<Json<SearchRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<Json<SearchResponse>, ApiError> {
-    let Json(req) = body?;
     let opts = req.options(state.engine.defaults())?;
     opts.validate(&req.query).map_err(ApiError::from)?;
     let highlight = req.highlight == Some(true);
@@ -939,9 +975,8 @@ impl Drop for CancelOnDrop {
 #[utoipa::path(post, path = "/v1/prompt", request_body = PromptRequest, responses((status = 200, description = "the augmented prompt", body = AssembledPrompt), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn prompt(
     State(state): State<AppState>,
-    body: Result<Json<PromptRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<PromptRequest>,
 ) -> Result<Json<AssembledPrompt>, ApiError> {
-    let Json(req) = body?;
     if req.template.is_some() && !state.config.server.allow_request_templates {
         return Err(Error::invalid(
             "template",
@@ -985,9 +1020,8 @@ impl From<UpstreamError> for ApiError {
 #[utoipa::path(post, path = "/v1/chat/completions", request_body(content = Object, description = "an OpenAI chat completion request"), responses((status = 200, description = "the upstream answer with `citations` (or its SSE stream with an `x-lore-citations` header)", body = Object), (status = 400, body = ErrorBody), (status = 502, description = "upstream failed", body = ErrorBody), (status = 503, description = "no upstream configured", body = ErrorBody), (status = 504, description = "upstream timed out", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn chat_completions(
     State(state): State<AppState>,
-    body: Result<Json<serde_json::Value>, JsonRejection>,
+    ApiJson(request): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     let client = state.chat.clone().ok_or(UpstreamError::NotConfigured)?;
     if !request.is_object() {
         return Err(
@@ -1062,9 +1096,8 @@ pub struct DocumentChange {
 #[utoipa::path(post, path = "/v1/documents", request_body = DocumentRequest, responses((status = 200, description = "what changed", body = DocumentChange), (status = 400, body = ErrorBody), (status = 409, description = "another ingest holds the index", body = ErrorBody)), security(("bearer" = ["admin"])))]
 async fn put_document(
     State(state): State<AppState>,
-    body: Result<Json<DocumentRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<DocumentRequest>,
 ) -> Result<Json<DocumentChange>, ApiError> {
-    let Json(req) = body?;
     let path = clean_doc_path(&req.path)?;
     let format = Format::for_path_with(std::path::Path::new(&path), &state.config.ingest.formats)
         .unwrap_or(Format::Markdown);
@@ -1091,9 +1124,8 @@ async fn put_document(
 #[utoipa::path(delete, path = "/v1/documents/{path}", params(("path" = String, Path, description = "the document path")), responses((status = 200, body = DocumentChange), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = ["admin"])))]
 async fn delete_document(
     State(state): State<AppState>,
-    path: Result<axum::extract::Path<String>, PathRejection>,
+    ApiPath(path): ApiPath<String>,
 ) -> Result<Json<DocumentChange>, ApiError> {
-    let axum::extract::Path(path) = path?;
     let path = clean_doc_path(&path)?;
     // Look at the newest published generation, not just the one this server has loaded.
     run_blocking(&state, |engine| engine.reload_if_changed()).await?;
