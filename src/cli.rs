@@ -1144,7 +1144,7 @@ fn keys(config: &Config, action: KeysAction) -> Result<ExitCode> {
             let keys = lore::auth::read_keys_file(&path)?;
             if keys.is_empty() && config.server.api_keys.is_empty() {
                 println!(
-                    "no API keys ({} holds none); the HTTP API is open to whoever can reach it",
+                    "no API keys ({} holds none): the HTTP API is open, so `lore serve` listens only on loopback addresses",
                     path.display()
                 );
             }
