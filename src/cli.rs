@@ -65,24 +65,7 @@ enum Command {
     /// Ingest a docs folder (Markdown, text, HTML, reStructuredText, AsciiDoc, MDX,
     /// notebooks, PDF, Word) into the index (incremental). Every file is either read or
     /// counted as skipped with its reason; `-v` lists the skipped ones.
-    Ingest {
-        /// Folder to ingest.
-        #[arg(default_value = "corpus")]
-        dir: PathBuf,
-        /// Ignore the existing index and chunk and embed everything again.
-        #[arg(long)]
-        rebuild: bool,
-        /// Print the summary as one JSON object (with every skipped file).
-        #[arg(long)]
-        json: bool,
-        /// Only read files matching this glob (gitignore syntax; repeatable; adds to
-        /// `ingest.include`).
-        #[arg(long)]
-        include: Vec<String>,
-        /// Never read files matching this glob (repeatable; adds to `ingest.exclude`).
-        #[arg(long)]
-        exclude: Vec<String>,
-    },
+    Ingest(IngestArgs),
     /// Show what lore reads from one file: its reader, title, and every chunk with its
     /// heading trail and location, exactly as `ingest` would index them.
     Inspect {
@@ -92,157 +75,27 @@ enum Command {
         json: bool,
     },
     /// Search the index.
-    Search {
-        query: String,
-        #[arg(long)]
-        top_k: Option<usize>,
-        #[arg(long)]
-        mode: Option<Mode>,
-        #[command(flatten)]
-        tuning: Tuning,
-        /// Print the same JSON object as `POST /v1/search`.
-        #[arg(long)]
-        json: bool,
-        /// Check every index file against the manifest's checksums before searching.
-        #[arg(long)]
-        verify: bool,
-    },
+    Search(SearchArgs),
     /// Benchmark retrieval on a BEIR data set (nDCG@10, recall, MRR, latency, ANN recall),
     /// or with --docs/--questions on a documentation folder (success@1/@5, MRR@10 by file
     /// and page; a temporary index unless --index is given).
-    Bench {
-        /// BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
-        #[arg(long, required_unless_present = "docs", conflicts_with = "docs")]
-        dataset: Option<PathBuf>,
-        /// Documentation folder to ingest and question (any format lore reads).
-        #[arg(long, requires = "questions")]
-        docs: Option<PathBuf>,
-        /// Questions TSV for --docs: `question<TAB>files<TAB>pages`, files `;`-separated
-        /// and relative to the folder, pages empty, `12-13` or `file.pdf:12-13`.
-        #[arg(long, requires = "docs")]
-        questions: Option<PathBuf>,
-        /// Which qrels split to evaluate.
-        #[arg(long, default_value = "test")]
-        split: String,
-        /// Keep an index already ingested from this data set (nothing is embedded again).
-        #[arg(long)]
-        reuse_index: bool,
-        /// Write the figures as JSON.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Write the figures as Markdown.
-        #[arg(long)]
-        markdown: Option<PathBuf>,
-        /// Draw the ANN curve and nDCG@10 per mode as SVG.
-        #[arg(long)]
-        plot: Option<PathBuf>,
-        /// Write the run of `--run-mode` in TREC format (for trec_eval / pytrec_eval).
-        #[arg(long)]
-        run: Option<PathBuf>,
-        #[arg(long, default_value = "hybrid")]
-        run_mode: String,
-        /// ef_search values of the ANN sweep.
-        #[arg(long, value_delimiter = ',', default_value = "10,16,32,64,100,128,256")]
-        ef: Vec<usize>,
-        /// Also evaluate a grid of fusion settings (tune on --split train).
-        #[arg(long)]
-        sweep: bool,
-        /// Evaluate only the first N queries (0 = all).
-        #[arg(long, default_value_t = 0)]
-        max_queries: usize,
-        /// Then run N rounds of changing 1% of the documents and re-ingesting incrementally.
-        #[arg(long, default_value_t = 0)]
-        update_rounds: usize,
-        /// Off-topic queries, one per line (e.g. tests/data/unanswerable.txt): report how
-        /// well `confidence` separates them from the split's queries (AUROC, thresholds).
-        #[arg(long)]
-        unanswerable: Option<PathBuf>,
-        /// With --unanswerable: fit the confidence model on this run and print the weights
-        /// (use --split train).
-        #[arg(long, requires = "unanswerable")]
-        fit_confidence: bool,
-        /// Chunk size in model tokens (overrides the configuration).
-        #[arg(long)]
-        max_tokens: Option<usize>,
-        /// Chunk overlap in model tokens (overrides the configuration).
-        #[arg(long)]
-        overlap: Option<usize>,
-        #[command(flatten)]
-        tuning: Tuning,
-    },
+    Bench(BenchArgs),
     /// Print the augmented prompt for a question (retrieval + citations + token budget).
-    Prompt {
-        /// The question; with --format jsonl and no question, questions are read one per
-        /// line from --questions FILE or standard input.
-        question: Option<String>,
-        #[command(flatten)]
-        prompt: PromptArgs,
-        /// messages: the JSON answer of /v1/prompt; text: the plain prompt; jsonl: one
-        /// {"messages": [...]} line per question (append to an eval or fine-tuning file).
-        #[arg(long, default_value = "messages", value_parser = ["messages", "text", "jsonl"])]
-        format: String,
-        /// File of questions, one per line (for --format jsonl).
-        #[arg(long)]
-        questions: Option<PathBuf>,
-    },
-    /// Ask the configured chat server, with retrieved sources; streams the answer.
+    Prompt(PromptCmdArgs),
+    /// Ask the configured chat server, with retrieved sources; streams the answer. Without
+    /// a QUESTION, a conversation: one question per line on standard input, each follow-up
+    /// retrieved with the turns before it (see `chat.history_turns`, `chat.condense`).
     Ask {
-        question: String,
+        question: Option<String>,
         #[command(flatten)]
         prompt: PromptArgs,
     },
     /// HNSW recall and speed on any vectors: float32 2-D .npy files (exact ground truth by lore).
-    BenchAnn {
-        #[arg(long)]
-        base: PathBuf,
-        #[arg(long)]
-        queries: PathBuf,
-        #[arg(long, default_value_t = 10)]
-        k: usize,
-        #[arg(long, default_value_t = 16)]
-        m: usize,
-        #[arg(long, default_value_t = 200)]
-        ef_construction: usize,
-        #[arg(long, value_delimiter = ',', default_value = "10,20,40,80,160")]
-        ef: Vec<usize>,
-        /// Threads for building the graph (searches run on one thread).
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-        /// Graph builder (`hnsw.builder`).
-        #[arg(long, default_value = "native", value_parser = ["native", "hnsw_rs"])]
-        builder: String,
-        #[arg(long)]
-        json: Option<PathBuf>,
-    },
+    BenchAnn(BenchAnnArgs),
     /// Latency and throughput of POST /v1/search against a running server.
-    BenchHttp {
-        /// Server base URL.
-        #[arg(long, default_value = "http://127.0.0.1:7878")]
-        url: String,
-        /// Queries: a BEIR queries.jsonl or one query per line.
-        #[arg(long)]
-        queries: PathBuf,
-        /// Concurrent keep-alive clients, one run per value.
-        #[arg(long, value_delimiter = ',', default_value = "1,8")]
-        concurrency: Vec<usize>,
-        /// Requests per run (default: one per query).
-        #[arg(long)]
-        requests: Option<usize>,
-        /// Requests sent first and not measured (ONNX Runtime sizes its buffers on the first
-        /// calls); their queries are variants of the real ones, so no measured query is cached.
-        #[arg(long, default_value_t = 20)]
-        warmup: usize,
-        #[arg(long, default_value = "hybrid")]
-        mode: String,
-        #[arg(long)]
-        json: Option<PathBuf>,
-    },
+    BenchHttp(BenchHttpArgs),
     /// Check the runtime, the model and the index, and say how to fix what is wrong.
-    Doctor {
-        /// Print the checks as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Doctor(DoctorArgs),
     /// Print the effective configuration and where each value came from.
     Config,
     /// Print a shell completion script (e.g. `lore completions bash > /etc/bash_completion.d/lore`).
@@ -251,17 +104,224 @@ enum Command {
         shell: clap_complete::Shell,
     },
     /// Serve search over HTTP.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "LORE_ADDR")]
-        addr: Option<String>,
-        /// Re-ingest this folder whenever its files change.
-        #[arg(long)]
-        watch: Option<PathBuf>,
-        /// Check every index file against the manifest's checksums before serving.
-        #[arg(long)]
-        verify: bool,
+    Serve(ServeArgs),
+    /// Manage the server's API keys (stored hashed in the keys file: `server.keys_file`, or
+    /// `<index>.keys.toml` beside the index folder).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct IngestArgs {
+    /// Folder to ingest.
+    #[arg(default_value = "corpus")]
+    dir: PathBuf,
+    /// Ignore the existing index and chunk and embed everything again.
+    #[arg(long)]
+    rebuild: bool,
+    /// Print the summary as one JSON object (with every skipped file).
+    #[arg(long)]
+    json: bool,
+    /// Only read files matching this glob (gitignore syntax; repeatable; adds to
+    /// `ingest.include`).
+    #[arg(long)]
+    include: Vec<String>,
+    /// Never read files matching this glob (repeatable; adds to `ingest.exclude`).
+    #[arg(long)]
+    exclude: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct SearchArgs {
+    query: String,
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long)]
+    mode: Option<Mode>,
+    #[command(flatten)]
+    tuning: Tuning,
+    /// Print the same JSON object as `POST /v1/search`.
+    #[arg(long)]
+    json: bool,
+    /// Check every index file against the manifest's checksums before searching.
+    #[arg(long)]
+    verify: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
+    #[arg(long, required_unless_present = "docs", conflicts_with = "docs")]
+    dataset: Option<PathBuf>,
+    /// Documentation folder to ingest and question (any format lore reads).
+    #[arg(long, requires = "questions")]
+    docs: Option<PathBuf>,
+    /// Questions TSV for --docs: `question<TAB>files<TAB>pages`, files `;`-separated
+    /// and relative to the folder, pages empty, `12-13` or `file.pdf:12-13`.
+    #[arg(long, requires = "docs")]
+    questions: Option<PathBuf>,
+    /// Which qrels split to evaluate.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Keep an index already ingested from this data set (nothing is embedded again).
+    #[arg(long)]
+    reuse_index: bool,
+    /// Write the figures as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the figures as Markdown.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Draw the ANN curve and nDCG@10 per mode as SVG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Write the run of `--run-mode` in TREC format (for trec_eval / pytrec_eval).
+    #[arg(long)]
+    run: Option<PathBuf>,
+    #[arg(long, default_value = "hybrid")]
+    run_mode: String,
+    /// ef_search values of the ANN sweep.
+    #[arg(long, value_delimiter = ',', default_value = "10,16,32,64,100,128,256")]
+    ef: Vec<usize>,
+    /// Also evaluate a grid of fusion settings (tune on --split train).
+    #[arg(long)]
+    sweep: bool,
+    /// Evaluate only the first N queries (0 = all).
+    #[arg(long, default_value_t = 0)]
+    max_queries: usize,
+    /// Then run N rounds of changing 1% of the documents and re-ingesting incrementally.
+    #[arg(long, default_value_t = 0)]
+    update_rounds: usize,
+    /// Off-topic queries, one per line (e.g. tests/data/unanswerable.txt): report how
+    /// well `confidence` separates them from the split's queries (AUROC, thresholds).
+    #[arg(long)]
+    unanswerable: Option<PathBuf>,
+    /// With --unanswerable: fit the confidence model on this run and print the weights
+    /// (use --split train).
+    #[arg(long, requires = "unanswerable")]
+    fit_confidence: bool,
+    /// Chunk size in model tokens (overrides the configuration).
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// Chunk overlap in model tokens (overrides the configuration).
+    #[arg(long)]
+    overlap: Option<usize>,
+    #[command(flatten)]
+    tuning: Tuning,
+}
+
+#[derive(clap::Args, Debug)]
+struct PromptCmdArgs {
+    /// The question; with --format jsonl and no question, questions are read one per
+    /// line from --questions FILE or standard input.
+    question: Option<String>,
+    #[command(flatten)]
+    prompt: PromptArgs,
+    /// messages: the JSON answer of /v1/prompt; text: the plain prompt; jsonl: one
+    /// {"messages": [...]} line per question (append to an eval or fine-tuning file).
+    #[arg(long, default_value = "messages", value_parser = ["messages", "text", "jsonl"])]
+    format: String,
+    /// File of questions, one per line (for --format jsonl).
+    #[arg(long)]
+    questions: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchAnnArgs {
+    #[arg(long)]
+    base: PathBuf,
+    #[arg(long)]
+    queries: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    #[arg(long, value_delimiter = ',', default_value = "10,20,40,80,160")]
+    ef: Vec<usize>,
+    /// Threads for building the graph (searches run on one thread).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Graph builder (`hnsw.builder`).
+    #[arg(long, default_value = "native", value_parser = ["native", "hnsw_rs"])]
+    builder: String,
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchHttpArgs {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:7878")]
+    url: String,
+    /// Queries: a BEIR queries.jsonl or one query per line.
+    #[arg(long)]
+    queries: PathBuf,
+    /// Concurrent keep-alive clients, one run per value.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    concurrency: Vec<usize>,
+    /// Requests per run (default: one per query).
+    #[arg(long)]
+    requests: Option<usize>,
+    /// Requests sent first and not measured (ONNX Runtime sizes its buffers on the first
+    /// calls); their queries are variants of the real ones, so no measured query is cached.
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    #[arg(long, default_value = "hybrid")]
+    mode: String,
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// API key for a server that requires one (sent as `Authorization: Bearer`).
+    #[arg(long, env = "LORE_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct DoctorArgs {
+    /// Print the checks as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LORE_ADDR")]
+    addr: Option<String>,
+    /// Re-ingest this folder whenever its files change.
+    #[arg(long)]
+    watch: Option<PathBuf>,
+    /// Check every index file against the manifest's checksums before serving.
+    #[arg(long)]
+    verify: bool,
+    /// Serve a non-loopback address without API keys (only behind a firewall or an
+    /// authenticating proxy: anyone reaching the port could read and change the index).
+    #[arg(long)]
+    insecure_no_auth: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysAction {
+    /// Make a new key, print it once, and store only its hash.
+    Create {
+        /// search: search, prompt, chat, index information, sources, metrics; admin: also
+        /// documents and reload.
+        #[arg(long)]
+        scope: lore::config::Scope,
+        /// A label for the key (shown by `lore keys list`, usable with `revoke`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Requests per minute for this key (overrides server.rate_limit_per_minute).
+        #[arg(long)]
+        rate_limit_per_minute: Option<u32>,
+    },
+    /// List the stored keys (ids, names, scopes; never the keys).
+    List,
+    /// Delete a key by id or name (a running server picks the change up on restart).
+    Revoke { id: String },
 }
 
 /// Prompt settings that can be overridden per command.
@@ -303,6 +363,8 @@ impl PromptArgs {
             template: None,
             distinct: self.distinct.map(lore::search::Distinct::Count),
             min_confidence: self.min_confidence,
+            retrieval_query: None,
+            fallback_query: None,
         }
     }
 
@@ -501,474 +563,615 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Completions { .. } => unreachable!("handled above"),
         Command::Inspect { file, json } => inspect(&config, &file, json),
-        Command::Config => {
-            let value = toml::Value::try_from(&config)?;
-            let text = toml::to_string_pretty(&value)?;
-            let mut section = String::new();
-            for line in text.lines() {
-                let trimmed = line.trim();
-                if let Some(name) = trimmed.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                    section = format!("{name}.");
-                    println!("{line}");
-                    continue;
-                }
-                match trimmed.split_once(" = ") {
-                    Some((key, _)) => {
-                        let origin = provenance
-                            .get(&format!("{section}{key}"))
-                            .map(String::as_str)
-                            .unwrap_or("default");
-                        println!("{line:<48} # {origin}");
-                    }
-                    None => println!("{line}"),
-                }
-            }
-            let unset: Vec<_> = provenance
-                .iter()
-                .filter(|(_, o)| o.as_str() == "default (unset)")
-                .map(|(k, _)| k.as_str())
-                .collect();
-            if !unset.is_empty() {
-                println!("\n# unset: {}", unset.join(", "));
-            }
-            Ok(ExitCode::SUCCESS)
+        Command::Config => print_config(&config, &provenance),
+        Command::BenchAnn(args) => bench_ann(&cli.global, args),
+        Command::BenchHttp(args) => bench_http(args),
+        Command::Doctor(args) => doctor(config, args),
+        Command::Ingest(args) => ingest(config, &cli.global, args),
+        Command::Search(args) => search(config, args),
+        Command::Bench(args) => bench(config, &cli.global, args),
+        Command::Prompt(args) => prompt_cmd(config, args),
+        Command::Ask { question, prompt } => ask(&config, question, &prompt),
+        Command::Keys { action } => keys(&config, action),
+        Command::Serve(args) => serve(config, args),
+    }
+}
+
+/// `lore config`: the effective configuration, each value with where it came from.
+fn print_config(config: &Config, provenance: &lore::config::Provenance) -> Result<ExitCode> {
+    let value = toml::Value::try_from(config)?;
+    let text = toml::to_string_pretty(&value)?;
+    let mut section = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = format!("{name}.");
+            println!("{line}");
+            continue;
         }
-        Command::BenchAnn {
-            base,
-            queries,
-            k,
-            m,
-            ef_construction,
-            ef,
-            threads,
-            builder,
-            json,
-        } => {
-            let builder = match builder.as_str() {
-                "hnsw_rs" => lore::config::HnswBuilder::HnswRs,
-                _ => lore::config::HnswBuilder::Native,
-            };
-            let hnsw = lore::config::HnswConfig {
-                m,
-                ef_construction,
-                builder,
-            };
-            let base = lore::bench::ann::read_npy(&base)?;
-            let queries = lore::bench::ann::read_npy(&queries)?;
-            let progress = Bars::new(!cli.global.quiet);
-            progress.phase("building + sweeping", 0);
-            let r = lore::bench::ann::bench_vectors(base, queries, k, &hnsw, &ef, threads)?;
-            progress.finish();
-            println!(
-                "{} x {} base vectors, {} queries, M {}, ef_construction {}: built in {:.2} s with {} threads",
-                r.base, r.dim, r.queries, r.m, r.ef_construction, r.build_s, r.threads
-            );
-            println!(
-                "| ef_search | recall@{k} | queries/s (1 thread) | p50 ms |\n|---:|---:|---:|---:|"
-            );
-            for p in &r.sweep {
-                println!(
-                    "| {} | {:.4} | {:.0} | {:.4} |",
-                    p.ef, p.recall_at_10, p.qps, p.p50_ms
-                );
+        match trimmed.split_once(" = ") {
+            Some((key, _)) => {
+                let origin = provenance
+                    .get(&format!("{section}{key}"))
+                    .map(String::as_str)
+                    .unwrap_or("default");
+                println!("{line:<48} # {origin}");
             }
-            if let Some(p) = json {
-                lore::bench::write_file(&p, &serde_json::to_string_pretty(&r)?)?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::BenchHttp {
-            url,
-            queries,
-            concurrency,
-            requests,
-            warmup,
-            mode,
-            json,
-        } => {
-            let queries = Arc::new(lore::bench::http::read_queries(&queries)?);
-            let runtime = tokio::runtime::Runtime::new()?;
-            if warmup > 0 {
-                let variants: Vec<String> = queries
-                    .iter()
-                    .take(warmup)
-                    .enumerate()
-                    .map(|(i, q)| format!("{q} (warm-up {i})"))
-                    .collect();
-                runtime.block_on(lore::bench::http::load(
-                    &url,
-                    Arc::new(variants),
-                    0,
-                    &mode,
-                    1,
-                    warmup,
-                ))?;
-            }
-            // Each run gets its own slice of the queries, so the server's query cache never
-            // answers for a later run.
-            let n = requests.unwrap_or(queries.len() / concurrency.len().max(1));
-            let mut offset = 0;
-            let mut results = Vec::new();
-            println!("| clients | requests | ok | 503 | failed | queries/s | p50 ms | p95 ms | p99 ms |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-            for c in concurrency {
-                let r = runtime.block_on(lore::bench::http::load(
-                    &url,
-                    queries.clone(),
-                    offset,
-                    &mode,
-                    c,
-                    n,
-                ))?;
-                offset += n;
-                println!(
-                    "| {} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} |",
-                    r.concurrency,
-                    r.requests,
-                    r.ok,
-                    r.overloaded,
-                    r.failed,
-                    r.qps,
-                    r.p50_ms,
-                    r.p95_ms,
-                    r.p99_ms
-                );
-                results.push(r);
-            }
-            if let Some(p) = json {
-                lore::bench::write_file(&p, &serde_json::to_string_pretty(&results)?)?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Doctor { json } => {
-            let checks = lore::doctor::run(&config);
-            let ok = checks.iter().all(|c| c.ok);
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({ "ok": ok, "checks": checks })
-                    )?
-                );
-            } else {
-                for c in &checks {
-                    let mark = match (c.ok, c.warning) {
-                        (false, _) => "✗",
-                        (true, true) => "!",
-                        (true, false) => "✓",
-                    };
-                    println!("{mark} {}: {}", c.name, c.detail);
-                    if let Some(fix) = &c.fix {
-                        println!("    fix: {fix}");
-                    }
-                }
-            }
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
-        Command::Ingest {
-            dir,
-            rebuild,
-            json,
-            include,
-            exclude,
-        } => {
-            let embedder = load_embedder(&config, Workload::Batch)?;
-            let mut read = config.ingest.clone();
-            read.include.extend(include);
-            read.exclude.extend(exclude);
-            let settings = IngestSettings {
-                read,
-                chunking: config.chunking.clone(),
-                hnsw: config.hnsw.clone(),
-                rebuild,
-            };
-            let progress = Bars::new(!json && !cli.global.quiet);
-            let report = lore::ingest::ingest_folder(
-                &dir,
-                &config.index_dir(),
-                &embedder,
-                &settings,
-                &progress,
-            )
-            .with_context(|| format!("ingesting {}", dir.display()))?;
-            progress.finish();
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                print_ingest_summary(&report, cli.global.verbose > 0);
-                if let Some(r) = &report.full_reembed_reason {
-                    eprintln!("note: {r}; everything was embedded again");
-                }
-                println!(
-                    "{} chunks ({} embedded, {} reused, {} removed; files: {} added, {} changed, {} removed, {} unchanged) in {:.1} s, {:.1} chunks/s -> {} generation {}",
-                    report.chunks,
-                    report.chunks_embedded,
-                    report.chunks_reused,
-                    report.chunks_removed,
-                    report.files_added,
-                    report.files_changed,
-                    report.files_removed,
-                    report.files_unchanged,
-                    report.seconds,
-                    report.chunks_per_s,
-                    config.index_dir().display(),
-                    report.generation,
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Search {
-            query,
-            top_k,
-            mode,
-            tuning,
-            json,
-            verify,
-        } => {
-            let mut config = config;
-            tuning.apply(&mut config.search);
-            config.validate()?;
-            if verify {
-                verify_index(&config.index_dir())?;
-            }
-            let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
-            let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
-            let mut opts = SearchOptions::from_config(&config.search);
-            if let Some(k) = top_k {
-                opts.top_k = k;
-            }
-            if let Some(m) = mode {
-                opts.mode = m;
-            }
-            let response = engine.search(&query, &opts)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&response)?);
-            } else {
-                print_hits(&response);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench {
-            dataset,
-            docs,
-            questions,
-            split,
-            reuse_index,
-            json,
-            markdown,
-            plot,
-            run,
-            run_mode,
-            ef,
-            sweep,
-            max_queries,
-            update_rounds,
-            unanswerable,
-            fit_confidence,
-            max_tokens,
-            overlap,
-            tuning,
-        } => {
-            let mut config = config;
-            tuning.apply(&mut config.search);
-            if let Some(v) = max_tokens {
-                config.chunking.max_tokens = v;
-            }
-            if let Some(v) = overlap {
-                config.chunking.overlap = v;
-            }
-            config.validate()?;
-            if let (Some(docs), Some(questions)) = (docs, questions) {
-                let embedder = Arc::new(load_embedder(&config, Workload::Batch)?);
-                let opts = lore::bench::docs::DocsBenchOptions {
-                    docs,
-                    questions,
-                    index: cli.global.index.clone(),
-                    ingest: IngestSettings {
-                        read: config.ingest.clone(),
-                        chunking: config.chunking.clone(),
-                        hnsw: config.hnsw.clone(),
-                        rebuild: false,
-                    },
-                    search: config.search.clone(),
-                };
-                let progress = Bars::new(!cli.global.quiet);
-                let report = lore::bench::docs::run(&opts, embedder, &progress)?;
-                progress.finish();
-                let md = lore::bench::docs::markdown(&report);
-                println!("{md}");
-                if let Some(p) = json {
-                    lore::bench::write_file(&p, &serde_json::to_string_pretty(&report)?)?;
-                }
-                if let Some(p) = markdown {
-                    lore::bench::write_file(&p, &md)?;
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let Some(dataset) = dataset else {
-                anyhow::bail!("lore bench needs --dataset DIR or --docs DIR --questions FILE");
-            };
-            let name = dataset
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "dataset".into());
-            let index = cli
-                .global
-                .index
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("bench-index").join(&name));
-            let embedder = Arc::new(load_embedder(&config, Workload::Batch)?);
-            let opts = lore::bench::BenchOptions {
-                dataset,
-                split,
-                index,
-                reuse_index,
-                chunking: config.chunking.clone(),
-                hnsw: config.hnsw.clone(),
-                search: config.search.clone(),
-                ef_values: ef,
-                sweep,
-                max_queries,
-                update_rounds,
-                unanswerable,
-                fit_confidence,
-            };
-            let progress = Bars::new(!cli.global.quiet);
-            let report = lore::bench::run(&opts, embedder, &progress)?;
-            progress.finish();
-            let md = lore::bench::markdown(&report);
-            println!("{md}");
-            if let Some(p) = json {
-                lore::bench::write_file(&p, &serde_json::to_string_pretty(&report)?)?;
-            }
-            if let Some(p) = markdown {
-                lore::bench::write_file(&p, &md)?;
-            }
-            if let Some(p) = plot {
-                lore::bench::write_file(&p, &lore::bench::plot::svg(&report))?;
-            }
-            if let Some(p) = run {
-                let r = report.runs.get(&run_mode).with_context(|| {
-                    format!(
-                        "--run-mode {run_mode}: no such mode (have {})",
-                        report.runs.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )
-                })?;
-                lore::bench::write_trec_run(&p, r, &format!("lore-{run_mode}"))?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Prompt {
-            question,
-            prompt,
-            format,
-            questions,
-        } => {
-            let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
-            let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
-            let defaults = prompt.defaults(&config)?;
-            let list: Vec<String> = match (&question, &questions) {
-                (Some(q), _) if q != "-" => vec![q.clone()],
-                (_, Some(file)) => std::fs::read_to_string(file)
-                    .with_context(|| format!("reading {}", file.display()))?
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                _ => {
-                    if format != "jsonl" {
-                        anyhow::bail!("give a QUESTION (or use --format jsonl with --questions FILE or standard input)");
-                    }
-                    std::io::stdin()
-                        .lines()
-                        .map_while(|l| l.ok())
-                        .map(|l| l.trim().to_string())
-                        .filter(|l| !l.is_empty())
-                        .collect()
-                }
-            };
-            for q in list {
-                let assembled = lore::rag::build_prompt(&engine, &defaults, &prompt.request(q))?;
-                match format.as_str() {
-                    "jsonl" => {
-                        println!("{}", serde_json::json!({ "messages": assembled.messages }))
-                    }
-                    "text" => {
-                        println!("{}", assembled.prompt);
-                        eprintln!(
-                            "({} sources, {} context tokens, {} prompt tokens{})",
-                            assembled.citations.len(),
-                            assembled.usage.context_tokens,
-                            assembled.usage.prompt_tokens,
-                            if assembled.no_relevant_context {
-                                "; nothing relevant found"
-                            } else {
-                                ""
-                            }
-                        );
-                    }
-                    _ => println!("{}", serde_json::to_string_pretty(&assembled)?),
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Ask { question, prompt } => {
-            let client = lore::chat::ChatClient::new(&config.chat)?;
-            let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
-            let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
-            let defaults = prompt.defaults(&config)?;
-            let assembled =
-                lore::rag::build_prompt(&engine, &defaults, &prompt.request(question.clone()))?;
-            let request = serde_json::json!({
-                "messages": [{"role": "user", "content": question}],
-                "stream": true,
-            });
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(stream_answer(
-                &client,
-                lore::chat::augment(request, &assembled),
-                std::time::Duration::from_secs(config.chat.stream_idle_timeout_s.max(1)),
-            ))?;
-            println!();
-            if assembled.citations.is_empty() {
-                println!("\n(no relevant sources were found in the index)");
-            } else {
-                println!("\nSources:");
-                for c in &assembled.citations {
-                    println!("  [{}] {} ({})  {}", c.n, c.path, c.location, c.heading);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Serve {
-            addr,
-            watch,
-            verify,
-        } => {
-            if verify {
-                verify_index(&config.index_dir())?;
-            }
-            let addr = addr.unwrap_or_else(|| config.server.addr.clone());
-            let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
-            let engine = Arc::new(Engine::open(
-                &config.index_dir(),
-                embedder,
-                config.search.clone(),
-                config.embed.query_cache,
-            )?);
-            let runtime = tokio::runtime::Runtime::new()?;
-            let served = runtime.block_on(lore::server::serve(engine, config, &addr, watch));
-            // The drain is over (or its grace ran out): blocking work still running (an
-            // ingest from the API, a slow search) is abandoned rather than waited for.
-            runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-            served?;
-            Ok(ExitCode::SUCCESS)
+            None => println!("{line}"),
         }
     }
+    let unset: Vec<_> = provenance
+        .iter()
+        .filter(|(_, o)| o.as_str() == "default (unset)")
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !unset.is_empty() {
+        println!("\n# unset: {}", unset.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lore ingest`.
+fn ingest(config: Config, global: &Global, args: IngestArgs) -> Result<ExitCode> {
+    let IngestArgs {
+        dir,
+        rebuild,
+        json,
+        include,
+        exclude,
+    } = args;
+    let embedder = load_embedder(&config, Workload::Batch)?;
+    let mut read = config.ingest.clone();
+    read.include.extend(include);
+    read.exclude.extend(exclude);
+    let settings = IngestSettings {
+        read,
+        chunking: config.chunking.clone(),
+        hnsw: config.hnsw.clone(),
+        rebuild,
+    };
+    let progress = Bars::new(!json && !global.quiet);
+    let report =
+        lore::ingest::ingest_folder(&dir, &config.index_dir(), &embedder, &settings, &progress)
+            .with_context(|| format!("ingesting {}", dir.display()))?;
+    progress.finish();
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_ingest_summary(&report, global.verbose > 0);
+        if let Some(r) = &report.full_reembed_reason {
+            eprintln!("note: {r}; everything was embedded again");
+        }
+        println!(
+            "{} chunks ({} embedded, {} reused, {} removed; files: {} added, {} changed, {} removed, {} unchanged) in {:.1} s, {:.1} chunks/s -> {} generation {}",
+            report.chunks,
+            report.chunks_embedded,
+            report.chunks_reused,
+            report.chunks_removed,
+            report.files_added,
+            report.files_changed,
+            report.files_removed,
+            report.files_unchanged,
+            report.seconds,
+            report.chunks_per_s,
+            config.index_dir().display(),
+            report.generation,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lore search`.
+fn search(config: Config, args: SearchArgs) -> Result<ExitCode> {
+    let SearchArgs {
+        query,
+        top_k,
+        mode,
+        tuning,
+        json,
+        verify,
+    } = args;
+    let mut config = config;
+    tuning.apply(&mut config.search);
+    config.validate()?;
+    if verify {
+        verify_index(&config.index_dir())?;
+    }
+    let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
+    let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
+    let mut opts = SearchOptions::from_config(&config.search);
+    if let Some(k) = top_k {
+        opts.top_k = k;
+    }
+    if let Some(m) = mode {
+        opts.mode = m;
+    }
+    let response = engine.search(&query, &opts)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&response)?);
+    } else {
+        print_hits(&response);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lore bench` (BEIR or a documentation folder).
+fn bench(config: Config, global: &Global, args: BenchArgs) -> Result<ExitCode> {
+    let BenchArgs {
+        dataset,
+        docs,
+        questions,
+        split,
+        reuse_index,
+        json,
+        markdown,
+        plot,
+        run,
+        run_mode,
+        ef,
+        sweep,
+        max_queries,
+        update_rounds,
+        unanswerable,
+        fit_confidence,
+        max_tokens,
+        overlap,
+        tuning,
+    } = args;
+    let mut config = config;
+    tuning.apply(&mut config.search);
+    if let Some(v) = max_tokens {
+        config.chunking.max_tokens = v;
+    }
+    if let Some(v) = overlap {
+        config.chunking.overlap = v;
+    }
+    config.validate()?;
+    if let (Some(docs), Some(questions)) = (docs, questions) {
+        let embedder = Arc::new(load_embedder(&config, Workload::Batch)?);
+        let opts = lore::bench::docs::DocsBenchOptions {
+            docs,
+            questions,
+            index: global.index.clone(),
+            ingest: IngestSettings {
+                read: config.ingest.clone(),
+                chunking: config.chunking.clone(),
+                hnsw: config.hnsw.clone(),
+                rebuild: false,
+            },
+            search: config.search.clone(),
+        };
+        let progress = Bars::new(!global.quiet);
+        let report = lore::bench::docs::run(&opts, embedder, &progress)?;
+        progress.finish();
+        let md = lore::bench::docs::markdown(&report);
+        println!("{md}");
+        if let Some(p) = json {
+            lore::bench::write_file(&p, &serde_json::to_string_pretty(&report)?)?;
+        }
+        if let Some(p) = markdown {
+            lore::bench::write_file(&p, &md)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(dataset) = dataset else {
+        anyhow::bail!("lore bench needs --dataset DIR or --docs DIR --questions FILE");
+    };
+    let name = dataset
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into());
+    let index = global
+        .index
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("bench-index").join(&name));
+    let embedder = Arc::new(load_embedder(&config, Workload::Batch)?);
+    let opts = lore::bench::BenchOptions {
+        dataset,
+        split,
+        index,
+        reuse_index,
+        chunking: config.chunking.clone(),
+        hnsw: config.hnsw.clone(),
+        search: config.search.clone(),
+        ef_values: ef,
+        sweep,
+        max_queries,
+        update_rounds,
+        unanswerable,
+        fit_confidence,
+    };
+    let progress = Bars::new(!global.quiet);
+    let report = lore::bench::run(&opts, embedder, &progress)?;
+    progress.finish();
+    let md = lore::bench::markdown(&report);
+    println!("{md}");
+    if let Some(p) = json {
+        lore::bench::write_file(&p, &serde_json::to_string_pretty(&report)?)?;
+    }
+    if let Some(p) = markdown {
+        lore::bench::write_file(&p, &md)?;
+    }
+    if let Some(p) = plot {
+        lore::bench::write_file(&p, &lore::bench::plot::svg(&report))?;
+    }
+    if let Some(p) = run {
+        let r = report.runs.get(&run_mode).with_context(|| {
+            format!(
+                "--run-mode {run_mode}: no such mode (have {})",
+                report.runs.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        lore::bench::write_trec_run(&p, r, &format!("lore-{run_mode}"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lore prompt`.
+fn prompt_cmd(config: Config, args: PromptCmdArgs) -> Result<ExitCode> {
+    let PromptCmdArgs {
+        question,
+        prompt,
+        format,
+        questions,
+    } = args;
+    let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
+    let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
+    let defaults = prompt.defaults(&config)?;
+    let list: Vec<String> = match (&question, &questions) {
+        (Some(q), _) if q != "-" => vec![q.clone()],
+        (_, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => {
+            if format != "jsonl" {
+                anyhow::bail!("give a QUESTION (or use --format jsonl with --questions FILE or standard input)");
+            }
+            std::io::stdin()
+                .lines()
+                .map_while(|l| l.ok())
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect()
+        }
+    };
+    for q in list {
+        let assembled = lore::rag::build_prompt(&engine, &defaults, &prompt.request(q))?;
+        match format.as_str() {
+            "jsonl" => {
+                println!("{}", serde_json::json!({ "messages": assembled.messages }))
+            }
+            "text" => {
+                println!("{}", assembled.prompt);
+                eprintln!(
+                    "({} sources, {} context tokens, {} prompt tokens{})",
+                    assembled.citations.len(),
+                    assembled.usage.context_tokens,
+                    assembled.usage.prompt_tokens,
+                    if assembled.no_relevant_context {
+                        "; nothing relevant found"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            _ => println!("{}", serde_json::to_string_pretty(&assembled)?),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lore bench-ann`.
+fn bench_ann(global: &Global, args: BenchAnnArgs) -> Result<ExitCode> {
+    let BenchAnnArgs {
+        base,
+        queries,
+        k,
+        m,
+        ef_construction,
+        ef,
+        threads,
+        builder,
+        json,
+    } = args;
+    let builder = match builder.as_str() {
+        "hnsw_rs" => lore::config::HnswBuilder::HnswRs,
+        _ => lore::config::HnswBuilder::Native,
+    };
+    let hnsw = lore::config::HnswConfig {
+        m,
+        ef_construction,
+        builder,
+    };
+    let base = lore::bench::ann::read_npy(&base)?;
+    let queries = lore::bench::ann::read_npy(&queries)?;
+    let progress = Bars::new(!global.quiet);
+    progress.phase("building + sweeping", 0);
+    let r = lore::bench::ann::bench_vectors(base, queries, k, &hnsw, &ef, threads)?;
+    progress.finish();
+    println!(
+        "{} x {} base vectors, {} queries, M {}, ef_construction {}: built in {:.2} s with {} threads",
+        r.base, r.dim, r.queries, r.m, r.ef_construction, r.build_s, r.threads
+    );
+    println!("| ef_search | recall@{k} | queries/s (1 thread) | p50 ms |\n|---:|---:|---:|---:|");
+    for p in &r.sweep {
+        println!(
+            "| {} | {:.4} | {:.0} | {:.4} |",
+            p.ef, p.recall_at_10, p.qps, p.p50_ms
+        );
+    }
+    if let Some(p) = json {
+        lore::bench::write_file(&p, &serde_json::to_string_pretty(&r)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lore bench-http`.
+fn bench_http(args: BenchHttpArgs) -> Result<ExitCode> {
+    let BenchHttpArgs {
+        url,
+        queries,
+        concurrency,
+        requests,
+        warmup,
+        mode,
+        json,
+        api_key,
+    } = args;
+    let queries = Arc::new(lore::bench::http::read_queries(&queries)?);
+    let runtime = tokio::runtime::Runtime::new()?;
+    if warmup > 0 {
+        let variants: Vec<String> = queries
+            .iter()
+            .take(warmup)
+            .enumerate()
+            .map(|(i, q)| format!("{q} (warm-up {i})"))
+            .collect();
+        runtime.block_on(lore::bench::http::load(
+            &url,
+            Arc::new(variants),
+            0,
+            &mode,
+            1,
+            warmup,
+            api_key.as_deref(),
+        ))?;
+    }
+    // Each run gets its own slice of the queries, so the server's query cache never
+    // answers for a later run.
+    let n = requests.unwrap_or(queries.len() / concurrency.len().max(1));
+    let mut offset = 0;
+    let mut results = Vec::new();
+    println!("| clients | requests | ok | 503 | failed | queries/s | p50 ms | p95 ms | p99 ms |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for c in concurrency {
+        let r = runtime.block_on(lore::bench::http::load(
+            &url,
+            queries.clone(),
+            offset,
+            &mode,
+            c,
+            n,
+            api_key.as_deref(),
+        ))?;
+        offset += n;
+        println!(
+            "| {} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} |",
+            r.concurrency,
+            r.requests,
+            r.ok,
+            r.overloaded,
+            r.failed,
+            r.qps,
+            r.p50_ms,
+            r.p95_ms,
+            r.p99_ms
+        );
+        results.push(r);
+    }
+    if let Some(p) = json {
+        lore::bench::write_file(&p, &serde_json::to_string_pretty(&results)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lore doctor`.
+fn doctor(config: Config, args: DoctorArgs) -> Result<ExitCode> {
+    let DoctorArgs { json } = args;
+    let checks = lore::doctor::run(&config);
+    let ok = checks.iter().all(|c| c.ok);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "ok": ok, "checks": checks }))?
+        );
+    } else {
+        for c in &checks {
+            let mark = match (c.ok, c.warning) {
+                (false, _) => "✗",
+                (true, true) => "!",
+                (true, false) => "✓",
+            };
+            println!("{mark} {}: {}", c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("    fix: {fix}");
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `lore serve`.
+fn serve(config: Config, args: ServeArgs) -> Result<ExitCode> {
+    let ServeArgs {
+        addr,
+        watch,
+        verify,
+        insecure_no_auth,
+    } = args;
+    let addr = addr.unwrap_or_else(|| config.server.addr.clone());
+    // Before the model loads: an exposed open server is refused at once.
+    {
+        use std::net::ToSocketAddrs;
+        let resolved: Vec<std::net::SocketAddr> = addr
+            .to_socket_addrs()
+            .with_context(|| format!("--addr {addr}: not an address to listen on"))?
+            .collect();
+        let auth = lore::auth::Auth::load(&config.server, &config.index_dir())?;
+        lore::server::check_exposure(&resolved, auth.len(), insecure_no_auth)?;
+    }
+    if verify {
+        verify_index(&config.index_dir())?;
+    }
+    let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
+    let engine = Arc::new(Engine::open(
+        &config.index_dir(),
+        embedder,
+        config.search.clone(),
+        config.embed.query_cache,
+    )?);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let served = runtime.block_on(lore::server::serve(
+        engine,
+        config,
+        &addr,
+        watch,
+        insecure_no_auth,
+    ));
+    // The drain is over (or its grace ran out): blocking work still running (an
+    // ingest from the API, a slow search) is abandoned rather than waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lore ask`: one question, or a conversation read line by line from standard input, each
+/// turn retrieved for with the conversation so far and answered with the answers before it.
+fn ask(config: &Config, question: Option<String>, prompt: &PromptArgs) -> Result<ExitCode> {
+    use std::io::{BufRead, Write};
+    let client = lore::chat::ChatClient::new(&config.chat)?;
+    let embedder = Arc::new(load_embedder(config, Workload::Queries)?);
+    let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
+    let defaults = prompt.defaults(config)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let idle = std::time::Duration::from_secs(config.chat.stream_idle_timeout_s.max(1));
+    let interactive = question.is_none();
+    let tty = std::io::stdin().is_terminal();
+    let mut lines = std::io::stdin().lock().lines();
+    let mut first = question;
+    let mut messages: Vec<serde_json::Value> = Vec::new();
+    loop {
+        let question = match first.take() {
+            Some(q) => q,
+            None if !interactive => break,
+            None => {
+                if tty {
+                    eprint!("> ");
+                    std::io::stderr().flush()?;
+                }
+                match lines.next() {
+                    Some(line) => line?,
+                    None => break,
+                }
+            }
+        };
+        if question.trim().is_empty() {
+            continue;
+        }
+        messages.push(serde_json::json!({"role": "user", "content": question}));
+        let request = serde_json::json!({ "messages": messages, "stream": true });
+        let follow_up = runtime.block_on(lore::chat::follow_up(
+            Some(&client),
+            &config.chat,
+            &request,
+            config.search.max_query_chars,
+        ))?;
+        let req = prompt.request(String::new()).with_follow_up(follow_up);
+        let assembled = lore::rag::build_prompt(&engine, &defaults, &req)?;
+        let answer = runtime.block_on(stream_answer(
+            &client,
+            lore::chat::augment(request, &assembled),
+            idle,
+        ))?;
+        println!();
+        if assembled.citations.is_empty() {
+            println!("\n(no relevant sources were found in the index)");
+        } else {
+            println!("\nSources:");
+            for c in &assembled.citations {
+                println!("  [{}] {} ({})  {}", c.n, c.path, c.location, c.heading);
+            }
+        }
+        messages.push(serde_json::json!({"role": "assistant", "content": answer}));
+        if interactive {
+            println!();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lore keys create|list|revoke`.
+fn keys(config: &Config, action: KeysAction) -> Result<ExitCode> {
+    let path = lore::auth::keys_file_path(&config.server, &config.index_dir());
+    match action {
+        KeysAction::Create {
+            scope,
+            name,
+            rate_limit_per_minute,
+        } => {
+            let (key, entry) = lore::auth::create_key(&path, scope, name, rate_limit_per_minute)?;
+            println!("{key}");
+            eprintln!(
+                "created key {} (scope {}{}); its hash is in {}. The key is shown only now: store it in a secret manager, and send it as `Authorization: Bearer <key>`.",
+                entry.id,
+                entry.scope.name(),
+                entry
+                    .name
+                    .as_deref()
+                    .map(|n| format!(", name {n}"))
+                    .unwrap_or_default(),
+                path.display()
+            );
+        }
+        KeysAction::List => {
+            let keys = lore::auth::read_keys_file(&path)?;
+            if keys.is_empty() && config.server.api_keys.is_empty() {
+                println!(
+                    "no API keys ({} holds none): the HTTP API is open, so `lore serve` listens only on loopback addresses",
+                    path.display()
+                );
+            }
+            for (k, origin) in config
+                .server
+                .api_keys
+                .iter()
+                .map(|k| (k, "server.api_keys".to_string()))
+                .chain(keys.iter().map(|k| (k, path.display().to_string())))
+            {
+                println!(
+                    "{}  {:<6}  {:<20}  {}",
+                    k.id,
+                    k.scope.name(),
+                    k.name.as_deref().unwrap_or("-"),
+                    origin
+                );
+            }
+        }
+        KeysAction::Revoke { id } => {
+            if !lore::auth::revoke_key(&path, &id)? {
+                anyhow::bail!("no key with id or name `{id}` in {}", path.display());
+            }
+            println!("revoked {id}; restart running servers to apply it");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--verify`: every index file against the manifest's checksums.
@@ -979,18 +1182,20 @@ fn verify_index(root: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Sends a streaming chat request and prints the answer's text deltas as they arrive.
+/// Sends a streaming chat request and prints the answer's text deltas as they arrive;
+/// returns the whole answer (the next turn's history).
 async fn stream_answer(
     client: &lore::chat::ChatClient,
     request: serde_json::Value,
     idle: std::time::Duration,
-) -> Result<()> {
+) -> Result<String> {
     use futures_util::StreamExt;
     use std::io::Write;
     let resp = client.send(request).await?;
     let stream = lore::chat::relay_stream(resp, idle);
     futures_util::pin_mut!(stream);
     let mut buf = String::new();
+    let mut answer = String::new();
     let mut out = std::io::stdout();
     while let Some(chunk) = stream.next().await {
         buf.push_str(&String::from_utf8_lossy(&chunk?));
@@ -1001,7 +1206,7 @@ async fn stream_answer(
             };
             let data = data.trim();
             if data == "[DONE]" {
-                return Ok(());
+                return Ok(answer);
             }
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
                 if let Some(m) = v["error"]["message"].as_str() {
@@ -1009,12 +1214,13 @@ async fn stream_answer(
                 }
                 if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
                     print!("{t}");
+                    answer.push_str(t);
                     out.flush()?;
                 }
             }
         }
     }
-    Ok(())
+    Ok(answer)
 }
 
 fn print_hits(response: &lore::SearchResponse) {

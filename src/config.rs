@@ -228,6 +228,73 @@ pub struct ServerConfig {
     pub idle_timeout_s: u64,
     /// Open connections served at once; connections beyond it are closed at accept.
     pub max_connections: usize,
+    /// API keys (hashes only, as `lore keys create` writes them), in addition to those in
+    /// `keys_file`. With no key anywhere the API is open, and `lore serve` refuses
+    /// non-loopback addresses unless given `--insecure-no-auth`.
+    pub api_keys: Vec<ApiKey>,
+    /// The keys file `lore keys create` writes and the server reads (default:
+    /// `<index>.keys.toml` beside the index folder).
+    pub keys_file: Option<PathBuf>,
+    /// Origins (e.g. `https://docs.example.com`) whose pages may call the API from a
+    /// browser (CORS). Empty: no cross-origin access.
+    pub cors_origins: Vec<String>,
+    /// Host names besides `localhost`, `127.0.0.1` and `[::1]` that a loopback server
+    /// accepts in the `Host` header (the DNS-rebinding guard).
+    pub allowed_hosts: Vec<String>,
+    /// Requests per minute each API key may make (a token bucket; 0: unlimited). A key's
+    /// own `rate_limit_per_minute` overrides it.
+    pub rate_limit_per_minute: u32,
+    /// Requests a key may make at once before the per-minute rate applies.
+    pub rate_limit_burst: u32,
+}
+
+/// What an API key may do. `admin` includes `search`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Search, prompt, chat, index information, source files and metrics.
+    Search,
+    /// Everything `search` may, plus changing the index (documents, reload).
+    Admin,
+}
+
+impl Scope {
+    /// The scope's name as written in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Search => "search",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Scope, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "search" => Ok(Scope::Search),
+            "admin" => Ok(Scope::Admin),
+            other => Err(format!("unknown scope `{other}` (use search or admin)")),
+        }
+    }
+}
+
+/// One API key as stored: never the key itself, only its hash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// Short public identifier (for logs, `lore keys list` and `lore keys revoke`).
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub scope: Scope,
+    /// `blake3:` and the hex BLAKE3 hash of the key.
+    pub hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_unix: Option<u64>,
+    /// Overrides `server.rate_limit_per_minute` for this key (0: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl Default for ServerConfig {
@@ -242,6 +309,12 @@ impl Default for ServerConfig {
             header_timeout_s: 10,
             idle_timeout_s: 60,
             max_connections: 1024,
+            api_keys: Vec::new(),
+            keys_file: None,
+            cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            rate_limit_per_minute: 0,
+            rate_limit_burst: 20,
         }
     }
 }
@@ -310,6 +383,13 @@ pub struct ChatConfig {
     /// Seconds a streamed answer may go without a new chunk before the relay gives up
     /// (an upstream that stalls mid-stream must not hold the connection forever).
     pub stream_idle_timeout_s: u64,
+    /// Earlier user turns (newest first) in the query searched for a follow-up question that
+    /// finds nothing confidently on its own, after the last turn written twice (0: the last
+    /// turn only).
+    pub history_turns: usize,
+    /// Before retrieving for a follow-up, ask the upstream to rewrite it as a standalone
+    /// question (one extra, short, non-streamed call); on failure the default query is used.
+    pub condense: bool,
 }
 
 impl Default for ChatConfig {
@@ -320,6 +400,8 @@ impl Default for ChatConfig {
             api_key_env: None,
             timeout_s: 120,
             stream_idle_timeout_s: 60,
+            history_turns: 2,
+            condense: false,
         }
     }
 }
@@ -368,6 +450,7 @@ impl Config {
             "chat.base_url",
             "chat.model",
             "chat.api_key_env",
+            "server.keys_file",
             "prompt.system",
             "prompt.template",
             "prompt.examples",
@@ -485,6 +568,21 @@ impl Config {
             return Err(Error::Config(
                 "server.request_timeout_s, header_timeout_s, idle_timeout_s and max_connections must be positive".into(),
             ));
+        }
+        if s.rate_limit_burst == 0 {
+            return Err(Error::Config(
+                "server.rate_limit_burst must be at least 1".into(),
+            ));
+        }
+        for o in &s.cors_origins {
+            let ok = (o.starts_with("http://") || o.starts_with("https://"))
+                && !o.ends_with('/')
+                && o.bytes().all(|b| b.is_ascii_graphic());
+            if !ok {
+                return Err(Error::Config(format!(
+                    "server.cors_origins: `{o}` is not an origin; write scheme and host (and port) without a path, like \"https://docs.example.com\""
+                )));
+            }
         }
         if self.prompt.max_output_bytes == 0 || self.chat.stream_idle_timeout_s == 0 {
             return Err(Error::Config(

@@ -5,6 +5,7 @@
 //! the HTTP server, the benchmark and the tests all use this library; see ARCHITECTURE.md
 //! for the map.
 
+pub mod auth;
 pub mod bench;
 pub mod chat;
 pub mod chunk;

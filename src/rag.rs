@@ -26,6 +26,24 @@ pub struct PromptRequest {
     pub distinct: Option<crate::search::Distinct>,
     /// Replaces `prompt.min_confidence`: hits below this calibrated confidence are left out.
     pub min_confidence: Option<f32>,
+    /// Searched instead of `query` (a chat follow-up rewritten as a standalone question;
+    /// see [`crate::chat::FollowUp`]). Not part of the HTTP request.
+    #[serde(skip)]
+    pub retrieval_query: Option<String>,
+    /// Searched when `query` alone finds nothing confidently (the conversation around a
+    /// chat follow-up). Not part of the HTTP request.
+    #[serde(skip)]
+    pub fallback_query: Option<String>,
+}
+
+impl PromptRequest {
+    /// Sets what to search for from a chat conversation's [`crate::chat::FollowUp`].
+    pub fn with_follow_up(mut self, f: crate::chat::FollowUp) -> PromptRequest {
+        self.query = f.question;
+        self.retrieval_query = f.rewritten;
+        self.fallback_query = f.conversation;
+        self
+    }
 }
 
 /// The configured prompt defaults, loaded once (template and examples files read, BPE built).
@@ -99,7 +117,15 @@ pub fn build_prompt(
     // Setting a floor makes BM25-only searches embed the query too, so every hit has a
     // confidence; the prompt applies the floor itself (so it can say nothing matched).
     opts.min_confidence = Some(0.0);
-    let response = engine.search(&req.query, &opts)?;
+    let query = req.retrieval_query.as_deref().unwrap_or(&req.query);
+    let mut response = engine.search(query, &opts)?;
+    if let Some(fallback) = req.fallback_query.as_deref() {
+        // The second answer replaces the first whole (hits carry their own text), so the
+        // prompt is built from one generation even if a reload falls between the two.
+        if response.low_confidence && fallback != query {
+            response = engine.search(fallback, &opts)?;
+        }
+    }
     let mut hits = response.results;
     for h in &mut hits {
         h.score = h.confidence.unwrap_or(0.0);

@@ -19,8 +19,9 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{Auth, Denied};
 use crate::chat::{self, ChatClient, UpstreamError};
-use crate::config::Config;
+use crate::config::{Config, Scope};
 use crate::error::Error;
 use crate::index::Engine;
 use crate::ingest::{self, Changes, IngestReport, IngestSettings, NoProgress};
@@ -46,6 +47,11 @@ pub struct AppState {
     /// Bounds the requests waiting for an embedding session; past it the server sheds load
     /// with 503 instead of letting latency grow without bound.
     pub admission: Arc<Semaphore>,
+    /// The API keys; with none, every route is open.
+    pub auth: Arc<Auth>,
+    /// Check `Host` (and `Origin` on state-changing requests) against DNS rebinding: on
+    /// for a server bound to a loopback address, where the browser is the only way in.
+    pub guard_host: bool,
 }
 
 impl AppState {
@@ -58,12 +64,15 @@ impl AppState {
             Err(UpstreamError::NotConfigured) => None,
             Err(e) => return Err(Error::Chat(e.to_string())),
         };
+        let auth = Auth::load(&config.server, engine.root())?;
         Ok(AppState {
             engine,
             config: Arc::new(config),
             prompt: Arc::new(prompt),
             chat,
             admission: Arc::new(Semaphore::new(permits)),
+            auth: Arc::new(auth),
+            guard_host: true,
         })
     }
 }
@@ -75,6 +84,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -83,6 +94,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 }
@@ -109,9 +121,26 @@ impl IntoResponse for ApiError {
             },
         });
         let mut resp = (self.status, body).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE && self.code == "overloaded" {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        let retry_after = match self.retry_after {
+            Some(s) => Some(s),
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE && self.code == "overloaded" => {
+                Some(1)
+            }
+            None => None,
+        };
+        if let Some(s) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, s.into());
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = if self.code == "invalid_api_key" {
+                "Bearer error=\"invalid_token\""
+            } else {
+                "Bearer"
+            };
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static(challenge),
+            );
         }
         resp
     }
@@ -158,6 +187,43 @@ impl From<JsonRejection> for ApiError {
             _ => "malformed_json",
         };
         ApiError::new(status, code, r.body_text())
+    }
+}
+
+/// A JSON body, or the one JSON error answer for a body that is not valid JSON for `T`
+/// (the only way handlers take JSON, so every bad body is answered alike).
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// A path parameter, or the one 400 answer for an undecodable one.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiPath(value))
     }
 }
 
@@ -235,9 +301,14 @@ impl SearchRequest {
 }
 
 /// The router, with every route and layer; tests serve it on 127.0.0.1:0.
+///
+/// Routes come in three groups: public (the page, `/healthz`, `/openapi.json`), `search`
+/// (reading: search, prompt, chat, index information, source files, metrics) and `admin`
+/// (changing the index). Each non-public group carries one [`require_scope`] layer, so no
+/// handler checks keys itself and a new route is covered by the group it joins.
 pub fn router(state: AppState) -> Router {
     let metrics = prometheus();
-    Router::new()
+    let reading = Router::new()
         .route(
             "/metrics",
             get(move |State(state): State<AppState>| {
@@ -245,20 +316,32 @@ pub fn router(state: AppState) -> Router {
                 async move { render_metrics(&state, &handle) }
             }),
         )
-        .route("/", get(page))
-        .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi))
         .route("/v1/index", get(index_info))
         .route("/v1/search", post(search))
         .route("/v1/prompt", post(prompt))
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/source/{*path}", get(source_file))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.auth.clone(), Scope::Search),
+            require_scope,
+        ));
+    let admin = Router::new()
         .route("/v1/admin/reload", post(reload))
         .route("/v1/documents", post(put_document))
         .route(
             "/v1/documents/{*path}",
             axum::routing::delete(delete_document),
         )
-        .route("/v1/source/{*path}", get(source_file))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.auth.clone(), Scope::Admin),
+            require_scope,
+        ));
+    let app = Router::new()
+        .route("/", get(page))
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
+        .merge(reading)
+        .merge(admin)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -268,22 +351,32 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_answer,
-        ))
-        .layer(axum::middleware::from_fn(track))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", id, method = %req.method(), uri = %req.uri())
-            }),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
-        .layer(axum::middleware::from_fn(sanitize_request_id))
-        .with_state(state)
+        ));
+    // Cross-origin access only for listed origins; preflights are answered here, before
+    // any key is asked for (a browser sends none with them).
+    let app = match cors(&state.config.server.cors_origins) {
+        Some(layer) => app.layer(layer),
+        None => app,
+    };
+    app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        guard_host,
+    ))
+    .layer(axum::middleware::from_fn(track))
+    .layer(
+        TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", id, method = %req.method(), uri = %req.uri())
+        }),
+    )
+    .layer(PropagateRequestIdLayer::x_request_id())
+    .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+    .layer(axum::middleware::from_fn(sanitize_request_id))
+    .with_state(state)
 }
 
 /// Longest client-chosen `x-request-id` kept; longer ones are replaced by a generated id.
@@ -306,6 +399,203 @@ async fn sanitize_request_id(
         req.headers_mut().remove("x-request-id");
     }
     next.run(req).await
+}
+
+/// The route group's key check (see [`router`]): with keys configured, a request needs an
+/// `Authorization: Bearer` key whose scope covers `need`, within its rate limit. Answers
+/// 401 (no key, unknown key), 403 (scope too small) or 429 (rate limit, with `Retry-After`).
+async fn require_scope(
+    State((auth, need)): State<(Arc<Auth>, Scope)>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !auth.enabled() {
+        return next.run(req).await;
+    }
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    match auth.check(header, need) {
+        Ok(key) => {
+            tracing::debug!(key = %key.id, "authorised");
+            next.run(req).await
+        }
+        Err(denied) => {
+            metrics::counter!("lore_http_denied_total", "reason" => denied_reason(&denied))
+                .increment(1);
+            denied_answer(denied).into_response()
+        }
+    }
+}
+
+fn denied_reason(d: &Denied) -> &'static str {
+    match d {
+        Denied::Missing => "missing_key",
+        Denied::Unknown => "invalid_key",
+        Denied::Scope { .. } => "scope",
+        Denied::RateLimited(_) => "rate_limited",
+    }
+}
+
+fn denied_answer(d: Denied) -> ApiError {
+    match d {
+        Denied::Missing => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_api_key",
+            "this endpoint needs an API key: send `Authorization: Bearer <key>` (the server's operator creates keys with `lore keys create --scope search`)",
+        ),
+        Denied::Unknown => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_api_key",
+            "this API key is not valid on this server (mistyped, revoked, or made for another server)",
+        ),
+        Denied::Scope { have, need } => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this key has scope `{}`; this endpoint needs a key with scope `{}`",
+                have.name(),
+                need.name()
+            ),
+        ),
+        Denied::RateLimited(wait) => {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("this key's rate limit is spent; retry in {} s", secs.max(1)),
+            );
+            e.retry_after = Some(secs.max(1));
+            e
+        }
+    }
+}
+
+/// The DNS-rebinding guard of a loopback server: a web page whose host name an attacker
+/// re-points at 127.0.0.1 reaches this server with its own name in `Host`, so only loopback
+/// names (and `server.allowed_hosts`) are served; and a state-changing request carrying an
+/// `Origin` must come from this server's own page or a `server.cors_origins` entry.
+async fn guard_host(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !state.guard_host {
+        return next.run(req).await;
+    }
+    let server = &state.config.server;
+    // HTTP/1.1 clients always send Host; one without it is no browser.
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or("\u{fffd}").to_string());
+    if let Some(host) = &host {
+        if !host_allowed(host, &server.allowed_hosts) {
+            metrics::counter!("lore_http_denied_total", "reason" => "host").increment(1);
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden_host",
+                format!(
+                    "Host `{}` is not a name of this server: a server on a loopback address answers only requests addressed to localhost, 127.0.0.1 or [::1] (a guard against DNS rebinding); add the name to server.allowed_hosts if you reach lore through it",
+                    host.chars().take(100).collect::<String>()
+                ),
+            )
+            .into_response();
+        }
+    }
+    let safe = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if !safe {
+        if let Some(origin) = req.headers().get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("\u{fffd}");
+            if !origin_allowed(origin, host.as_deref(), &server.cors_origins) {
+                metrics::counter!("lore_http_denied_total", "reason" => "origin").increment(1);
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden_origin",
+                    format!(
+                        "requests from pages at `{}` may not change or query this server; list the origin in server.cors_origins to allow it",
+                        origin.chars().take(100).collect::<String>()
+                    ),
+                )
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// The host name of a `Host` header value (`name`, `name:port`, `[v6]:port`), lowercased.
+fn host_name(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+/// A loopback name (`localhost`, `*.localhost`, 127.0.0.0/8, `::1`) or one the operator
+/// listed.
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = host_name(host).trim_end_matches('.').to_ascii_lowercase();
+    if name == "localhost" || name.ends_with(".localhost") {
+        return true;
+    }
+    if name
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+    {
+        return true;
+    }
+    allowed
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(&name) || a.eq_ignore_ascii_case(host.trim()))
+}
+
+/// Same origin (`http://` + this request's `Host`) or a configured CORS origin.
+fn origin_allowed(origin: &str, host: Option<&str>, cors_origins: &[String]) -> bool {
+    if cors_origins.iter().any(|o| o == origin) {
+        return true;
+    }
+    match (origin.strip_prefix("http://"), host) {
+        (Some(authority), Some(host)) => authority.eq_ignore_ascii_case(host.trim()),
+        _ => false,
+    }
+}
+
+/// The CORS layer for `server.cors_origins` (None when the list is empty: no CORS headers
+/// at all, so browsers keep other origins out).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, Method};
+    let list: Vec<header::HeaderValue> = origins
+        .iter()
+        .filter_map(|o| header::HeaderValue::from_str(o).ok())
+        .collect();
+    if list.is_empty() {
+        return None;
+    }
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::list(list))
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-lore-citations"),
+                HeaderName::from_static("x-request-id"),
+                header::RETRY_AFTER,
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// Answers 503 `timeout` when a request runs past `server.request_timeout_s`. The handler's
@@ -449,9 +739,30 @@ async fn page() -> impl IntoResponse {
         delete_document,
         index_info
     ),
-    components(schemas(ErrorBody, ErrorDetail))
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerKeys)
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` scheme the per-route `security` entries name (with the scope each
+/// route needs; servers without keys ignore it).
+struct BearerKeys;
+
+impl utoipa::Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "An API key from `lore keys create --scope search|admin`, when the server has keys; 401 without a valid key, 403 when its scope is too small, 429 past its rate limit",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(<ApiDoc as utoipa::OpenApi>::openapi())
@@ -470,7 +781,7 @@ pub struct IndexInfo {
     pub max_context_tokens: usize,
 }
 
-#[utoipa::path(get, path = "/v1/index", responses((status = 200, body = IndexInfo)))]
+#[utoipa::path(get, path = "/v1/index", responses((status = 200, body = IndexInfo)), security(("bearer" = ["search"])))]
 async fn index_info(State(state): State<AppState>) -> Json<IndexInfo> {
     let index = state.engine.index();
     let m = index.manifest();
@@ -577,7 +888,7 @@ struct Health {
     documents: usize,
 }
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "serving", body = Health)))]
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "serving", body = Health)), security(()))]
 async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let index = state.engine.index();
     Json(Health {
@@ -588,12 +899,11 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-#[utoipa::path(post, path = "/v1/search", request_body = SearchRequest, responses((status = 200, description = "hits, best first", body = SearchResponse), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/search", request_body = SearchRequest, responses((status = 200, description = "hits, best first", body = SearchResponse), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn search(
     State(state): State<AppState>,
-    body: Result<Json<SearchRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<Json<SearchResponse>, ApiError> {
-    let Json(req) = body?;
     let opts = req.options(state.engine.defaults())?;
     opts.validate(&req.query).map_err(ApiError::from)?;
     let highlight = req.highlight == Some(true);
@@ -662,12 +972,11 @@ impl Drop for CancelOnDrop {
     }
 }
 
-#[utoipa::path(post, path = "/v1/prompt", request_body = PromptRequest, responses((status = 200, description = "the augmented prompt", body = AssembledPrompt), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/prompt", request_body = PromptRequest, responses((status = 200, description = "the augmented prompt", body = AssembledPrompt), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn prompt(
     State(state): State<AppState>,
-    body: Result<Json<PromptRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<PromptRequest>,
 ) -> Result<Json<AssembledPrompt>, ApiError> {
-    let Json(req) = body?;
     if req.template.is_some() && !state.config.server.allow_request_templates {
         return Err(Error::invalid(
             "template",
@@ -703,26 +1012,31 @@ impl From<UpstreamError> for ApiError {
     }
 }
 
-/// OpenAI-compatible chat: retrieve for the last user message, put the sources into the
-/// conversation, forward upstream, and relay the answer (streamed or not) with citations.
-#[utoipa::path(post, path = "/v1/chat/completions", request_body(content = Object, description = "an OpenAI chat completion request"), responses((status = 200, description = "the upstream answer with `citations` (or its SSE stream with an `x-lore-citations` header)", body = Object), (status = 400, body = ErrorBody), (status = 502, description = "upstream failed", body = ErrorBody), (status = 503, description = "no upstream configured", body = ErrorBody), (status = 504, description = "upstream timed out", body = ErrorBody)))]
+/// OpenAI-compatible chat: retrieve for the conversation (the last user message, with the
+/// earlier ones when it finds nothing alone, or its standalone rewrite with
+/// `chat.condense`; see [`chat::FollowUp`]), put the sources
+/// into the conversation, forward upstream, and relay the answer (streamed or not) with
+/// citations.
+#[utoipa::path(post, path = "/v1/chat/completions", request_body(content = Object, description = "an OpenAI chat completion request"), responses((status = 200, description = "the upstream answer with `citations` (or its SSE stream with an `x-lore-citations` header)", body = Object), (status = 400, body = ErrorBody), (status = 502, description = "upstream failed", body = ErrorBody), (status = 503, description = "no upstream configured", body = ErrorBody), (status = 504, description = "upstream timed out", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn chat_completions(
     State(state): State<AppState>,
-    body: Result<Json<serde_json::Value>, JsonRejection>,
+    ApiJson(request): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     let client = state.chat.clone().ok_or(UpstreamError::NotConfigured)?;
     if !request.is_object() {
         return Err(
             Error::invalid("body", "must be a JSON object (an OpenAI chat request)").into(),
         );
     }
-    let question = chat::last_user_question(&request)?;
+    let follow_up = chat::follow_up(
+        Some(&client),
+        &state.config.chat,
+        &request,
+        state.config.search.max_query_chars,
+    )
+    .await?;
     let defaults = state.prompt.clone();
-    let req = PromptRequest {
-        query: question,
-        ..PromptRequest::default()
-    };
+    let req = PromptRequest::default().with_follow_up(follow_up);
     let assembled =
         run_blocking(&state, move |engine| build_prompt(engine, &defaults, &req)).await?;
     let stream = request.get("stream").and_then(|v| v.as_bool()) == Some(true);
@@ -779,12 +1093,11 @@ pub struct DocumentChange {
     pub report: IngestReport,
 }
 
-#[utoipa::path(post, path = "/v1/documents", request_body = DocumentRequest, responses((status = 200, description = "what changed", body = DocumentChange), (status = 400, body = ErrorBody), (status = 409, description = "another ingest holds the index", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/documents", request_body = DocumentRequest, responses((status = 200, description = "what changed", body = DocumentChange), (status = 400, body = ErrorBody), (status = 409, description = "another ingest holds the index", body = ErrorBody)), security(("bearer" = ["admin"])))]
 async fn put_document(
     State(state): State<AppState>,
-    body: Result<Json<DocumentRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<DocumentRequest>,
 ) -> Result<Json<DocumentChange>, ApiError> {
-    let Json(req) = body?;
     let path = clean_doc_path(&req.path)?;
     let format = Format::for_path_with(std::path::Path::new(&path), &state.config.ingest.formats)
         .unwrap_or(Format::Markdown);
@@ -808,12 +1121,11 @@ async fn put_document(
     apply_changes(&state, changes).await
 }
 
-#[utoipa::path(delete, path = "/v1/documents/{path}", params(("path" = String, Path, description = "the document path")), responses((status = 200, body = DocumentChange), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/documents/{path}", params(("path" = String, Path, description = "the document path")), responses((status = 200, body = DocumentChange), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = ["admin"])))]
 async fn delete_document(
     State(state): State<AppState>,
-    path: Result<axum::extract::Path<String>, PathRejection>,
+    ApiPath(path): ApiPath<String>,
 ) -> Result<Json<DocumentChange>, ApiError> {
-    let axum::extract::Path(path) = path?;
     let path = clean_doc_path(&path)?;
     // Look at the newest published generation, not just the one this server has loaded.
     run_blocking(&state, |engine| engine.reload_if_changed()).await?;
@@ -887,7 +1199,7 @@ struct Reloaded {
     changed: bool,
 }
 
-#[utoipa::path(post, path = "/v1/admin/reload", responses((status = 200, body = Reloaded)))]
+#[utoipa::path(post, path = "/v1/admin/reload", responses((status = 200, body = Reloaded)), security(("bearer" = ["admin"])))]
 async fn reload(State(state): State<AppState>) -> Result<Json<Reloaded>, ApiError> {
     let changed = run_blocking(&state, |engine| {
         engine
@@ -908,6 +1220,7 @@ pub async fn serve(
     config: Config,
     addr: &str,
     watch: Option<std::path::PathBuf>,
+    insecure_no_auth: bool,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e} (is another server using that port? try --addr 127.0.0.1:0)"))
@@ -920,8 +1233,16 @@ pub async fn serve(
         hnsw: config.hnsw.clone(),
         rebuild: false,
     };
-    let state =
+    let mut state =
         AppState::new(engine.clone(), config).map_err(|e| std::io::Error::other(e.to_string()))?;
+    check_exposure(&[local], state.auth.len(), insecure_no_auth)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    state.guard_host = local.ip().is_loopback();
+    if state.auth.enabled() {
+        tracing::info!(keys = state.auth.len(), "API keys required");
+    } else if !state.guard_host {
+        tracing::warn!(%local, "serving without API keys on a non-loopback address (--insecure-no-auth)");
+    }
     if let Some(dir) = watch {
         tracing::info!(dir = %dir.display(), "watching for changes");
         tokio::spawn(crate::watch::watch_folder(
@@ -935,6 +1256,25 @@ pub async fn serve(
     tracing::info!(%local, "lore is listening");
     eprintln!("lore listening on http://{local}");
     serve_listener(listener, state, shutdown_signal()).await
+}
+
+/// Refuses to expose an open API: any non-loopback address in `addrs` needs at least one
+/// API key, unless the operator says `--insecure-no-auth` (a firewall or an authenticating
+/// proxy in front). Checked before the model loads, and again on the bound address.
+pub fn check_exposure(
+    addrs: &[SocketAddr],
+    keys: usize,
+    insecure_no_auth: bool,
+) -> Result<(), Error> {
+    if keys > 0 || insecure_no_auth {
+        return Ok(());
+    }
+    match addrs.iter().find(|a| !a.ip().is_loopback()) {
+        None => Ok(()),
+        Some(a) => Err(Error::Config(format!(
+            "refusing to serve on {a} without API keys: anyone who can reach that address could read every indexed document and change the index (POST/DELETE /v1/documents, POST /v1/admin/reload). Create keys with `lore keys create --scope admin` (and `--scope search` for clients), serve on 127.0.0.1, or pass --insecure-no-auth if a firewall or an authenticating proxy already guards the port"
+        ))),
+    }
 }
 
 /// Serves `state`'s router on `listener` until `shutdown` resolves, then drains: stops

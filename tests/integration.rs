@@ -8,6 +8,8 @@
 
 mod support;
 
+#[path = "integration/auth.rs"]
+mod auth;
 #[path = "integration/bench.rs"]
 mod bench;
 #[path = "integration/cli.rs"]

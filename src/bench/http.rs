@@ -37,6 +37,7 @@ pub async fn load(
     mode: &str,
     concurrency: usize,
     requests: usize,
+    api_key: Option<&str>,
 ) -> Result<HttpLoad> {
     if queries.is_empty() {
         return Err(Error::invalid("queries", "no queries to send"));
@@ -46,7 +47,14 @@ pub async fn load(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(k) = api_key {
+            let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {k}"))
+                .map_err(|_| Error::invalid("api_key", "is not a valid header value"))?;
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .pool_max_idle_per_host(1)
             .timeout(Duration::from_secs(60))
             .build()

@@ -402,6 +402,100 @@ async fn search_page_works_in_a_real_browser() {
     .await;
 }
 
+/// On a server with API keys the page asks for one, keeps it in localStorage, sends it
+/// with every API call (the page itself needs none), and forgets it on request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_page_works_with_an_api_key() {
+    let fixture = tokio::task::spawn_blocking(Fixture::topics)
+        .await
+        .expect("fixture");
+    let (key, entry) = lore::auth::new_key(lore::config::Scope::Search, None).expect("a new key");
+    let mut config = lore::Config::default();
+    config.server.api_keys = vec![entry];
+    let state = lore::server::AppState::new(std::sync::Arc::new(fixture.engine()), config)
+        .expect("server state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(axum::serve(listener, lore::server::router(state)).into_future());
+    let base = format!("http://{addr}");
+    const KEY_STATE: &str = r#"return {
+      form_shown: !document.querySelector('#key-form').hidden,
+      status: document.querySelector('#key-status').textContent,
+      error: document.querySelector('#error').textContent,
+      stored: localStorage.getItem('lore.apiKey'),
+      documents: document.querySelector('[data-stat="documents"]').textContent,
+    };"#;
+    in_browser(base, |page, _artifacts| async move {
+        let c = &page.client;
+        let wait = |what: &'static str, ready: fn(&Value) -> bool| async move {
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                let s = c.execute(KEY_STATE, vec![]).await.expect("key state");
+                if ready(&s) {
+                    return s;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out waiting for {what}: {s:#}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        c.goto(&page.url("/")).await.expect("open the page");
+        let s = wait("the page to ask for a key", |s| s["form_shown"] == true).await;
+        assert!(
+            s["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("missing_api_key"),
+            "{s:#}"
+        );
+        assert!(s["stored"].is_null(), "{s:#}");
+        // A wrong key is refused and the page says so.
+        page.keys("#api-key", "lore_not-a-key").await;
+        page.click("#use-key").await;
+        wait("the wrong key to be refused", |s| {
+            s["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("invalid_api_key")
+        })
+        .await;
+        page.keys("#api-key", &key).await;
+        page.click("#use-key").await;
+        let documents = TOPICS.len().to_string();
+        let s = wait("the index panel with the key", |s| s["documents"] == "6").await;
+        assert_eq!(s["documents"], documents.as_str());
+        assert_eq!(s["stored"], key.as_str(), "the key is kept in localStorage");
+        assert_eq!(s["error"], "", "{s:#}");
+        let s = page.search(BREAD_QUERY).await;
+        assert_eq!(hits(&s)[0]["path"], BREAD, "{s:#}");
+        // A reload keeps the key; "Forget" drops it and the API refuses again.
+        c.goto(&page.url("/")).await.expect("reload the page");
+        wait("the index panel after a reload", |s| s["documents"] == "6").await;
+        page.click("#forget-key").await;
+        wait("the key to be forgotten and the API to refuse", |s| {
+            s["stored"].is_null()
+                && s["error"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("missing_api_key")
+        })
+        .await;
+        c.goto(&page.url("/")).await.expect("reload the page");
+        wait("the page to ask for a key again", |s| {
+            s["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("missing_api_key")
+        })
+        .await;
+    })
+    .await;
+}
+
 /// A PDF hit shows its page and opens the PDF at it; an HTML hit links to its section's
 /// anchor in the original page, which the server hands out sandboxed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

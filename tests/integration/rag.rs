@@ -23,7 +23,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use crate::support::{assert_error, Fixture, BREAD, TERNS, TOPICS};
+use crate::support::{assert_error, Fixture, BREAD, CALIBRATION, CHESS, K8S, TAXES, TERNS, TOPICS};
 
 /// Two more bird-migration documents, so a migration question has several relevant
 /// sources in different files (one passage each). The godwit heading is not ASCII.
@@ -90,7 +90,13 @@ enum Behaviour {
     Hang,
     /// Sends 200 and the start of a JSON body at once, then never the rest.
     StallBody,
+    /// Answers lore's `chat.condense` request with [`REWRITE`]; everything else as `Answer`.
+    Condense,
 }
+
+/// The standalone question the fake makes of a follow-up under [`Behaviour::Condense`].
+const REWRITE: &str =
+    "Which minReplicas and maxReplicas bounds does the Kubernetes HorizontalPodAutoscaler respect?";
 
 #[derive(Clone)]
 struct FakeState {
@@ -231,7 +237,12 @@ async fn fake_completions(State(state): State<FakeState>, Json(body): Json<Value
                 ))
                 .expect("a stalled response");
         }
-        Behaviour::Answer => {}
+        Behaviour::Condense if body["messages"][0]["content"] == lore::chat::CONDENSE_PROMPT => {
+            let mut answer = completion(body["model"].as_str().unwrap_or("unknown"));
+            answer["choices"][0]["message"]["content"] = json!(format!("\"{REWRITE}\"\n"));
+            return Json(answer).into_response();
+        }
+        Behaviour::Answer | Behaviour::Condense => {}
     }
     let model = body["model"].as_str().unwrap_or("unknown").to_string();
     if body["stream"] != json!(true) {
@@ -801,6 +812,8 @@ fn citations_header(resp: &reqwest::Response) -> Value {
 #[tokio::test]
 async fn chat_forwards_the_augmented_request_and_returns_citations() {
     let upstream = FakeUpstream::start(Behaviour::Answer).await;
+    // The question names its subject, so the turns before it do not change what is
+    // retrieved: the answer is the one /v1/prompt gives for the question alone.
     let lore = Lore::with_upstream(upstream.base_url(), 30).await;
     let expected = lore.prompt_ok(&json!({"query": TERN_QUESTION})).await;
     assert_eq!(expected["citations"][0]["path"], TERNS, "{expected}");
@@ -1186,4 +1199,325 @@ async fn chat_request_without_a_user_message_is_a_400() {
     assert_eq!(resp.status(), StatusCode::OK);
     let answer: Value = resp.json().await.expect("JSON");
     assert_eq!(answer["citations"][0]["path"], BREAD, "{answer}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Follow-up questions: retrieval uses the conversation.
+// ---------------------------------------------------------------------------------------
+
+/// A first question that names its subject, and a follow-up that does not.
+const SCALE_QUESTION: &str = "How does the HorizontalPodAutoscaler decide when to add replicas?";
+const SCALE_ANSWER: &str = "It compares the pods' average CPU utilisation with the target [1].";
+const FOLLOW_UP: &str = "And what lower and upper limits does it stay within?";
+
+fn follow_up_conversation(stream: bool) -> Value {
+    json!({
+        "stream": stream,
+        "messages": [
+            {"role": "user", "content": SCALE_QUESTION},
+            {"role": "assistant", "content": SCALE_ANSWER},
+            {"role": "user", "content": FOLLOW_UP}
+        ]
+    })
+}
+
+/// The cited paths of a chat answer, best first.
+fn cited_paths(answer: &Value) -> Vec<String> {
+    answer["citations"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c["path"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn chat_follow_up_retrieves_the_subject_named_in_an_earlier_turn() {
+    let upstream = FakeUpstream::start(Behaviour::Answer).await;
+    let lore = Lore::with_upstream(upstream.base_url(), 30).await;
+    // The follow-up alone gets no autoscaling source into the prompt (nothing it finds
+    // passes the relevance floor): the failure this guards against.
+    let (_, alone) = lore.prompt(&json!({"query": FOLLOW_UP})).await;
+    assert_ne!(
+        alone["citations"][0]["path"], K8S,
+        "the follow-up alone already finds its subject; the test proves nothing: {alone}"
+    );
+    let resp = lore.chat(&follow_up_conversation(false)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let answer: Value = resp.json().await.expect("a JSON answer");
+    let paths = cited_paths(&answer);
+    assert_eq!(paths.first().map(String::as_str), Some(K8S), "{answer}");
+    // The backend is asked the follow-up itself (with the sources), not the retrieval query,
+    // and the conversation before it passes through.
+    let received = upstream.received();
+    assert_eq!(received.len(), 1, "no condense call by default");
+    let messages = received[0]["messages"].as_array().expect("messages");
+    let user = messages.last().unwrap()["content"].as_str().unwrap();
+    assert!(user.ends_with(&format!("Question: {FOLLOW_UP}")), "{user}");
+    assert!(user.contains("minReplicas and maxReplicas"), "{user}");
+    assert_eq!(messages[messages.len() - 3]["content"], SCALE_QUESTION);
+    assert_eq!(messages[messages.len() - 2]["content"], SCALE_ANSWER);
+}
+
+#[tokio::test]
+async fn chat_follow_up_that_changes_the_subject_follows_the_new_subject() {
+    let upstream = FakeUpstream::start(Behaviour::Answer).await;
+    let lore = Lore::with_upstream(upstream.base_url(), 30).await;
+    // The earlier turn is weighted down: a last turn naming a new subject wins.
+    let resp = lore
+        .chat(&json!({"messages": [
+            {"role": "user", "content": SCALE_QUESTION},
+            {"role": "assistant", "content": SCALE_ANSWER},
+            {"role": "user", "content": "Unrelated: how much of each payment should a freelancer set aside for taxes?"}
+        ]}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let answer: Value = resp.json().await.expect("a JSON answer");
+    let paths = cited_paths(&answer);
+    assert_eq!(paths.first().map(String::as_str), Some(TAXES), "{answer}");
+}
+
+#[tokio::test]
+async fn chat_condense_retrieves_for_the_upstream_rewrite() {
+    let upstream = FakeUpstream::start(Behaviour::Condense).await;
+    let mut config = Config::default();
+    config.chat.base_url = Some(upstream.base_url());
+    config.chat.model = Some("test-model".into());
+    config.chat.condense = true;
+    // Without the rewrite, retrieval would use the follow-up alone (which misses, as the
+    // test above shows): finding the document proves the rewrite was used.
+    config.chat.history_turns = 0;
+    let lore = Lore::with_config(config).await;
+    let resp = lore.chat(&follow_up_conversation(false)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let answer: Value = resp.json().await.expect("a JSON answer");
+    assert_eq!(
+        cited_paths(&answer).first().map(String::as_str),
+        Some(K8S),
+        "{answer}"
+    );
+    let received = upstream.received();
+    assert_eq!(
+        received.len(),
+        2,
+        "a condense call, then the answer: {received:?}"
+    );
+    let condense = &received[0];
+    assert_eq!(condense["stream"], false);
+    assert_eq!(condense["model"], "test-model");
+    assert_eq!(
+        condense["messages"][0]["content"],
+        lore::chat::CONDENSE_PROMPT
+    );
+    let transcript = condense["messages"][1]["content"].as_str().unwrap();
+    for turn in [SCALE_QUESTION, SCALE_ANSWER, FOLLOW_UP] {
+        assert!(
+            transcript.contains(turn),
+            "{turn:?} missing from {transcript}"
+        );
+    }
+    // The answer is still asked for the user's own words.
+    let user = received[1]["messages"].as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(user.ends_with(&format!("Question: {FOLLOW_UP}")), "{user}");
+    // A single question needs no rewrite: one upstream call.
+    let resp = lore
+        .chat(&json!({"messages": [{"role": "user", "content": TERN_QUESTION}]}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(upstream.received().len(), 3);
+}
+
+/// Measures retrieval for a conversation's last turn on follow-ups (the subject only in the
+/// earlier turn) and subject changes (the last turn names a new subject): hit@1 of the
+/// right file for the last turn alone, plain concatenation, the last turn written 2 or 3
+/// times before the earlier one, and lore's choice (the last turn alone unless its best
+/// hit is flagged low-confidence, then the conversation query), which must get all right.
+#[test]
+fn conversation_query_weighting_measured() {
+    use lore::chat::conversation_query;
+    let f = corpus();
+    let engine = f.engine();
+    let follow_ups: [(&str, &str, &str); 8] = [
+        (K8S, SCALE_QUESTION, FOLLOW_UP),
+        (
+            BREAD,
+            "How do I feed a sourdough starter?",
+            "How long until it doubles after that?",
+        ),
+        (
+            TERNS,
+            TERN_QUESTION,
+            "Which coasts does it follow on the way south?",
+        ),
+        (
+            TAXES,
+            "What can freelancers deduct as business expenses?",
+            "And how often do I have to pay in advance?",
+        ),
+        (
+            CHESS,
+            "Which chess opening aims the bishop at f7?",
+            "Why should the queen stay back there?",
+        ),
+        (
+            CALIBRATION,
+            "How is the spectrometer calibrated before a session?",
+            "How long does the warm-up take?",
+        ),
+        (
+            GODWIT,
+            "How far do bar-tailed godwits fly without stopping?",
+            "How do they prepare their bodies for it?",
+        ),
+        (
+            SWALLOWS,
+            "Where do barn swallows spend the winter?",
+            "Do they come back to the same place?",
+        ),
+    ];
+    let switches: [(&str, &str, &str); 6] = [
+        (
+            TAXES,
+            SCALE_QUESTION,
+            "How much of each payment should a freelancer set aside for taxes?",
+        ),
+        (
+            SWALLOWS,
+            "How do I feed a sourdough starter?",
+            "Where do barn swallows spend the winter?",
+        ),
+        (CHESS, TERN_QUESTION, "Why castle early in a chess game?"),
+        (
+            K8S,
+            "Which chess opening aims the bishop at f7?",
+            "What does the VerticalPodAutoscaler change?",
+        ),
+        (
+            CALIBRATION,
+            "What can freelancers deduct as business expenses?",
+            "What is the dark current of a spectrometer?",
+        ),
+        (
+            BREAD,
+            GODWIT_QUESTION,
+            "At what temperature do I bake a sourdough loaf?",
+        ),
+    ];
+    let top = |q: &str| -> String {
+        crate::support::search(&engine, q, lore::Mode::Hybrid, 1).results[0]
+            .source
+            .path
+            .clone()
+    };
+    let gated = |a: &str, b: &str| -> String {
+        let alone = crate::support::search(&engine, b, lore::Mode::Hybrid, 1);
+        if alone.low_confidence {
+            conversation_query(&[a.to_string(), b.to_string()], 2, 2000)
+        } else {
+            b.to_string()
+        }
+    };
+    type Strategy<'a> = (&'static str, Box<dyn Fn(&str, &str) -> String + 'a>);
+    let strategies: [Strategy; 5] = [
+        ("last turn only", Box::new(|_: &str, b: &str| b.to_string())),
+        (
+            "last + earlier",
+            Box::new(|a: &str, b: &str| format!("{b}\n{a}")),
+        ),
+        (
+            "last x2 + earlier",
+            Box::new(|a: &str, b: &str| {
+                conversation_query(&[a.to_string(), b.to_string()], 2, 2000)
+            }),
+        ),
+        (
+            "last x3 + earlier",
+            Box::new(|a: &str, b: &str| format!("{b}\n{b}\n{b}\n{a}")),
+        ),
+        ("lore: gated on confidence", Box::new(gated)),
+    ];
+    let mut lore_scores = (0, 0);
+    for (name, build) in &strategies {
+        let fu = follow_ups
+            .iter()
+            .filter(|(want, a, b)| top(&build(a, b)) == *want)
+            .count();
+        let sw = switches
+            .iter()
+            .filter(|(want, a, b)| top(&build(a, b)) == *want)
+            .count();
+        println!(
+            "{name:<26} follow-ups {fu}/{} subject changes {sw}/{}",
+            follow_ups.len(),
+            switches.len()
+        );
+        if name.starts_with("lore") {
+            lore_scores = (fu, sw);
+        }
+    }
+    assert_eq!(lore_scores, (follow_ups.len(), switches.len()));
+}
+
+/// `lore ask` without a question holds a conversation read from standard input: each turn
+/// is streamed from the backend with the answers before it, and a follow-up is retrieved
+/// with the turn that named its subject.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lore_ask_holds_a_conversation_from_standard_input() {
+    let upstream = FakeUpstream::start(Behaviour::Answer).await;
+    // Each stream waits at the gate after its first chunk: keep it opening.
+    let gate = upstream.state.gate.clone();
+    let opener = tokio::spawn(async move {
+        loop {
+            gate.notify_one();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let fixture = tokio::task::spawn_blocking(corpus).await.expect("fixture");
+    let index = fixture.index();
+    let base_url = upstream.base_url();
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let cwd = tempfile::tempdir().expect("temp dir");
+        let mut child = crate::support::lore_cmd(cwd.path())
+            .args(["ask", "--index"])
+            .arg(&index)
+            .args(["--chat-url", &base_url, "--chat-model", "test-model"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run lore ask");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{SCALE_QUESTION}\n{FOLLOW_UP}").expect("write the questions");
+        drop(stdin);
+        child.wait_with_output().expect("lore ask finishes")
+    })
+    .await
+    .expect("lore ask task");
+    opener.abort();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches(&answer_text()).count(), 2, "{stdout}");
+    let received = upstream.received();
+    assert_eq!(received.len(), 2, "one streamed call per turn");
+    let second = received[1]["messages"].as_array().expect("messages");
+    let roles: Vec<&str> = second.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"]);
+    assert_eq!(second[1]["content"], SCALE_QUESTION);
+    assert_eq!(second[2]["content"], answer_text());
+    let user = second[3]["content"].as_str().unwrap();
+    assert!(user.ends_with(&format!("Question: {FOLLOW_UP}")), "{user}");
+    assert!(user.contains(K8S), "the follow-up's sources: {user}");
+    // The second answer's source list names the autoscaling document.
+    let last_sources = stdout.rsplit("Sources:").next().unwrap_or("");
+    assert!(last_sources.contains(K8S), "{stdout}");
 }
