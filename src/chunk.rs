@@ -670,7 +670,11 @@ mod tests {
             let text: String = (0..n)
                 .map(|_| pieces[rng.next() as usize % pieces.len()])
                 .collect::<Vec<_>>()
-                .join(if rng.next() % 4 == 0 { "  " } else { " " });
+                .join(if rng.next().is_multiple_of(4) {
+                    "  "
+                } else {
+                    " "
+                });
             assert_eq!(
                 sizer.count_by_words(7, &text),
                 sizer.tokenize(&text),
