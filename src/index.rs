@@ -276,8 +276,6 @@ impl Index {
                 crate::confidence::confidence(&crate::confidence::Features {
                     cosine: cos,
                     bm25_score: f.bm25_score,
-                    dense_rank: f.dense_rank,
-                    bm25_rank: f.bm25_rank,
                 })
             }),
             bm25_score: f.bm25_score,

@@ -280,8 +280,8 @@ pub struct Hit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f32>,
     /// Estimated probability that the hit is relevant, in [0, 1] and comparable across
-    /// queries (unlike `score`): a logistic model over the cosine similarity, the BM25
-    /// score and both retrievers' ranks, fitted on SciFact train plus off-topic queries
+    /// queries (unlike `score`): a logistic model over the cosine similarity and the BM25
+    /// score, fitted on SciFact train plus off-topic queries
     /// (`crate::confidence`). Absent for BM25-only searches, which do not embed the query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f32>,

@@ -70,6 +70,9 @@ pub struct ConfidenceReport {
     pub at_default: ThresholdPoint,
     /// Largest threshold keeping ≥ 95% of answers, and its outcome.
     pub suggested: ThresholdPoint,
+    /// The threshold maximising answers kept + unanswerable emptied (how the shipped
+    /// default is chosen, on the train split), and its outcome.
+    pub balanced: ThresholdPoint,
     pub curve: Vec<ThresholdPoint>,
     /// With `--fit-confidence`: weights and intercept fitted on this run (the report's
     /// other figures then use them).
@@ -85,8 +88,6 @@ fn features(h: &Hit) -> Option<[f64; N_FEATURES]> {
         Features {
             cosine: h.similarity?,
             bm25_score: h.bm25_score,
-            dense_rank: h.ranks.dense,
-            bm25_rank: h.ranks.bm25,
         }
         .vector(),
     )
@@ -179,7 +180,21 @@ pub fn evaluate(
         unanswerable_empty: fraction(&neg, |c| c < f64::from(t)),
         answerable_kept: fraction(&answers, |c| c >= f64::from(t)),
     };
-    let curve: Vec<ThresholdPoint> = (0..=100).map(|i| point(i as f32 / 100.0)).collect();
+    // Fine steps where the shipped threshold lives, coarser above.
+    let curve: Vec<ThresholdPoint> = (0..50)
+        .map(|i| i as f32 / 1000.0)
+        .chain((5..=100).map(|i| i as f32 / 100.0))
+        .map(point)
+        .collect();
+    let balanced = curve
+        .iter()
+        .max_by(|a, b| {
+            (a.answerable_kept + a.unanswerable_empty)
+                .total_cmp(&(b.answerable_kept + b.unanswerable_empty))
+                .then(b.threshold.total_cmp(&a.threshold))
+        })
+        .cloned()
+        .unwrap_or_else(|| point(0.0));
     let suggested = curve
         .iter()
         .rev()
@@ -193,6 +208,7 @@ pub fn evaluate(
         auroc_hits: confidence::auroc(&hit_pos, &hit_neg),
         at_default: point(defaults.confidence_flag),
         suggested,
+        balanced,
         curve,
         fitted: fitted.map(|(w, b)| (w.to_vec(), b)),
     })
@@ -211,29 +227,34 @@ pub fn markdown(r: &ConfidenceReport) -> String {
         "\nConfidence ({} answerable queries, {} held-out unanswerable): AUROC top-1 {:.4}, AUROC per hit {:.4}.\n\n| threshold | unanswerable with no hit | answerable keeping a top-5 answer |\n|---:|---:|---:|\n",
         r.answerable_queries, r.unanswerable_queries, r.auroc_top1, r.auroc_hits
     );
+    const SHOWN: [f32; 9] = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.9];
     let mut rows: Vec<&ThresholdPoint> = r
         .curve
         .iter()
-        .filter(|p| ((p.threshold * 100.0).round() as i32) % 5 == 0)
+        .filter(|p| SHOWN.iter().any(|t| (p.threshold - t).abs() < 1e-6))
         .collect();
     rows.push(&r.at_default);
     rows.push(&r.suggested);
+    rows.push(&r.balanced);
     for p in rows {
         s.push_str(&format!(
-            "| {:.2} | {:.1}% | {:.1}% |\n",
+            "| {:.3} | {:.1}% | {:.1}% |\n",
             p.threshold,
             100.0 * p.unanswerable_empty,
             100.0 * p.answerable_kept
         ));
     }
     s.push_str(&format!(
-        "\nAt the configured threshold {:.2}: {:.1}% of unanswerable queries get no hit, {:.1}% of answers kept. Largest threshold keeping ≥ 95%: {:.2} ({:.1}% / {:.1}%).\n",
+        "\nAt the configured threshold {:.3}: {:.1}% of unanswerable queries get no hit, {:.1}% of answers kept. Largest threshold keeping ≥ 95%: {:.3} ({:.1}% / {:.1}%). Best balance: {:.3} ({:.1}% / {:.1}%).\n",
         r.at_default.threshold,
         100.0 * r.at_default.unanswerable_empty,
         100.0 * r.at_default.answerable_kept,
         r.suggested.threshold,
         100.0 * r.suggested.unanswerable_empty,
-        100.0 * r.suggested.answerable_kept
+        100.0 * r.suggested.answerable_kept,
+        r.balanced.threshold,
+        100.0 * r.balanced.unanswerable_empty,
+        100.0 * r.balanced.answerable_kept
     ));
     if let Some((w, b)) = &r.fitted {
         s.push_str(&format!(

@@ -353,7 +353,8 @@ pub fn run(
     let mut base = SearchOptions::from_config(&opts.search);
     base.top_k = DEPTH;
     base.candidates = base.candidates.max(DEPTH);
-    base.distinct = 0;
+    // As configured (0 by default: every chunk, ranked as `lore search` lists them).
+    base.distinct = opts.search.distinct;
     progress.phase("questions", (MODES.len() * questions.len()) as u64);
     let mut modes = BTreeMap::new();
     for mode in MODES {
