@@ -23,6 +23,7 @@ pub mod rag;
 pub mod read;
 pub mod runtime;
 pub mod search;
+pub mod segment;
 pub mod server;
 pub mod source;
 pub mod store;

@@ -602,7 +602,7 @@ async fn search(
         if highlight {
             let index = engine.index();
             for h in &mut response.results {
-                h.snippet = Some(index.lexical().highlight(&h.text, &req.query));
+                h.snippet = Some(index.highlight(&h.text, &req.query));
             }
         }
         Ok(response)

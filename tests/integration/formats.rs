@@ -221,7 +221,7 @@ fn a_mixed_docs_folder_is_read_by_structure_and_fully_accounted_for() {
     let engine = f.engine();
     let index = engine.index();
     // Navigation, footers, directives and attributes never reach a chunk.
-    for chunk in index.chunks() {
+    for chunk in index.chunks().expect("chunks") {
         for marker in [
             "sidebarmarker",
             "relatedmarker",
@@ -421,11 +421,12 @@ fn pathological_files_chunk_in_bounded_pieces() {
     let index = engine.index();
     let word_chunks = index
         .chunks()
+        .expect("chunks")
         .iter()
         .filter(|c| c.path == "word.md")
         .count();
     assert!(word_chunks >= 300_000 / cap, "{word_chunks} chunks");
-    for c in index.chunks() {
+    for c in index.chunks().expect("chunks") {
         assert!(
             c.text.len() <= cap,
             "{} chunk {} is {} bytes",
