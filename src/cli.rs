@@ -83,6 +83,16 @@ enum Command {
         #[arg(long)]
         exclude: Vec<String>,
     },
+    /// Merge the index's segments into one, dropping deleted chunks (ingest and `serve
+    /// --watch` merge small segments on their own; this is the full merge).
+    Compact {
+        /// Only merge what the tiered policy would (as after an ingest).
+        #[arg(long)]
+        tiered: bool,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what lore reads from one file: its reader, title, and every chunk with its
     /// heading trail and location, exactly as `ingest` would index them.
     Inspect {
@@ -639,6 +649,29 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Compact { tiered, json } => {
+            let policy = lore::compact::MergePolicy::default();
+            let report = lore::compact::compact(&config.index_dir(), &policy, !tiered)
+                .context("merging segments")?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                match report {
+                    Some(r) => println!(
+                        "merged segments {:?} into {} ({} chunks kept, {} deleted ones dropped) in {:.1} s -> generation {}, {} segments",
+                        r.merged,
+                        r.into.map_or("nothing".to_string(), |i| format!("segment {i}")),
+                        r.chunks,
+                        r.dropped,
+                        r.seconds,
+                        r.generation,
+                        r.segments
+                    ),
+                    None => println!("nothing to merge"),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Doctor { json } => {
             let checks = lore::doctor::run(&config);
             let ok = checks.iter().all(|c| c.ok);
@@ -695,6 +728,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             )
             .with_context(|| format!("ingesting {}", dir.display()))?;
             progress.finish();
+            // Small segments left by updates are merged now, under the same lock discipline.
+            let mut report = report;
+            report.merge = lore::compact::compact(
+                &config.index_dir(),
+                &lore::compact::MergePolicy::default(),
+                false,
+            )
+            .context("merging segments after the ingest")?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -717,6 +758,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     config.index_dir().display(),
                     report.generation,
                 );
+                if let Some(m) = &report.merge {
+                    println!(
+                        "merged {} segments ({} chunks, {} deleted ones dropped) in {:.1} s -> generation {}, {} segments",
+                        m.merged.len(),
+                        m.chunks,
+                        m.dropped,
+                        m.seconds,
+                        m.generation,
+                        m.segments
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

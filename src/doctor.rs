@@ -238,7 +238,10 @@ pub fn check_index(config: &Config, embedder: Option<&Embedder>) -> Vec<Check> {
     let mut layout_problems = Vec::new();
     for (path, e) in manifest.documents.iter().filter(|(_, e)| e.chunks > 0) {
         match manifest.segments.iter().position(|r| r.id == e.segment) {
-            None => layout_problems.push(format!("`{path}` is placed in unlisted segment {}", e.segment)),
+            None => layout_problems.push(format!(
+                "`{path}` is placed in unlisted segment {}",
+                e.segment
+            )),
             Some(s) => {
                 if !live[s].insert_range(e.first_chunk..e.first_chunk.saturating_add(e.chunks)) {
                     layout_problems.push(format!(
@@ -297,7 +300,11 @@ pub fn check_index(config: &Config, embedder: Option<&Embedder>) -> Vec<Check> {
         let vectors = match store::read_vectors(&sdir, n, manifest.model.dim) {
             Ok(v) => {
                 let flat = v.concat();
-                match store::check_unit_vectors(&sdir.join(store::VECTORS), &flat, manifest.model.dim) {
+                match store::check_unit_vectors(
+                    &sdir.join(store::VECTORS),
+                    &flat,
+                    manifest.model.dim,
+                ) {
                     Ok(()) => vectors_seen += v.len(),
                     Err(e) => vector_problems.push(e.to_string()),
                 }
@@ -310,7 +317,8 @@ pub fn check_index(config: &Config, embedder: Option<&Embedder>) -> Vec<Check> {
         };
         match LexicalIndex::open(&sdir.join(store::BM25_DIR)).and_then(|l| l.ids()) {
             // Compared in place: a damaged count must not size an allocation.
-            Ok(ids) if ids.len() == n && ids.iter().enumerate().all(|(i, &id)| id as usize == i) => {}
+            Ok(ids)
+                if ids.len() == n && ids.iter().enumerate().all(|(i, &id)| id as usize == i) => {}
             Ok(ids) => bm25_problems.push(format!(
                 "segment {}: {} BM25 documents for {n} chunks",
                 r.id,
@@ -345,7 +353,11 @@ pub fn check_index(config: &Config, embedder: Option<&Embedder>) -> Vec<Check> {
             ),
         ));
     } else {
-        checks.push(Check::fail("chunk store", chunk_problems.join("; "), rebuild));
+        checks.push(Check::fail(
+            "chunk store",
+            chunk_problems.join("; "),
+            rebuild,
+        ));
     }
     if vector_problems.is_empty() {
         checks.push(Check::pass(
@@ -369,7 +381,11 @@ pub fn check_index(config: &Config, embedder: Option<&Embedder>) -> Vec<Check> {
             format!("all {stored} chunks indexed"),
         ));
     } else {
-        checks.push(Check::fail("bm25 coverage", bm25_problems.join("; "), rebuild));
+        checks.push(Check::fail(
+            "bm25 coverage",
+            bm25_problems.join("; "),
+            rebuild,
+        ));
     }
     if graph_problems.is_empty() {
         let frac = reachable as f64 / probed.max(1) as f64;
@@ -387,7 +403,11 @@ pub fn check_index(config: &Config, embedder: Option<&Embedder>) -> Vec<Check> {
             ));
         }
     } else {
-        checks.push(Check::fail("hnsw reachability", graph_problems.join("; "), rebuild));
+        checks.push(Check::fail(
+            "hnsw reachability",
+            graph_problems.join("; "),
+            rebuild,
+        ));
     }
     let chunks: Option<Vec<crate::chunk::Chunk>> = first_chunk.map(|c| vec![c]);
     checks.extend(probe_queries(&dir, chunks.as_deref(), rebuild));

@@ -77,6 +77,9 @@ pub struct IngestReport {
     pub full_reembed_reason: Option<String>,
     /// Every skipped file with its reason (the CLI lists them with `-v`).
     pub skipped: Vec<Skipped>,
+    /// The merge of segments run after the ingest, if the policy chose one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge: Option<crate::compact::CompactReport>,
 }
 
 /// A set of changes to apply to the current generation.
@@ -235,31 +238,42 @@ impl Previous {
     /// A document's chunks and vectors, read from its segment (positioned reads of just its
     /// range: the cost of an update does not grow with the segment).
     fn read_doc(&mut self, root: &Path, e: &DocEntry) -> Result<(Vec<Chunk>, Vec<Vec<f32>>)> {
-        if e.chunks == 0 {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let n = self
-            .manifest
-            .segments
-            .iter()
-            .find(|r| r.id == e.segment)
-            .map(|r| r.chunks as usize)
-            .ok_or_else(|| {
-                Error::index(
-                    store::segment_dir(root, e.segment),
-                    "is named by a document but not listed by the manifest; run `lore ingest --rebuild`",
-                )
-            })?;
-        let dir = store::segment_dir(root, e.segment);
-        let st = match self.stores.entry(e.segment) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(store::ChunkStore::open(&dir, n)?),
-        };
-        let range = e.first_chunk..e.first_chunk.saturating_add(e.chunks);
-        let chunks = st.range(range.clone())?;
-        let vectors = store::read_vector_rows(&dir, n, self.manifest.model.dim, range)?;
-        Ok((chunks, vectors))
+        read_document(root, &self.manifest, &mut self.stores, e)
     }
+}
+
+/// A document's chunks and vectors, read from its segment with positioned reads of just its
+/// range (the cost of an update or a merge does not grow with the segment). `stores`
+/// caches the segments' opened chunk stores.
+pub(crate) fn read_document(
+    root: &Path,
+    manifest: &Manifest,
+    stores: &mut HashMap<u64, store::ChunkStore>,
+    e: &DocEntry,
+) -> Result<(Vec<Chunk>, Vec<Vec<f32>>)> {
+    if e.chunks == 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let n = manifest
+        .segments
+        .iter()
+        .find(|r| r.id == e.segment)
+        .map(|r| r.chunks as usize)
+        .ok_or_else(|| {
+            Error::index(
+                store::segment_dir(root, e.segment),
+                "is named by a document but not listed by the manifest; run `lore ingest --rebuild`",
+            )
+        })?;
+    let dir = store::segment_dir(root, e.segment);
+    let st = match stores.entry(e.segment) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => v.insert(store::ChunkStore::open(&dir, n)?),
+    };
+    let range = e.first_chunk..e.first_chunk.saturating_add(e.chunks);
+    let chunks = st.range(range.clone())?;
+    let vectors = store::read_vector_rows(&dir, n, manifest.model.dim, range)?;
+    Ok((chunks, vectors))
 }
 
 /// Applies `changes` to the index at `index_root` and publishes a new generation.
@@ -398,7 +412,9 @@ pub fn apply(
                     documents.insert(path.clone(), e.clone());
                     continue;
                 }
-                let p = previous.as_mut().expect("Keep implies a previous generation");
+                let p = previous
+                    .as_mut()
+                    .expect("Keep implies a previous generation");
                 let (cs, vs) = p.read_doc(index_root, e)?;
                 chunks.extend(cs);
                 vectors.extend(vs.into_iter().map(Some));
@@ -461,7 +477,10 @@ pub fn apply(
         .into_iter()
         .map(|v| v.expect("every chunk has a vector now"))
         .collect();
-    let live_chunks: usize = documents.values().map(|e: &DocEntry| e.chunks as usize).sum();
+    let live_chunks: usize = documents
+        .values()
+        .map(|e: &DocEntry| e.chunks as usize)
+        .sum();
 
     // 6. Write and publish the new generation (unless nothing changed at all).
     let unchanged = previous.as_ref().is_some_and(|_| {

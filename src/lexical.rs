@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use tantivy::collector::FilterCollector;
-use tantivy::query::{BooleanQuery, Bm25StatisticsProvider, Occur, Query, TermQuery};
+use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
@@ -307,12 +307,23 @@ pub struct SegmentLeg<'a> {
 
 /// The best `k` live chunks over several segments' BM25 indexes, scored with statistics
 /// summed over all of them, best first, as `(segment position, local id, score)`.
-pub fn search_segments(legs: &[SegmentLeg], query: &str, k: usize) -> Result<Vec<(usize, u32, f32)>> {
+pub fn search_segments(
+    legs: &[SegmentLeg],
+    query: &str,
+    k: usize,
+) -> Result<Vec<(usize, u32, f32)>> {
     let Some(first) = legs.first() else {
         return Ok(Vec::new());
     };
-    let dir = first.index.dir.parent().and_then(Path::parent).unwrap_or(&first.index.dir);
-    guarded(dir, "searching", || search_segments_unguarded(legs, query, k))
+    let dir = first
+        .index
+        .dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(&first.index.dir);
+    guarded(dir, "searching", || {
+        search_segments_unguarded(legs, query, k)
+    })
 }
 
 fn search_segments_unguarded(
@@ -348,7 +359,8 @@ fn search_segments_unguarded(
             None => searcher.search_with_statistics_provider(&query, &top, &stats)?,
             Some(alive) => {
                 let alive = alive.clone();
-                let filtered = FilterCollector::new("id".to_string(), move |id: u64| alive(id), top);
+                let filtered =
+                    FilterCollector::new("id".to_string(), move |id: u64| alive(id), top);
                 searcher.search_with_statistics_provider(&query, &filtered, &stats)?
             }
         };
@@ -432,14 +444,26 @@ mod tests {
     #[test]
     fn split_segments_score_like_one_index() {
         let words = [
-            "zebrafish", "fin", "regrowth", "injury", "protein", "cell", "heart", "retina",
-            "signal", "growth", "factor", "neuron",
+            "zebrafish",
+            "fin",
+            "regrowth",
+            "injury",
+            "protein",
+            "cell",
+            "heart",
+            "retina",
+            "signal",
+            "growth",
+            "factor",
+            "neuron",
         ];
         // Deterministic texts of different lengths and term mixes.
         let chunks: Vec<Chunk> = (0..60)
             .map(|i| {
                 let n = 5 + (i * 7) % 23;
-                let text: Vec<&str> = (0..n).map(|j| words[(i * 3 + j * j) % words.len()]).collect();
+                let text: Vec<&str> = (0..n)
+                    .map(|j| words[(i * 3 + j * j) % words.len()])
+                    .collect();
                 chunk(i, &text.join(" "))
             })
             .collect();
@@ -463,7 +487,12 @@ mod tests {
             .iter()
             .map(|index| SegmentLeg { index, alive: None })
             .collect();
-        for q in ["zebrafish regrowth", "heart cell signal", "neuron", "growth factor injury"] {
+        for q in [
+            "zebrafish regrowth",
+            "heart cell signal",
+            "neuron",
+            "growth factor injury",
+        ] {
             let want = single.search(q, 60).expect("search");
             let got = search_segments(&legs, q, 60).expect("search");
             assert_eq!(want.len(), got.len(), "{q}");
@@ -473,12 +502,15 @@ mod tests {
                 .collect();
             for (id, score) in want {
                 let other = global[&id];
-                assert!((score - other).abs() < 1e-4, "{q}: chunk {id} {score} vs {other}");
+                assert!(
+                    (score - other).abs() < 1e-4,
+                    "{q}: chunk {id} {score} vs {other}"
+                );
             }
         }
         // Every other chunk of the middle segment deleted: none of them is returned.
         let alive: std::sync::Arc<dyn Fn(u64) -> bool + Send + Sync> =
-            std::sync::Arc::new(|id: u64| id % 2 == 0);
+            std::sync::Arc::new(|id: u64| id.is_multiple_of(2));
         let legs: Vec<SegmentLeg> = split
             .iter()
             .enumerate()
@@ -489,6 +521,9 @@ mod tests {
             .collect();
         let got = search_segments(&legs, "zebrafish heart neuron", 60).expect("search");
         assert!(!got.is_empty());
-        assert!(got.iter().all(|&(s, local, _)| s != 1 || local % 2 == 0), "{got:?}");
+        assert!(
+            got.iter().all(|&(s, local, _)| s != 1 || local % 2 == 0),
+            "{got:?}"
+        );
     }
 }

@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod chat;
 pub mod chunk;
+pub mod compact;
 pub mod confidence;
 pub mod config;
 pub mod dense;

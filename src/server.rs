@@ -875,6 +875,25 @@ async fn apply_changes(
         Ok(report)
     })
     .await?;
+    // Small segments are merged after the answer, off the request (searches are never
+    // blocked by a merge; another writer arriving meanwhile gets `index_locked`, as it
+    // would during any ingest).
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        match crate::compact::compact(
+            engine.root(),
+            &crate::compact::MergePolicy::default(),
+            false,
+        ) {
+            Ok(Some(_)) => {
+                if let Err(e) = engine.reload_if_changed() {
+                    tracing::warn!(error = %e, "could not switch to the merged generation");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::info!(error = %e, "segment merge skipped"),
+        }
+    });
     Ok(Json(DocumentChange {
         generation: report.generation,
         report,

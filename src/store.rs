@@ -310,7 +310,8 @@ pub fn write_chunks(dir: &Path, chunks: &[Chunk]) -> Result<()> {
     w.flush()
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     let opath = dir.join(OFFSETS);
-    std::fs::write(&opath, offsets).map_err(|e| Error::io(format!("writing {}", opath.display()), e))
+    std::fs::write(&opath, offsets)
+        .map_err(|e| Error::io(format!("writing {}", opath.display()), e))
 }
 
 /// A segment's chunk store opened for positioned reads: only the offsets (8 bytes per
@@ -346,7 +347,11 @@ impl ChunkStore {
         let osize = std::fs::metadata(&opath)
             .map_err(|e| Error::index(&opath, format!("cannot open the chunk offsets: {e}")))?
             .len();
-        if Some(osize) != (expected as u64).checked_add(1).and_then(|n| n.checked_mul(8)) {
+        if Some(osize)
+            != (expected as u64)
+                .checked_add(1)
+                .and_then(|n| n.checked_mul(8))
+        {
             return Err(damaged(format!(
                 "has an offsets file of {osize} bytes for the {expected} chunks the manifest lists"
             )));
@@ -797,7 +802,8 @@ pub fn write_segment_meta(dir: &Path, id: u64, chunks: u32, dim: usize) -> Resul
     };
     let path = dir.join(SEGMENT_META);
     let json = serde_json::to_vec_pretty(&meta).expect("segment meta serialises");
-    std::fs::write(&path, &json).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    std::fs::write(&path, &json)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     Ok(SegmentRef {
         id,
         chunks,
@@ -816,7 +822,10 @@ pub fn read_segment_meta(root: &Path, r: &SegmentRef) -> Result<SegmentMeta> {
     let bytes = std::fs::read(&path).map_err(|e| {
         Error::index(
             &path,
-            format!("cannot read segment {} ({e}); run `lore doctor`, then `lore ingest --rebuild`", r.id),
+            format!(
+                "cannot read segment {} ({e}); run `lore doctor`, then `lore ingest --rebuild`",
+                r.id
+            ),
         )
     })?;
     let bad = |what: String| {

@@ -34,3 +34,5 @@ mod page;
 mod rag;
 #[path = "integration/search.rs"]
 mod search;
+#[path = "integration/segments.rs"]
+mod segments;

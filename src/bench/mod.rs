@@ -448,8 +448,14 @@ fn live_ground_truth(index: &crate::index::Index, qvecs: &[Vec<f32>]) -> Vec<Vec
 /// the index's live vectors.
 pub fn ann_recall(index: &crate::index::Index, qvecs: &[Vec<f32>], ef: usize) -> f64 {
     let truth = live_ground_truth(index, qvecs);
-    ann::sweep_with(|q, k, ef| index.dense_search(q, k, ef), qvecs, &truth, 10, &[ef])[0]
-        .recall_at_10
+    ann::sweep_with(
+        |q, k, ef| index.dense_search(q, k, ef),
+        qvecs,
+        &truth,
+        10,
+        &[ef],
+    )[0]
+    .recall_at_10
 }
 
 /// Rounds of "1% of the documents changed", each re-ingested through the incremental path.
@@ -513,6 +519,8 @@ fn run_updates(
             progress,
             Instant::now(),
         )?;
+        // As after `lore ingest`: small segments are merged by the tiered policy.
+        crate::compact::compact(&opts.index, &crate::compact::MergePolicy::default(), false)?;
         engine.reload_if_changed()?;
         report.seconds.push(r.seconds);
         report.chunks_embedded.push(r.chunks_embedded);

@@ -145,16 +145,24 @@ mod tests {
     fn deleted_points_are_skipped_and_recall_holds() {
         let base = random_unit(3000, 32, 7);
         let queries = random_unit(100, 32, 8);
-        let g = with_threads(2, || DenseIndex::build(&base, &HnswConfig::default()).unwrap());
+        let g = with_threads(2, || {
+            DenseIndex::build(&base, &HnswConfig::default()).unwrap()
+        });
         // Deletes: every third point, and a contiguous block.
-        let dead = |i: u32| i % 3 == 0 || (1000..1400).contains(&i);
+        let dead = |i: u32| i.is_multiple_of(3) || (1000..1400).contains(&i);
         let live: Vec<u32> = (0..base.len() as u32).filter(|&i| !dead(i)).collect();
-        let flat: Vec<f32> = live.iter().flat_map(|&i| base[i as usize].clone()).collect();
+        let flat: Vec<f32> = live
+            .iter()
+            .flat_map(|&i| base[i as usize].clone())
+            .collect();
         let mut found = 0;
         for q in &queries {
             let got = g.search_alive(q, 10, 100, &|i| !dead(i));
             assert_eq!(got.len(), 10);
-            assert!(got.iter().all(|(i, _)| !dead(*i)), "a deleted point was returned");
+            assert!(
+                got.iter().all(|(i, _)| !dead(*i)),
+                "a deleted point was returned"
+            );
             let truth: Vec<u32> = exact_search(&flat, 32, q, 10)
                 .into_iter()
                 .map(|(p, _)| live[p as usize])

@@ -817,7 +817,11 @@ fn every_index_file_has_a_checksum_and_doctor_checks_them() {
     let (_tmp, index) = index_copy();
     let dir = current_dir(&index);
     let manifest = lore::store::read_manifest(&dir).expect("manifest");
-    assert_eq!(generation_files(&dir), ["manifest.json"], "generation folder");
+    assert_eq!(
+        generation_files(&dir),
+        ["manifest.json"],
+        "generation folder"
+    );
     assert_eq!(manifest.segments.len(), 1, "a fresh build is one segment");
     let r = &manifest.segments[0];
     let seg = lore::store::segment_dir(&index, r.id);
@@ -831,7 +835,12 @@ fn every_index_file_has_a_checksum_and_doctor_checks_them() {
     let files = generation_files(&seg);
     let expected: Vec<&String> = files.iter().filter(|f| *f != "segment.json").collect();
     assert_eq!(listed, expected, "checksummed files");
-    for name in ["chunks.jsonl", "chunks.offsets", "vectors.f32", "hnsw.graph"] {
+    for name in [
+        "chunks.jsonl",
+        "chunks.offsets",
+        "vectors.f32",
+        "hnsw.graph",
+    ] {
         assert!(meta.files.contains_key(name), "{name} has no checksum");
     }
     assert!(meta.files.keys().any(|k| k.starts_with("bm25/")));
@@ -846,7 +855,13 @@ fn every_index_file_has_a_checksum_and_doctor_checks_them() {
     for c in &checks {
         assert!(c.ok && !c.warning, "{c:?}");
     }
-    for name in ["checksums", "segments", "vector norms", "bm25 query", "dense query"] {
+    for name in [
+        "checksums",
+        "segments",
+        "vector norms",
+        "bm25 query",
+        "dense query",
+    ] {
         assert!(checks.iter().any(|c| c.name == name), "no `{name}` check");
     }
 
@@ -864,7 +879,12 @@ fn every_index_file_has_a_checksum_and_doctor_checks_them() {
         "{err}"
     );
     let checks = index_checks(&index);
-    assert!(checks.iter().any(|c| !c.ok && c.detail.contains("--rebuild")), "{checks:?}");
+    assert!(
+        checks
+            .iter()
+            .any(|c| !c.ok && c.detail.contains("--rebuild")),
+        "{checks:?}"
+    );
 }
 
 #[test]
