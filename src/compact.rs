@@ -98,9 +98,14 @@ pub fn choose(m: &Manifest, policy: &MergePolicy) -> Vec<u64> {
     {
         chosen.extend(ids);
     }
-    for r in &m.segments {
+    // Small segments are left to the tier rule (they merge soon anyway).
+    for r in m
+        .segments
+        .iter()
+        .filter(|r| r.chunks as usize >= policy.floor_chunks)
+    {
         let stored = r.chunks as f64;
-        if stored > 0.0 && (stored - live[&r.id] as f64) / stored > policy.deletes_allowed {
+        if (stored - live[&r.id] as f64) / stored > policy.deletes_allowed {
             chosen.insert(r.id);
         }
     }

@@ -469,6 +469,10 @@ pub struct Engine {
     /// One reload at a time, so a slow load of an older generation can never replace a
     /// newer one that another reload already installed.
     reloading: Mutex<()>,
+    /// One writer of this process at a time (API updates, the watcher, background merges):
+    /// they queue here instead of failing on `lore.lock`, which stays the guard against
+    /// other processes.
+    writing: Mutex<()>,
 }
 
 impl Engine {
@@ -488,6 +492,7 @@ impl Engine {
             defaults,
             cache: Mutex::new(LruCache::new(non_zero(cache_size))),
             reloading: Mutex::new(()),
+            writing: Mutex::new(()),
         })
     }
 
@@ -503,6 +508,11 @@ impl Engine {
     /// The index folder.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Waits for this process's turn to write the index (hold the guard while writing).
+    pub fn write_turn(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Search defaults from the configuration.

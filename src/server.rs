@@ -863,6 +863,7 @@ async fn apply_changes(
             hnsw: config.hnsw.clone(),
             rebuild: false,
         };
+        let _turn = engine.write_turn();
         let report = ingest::apply(
             engine.root(),
             changes,
@@ -875,11 +876,11 @@ async fn apply_changes(
         Ok(report)
     })
     .await?;
-    // Small segments are merged after the answer, off the request (searches are never
-    // blocked by a merge; another writer arriving meanwhile gets `index_locked`, as it
-    // would during any ingest).
+    // Small segments are merged after the answer, off the request. Searches are never
+    // blocked by a merge; this server's next update waits for it (`write_turn`).
     let engine = state.engine.clone();
     tokio::task::spawn_blocking(move || {
+        let _turn = engine.write_turn();
         match crate::compact::compact(
             engine.root(),
             &crate::compact::MergePolicy::default(),

@@ -58,6 +58,7 @@ pub async fn watch_folder(
             Some(prev) if prev == now => {
                 let (e, s, d) = (engine.clone(), settings.clone(), dir.clone());
                 let result = tokio::task::spawn_blocking(move || {
+                    let _turn = e.write_turn();
                     let mut report =
                         ingest::ingest_folder(&d, e.root(), e.embedder(), &s, &NoProgress)?;
                     e.reload_if_changed()?;
