@@ -224,6 +224,25 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Update and search cost as the index grows, on synthetic precomputed vectors (no
+    /// model): build, single-document update to searchable, hybrid search p50/p99, dense
+    /// recall@10, memory and disk per size.
+    BenchScale {
+        /// Index sizes in chunks.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        sizes: Vec<usize>,
+        /// Single-document updates per size.
+        #[arg(long, default_value_t = 20)]
+        updates: usize,
+        /// Searches per size.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Working folder (one index per size is written under it).
+        #[arg(long, default_value = "target/bench-scale")]
+        work: PathBuf,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Latency and throughput of POST /v1/search against a running server.
     BenchHttp {
         /// Server base URL.
@@ -584,6 +603,44 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             if let Some(p) = json {
                 lore::bench::write_file(&p, &serde_json::to_string_pretty(&r)?)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchScale {
+            sizes,
+            updates,
+            queries,
+            work,
+            json,
+        } => {
+            let quiet = cli.global.quiet;
+            let rows =
+                lore::bench::scale::run(&work, &sizes, updates, queries, &config.hnsw, |m| {
+                    if !quiet {
+                        eprintln!("{m}");
+                    }
+                })?;
+            println!("| chunks | build s | update p50 s | update max s | merge max s | hybrid p50 ms | p99 ms | dense recall@10 | RSS MB | peak MB | disk B/chunk | segments |");
+            println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            for r in &rows {
+                println!(
+                    "| {} | {:.1} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {:.4} | {:.0} | {:.0} | {:.0} | {} |",
+                    r.chunks,
+                    r.build_s,
+                    r.update_p50_s,
+                    r.update_max_s,
+                    r.merge_max_s,
+                    r.search_p50_ms,
+                    r.search_p99_ms,
+                    r.recall_at_10,
+                    r.rss_mb,
+                    r.peak_rss_mb,
+                    r.disk_bytes_per_chunk,
+                    r.segments_after
+                );
+            }
+            if let Some(p) = json {
+                lore::bench::write_file(&p, &serde_json::to_string_pretty(&rows)?)?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -12,6 +12,7 @@ pub mod docs;
 pub mod http;
 pub mod metrics;
 pub mod plot;
+pub mod scale;
 
 use std::collections::BTreeMap;
 use std::io::Write;
