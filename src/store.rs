@@ -955,6 +955,19 @@ pub fn verify_files(dir: &Path, files: &BTreeMap<String, FileSum>) -> Vec<String
     problems
 }
 
+/// Bytes one generation reads: its folder plus every segment its manifest lists.
+pub fn generation_disk_size(root: &Path, gen_dir: &Path) -> u64 {
+    let segments: u64 = read_manifest(gen_dir)
+        .map(|m| {
+            m.segments
+                .iter()
+                .map(|r| disk_size(&segment_dir(root, r.id)))
+                .sum()
+        })
+        .unwrap_or(0);
+    disk_size(gen_dir) + segments
+}
+
 /// Total size of the files under `dir`, in bytes.
 pub fn disk_size(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -307,9 +307,10 @@ pub fn run(
         progress,
         started,
     )?;
-    let index_bytes = store::current_generation_dir(&opts.index)?
-        .map(|(_, d)| store::disk_size(&d))
-        .unwrap_or(0);
+    let index_bytes = match store::current_generation_dir(&opts.index)? {
+        Some((_, d)) => store::generation_disk_size(&opts.index, &d),
+        None => 0,
+    };
     let ingest_figures = IngestFigures {
         documents: ds.corpus.len(),
         chunks: report.chunks,
