@@ -66,6 +66,9 @@ enum Command {
     /// notebooks, PDF, Word) into the index (incremental). Every file is either read or
     /// counted as skipped with its reason; `-v` lists the skipped ones.
     Ingest(IngestArgs),
+    /// Merge the index's segments into one, dropping deleted chunks (ingest and `serve
+    /// --watch` merge small segments on their own; this is the full merge).
+    Compact(CompactArgs),
     /// Show what lore reads from one file: its reader, title, and every chunk with its
     /// heading trail and location, exactly as `ingest` would index them.
     Inspect {
@@ -92,6 +95,10 @@ enum Command {
     },
     /// HNSW recall and speed on any vectors: float32 2-D .npy files (exact ground truth by lore).
     BenchAnn(BenchAnnArgs),
+    /// Update and search cost as the index grows, on synthetic precomputed vectors (no
+    /// model): build, single-document update to searchable, hybrid search p50/p99, dense
+    /// recall@10, memory and disk per size.
+    BenchScale(BenchScaleArgs),
     /// Latency and throughput of POST /v1/search against a running server.
     BenchHttp(BenchHttpArgs),
     /// Check the runtime, the model and the index, and say how to fix what is wrong.
@@ -111,6 +118,34 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+}
+
+#[derive(Args, Debug)]
+struct CompactArgs {
+    /// Only merge what the tiered policy would (as after an ingest).
+    #[arg(long)]
+    tiered: bool,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct BenchScaleArgs {
+    /// Index sizes in chunks.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    sizes: Vec<usize>,
+    /// Single-document updates per size.
+    #[arg(long, default_value_t = 20)]
+    updates: usize,
+    /// Searches per size.
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    /// Working folder (one index per size is written under it).
+    #[arg(long, default_value = "target/bench-scale")]
+    work: PathBuf,
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -568,6 +603,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::BenchHttp(args) => bench_http(args),
         Command::Doctor(args) => doctor(config, args),
         Command::Ingest(args) => ingest(config, &cli.global, args),
+        Command::Compact(args) => compact(&config, args),
+        Command::BenchScale(args) => bench_scale(&config, &cli.global, args),
         Command::Search(args) => search(config, args),
         Command::Bench(args) => bench(config, &cli.global, args),
         Command::Prompt(args) => prompt_cmd(config, args),
@@ -635,6 +672,14 @@ fn ingest(config: Config, global: &Global, args: IngestArgs) -> Result<ExitCode>
         lore::ingest::ingest_folder(&dir, &config.index_dir(), &embedder, &settings, &progress)
             .with_context(|| format!("ingesting {}", dir.display()))?;
     progress.finish();
+    // Small segments left by updates are merged now, under the same lock discipline.
+    let mut report = report;
+    report.merge = lore::compact::compact(
+        &config.index_dir(),
+        &lore::compact::MergePolicy::default(),
+        false,
+    )
+    .context("merging segments after the ingest")?;
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -657,6 +702,82 @@ fn ingest(config: Config, global: &Global, args: IngestArgs) -> Result<ExitCode>
             config.index_dir().display(),
             report.generation,
         );
+        if let Some(m) = &report.merge {
+            println!(
+                "merged {} segments ({} chunks, {} deleted ones dropped) in {:.1} s -> generation {}, {} segments",
+                m.merged.len(),
+                m.chunks,
+                m.dropped,
+                m.seconds,
+                m.generation,
+                m.segments
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lore compact`: merge segments (all of them, or as the tiered policy says).
+fn compact(config: &Config, args: CompactArgs) -> Result<ExitCode> {
+    let policy = lore::compact::MergePolicy::default();
+    let report = lore::compact::compact(&config.index_dir(), &policy, !args.tiered)
+        .context("merging segments")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        match report {
+            Some(r) => println!(
+                "merged segments {:?} into {} ({} chunks kept, {} deleted ones dropped) in {:.1} s -> generation {}, {} segments",
+                r.merged,
+                r.into.map_or("nothing".to_string(), |i| format!("segment {i}")),
+                r.chunks,
+                r.dropped,
+                r.seconds,
+                r.generation,
+                r.segments
+            ),
+            None => println!("nothing to merge"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lore bench-scale`: update and search cost on synthetic indexes of growing size.
+fn bench_scale(config: &Config, global: &GlobalArgs, args: BenchScaleArgs) -> Result<ExitCode> {
+    let quiet = global.quiet;
+    let rows = lore::bench::scale::run(
+        &args.work,
+        &args.sizes,
+        args.updates,
+        args.queries,
+        &config.hnsw,
+        |m| {
+            if !quiet {
+                eprintln!("{m}");
+            }
+        },
+    )?;
+    println!("| chunks | build s | update p50 s | update max s | merge max s | hybrid p50 ms | p99 ms | dense recall@10 | RSS MB | peak MB | disk B/chunk | segments |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {:.1} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {:.4} | {:.0} | {:.0} | {:.0} | {} |",
+            r.chunks,
+            r.build_s,
+            r.update_p50_s,
+            r.update_max_s,
+            r.merge_max_s,
+            r.search_p50_ms,
+            r.search_p99_ms,
+            r.recall_at_10,
+            r.rss_mb,
+            r.peak_rss_mb,
+            r.disk_bytes_per_chunk,
+            r.segments_after
+        );
+    }
+    if let Some(p) = args.json {
+        lore::bench::write_file(&p, &serde_json::to_string_pretty(&rows)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::dense::DenseIndex;
 use crate::embed::{Embedder, ModelSpec, Workload};
 use crate::lexical::LexicalIndex;
+use crate::segment::LiveSet;
 use crate::store;
 
 /// One check's outcome.
@@ -192,18 +193,18 @@ pub fn check_index(config: &Config, embedder: Option<&Embedder>) -> Vec<Check> {
             return checks;
         }
     };
-    if manifest.files.is_empty() {
-        checks.push(Check::warn(
-            "checksums",
-            "no checksums (index written by an older lore; run `lore ingest --rebuild` to add them)",
-            "run `lore ingest DIR --rebuild`",
-        ));
+    if manifest.segments.is_empty() {
+        checks.push(Check::pass("checksums", "the index holds no segment"));
     } else {
-        let problems = store::verify_files(&dir, &manifest);
+        let problems = store::verify_generation(&root, &manifest);
         if problems.is_empty() {
             checks.push(Check::pass(
                 "checksums",
-                format!("{} files match the manifest", manifest.files.len()),
+                format!(
+                    "{} files in {} segments match the manifest",
+                    store::count_files(&root, &manifest),
+                    manifest.segments.len()
+                ),
             ));
         } else {
             checks.push(Check::fail("checksums", problems.join("; "), rebuild));
@@ -228,101 +229,187 @@ pub fn check_index(config: &Config, embedder: Option<&Embedder>) -> Vec<Check> {
             "fix the model check first",
         )),
     }
-    let chunks = match store::read_chunks(&dir, manifest.chunks) {
-        Ok(c) => {
-            checks.push(Check::pass(
-                "chunk store",
-                format!(
-                    "{} chunks in {} documents",
-                    c.len(),
-                    manifest.documents.len()
-                ),
-            ));
-            Some(c)
-        }
-        Err(e) => {
-            checks.push(Check::fail("chunk store", e.to_string(), rebuild));
-            None
-        }
-    };
-    let vectors = match store::read_vectors(&dir, manifest.chunks, manifest.model.dim) {
-        Ok(v) => {
-            let flat = v.concat();
-            match store::check_unit_vectors(&dir.join(store::VECTORS), &flat, manifest.model.dim) {
-                Ok(()) => checks.push(Check::pass(
-                    "vector norms",
-                    format!(
-                        "{} vectors, all finite and of unit length (±{})",
-                        v.len(),
-                        store::NORM_TOLERANCE
-                    ),
-                )),
-                Err(e) => checks.push(Check::fail("vector norms", e.to_string(), rebuild)),
-            }
-            Some(v)
-        }
-        Err(e) => {
-            checks.push(Check::fail("vectors", e.to_string(), rebuild));
-            None
-        }
-    };
-    match LexicalIndex::open(&dir.join(store::BM25_DIR)).and_then(|l| l.ids().map(|ids| (l, ids))) {
-        Ok((_, ids)) => {
-            // Compared in place: a damaged manifest's count must not size an allocation.
-            let complete = ids.len() == manifest.chunks
-                && ids.iter().enumerate().all(|(i, &id)| id as usize == i);
-            if complete {
-                checks.push(Check::pass(
-                    "bm25 coverage",
-                    format!("all {} chunks indexed", ids.len()),
-                ));
-            } else {
-                checks.push(Check::fail(
-                    "bm25 coverage",
-                    format!(
-                        "{} BM25 documents for {} chunks",
-                        ids.len(),
-                        manifest.chunks
-                    ),
-                    rebuild,
-                ));
-            }
-        }
-        Err(e) => checks.push(Check::fail("bm25 coverage", e.to_string(), rebuild)),
-    }
-    if let Some(vectors) = vectors {
-        match DenseIndex::load(&dir, vectors.concat(), manifest.model.dim) {
-            Ok(dense) => {
-                let ef = config.search.ef_search;
-                let found = vectors
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, v)| {
-                        dense
-                            .search(v, 10, ef)
-                            .iter()
-                            .any(|(id, _)| *id as usize == *i)
-                    })
-                    .count();
-                let frac = found as f64 / vectors.len().max(1) as f64;
-                let detail = format!(
-                    "{found}/{} vectors find themselves in their top 10 at ef_search {ef} ({:.2}%)",
-                    vectors.len(),
-                    frac * 100.0
-                );
-                if frac >= 0.99 {
-                    checks.push(Check::pass("hnsw reachability", detail));
-                } else {
-                    checks.push(Check::fail(
-                        "hnsw reachability",
-                        detail,
-                        "raise hnsw.ef_construction or search.ef_search, then re-ingest",
+    // Which chunk of which segment is live, from the documents (as a search derives it).
+    let mut live: Vec<LiveSet> = manifest
+        .segments
+        .iter()
+        .map(|r| LiveSet::new(r.chunks as usize))
+        .collect();
+    let mut layout_problems = Vec::new();
+    for (path, e) in manifest.documents.iter().filter(|(_, e)| e.chunks > 0) {
+        match manifest.segments.iter().position(|r| r.id == e.segment) {
+            None => layout_problems.push(format!(
+                "`{path}` is placed in unlisted segment {}",
+                e.segment
+            )),
+            Some(s) => {
+                if !live[s].insert_range(e.first_chunk..e.first_chunk.saturating_add(e.chunks)) {
+                    layout_problems.push(format!(
+                        "`{path}` claims chunks beyond segment {} or another document's",
+                        e.segment
                     ));
                 }
             }
-            Err(e) => checks.push(Check::fail("hnsw reachability", e.to_string(), rebuild)),
         }
     }
+    let stored: usize = manifest.segments.iter().map(|r| r.chunks as usize).sum();
+    let live_total: usize = live.iter().map(|l| l.live()).sum();
+    if live_total != manifest.chunks {
+        layout_problems.push(format!(
+            "the manifest counts {} chunks, its documents hold {live_total}",
+            manifest.chunks
+        ));
+    }
+    if layout_problems.is_empty() {
+        let deleted = (stored - live_total) as f64 / stored.max(1) as f64;
+        let detail = format!(
+            "{} segments, {live_total} live chunks of {stored} stored ({:.1}% deleted)",
+            manifest.segments.len(),
+            deleted * 100.0
+        );
+        if deleted > 0.5 {
+            checks.push(Check::warn(
+                "segments",
+                detail,
+                "run `lore compact` to rewrite the segments without their deleted chunks",
+            ));
+        } else {
+            checks.push(Check::pass("segments", detail));
+        }
+    } else {
+        checks.push(Check::fail("segments", layout_problems.join("; "), rebuild));
+    }
+    let mut first_chunk = None;
+    let mut chunk_problems = Vec::new();
+    let mut vector_problems = Vec::new();
+    let mut bm25_problems = Vec::new();
+    let mut graph_problems = Vec::new();
+    let (mut vectors_seen, mut reachable, mut probed) = (0usize, 0usize, 0usize);
+    let ef = config.search.ef_search;
+    for (r, alive) in manifest.segments.iter().zip(&live) {
+        let sdir = store::segment_dir(&root, r.id);
+        let n = r.chunks as usize;
+        match store::ChunkStore::open(&sdir, n).and_then(|_| store::read_chunks(&sdir, n)) {
+            Ok(c) => {
+                if first_chunk.is_none() {
+                    first_chunk = c.into_iter().next();
+                }
+            }
+            Err(e) => chunk_problems.push(e.to_string()),
+        }
+        let vectors = match store::read_vectors(&sdir, n, manifest.model.dim) {
+            Ok(v) => {
+                let flat = v.concat();
+                match store::check_unit_vectors(
+                    &sdir.join(store::VECTORS),
+                    &flat,
+                    manifest.model.dim,
+                ) {
+                    Ok(()) => vectors_seen += v.len(),
+                    Err(e) => vector_problems.push(e.to_string()),
+                }
+                Some(v)
+            }
+            Err(e) => {
+                vector_problems.push(e.to_string());
+                None
+            }
+        };
+        match LexicalIndex::open(&sdir.join(store::BM25_DIR)).and_then(|l| l.ids()) {
+            // Compared in place: a damaged count must not size an allocation.
+            Ok(ids)
+                if ids.len() == n && ids.iter().enumerate().all(|(i, &id)| id as usize == i) => {}
+            Ok(ids) => bm25_problems.push(format!(
+                "segment {}: {} BM25 documents for {n} chunks",
+                r.id,
+                ids.len()
+            )),
+            Err(e) => bm25_problems.push(e.to_string()),
+        }
+        if let Some(vectors) = vectors {
+            match DenseIndex::load(&sdir, vectors.concat(), manifest.model.dim) {
+                Ok(dense) => {
+                    for (i, v) in vectors.iter().enumerate() {
+                        let i = i as u32;
+                        if !alive.contains(i) {
+                            continue;
+                        }
+                        probed += 1;
+                        let found = dense.search_alive(v, 10, ef, &|j| alive.contains(j));
+                        reachable += found.iter().any(|(id, _)| *id == i) as usize;
+                    }
+                }
+                Err(e) => graph_problems.push(e.to_string()),
+            }
+        }
+    }
+    if chunk_problems.is_empty() {
+        checks.push(Check::pass(
+            "chunk store",
+            format!(
+                "{stored} chunks in {} segments, {} documents",
+                manifest.segments.len(),
+                manifest.documents.len()
+            ),
+        ));
+    } else {
+        checks.push(Check::fail(
+            "chunk store",
+            chunk_problems.join("; "),
+            rebuild,
+        ));
+    }
+    if vector_problems.is_empty() {
+        checks.push(Check::pass(
+            "vector norms",
+            format!(
+                "{vectors_seen} vectors, all finite and of unit length (±{})",
+                store::NORM_TOLERANCE
+            ),
+        ));
+    } else {
+        let name = if vector_problems.iter().any(|p| p.contains("unit vector")) {
+            "vector norms"
+        } else {
+            "vectors"
+        };
+        checks.push(Check::fail(name, vector_problems.join("; "), rebuild));
+    }
+    if bm25_problems.is_empty() {
+        checks.push(Check::pass(
+            "bm25 coverage",
+            format!("all {stored} chunks indexed"),
+        ));
+    } else {
+        checks.push(Check::fail(
+            "bm25 coverage",
+            bm25_problems.join("; "),
+            rebuild,
+        ));
+    }
+    if graph_problems.is_empty() {
+        let frac = reachable as f64 / probed.max(1) as f64;
+        let detail = format!(
+            "{reachable}/{probed} live vectors find themselves in their top 10 at ef_search {ef} ({:.2}%)",
+            frac * 100.0
+        );
+        if frac >= 0.99 || probed == 0 {
+            checks.push(Check::pass("hnsw reachability", detail));
+        } else {
+            checks.push(Check::fail(
+                "hnsw reachability",
+                detail,
+                "raise hnsw.ef_construction or search.ef_search, then re-ingest",
+            ));
+        }
+    } else {
+        checks.push(Check::fail(
+            "hnsw reachability",
+            graph_problems.join("; "),
+            rebuild,
+        ));
+    }
+    let chunks: Option<Vec<crate::chunk::Chunk>> = first_chunk.map(|c| vec![c]);
     checks.extend(probe_queries(&dir, chunks.as_deref(), rebuild));
     checks.extend(disk(&root));
     checks
@@ -377,17 +464,17 @@ fn probe_queries(dir: &Path, chunks: Option<&[crate::chunk::Chunk]>, rebuild: &s
         Err(e) => Check::fail("bm25 query", e, rebuild),
     });
     let dense = caught(&|| {
-        let dim = index.dense().dim().max(1);
-        let Some(v) = index.dense().vectors().get(..dim) else {
+        let Some(&first) = index.live_ids().first() else {
             return Ok("no vectors to query with".to_string());
         };
+        let v = index.vector(first);
         let opts = SearchOptions {
             mode: Mode::Dense,
             top_k: 3,
             ..SearchOptions::default()
         };
         let hits = index.search_with_vector("", Some(v), &opts)?;
-        Ok(format!("chunk 0's vector finds {} hits", hits.len()))
+        Ok(format!("a stored vector finds {} hits", hits.len()))
     });
     checks.push(match dense {
         Ok(d) => Check::pass("dense query", d),

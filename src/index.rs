@@ -14,12 +14,13 @@ use lru::LruCache;
 
 use crate::chunk::Chunk;
 use crate::config::SearchConfig;
-use crate::dense::DenseIndex;
 use crate::embed::{non_zero, Embedder};
 use crate::error::{Error, Result};
 use crate::fusion::{self, Fused};
+#[cfg(doc)]
 use crate::lexical::LexicalIndex;
 use crate::search::{Hit, Mode, Ranks, SearchOptions, SearchResponse, Source};
+use crate::segment::{LiveSet, Segment};
 use crate::store::{self, Manifest};
 
 /// One retriever's candidates, keyed by chunk id, or by document ordinal when collapsing
@@ -30,15 +31,25 @@ struct Leg {
     chunk_of: HashMap<u32, u32>,
 }
 
-/// One generation, fully loaded: chunk store, HNSW graph and BM25 reader.
+/// One generation opened for reading: its segments (graphs and BM25 readers in memory,
+/// chunk texts on disk), which of their chunks are live, and which document each live
+/// chunk belongs to.
+///
+/// Chunk ids inside an `Index` are global to the generation: segment `s`'s local id `i` is
+/// `bases[s] + i`. They are not stable across generations and never leave the process;
+/// hits are named `path#ordinal`.
 pub struct Index {
+    root: PathBuf,
     dir: PathBuf,
     manifest: Manifest,
-    chunks: Vec<Chunk>,
-    /// Chunk id → document ordinal (position in the manifest's path order).
+    segments: Vec<Arc<Segment>>,
+    /// Global id of each segment's local id 0.
+    bases: Vec<u32>,
+    /// Per segment: its live set, `None` when every chunk is live (searches skip the test).
+    live: Vec<Option<Arc<LiveSet>>>,
+    /// Global chunk id → document ordinal (position in the manifest's path order);
+    /// `u32::MAX` for a deleted chunk.
     chunk_doc: Vec<u32>,
-    dense: DenseIndex,
-    lexical: LexicalIndex,
 }
 
 impl Index {
@@ -57,18 +68,18 @@ impl Index {
         Index::open_generation(&dir)
     }
 
-    /// Checks every file of the generation `CURRENT` names against the manifest's
-    /// checksums (`lore search/serve --verify`). `Ok(false)` when the manifest has no
-    /// checksums (an index written by an older lore): nothing could be checked.
+    /// Checks every file of the generation `CURRENT` names (every file of every segment it
+    /// lists) against the checksums (`lore search/serve --verify`). `Ok(false)` when the
+    /// generation lists no segment: nothing could be checked.
     pub fn verify(root: &Path) -> Result<bool> {
         let (_, dir) = store::current_generation_dir(root)?.ok_or_else(|| {
             Error::index(root, "has no published index yet; run `lore ingest` first")
         })?;
         let manifest = store::read_manifest(&dir)?;
-        if manifest.files.is_empty() {
+        if manifest.segments.is_empty() {
             return Ok(false);
         }
-        let problems = store::verify_files(&dir, &manifest);
+        let problems = store::verify_generation(root, &manifest);
         if problems.is_empty() {
             Ok(true)
         } else {
@@ -82,43 +93,92 @@ impl Index {
         }
     }
 
-    /// Opens one generation folder.
+    /// Opens one generation folder (`root/gen-N`).
     pub fn open_generation(dir: &Path) -> Result<Index> {
+        Index::open_generation_with(dir, None)
+    }
+
+    /// Opens one generation folder, sharing the already-open segments of `previous` (a
+    /// segment is immutable, so an update reloads only what it wrote).
+    pub fn open_generation_with(dir: &Path, previous: Option<&Index>) -> Result<Index> {
+        let root = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
         let manifest = store::read_manifest(dir)?;
-        let chunks = store::read_chunks(dir, manifest.chunks)?;
-        let vectors = store::read_vectors(dir, manifest.chunks, manifest.model.dim)?.concat();
-        // O(n·d), ~10 ms for 15k × 384: cheap enough to do at every open, and a NaN or
-        // non-unit vector would otherwise rank first (or never) without a word.
-        store::check_unit_vectors(&dir.join(store::VECTORS), &vectors, manifest.model.dim)?;
-        let dense = DenseIndex::load(dir, vectors, manifest.model.dim)?;
-        let lexical = LexicalIndex::open(&dir.join(store::BM25_DIR))?;
-        let docs = lexical.num_docs() as usize;
-        if docs != manifest.chunks {
-            return Err(Error::index(
-                dir.join(store::BM25_DIR),
-                format!("BM25 index holds {docs} chunks but the manifest lists {}; run `lore ingest --rebuild`", manifest.chunks),
-            ));
-        }
-        let mut chunk_doc = vec![0u32; chunks.len()];
-        for (ord, e) in manifest.documents.values().enumerate() {
-            let end = e.first_chunk as usize + e.chunks as usize;
-            match chunk_doc.get_mut(e.first_chunk as usize..end) {
-                Some(slots) => slots.fill(ord as u32),
-                None => {
-                    return Err(Error::index(
-                        dir.join(store::MANIFEST),
-                        "lists chunks beyond the chunk store; run `lore ingest --rebuild`",
-                    ))
-                }
+        let bad = |what: String| {
+            Error::index(
+                dir.join(store::MANIFEST),
+                format!("{what}; the index is inconsistent, run `lore ingest --rebuild`"),
+            )
+        };
+        let mut segments = Vec::with_capacity(manifest.segments.len());
+        let mut bases = Vec::with_capacity(manifest.segments.len());
+        let mut position: HashMap<u64, usize> = HashMap::new();
+        let mut total: u64 = 0;
+        for r in &manifest.segments {
+            if position.insert(r.id, segments.len()).is_some() {
+                return Err(bad(format!("lists segment {} twice", r.id)));
             }
+            bases.push(total as u32);
+            total += r.chunks as u64;
+            if total >= u32::MAX as u64 {
+                return Err(bad("lists more chunks than one index can address".into()));
+            }
+            let shared = previous.and_then(|p| {
+                p.segments
+                    .iter()
+                    .zip(&p.manifest.segments)
+                    .find(|(_, pr)| *pr == r)
+                    .map(|(s, _)| s.clone())
+            });
+            let seg = match shared {
+                Some(s) => s,
+                None => Arc::new(Segment::open(&root, r, manifest.model.dim)?),
+            };
+            segments.push(seg);
+        }
+        let mut live: Vec<LiveSet> = manifest
+            .segments
+            .iter()
+            .map(|r| LiveSet::new(r.chunks as usize))
+            .collect();
+        let mut chunk_doc = vec![u32::MAX; total as usize];
+        for (ord, (path, e)) in manifest.documents.iter().enumerate() {
+            if e.chunks == 0 {
+                continue;
+            }
+            let Some(&s) = position.get(&e.segment) else {
+                return Err(bad(format!(
+                    "places `{path}` in segment {}, which it does not list",
+                    e.segment
+                )));
+            };
+            let range = e.first_chunk..e.first_chunk.saturating_add(e.chunks);
+            if !live[s].insert_range(range.clone()) {
+                return Err(bad(format!(
+                    "gives `{path}` chunks {range:?} of segment {}, beyond its {} chunks or claimed by another document",
+                    e.segment, manifest.segments[s].chunks
+                )));
+            }
+            let base = bases[s] as usize;
+            chunk_doc[base + range.start as usize..base + range.end as usize].fill(ord as u32);
+        }
+        let live_total: usize = live.iter().map(|l| l.live()).sum();
+        if live_total != manifest.chunks {
+            return Err(bad(format!(
+                "counts {} chunks, its documents hold {live_total}",
+                manifest.chunks
+            )));
         }
         Ok(Index {
+            root,
             dir: dir.to_path_buf(),
             manifest,
-            chunks,
+            segments,
+            bases,
+            live: live
+                .into_iter()
+                .map(|l| (!l.is_full()).then(|| Arc::new(l)))
+                .collect(),
             chunk_doc,
-            dense,
-            lexical,
         })
     }
 
@@ -126,35 +186,140 @@ impl Index {
         &self.manifest
     }
 
-    pub fn chunks(&self) -> &[Chunk] {
-        &self.chunks
-    }
-
     /// The generation folder.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    pub fn dense(&self) -> &DenseIndex {
-        &self.dense
+    /// The index folder.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
-    pub fn lexical(&self) -> &LexicalIndex {
-        &self.lexical
+    /// The open segments, in the manifest's order.
+    pub fn segments(&self) -> &[Arc<Segment>] {
+        &self.segments
     }
 
-    /// The stored embedding of every chunk (a copy, one `Vec` per chunk).
-    pub fn vectors(&self) -> Vec<Vec<f32>> {
-        self.dense
-            .vectors()
-            .chunks_exact(self.dense.dim().max(1))
-            .map(|v| v.to_vec())
+    /// Segment position and local id of a global chunk id.
+    fn locate(&self, id: u32) -> Option<(usize, u32)> {
+        let s = self.bases.partition_point(|&b| b <= id).checked_sub(1)?;
+        let local = id - self.bases[s];
+        (local < self.segments[s].len()).then_some((s, local))
+    }
+
+    fn is_live(&self, s: usize, local: u32) -> bool {
+        self.live[s].as_ref().is_none_or(|l| l.contains(local))
+    }
+
+    /// Reads one chunk's text and metadata from disk.
+    pub fn chunk(&self, id: u32) -> Result<Chunk> {
+        let (s, local) = self
+            .locate(id)
+            .ok_or_else(|| Error::index(&self.dir, format!("no chunk {id} in this generation")))?;
+        self.segments[s].chunk(local)
+    }
+
+    /// Every live chunk, in document path order (read from disk: for tests and tools, not
+    /// for serving).
+    pub fn chunks(&self) -> Result<Vec<Chunk>> {
+        let position: HashMap<u64, usize> = self
+            .manifest
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i))
+            .collect();
+        let mut out = Vec::with_capacity(self.manifest.chunks);
+        for e in self.manifest.documents.values().filter(|e| e.chunks > 0) {
+            let s = position[&e.segment];
+            out.extend(self.segments[s].chunks(e.first_chunk..e.first_chunk + e.chunks)?);
+        }
+        Ok(out)
+    }
+
+    /// Global ids of every live chunk, ascending.
+    pub fn live_ids(&self) -> Vec<u32> {
+        (0..self.segments.len())
+            .flat_map(|s| {
+                let base = self.bases[s];
+                (0..self.segments[s].len())
+                    .filter(move |&i| self.is_live(s, i))
+                    .map(move |i| base + i)
+            })
             .collect()
+    }
+
+    /// The stored embedding of chunk `id` (empty for an unknown id).
+    pub fn vector(&self, id: u32) -> &[f32] {
+        match self.locate(id) {
+            Some((s, local)) => self.segments[s].dense().vector(local),
+            None => &[],
+        }
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.manifest.model.dim
     }
 
     /// Cosine similarity of chunk `id` to a unit query vector.
     pub fn similarity(&self, id: u32, query: &[f32]) -> f32 {
-        crate::dense::dot(self.dense.vector(id), query)
+        let v = self.vector(id);
+        if v.len() != query.len() {
+            return 0.0;
+        }
+        crate::dense::dot(v, query)
+    }
+
+    /// The `k` nearest live chunks over every segment's graph (each searched at `ef`,
+    /// deleted chunks walked through but never returned), best first.
+    pub fn dense_search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
+        let mut out: Vec<(u32, f32)> = Vec::new();
+        for (s, seg) in self.segments.iter().enumerate() {
+            let base = self.bases[s];
+            let found = match &self.live[s] {
+                None => seg.dense().search(query, k, ef),
+                Some(l) if l.live() == 0 => continue,
+                Some(l) => seg.dense().search_alive(query, k, ef, &|i| l.contains(i)),
+            };
+            out.extend(found.into_iter().map(|(i, sim)| (base + i, sim)));
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(k);
+        out
+    }
+
+    /// The best `k` live chunks by BM25 over every segment, scored with statistics summed
+    /// over all segments (so scores are those of one index holding them all).
+    pub fn bm25_search(&self, query: &str, k: usize) -> Result<Vec<(u32, f32)>> {
+        let legs: Vec<crate::lexical::SegmentLeg> = self
+            .segments
+            .iter()
+            .zip(&self.live)
+            .map(|(seg, live)| crate::lexical::SegmentLeg {
+                index: seg.lexical(),
+                alive: live.as_ref().map(|l| {
+                    let l = l.clone();
+                    let f: Arc<dyn Fn(u64) -> bool + Send + Sync> =
+                        Arc::new(move |id: u64| id <= u32::MAX as u64 && l.contains(id as u32));
+                    f
+                }),
+            })
+            .collect();
+        Ok(crate::lexical::search_segments(&legs, query, k)?
+            .into_iter()
+            .map(|(s, local, score)| (self.bases[s] + local, score))
+            .collect())
+    }
+
+    /// `text` as HTML with the words matching `query` marked (see
+    /// [`LexicalIndex::highlight`]).
+    pub fn highlight(&self, text: &str, query: &str) -> String {
+        match self.segments.first() {
+            Some(s) => s.lexical().highlight(text, query),
+            None => crate::lexical::html_escape(text),
+        }
     }
 
     /// Runs both legs (as `opts.mode` asks) for an already-embedded query and fuses them.
@@ -184,7 +349,7 @@ impl Index {
             Leg::default()
         } else {
             let t = Instant::now();
-            let list = self.lexical.search(query, fetch)?;
+            let list = self.bm25_search(query, fetch)?;
             record_stage("bm25_search", t);
             self.collapse(list, by_doc, if by_doc { depth } else { fetch })
         };
@@ -194,7 +359,7 @@ impl Index {
         let dense = match query_vec {
             Some(v) if opts.mode != Mode::Bm25 => {
                 let t = Instant::now();
-                let list = self.dense.search(v, fetch, opts.ef_search.max(fetch));
+                let list = self.dense_search(v, fetch, opts.ef_search.max(fetch));
                 record_stage("dense_search", t);
                 self.collapse(list, by_doc, if by_doc { depth } else { fetch })
             }
@@ -216,7 +381,7 @@ impl Index {
                 *n <= opts.distinct
             });
         }
-        Ok(fused
+        fused
             .into_iter()
             .take(opts.top_k)
             .map(|f| {
@@ -235,7 +400,7 @@ impl Index {
                 };
                 self.hit(Fused { id: chunk, ..f }, query_vec)
             })
-            .collect())
+            .collect()
     }
 
     /// Without `distinct`, cuts the list to `depth`. With it, keeps each document's best
@@ -265,10 +430,11 @@ impl Index {
         Leg { ranked, chunk_of }
     }
 
-    fn hit(&self, f: Fused, query_vec: Option<&[f32]>) -> Hit {
-        let c = &self.chunks[f.id as usize];
+    /// A hit for a fused chunk; its text is read from disk here, for the hits returned only.
+    fn hit(&self, f: Fused, query_vec: Option<&[f32]>) -> Result<Hit> {
+        let c = self.chunk(f.id)?;
         let similarity = query_vec.map(|q| self.similarity(f.id, q));
-        Hit {
+        Ok(Hit {
             id: format!("{}#{}", c.path, c.ordinal),
             score: f.score,
             similarity,
@@ -279,14 +445,14 @@ impl Index {
                 })
             }),
             bm25_score: f.bm25_score,
-            text: c.text.clone(),
             snippet: None,
-            source: Source::of(c),
+            source: Source::of(&c),
+            text: c.text,
             ranks: Ranks {
                 dense: f.dense_rank,
                 bm25: f.bm25_rank,
             },
-        }
+        })
     }
 }
 
@@ -301,6 +467,10 @@ pub struct Engine {
     /// One reload at a time, so a slow load of an older generation can never replace a
     /// newer one that another reload already installed.
     reloading: Mutex<()>,
+    /// One writer of this process at a time (API updates, the watcher, background merges):
+    /// they queue here instead of failing on `lore.lock`, which stays the guard against
+    /// other processes.
+    writing: Mutex<()>,
 }
 
 impl Engine {
@@ -320,6 +490,7 @@ impl Engine {
             defaults,
             cache: Mutex::new(LruCache::new(non_zero(cache_size))),
             reloading: Mutex::new(()),
+            writing: Mutex::new(()),
         })
     }
 
@@ -337,6 +508,11 @@ impl Engine {
         &self.root
     }
 
+    /// Waits for this process's turn to write the index (hold the guard while writing).
+    pub fn write_turn(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Search defaults from the configuration.
     pub fn defaults(&self) -> SearchOptions {
         SearchOptions::from_config(&self.defaults)
@@ -352,7 +528,9 @@ impl Engine {
         if current.generation <= self.index.load().manifest.generation {
             return Ok(None);
         }
-        let index = Index::open_generation(&self.root.join(&current.dir))?;
+        let previous = self.index.load_full();
+        let index = Index::open_generation_with(&self.root.join(&current.dir), Some(&previous))?;
+        drop(previous);
         check_model(&index, &self.embedder)?;
         let generation = index.manifest.generation;
         // The old generation is freed now unless a request still holds it.

@@ -15,10 +15,10 @@ use serde::Serialize;
 
 use crate::chunk::{Chunk, Chunker};
 use crate::config::{ChunkingConfig, HnswConfig, IngestConfig};
-use crate::dense::DenseIndex;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::read::SkipReason;
+use crate::segment::Segment;
 use crate::source::{self, Document, Skipped};
 use crate::store::{self, Current, DocEntry, Manifest};
 
@@ -77,6 +77,9 @@ pub struct IngestReport {
     pub full_reembed_reason: Option<String>,
     /// Every skipped file with its reason (the CLI lists them with `-v`).
     pub skipped: Vec<Skipped>,
+    /// The merge of segments run after the ingest, if the policy chose one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge: Option<crate::compact::CompactReport>,
 }
 
 /// A set of changes to apply to the current generation.
@@ -223,13 +226,63 @@ fn name_a_few(skipped: &[Skipped]) -> String {
 /// The previous generation, as far as it can be reused.
 struct Previous {
     manifest: Manifest,
-    chunks: Vec<Chunk>,
-    vectors: Vec<Vec<f32>>,
-    /// Documents may keep their chunks (same model and chunking).
+    /// Documents may keep their chunks (same model, chunking and chunker).
     reuse_chunks: bool,
+    /// Its vectors are of the loaded model (reusable by embedding text).
+    same_model: bool,
+    /// Chunk stores of its segments, opened when a document of theirs is read.
+    stores: HashMap<u64, store::ChunkStore>,
+}
+
+impl Previous {
+    /// A document's chunks and vectors, read from its segment (positioned reads of just its
+    /// range: the cost of an update does not grow with the segment).
+    fn read_doc(&mut self, root: &Path, e: &DocEntry) -> Result<(Vec<Chunk>, Vec<Vec<f32>>)> {
+        read_document(root, &self.manifest, &mut self.stores, e)
+    }
+}
+
+/// A document's chunks and vectors, read from its segment with positioned reads of just its
+/// range (the cost of an update or a merge does not grow with the segment). `stores`
+/// caches the segments' opened chunk stores.
+pub(crate) fn read_document(
+    root: &Path,
+    manifest: &Manifest,
+    stores: &mut HashMap<u64, store::ChunkStore>,
+    e: &DocEntry,
+) -> Result<(Vec<Chunk>, Vec<Vec<f32>>)> {
+    if e.chunks == 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let n = manifest
+        .segments
+        .iter()
+        .find(|r| r.id == e.segment)
+        .map(|r| r.chunks as usize)
+        .ok_or_else(|| {
+            Error::index(
+                store::segment_dir(root, e.segment),
+                "is named by a document but not listed by the manifest; run `lore ingest --rebuild`",
+            )
+        })?;
+    let dir = store::segment_dir(root, e.segment);
+    let st = match stores.entry(e.segment) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => v.insert(store::ChunkStore::open(&dir, n)?),
+    };
+    let range = e.first_chunk..e.first_chunk.saturating_add(e.chunks);
+    let chunks = st.range(range.clone())?;
+    let vectors = store::read_vector_rows(&dir, n, manifest.model.dim, range)?;
+    Ok((chunks, vectors))
 }
 
 /// Applies `changes` to the index at `index_root` and publishes a new generation.
+///
+/// Documents that did not change stay where they are, in their segments; the new and
+/// changed ones are written as one new segment; removed and replaced documents simply
+/// leave the manifest (their chunks become tombstones of their segments). So an update
+/// costs what changed, not the corpus. When every chunk has to move (model, chunking or
+/// graph settings changed, or `--rebuild`), the new segment holds everything.
 pub fn apply(
     index_root: &Path,
     changes: Changes,
@@ -250,7 +303,7 @@ pub fn apply(
     );
 
     let mut report = IngestReport::default();
-    let previous = match (&current, settings.rebuild) {
+    let mut previous = match (&current, settings.rebuild) {
         (Some(c), false) => Some(load_previous(
             &index_root.join(&c.dir),
             embedder,
@@ -260,49 +313,50 @@ pub fn apply(
         _ => None,
     };
     let reuse_chunks = previous.as_ref().is_some_and(|p| p.reuse_chunks);
+    // Every kept document moves into the new segment when its chunks or graph are stale.
+    let rewrite_all = previous
+        .as_ref()
+        .is_some_and(|p| !p.reuse_chunks || p.manifest.hnsw != settings.hnsw);
+    let same_model = previous.as_ref().is_some_and(|p| p.same_model);
 
     // 1. Decide, per document, whether it keeps its chunks.
-    enum Plan<'a> {
-        Keep(&'a str),
+    enum Plan {
+        Keep,
         Chunk(Document),
     }
     let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
-    let prev_docs = previous.as_ref().map(|p| &p.manifest.documents);
+    let prev_docs: BTreeMap<String, DocEntry> = previous
+        .as_ref()
+        .map(|p| p.manifest.documents.clone())
+        .unwrap_or_default();
     if !changes.complete {
-        if let Some(docs) = prev_docs {
-            for path in docs.keys() {
-                plans.insert(path.clone(), Plan::Keep(path));
-            }
+        for path in prev_docs.keys() {
+            plans.insert(path.clone(), Plan::Keep);
         }
     }
     for path in &changes.removes {
         plans.remove(path);
     }
     for doc in changes.upserts {
-        let old = prev_docs.and_then(|d| d.get(&doc.path));
+        let old = prev_docs.get(&doc.path);
+        let same = old.is_some_and(|e| reuse_chunks && e.hash == doc.hash);
         match old {
-            Some(e) if reuse_chunks && e.hash == doc.hash => report.files_unchanged += 1,
+            Some(_) if same => report.files_unchanged += 1,
             Some(_) => report.files_changed += 1,
             None => report.files_added += 1,
         }
-        let plan = match old {
-            Some(e) if reuse_chunks && e.hash == doc.hash => {
-                let (key, _) = prev_docs
-                    .and_then(|d| d.get_key_value(&doc.path))
-                    .expect("looked up above");
-                Plan::Keep(key.as_str())
-            }
-            _ => Plan::Chunk(doc),
-        };
-        let path = match &plan {
-            Plan::Keep(p) => p.to_string(),
-            Plan::Chunk(d) => d.path.clone(),
-        };
-        plans.insert(path, plan);
+        plans.insert(
+            doc.path.clone(),
+            if same { Plan::Keep } else { Plan::Chunk(doc) },
+        );
     }
     report.files_read = report.files_added + report.files_changed + report.files_unchanged;
-    if let Some(docs) = prev_docs {
-        report.files_removed = docs.keys().filter(|p| !plans.contains_key(*p)).count();
+    report.files_removed = prev_docs.keys().filter(|p| !plans.contains_key(*p)).count();
+    if rewrite_all && !same_model && plans.values().any(|p| matches!(p, Plan::Keep)) {
+        return Err(Error::index(
+            index_root,
+            "was built with another embedding model, and documents added through the API cannot be embedded again without their files; ingest the folder again (`lore ingest DIR --rebuild`)",
+        ));
     }
 
     // 2. Chunk the new and changed documents.
@@ -311,7 +365,7 @@ pub fn apply(
         .values()
         .filter_map(|p| match p {
             Plan::Chunk(d) => Some(d),
-            Plan::Keep(_) => None,
+            Plan::Keep => None,
         })
         .collect();
     progress.phase("chunking", to_chunk.len() as u64);
@@ -324,42 +378,55 @@ pub fn apply(
         })
         .collect();
 
-    // 3. Assemble the new chunk list in path order, reusing vectors where possible.
-    let cache: HashMap<blake3::Hash, usize> = previous
-        .as_ref()
-        .map(|p| {
-            p.chunks
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (blake3::hash(c.embedding_text().as_bytes()), i))
-                .collect()
-        })
-        .unwrap_or_default();
+    // 3. Vectors worth reusing: those of the documents being replaced or removed (an edit
+    //    keeps most of a document's chunks, a rename all of them), by embedding text.
+    let mut cache: HashMap<blake3::Hash, Vec<f32>> = HashMap::new();
+    if let Some(p) = previous.as_mut().filter(|p| p.same_model) {
+        for (path, e) in &prev_docs {
+            if matches!(plans.get(path), Some(Plan::Keep)) {
+                continue;
+            }
+            let (cs, vs) = p.read_doc(index_root, e)?;
+            for (c, v) in cs.iter().zip(vs) {
+                cache.insert(blake3::hash(c.embedding_text().as_bytes()), v);
+            }
+        }
+    }
+
+    // 4. The new segment's chunks in path order; kept documents stay in their segments
+    //    (or are copied in, chunks and vectors, when everything is rewritten).
+    let generation = current.as_ref().map_or(1, |c| c.generation + 1);
+    let new_id = store::next_segment_id(index_root, generation);
     let mut chunks: Vec<Chunk> = Vec::new();
     let mut vectors: Vec<Option<Vec<f32>>> = Vec::new();
     let mut documents = BTreeMap::new();
-    let mut kept_prev_chunks = 0usize;
+    let mut kept = 0usize;
+    let mut cached_new = 0usize;
     for (path, plan) in &plans {
         let first = chunks.len() as u32;
         let hash = match plan {
-            Plan::Keep(p) => {
-                let prev = previous
-                    .as_ref()
-                    .expect("Keep implies a previous generation");
-                let e = &prev.manifest.documents[*p];
-                for id in e.first_chunk..e.first_chunk + e.chunks {
-                    chunks.push(prev.chunks[id as usize].clone());
-                    vectors.push(Some(prev.vectors[id as usize].clone()));
+            Plan::Keep => {
+                let e = &prev_docs[path];
+                kept += e.chunks as usize;
+                if !rewrite_all {
+                    documents.insert(path.clone(), e.clone());
+                    continue;
                 }
-                kept_prev_chunks += e.chunks as usize;
+                let p = previous
+                    .as_mut()
+                    .expect("Keep implies a previous generation");
+                let (cs, vs) = p.read_doc(index_root, e)?;
+                chunks.extend(cs);
+                vectors.extend(vs.into_iter().map(Some));
                 e.hash.clone()
             }
             Plan::Chunk(d) => {
                 for c in fresh.get(d.path.as_str()).cloned().unwrap_or_default() {
-                    let cached = cache.get(&blake3::hash(c.embedding_text().as_bytes()));
-                    vectors.push(cached.map(|&i| {
-                        previous.as_ref().expect("cache implies previous").vectors[i].clone()
-                    }));
+                    let v = cache
+                        .get(&blake3::hash(c.embedding_text().as_bytes()))
+                        .cloned();
+                    cached_new += v.is_some() as usize;
+                    vectors.push(v);
                     chunks.push(c);
                 }
                 d.hash.clone()
@@ -369,18 +436,19 @@ pub fn apply(
             path.clone(),
             DocEntry {
                 hash,
+                segment: new_id,
                 first_chunk: first,
                 chunks: chunks.len() as u32 - first,
             },
         );
     }
-    let cached_new = vectors.iter().filter(|v| v.is_some()).count() - kept_prev_chunks;
-    report.chunks_reused = kept_prev_chunks + cached_new;
+    drop(cache);
+    report.chunks_reused = kept + cached_new;
     if let Some(p) = &previous {
-        report.chunks_removed = p.chunks.len().saturating_sub(report.chunks_reused);
+        report.chunks_removed = p.manifest.chunks.saturating_sub(report.chunks_reused);
     }
 
-    // 4. Embed what is new, shortest texts first so each batch pads little.
+    // 5. Embed what is new, shortest texts first so each batch pads little.
     let missing: Vec<usize> = (0..chunks.len())
         .filter(|&i| vectors[i].is_none())
         .collect();
@@ -409,42 +477,68 @@ pub fn apply(
         .into_iter()
         .map(|v| v.expect("every chunk has a vector now"))
         .collect();
+    let live_chunks: usize = documents
+        .values()
+        .map(|e: &DocEntry| e.chunks as usize)
+        .sum();
 
-    // 5. Write and publish the new generation (unless nothing changed at all).
-    let unchanged = previous.as_ref().is_some_and(|p| {
-        p.reuse_chunks
-            && report.files_added + report.files_changed + report.files_removed == 0
-            && p.manifest.hnsw == settings.hnsw
+    // 6. Write and publish the new generation (unless nothing changed at all).
+    let unchanged = previous.as_ref().is_some_and(|_| {
+        !rewrite_all && report.files_added + report.files_changed + report.files_removed == 0
     });
     if unchanged {
         let current = current.expect("a previous generation exists");
         report.generation = current.generation;
-        report.chunks = chunks.len();
+        report.chunks = live_chunks;
         report.seconds = started.elapsed().as_secs_f64();
         report.chunks_per_s = report.chunks as f64 / report.seconds.max(1e-9);
         report.peak_rss_mb = peak_rss_mb();
         return Ok(report);
     }
     progress.phase("indexing", 0);
-    let generation = current.as_ref().map_or(1, |c| c.generation + 1);
-    let manifest = Manifest::new(
+    let mut manifest = Manifest::new(
         generation,
         embedder.info().clone(),
         settings.chunking.clone(),
         settings.hnsw.clone(),
-        chunks.len(),
+        live_chunks,
         documents,
         changes
             .source
             .or_else(|| previous.as_ref().and_then(|p| p.manifest.source.clone())),
     );
-    publish(index_root, &manifest, &chunks, &vectors, &settings.hnsw)?;
-    let n_chunks = chunks.len();
-    drop((chunks, vectors));
+    if let Some(p) = previous.as_ref().filter(|_| !rewrite_all) {
+        let used: std::collections::BTreeSet<u64> = manifest
+            .documents
+            .values()
+            .filter(|e| e.chunks > 0)
+            .map(|e| e.segment)
+            .collect();
+        manifest.segments = p
+            .manifest
+            .segments
+            .iter()
+            .filter(|r| used.contains(&r.id))
+            .cloned()
+            .collect();
+    }
+    if !chunks.is_empty() {
+        let r = Segment::write(
+            index_root,
+            new_id,
+            &chunks,
+            &vectors,
+            embedder.info().dim,
+            &settings.hnsw,
+        )?;
+        manifest.segments.push(r);
+    }
+    drop((chunks, vectors, previous));
+    publish(index_root, &manifest)?;
     crate::index::release_free_memory();
 
     report.generation = generation;
-    report.chunks = n_chunks;
+    report.chunks = live_chunks;
     report.seconds = started.elapsed().as_secs_f64();
     report.chunks_per_s = if report.seconds > 0.0 {
         report.chunks as f64 / report.seconds
@@ -453,6 +547,150 @@ pub fn apply(
     };
     report.peak_rss_mb = peak_rss_mb();
     Ok(report)
+}
+
+/// A document already cut into chunks and embedded elsewhere ("bring your own vectors"):
+/// one unit vector of the index's dimension per chunk.
+pub struct PreparedDoc {
+    pub path: String,
+    /// Content hash recorded in the manifest.
+    pub hash: String,
+    pub chunks: Vec<Chunk>,
+    pub vectors: Vec<Vec<f32>>,
+}
+
+/// Publishes an update of prepared documents (replacing documents of the same path) and
+/// removals, without chunking or embedding: the same segment write and publication as
+/// [`apply`]. Creates the index (with `model` as its fingerprint) when there is none; an
+/// existing index must have been built with the same model dimension. Returns the new
+/// generation (the current one when nothing changed).
+pub fn apply_prepared(
+    index_root: &Path,
+    model: &crate::embed::ModelInfo,
+    upserts: Vec<PreparedDoc>,
+    removes: &[String],
+    chunking: &ChunkingConfig,
+    hnsw: &HnswConfig,
+) -> Result<u64> {
+    for d in &upserts {
+        if d.chunks.len() != d.vectors.len() || d.vectors.iter().any(|v| v.len() != model.dim) {
+            return Err(Error::invalid(
+                "vectors",
+                format!(
+                    "`{}`: {} chunks need {} vectors of dimension {}",
+                    d.path,
+                    d.chunks.len(),
+                    d.chunks.len(),
+                    model.dim
+                ),
+            ));
+        }
+        store::check_unit_vectors(Path::new(&d.path), &d.vectors.concat(), model.dim)
+            .map_err(|e| Error::invalid("vectors", e.to_string()))?;
+    }
+    store::check_is_lore_folder(index_root)?;
+    let _lock = store::lock(index_root)?;
+    let current = store::read_current(index_root)?;
+    store::collect_garbage(
+        index_root,
+        current
+            .as_ref()
+            .map_or(0, |c| c.generation.saturating_sub(1)),
+    );
+    let previous = match &current {
+        Some(c) => Some(store::read_manifest(&index_root.join(&c.dir))?),
+        None => None,
+    };
+    if let Some(p) = &previous {
+        if p.model.dim != model.dim {
+            return Err(Error::invalid(
+                "vectors",
+                format!(
+                    "the index holds vectors of dimension {}, not {}",
+                    p.model.dim, model.dim
+                ),
+            ));
+        }
+    }
+    let generation = current.as_ref().map_or(1, |c| c.generation + 1);
+    let new_id = store::next_segment_id(index_root, generation);
+    let mut documents = previous
+        .as_ref()
+        .map(|p| p.documents.clone())
+        .unwrap_or_default();
+    let mut removed = 0;
+    for path in removes {
+        removed += documents.remove(path).is_some() as usize;
+    }
+    let mut chunks = Vec::new();
+    let mut vectors = Vec::new();
+    let mut upserts = upserts;
+    upserts.sort_by(|a, b| a.path.cmp(&b.path));
+    let changed = !upserts.is_empty();
+    for d in upserts {
+        let first = chunks.len() as u32;
+        let n = d.chunks.len() as u32;
+        chunks.extend(d.chunks);
+        vectors.extend(d.vectors);
+        documents.insert(
+            d.path,
+            DocEntry {
+                hash: d.hash,
+                segment: new_id,
+                first_chunk: first,
+                chunks: n,
+            },
+        );
+    }
+    if !changed && removed == 0 {
+        if let Some(c) = current {
+            return Ok(c.generation);
+        }
+    }
+    let live: usize = documents.values().map(|e| e.chunks as usize).sum();
+    let mut manifest = Manifest::new(
+        generation,
+        previous
+            .as_ref()
+            .map_or_else(|| model.clone(), |p| p.model.clone()),
+        previous
+            .as_ref()
+            .map_or_else(|| chunking.clone(), |p| p.chunking.clone()),
+        previous
+            .as_ref()
+            .map_or_else(|| hnsw.clone(), |p| p.hnsw.clone()),
+        live,
+        documents,
+        previous.as_ref().and_then(|p| p.source.clone()),
+    );
+    let used: std::collections::BTreeSet<u64> = manifest
+        .documents
+        .values()
+        .filter(|e| e.chunks > 0)
+        .map(|e| e.segment)
+        .collect();
+    if let Some(p) = &previous {
+        manifest.segments = p
+            .segments
+            .iter()
+            .filter(|r| used.contains(&r.id))
+            .cloned()
+            .collect();
+    }
+    if !chunks.is_empty() {
+        let r = Segment::write(
+            index_root,
+            new_id,
+            &chunks,
+            &vectors,
+            model.dim,
+            &manifest.hnsw,
+        )?;
+        manifest.segments.push(r);
+    }
+    drop((chunks, vectors));
+    publish(index_root, &manifest)?;
+    Ok(generation)
 }
 
 fn load_previous(
@@ -469,7 +707,6 @@ fn load_previous(
         other => other,
     };
     let manifest = store::read_manifest(dir).map_err(with_hint)?;
-    let chunks = store::read_chunks(dir, manifest.chunks).map_err(with_hint)?;
     let model_changed = manifest.model != *embedder.info();
     let chunking_changed = manifest.chunking != settings.chunking;
     let chunker_changed = manifest.chunker != crate::chunk::CHUNKER_VERSION;
@@ -496,32 +733,23 @@ fn load_previous(
     } else {
         None
     };
-    let vectors = if model_changed {
-        Vec::new()
-    } else {
-        store::read_vectors(dir, manifest.chunks, manifest.model.dim).map_err(with_hint)?
-    };
     if let Some(r) = &reason {
         tracing::warn!("{r}: every document is chunked and embedded again");
         report.full_reembed_reason = Some(r.clone());
     }
     Ok(Previous {
         reuse_chunks: reason.is_none(),
-        chunks: if model_changed { Vec::new() } else { chunks },
-        vectors,
+        same_model: !model_changed,
+        stores: HashMap::new(),
         manifest,
     })
 }
 
-/// Writes a generation into `gen-N.tmp`, syncs it, renames it to `gen-N` and points
-/// `CURRENT` at it. Until that last rename, readers see the previous generation.
-fn publish(
-    root: &Path,
-    manifest: &Manifest,
-    chunks: &[Chunk],
-    vectors: &[Vec<f32>],
-    hnsw: &HnswConfig,
-) -> Result<PathBuf> {
+/// Publishes a generation whose segments are already written: `gen-N.tmp/manifest.json`,
+/// synced, renamed to `gen-N`, then `CURRENT` pointed at it. Until that last rename,
+/// readers see the previous generation; a crash before it leaves only unreferenced
+/// folders, which the next writer's garbage collection removes.
+pub(crate) fn publish(root: &Path, manifest: &Manifest) -> Result<PathBuf> {
     let name = store::generation_dir_name(manifest.generation);
     let tmp = root.join(format!("{name}.tmp"));
     if tmp.exists() {
@@ -530,14 +758,7 @@ fn publish(
     }
     std::fs::create_dir_all(&tmp)
         .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-    store::write_chunks(&tmp, chunks)?;
-    store::write_vectors(&tmp, vectors)?;
-    crate::lexical::build(&tmp.join(store::BM25_DIR), chunks)?;
-    DenseIndex::build(vectors, hnsw)?.save(&tmp)?;
-    // Checksums of everything written above, so damage is detectable later (lore doctor).
-    let mut manifest = manifest.clone();
-    manifest.files = store::checksum_files(&tmp)?;
-    let manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    let manifest_json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
     std::fs::write(tmp.join(store::MANIFEST), manifest_json).map_err(|e| {
         Error::io(
             format!("writing {}", tmp.join(store::MANIFEST).display()),

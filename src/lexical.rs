@@ -15,7 +15,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::collector::FilterCollector;
+use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
@@ -23,7 +24,10 @@ use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
     Token, TokenFilter, TokenStream, Tokenizer,
 };
-use tantivy::{collector::TopDocs, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    collector::TopDocs, DocAddress, Index, IndexReader, ReloadPolicy, Score, Searcher,
+    TantivyDocument, Term,
+};
 
 use crate::chunk::Chunk;
 use crate::error::{Error, Result};
@@ -423,6 +427,113 @@ impl LexicalIndex {
     }
 }
 
+/// BM25 statistics summed over several tantivy indexes (one per segment), so each segment's
+/// postings are scored as if every segment were one index: the same document count,
+/// average length and document frequencies everywhere. Tombstoned chunks still count until a
+/// merge rewrites their segment, as Lucene's deleted documents do; including them keeps the
+/// three figures consistent (a document frequency never exceeds the document count).
+struct SummedStats<'a> {
+    searchers: &'a [Searcher],
+}
+
+impl Bm25StatisticsProvider for SummedStats<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        self.searchers
+            .iter()
+            .map(|s| s.total_num_tokens(field))
+            .sum()
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        self.searchers.iter().map(|s| s.total_num_docs()).sum()
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        self.searchers.iter().map(|s| s.doc_freq(term)).sum()
+    }
+}
+
+/// One segment's BM25 index and, when some of its chunks are deleted, the test for a live
+/// local id.
+pub struct SegmentLeg<'a> {
+    pub index: &'a LexicalIndex,
+    pub alive: Option<std::sync::Arc<dyn Fn(u64) -> bool + Send + Sync>>,
+}
+
+/// The best `k` live chunks over several segments' BM25 indexes, scored with statistics
+/// summed over all of them, best first, as `(segment position, local id, score)`.
+pub fn search_segments(
+    legs: &[SegmentLeg],
+    query: &str,
+    k: usize,
+) -> Result<Vec<(usize, u32, f32)>> {
+    let Some(first) = legs.first() else {
+        return Ok(Vec::new());
+    };
+    let dir = first
+        .index
+        .dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(&first.index.dir);
+    guarded(dir, "searching", || {
+        search_segments_unguarded(legs, query, k)
+    })
+}
+
+fn search_segments_unguarded(
+    legs: &[SegmentLeg],
+    query: &str,
+    k: usize,
+) -> Result<Vec<(usize, u32, f32)>> {
+    let first = legs[0].index;
+    let terms = first.terms(query);
+    if terms.is_empty() || k == 0 {
+        return Ok(Vec::new());
+    }
+    // Every segment has the same schema, so one query (its field ids) serves all.
+    let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+        .iter()
+        .map(|t| {
+            let q: Box<dyn Query> = Box::new(TermQuery::new(
+                Term::from_field_text(first.fields.text, t),
+                IndexRecordOption::WithFreqs,
+            ));
+            (Occur::Should, q)
+        })
+        .collect();
+    let query = BooleanQuery::new(clauses);
+    let searchers: Vec<Searcher> = legs.iter().map(|l| l.index.reader.searcher()).collect();
+    let stats = SummedStats {
+        searchers: &searchers,
+    };
+    let mut out: Vec<(usize, u32, f32)> = Vec::new();
+    for (pos, (leg, searcher)) in legs.iter().zip(&searchers).enumerate() {
+        let top = TopDocs::with_limit(k).order_by_score();
+        let found: Vec<(Score, DocAddress)> = match &leg.alive {
+            None => searcher.search_with_statistics_provider(&query, &top, &stats)?,
+            Some(alive) => {
+                let alive = alive.clone();
+                let filtered =
+                    FilterCollector::new("id".to_string(), move |id: u64| alive(id), top);
+                searcher.search_with_statistics_provider(&query, &filtered, &stats)?
+            }
+        };
+        for (score, addr) in found {
+            let column = searcher
+                .segment_reader(addr.segment_ord)
+                .fast_fields()
+                .u64("id")?;
+            if let Some(id) = column.first(addr.doc_id) {
+                out.push((pos, id as u32, score));
+            }
+        }
+    }
+    out.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
+    out.truncate(k);
+    Ok(out)
+}
+
 /// Escapes text for HTML element content and attributes.
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -575,5 +686,102 @@ mod tests {
             assert_eq!(index.search(q, 5).expect("search").len(), 1, "{q}");
         }
         assert!(indexed_text(&c).starts_with("Zebrafish > Fins\n"));
+    }
+
+    fn chunk(i: usize, text: &str) -> Chunk {
+        serde_json::from_value(serde_json::json!({
+            "path": format!("d{i}.md"), "ordinal": 0, "title": format!("Doc {i}"), "heading": "",
+            "text": text, "start_line": 1, "end_line": 1,
+            "byte_start": 0, "byte_end": text.len()
+        }))
+        .expect("a chunk")
+    }
+
+    /// The same chunks in one index and split over three score the same: the statistics
+    /// are summed over the segments. Deleted chunks never come back.
+    #[test]
+    fn split_segments_score_like_one_index() {
+        let words = [
+            "zebrafish",
+            "fin",
+            "regrowth",
+            "injury",
+            "protein",
+            "cell",
+            "heart",
+            "retina",
+            "signal",
+            "growth",
+            "factor",
+            "neuron",
+        ];
+        // Deterministic texts of different lengths and term mixes.
+        let chunks: Vec<Chunk> = (0..60)
+            .map(|i| {
+                let n = 5 + (i * 7) % 23;
+                let text: Vec<&str> = (0..n)
+                    .map(|j| words[(i * 3 + j * j) % words.len()])
+                    .collect();
+                chunk(i, &text.join(" "))
+            })
+            .collect();
+        let one = tempfile::TempDir::new().expect("temp dir");
+        build(one.path(), &chunks).expect("build");
+        let single = LexicalIndex::open(one.path()).expect("open");
+        let parts = [0..10, 10..35, 35..60];
+        let dirs: Vec<tempfile::TempDir> = parts
+            .iter()
+            .map(|r| {
+                let d = tempfile::TempDir::new().expect("temp dir");
+                build(d.path(), &chunks[r.clone()]).expect("build");
+                d
+            })
+            .collect();
+        let split: Vec<LexicalIndex> = dirs
+            .iter()
+            .map(|d| LexicalIndex::open(d.path()).expect("open"))
+            .collect();
+        let legs: Vec<SegmentLeg> = split
+            .iter()
+            .map(|index| SegmentLeg { index, alive: None })
+            .collect();
+        for q in [
+            "zebrafish regrowth",
+            "heart cell signal",
+            "neuron",
+            "growth factor injury",
+        ] {
+            let want = single.search(q, 60).expect("search");
+            let got = search_segments(&legs, q, 60).expect("search");
+            assert_eq!(want.len(), got.len(), "{q}");
+            let global: std::collections::HashMap<u32, f32> = got
+                .iter()
+                .map(|&(s, local, score)| (parts[s].start as u32 + local, score))
+                .collect();
+            for (id, score) in want {
+                let other = global[&id];
+                assert!(
+                    (score - other).abs() < 1e-4,
+                    "{q}: chunk {id} {score} vs {other}"
+                );
+            }
+        }
+        // Every other chunk of the middle segment deleted: none of them is returned.
+        let alive: std::sync::Arc<dyn Fn(u64) -> bool + Send + Sync> =
+            std::sync::Arc::new(|id: u64| id.is_multiple_of(2));
+        let legs: Vec<SegmentLeg> = split
+            .iter()
+            .enumerate()
+            .map(|(i, index)| SegmentLeg {
+                index,
+                alive: (i == 1).then(|| alive.clone()),
+            })
+            .collect();
+        let got = search_segments(&legs, "zebrafish heart neuron", 60).expect("search");
+        assert!(!got.is_empty());
+        assert!(
+            got.iter().all(|&(s, local, _)| s != 1 || local % 2 == 0),
+            "{got:?}"
+        );
     }
 }

@@ -912,7 +912,7 @@ async fn search(
         if highlight {
             let index = engine.index();
             for h in &mut response.results {
-                h.snippet = Some(index.lexical().highlight(&h.text, &req.query));
+                h.snippet = Some(index.highlight(&h.text, &req.query));
             }
         }
         Ok(response)
@@ -1175,6 +1175,7 @@ async fn apply_changes(
             hnsw: config.hnsw.clone(),
             rebuild: false,
         };
+        let _turn = engine.write_turn();
         let report = ingest::apply(
             engine.root(),
             changes,
@@ -1187,6 +1188,25 @@ async fn apply_changes(
         Ok(report)
     })
     .await?;
+    // Small segments are merged after the answer, off the request. Searches are never
+    // blocked by a merge; this server's next update waits for it (`write_turn`).
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let _turn = engine.write_turn();
+        match crate::compact::compact(
+            engine.root(),
+            &crate::compact::MergePolicy::default(),
+            false,
+        ) {
+            Ok(Some(_)) => {
+                if let Err(e) = engine.reload_if_changed() {
+                    tracing::warn!(error = %e, "could not switch to the merged generation");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::info!(error = %e, "segment merge skipped"),
+        }
+    });
     Ok(Json(DocumentChange {
         generation: report.generation,
         report,

@@ -4,18 +4,29 @@
 //! index/
 //!   CURRENT            {"generation": 7, "dir": "gen-000007"}: the only mutable file,
 //!                      replaced by write-temp + fsync + rename
-//!   lore.lock          held (flock) by the one running ingest; the kernel drops it on exit
+//!   lore.lock          held (flock) by the one running writer; the kernel drops it on exit
 //!   gen-000007/        one immutable generation
-//!     manifest.json    format version, model fingerprint, settings, documents
-//!     chunks.jsonl     one Chunk per line; line i is chunk id i
-//!     vectors.f32      chunk embeddings, row i = chunk i, little-endian f32
-//!     hnsw.graph       the HNSW graph over vectors.f32
-//!     bm25/            the tantivy index over chunks.jsonl
+//!     manifest.json    format version, model fingerprint, settings, the live segments (each
+//!                      with the blake3 of its segment.json), documents (segment + local range)
+//!   segments/
+//!     seg-000005/      one immutable segment, shared by every generation that lists it
+//!       segment.json   id, chunk count, size + blake3 of every other file of the segment
+//!       chunks.jsonl   one Chunk per line; line i is local chunk id i
+//!       chunks.offsets u64 LE byte offsets of each line (n + 1), so one chunk is one pread
+//!       vectors.f32    chunk embeddings, row i = local chunk i, little-endian f32
+//!       hnsw.graph     the HNSW graph over vectors.f32
+//!       bm25/          the tantivy index over chunks.jsonl (fast field `id` = local id)
 //! ```
+//!
+//! A chunk of a segment is live in a generation when a document of that generation's
+//! manifest claims it (`DocEntry::segment` + `first_chunk .. first_chunk + chunks`); every
+//! other chunk of a listed segment is a tombstone. The delete set is therefore derived from
+//! the documents and can never disagree with them.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -26,7 +37,8 @@ use crate::embed::ModelInfo;
 use crate::error::{Error, Result};
 
 /// Bumped whenever the layout changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: segmented generations (issue 13); 1 was one folder per generation.
+pub const FORMAT_VERSION: u32 = 2;
 const FORMAT_NAME: &str = "lore-index";
 pub const CURRENT: &str = "CURRENT";
 pub const LOCK: &str = "lore.lock";
@@ -34,6 +46,9 @@ pub const MANIFEST: &str = "manifest.json";
 pub const CHUNKS: &str = "chunks.jsonl";
 pub const VECTORS: &str = "vectors.f32";
 pub const BM25_DIR: &str = "bm25";
+pub const OFFSETS: &str = "chunks.offsets";
+pub const SEGMENTS: &str = "segments";
+pub const SEGMENT_META: &str = "segment.json";
 
 /// The pointer to the published generation.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -47,9 +62,34 @@ pub struct Current {
 pub struct DocEntry {
     /// blake3 of the file bytes.
     pub hash: String,
-    /// Its chunks are ids `first_chunk .. first_chunk + chunks`.
+    /// The segment holding its chunks.
+    pub segment: u64,
+    /// Its chunks are the segment's local ids `first_chunk .. first_chunk + chunks`.
     pub first_chunk: u32,
     pub chunks: u32,
+}
+
+/// A segment as a generation lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SegmentRef {
+    pub id: u64,
+    /// Chunks stored in the segment, live or not.
+    pub chunks: u32,
+    /// Size and blake3 of its `segment.json`, which in turn sums every other file of the
+    /// segment: the generation's manifest thereby vouches for every byte it serves.
+    pub meta: FileSum,
+}
+
+/// A segment's own description (`segment.json`), written last into the segment folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    pub format: String,
+    pub version: u32,
+    pub id: u64,
+    pub chunks: u32,
+    pub dim: usize,
+    /// Size and blake3 of every other file (paths relative to the segment folder).
+    pub files: BTreeMap<String, FileSum>,
 }
 
 /// Describes a generation; written last, so a generation without one is incomplete.
@@ -63,19 +103,16 @@ pub struct Manifest {
     pub model: ModelInfo,
     pub chunking: ChunkingConfig,
     pub hnsw: HnswConfig,
+    /// Live chunks (the sum of the documents' chunk counts).
     pub chunks: usize,
+    /// The segments this generation reads, oldest first.
+    pub segments: Vec<SegmentRef>,
     pub documents: BTreeMap<String, DocEntry>,
     /// The folder that was ingested (informational).
     pub source: Option<String>,
     /// [`crate::chunk::CHUNKER_VERSION`] that cut the chunks (0: before it was recorded).
     #[serde(default)]
     pub chunker: u32,
-    /// Size and blake3 of every file of the generation but the manifest (paths relative to
-    /// the generation folder, `/`-separated), written at publish so `lore doctor` and
-    /// `--verify` can tell a damaged file from a good one. Empty in indexes written by a
-    /// lore older than this field.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub files: BTreeMap<String, FileSum>,
 }
 
 /// One file's size and content hash.
@@ -110,9 +147,25 @@ impl Manifest {
             documents,
             source,
             chunker: crate::chunk::CHUNKER_VERSION,
-            files: BTreeMap::new(),
+            segments: Vec::new(),
         }
     }
+}
+
+/// Name of segment `n`'s folder (under `segments/`).
+pub fn segment_dir_name(n: u64) -> String {
+    format!("seg-{n:06}")
+}
+
+/// The segment number a folder's name stands for (`seg-000007` → 7).
+pub fn segment_of_dir_name(name: &str) -> Option<u64> {
+    let n = name.strip_prefix("seg-")?.parse::<u64>().ok()?;
+    (segment_dir_name(n) == name).then_some(n)
+}
+
+/// The folder of segment `id` of the index at `root`.
+pub fn segment_dir(root: &Path, id: u64) -> PathBuf {
+    root.join(SEGMENTS).join(segment_dir_name(id))
 }
 
 /// Name of generation `n`'s folder.
@@ -178,6 +231,7 @@ pub fn check_is_lore_folder(root: &Path) -> Result<()> {
         let ours = name.starts_with('.')
             || name == LOCK
             || name == "CURRENT.tmp"
+            || name == SEGMENTS
             || name.eq_ignore_ascii_case("README.md")
             || name.starts_with("gen-");
         if !ours {
@@ -233,23 +287,137 @@ pub fn sync_tree(dir: &Path) -> Result<()> {
     sync_dir(dir)
 }
 
-/// Writes the chunk store.
+/// Writes the chunk store: one JSON line per chunk (`chunks.jsonl`) and the byte offset of
+/// every line plus the end (`chunks.offsets`, `u64` LE), so a reader fetches one chunk with
+/// one positioned read instead of holding them all.
 pub fn write_chunks(dir: &Path, chunks: &[Chunk]) -> Result<()> {
     let path = dir.join(CHUNKS);
     let f =
         File::create(&path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
     let mut w = BufWriter::new(f);
+    let mut offsets: Vec<u8> = Vec::with_capacity((chunks.len() + 1) * 8);
+    let mut at = 0u64;
+    offsets.extend_from_slice(&at.to_le_bytes());
     for c in chunks {
-        serde_json::to_writer(&mut w, c)
+        let mut line = serde_json::to_vec(c)
             .map_err(|e| Error::io(format!("writing {}", path.display()), e.into()))?;
-        w.write_all(b"\n")
+        line.push(b'\n');
+        w.write_all(&line)
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        at += line.len() as u64;
+        offsets.extend_from_slice(&at.to_le_bytes());
     }
     w.flush()
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    let opath = dir.join(OFFSETS);
+    std::fs::write(&opath, offsets)
+        .map_err(|e| Error::io(format!("writing {}", opath.display()), e))
 }
 
-/// Reads the chunk store, checking it holds `expected` chunks.
+/// A segment's chunk store opened for positioned reads: only the offsets (8 bytes per
+/// chunk) are in memory; each chunk's text is read from disk when a hit needs it.
+pub struct ChunkStore {
+    path: PathBuf,
+    file: File,
+    /// `len() + 1` entries, non-decreasing, the last one the file size.
+    offsets: Vec<u64>,
+}
+
+/// Longest chunk line read back (a chunk is capped far below this; a larger span is damage).
+const MAX_CHUNK_LINE: u64 = 16 * 1024 * 1024;
+
+impl ChunkStore {
+    /// Opens the store of the segment in `dir`, checking it holds `expected` chunks and that
+    /// its offsets describe the data file (before anything is sized by them).
+    pub fn open(dir: &Path, expected: usize) -> Result<ChunkStore> {
+        let path = dir.join(CHUNKS);
+        let damaged = |what: String| {
+            Error::index(
+                &path,
+                format!("{what}; the index is damaged, run `lore ingest --rebuild`"),
+            )
+        };
+        let file = File::open(&path)
+            .map_err(|e| Error::index(&path, format!("cannot open the chunk store: {e}")))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::index(&path, format!("cannot open the chunk store: {e}")))?
+            .len();
+        let opath = dir.join(OFFSETS);
+        let osize = std::fs::metadata(&opath)
+            .map_err(|e| Error::index(&opath, format!("cannot open the chunk offsets: {e}")))?
+            .len();
+        if Some(osize)
+            != (expected as u64)
+                .checked_add(1)
+                .and_then(|n| n.checked_mul(8))
+        {
+            return Err(damaged(format!(
+                "has an offsets file of {osize} bytes for the {expected} chunks the manifest lists"
+            )));
+        }
+        let bytes = std::fs::read(&opath)
+            .map_err(|e| Error::index(&opath, format!("cannot read the chunk offsets: {e}")))?;
+        let offsets: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect();
+        let ok = offsets.len() == expected + 1
+            && offsets.first() == Some(&0)
+            && offsets.last() == Some(&len)
+            && offsets
+                .windows(2)
+                .all(|w| w[0] < w[1] && w[1] - w[0] <= MAX_CHUNK_LINE);
+        if !ok {
+            return Err(damaged(format!(
+                "does not match its offsets file ({len} bytes, {expected} chunks)"
+            )));
+        }
+        Ok(ChunkStore {
+            path,
+            file,
+            offsets,
+        })
+    }
+
+    /// Chunks in the store.
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// True when the store holds no chunk.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads local chunk `i`.
+    pub fn get(&self, i: u32) -> Result<Chunk> {
+        let i = i as usize;
+        let (Some(&from), Some(&to)) = (self.offsets.get(i), self.offsets.get(i + 1)) else {
+            return Err(Error::index(
+                &self.path,
+                format!("chunk {i} is beyond the store; run `lore ingest --rebuild`"),
+            ));
+        };
+        let mut buf = vec![0u8; (to - from) as usize];
+        self.file
+            .read_exact_at(&mut buf, from)
+            .map_err(|e| Error::index(&self.path, format!("cannot read chunk {i}: {e}")))?;
+        serde_json::from_slice(&buf).map_err(|e| {
+            Error::index(
+                &self.path,
+                format!("chunk {i} is damaged ({e}); run `lore ingest --rebuild`"),
+            )
+        })
+    }
+
+    /// Reads local chunks `range` (a document's chunks, for reuse or a merge).
+    pub fn range(&self, range: std::ops::Range<u32>) -> Result<Vec<Chunk>> {
+        range.map(|i| self.get(i)).collect()
+    }
+}
+
+/// Reads the whole chunk store of a segment, checking it holds `expected` chunks.
 pub fn read_chunks(dir: &Path, expected: usize) -> Result<Vec<Chunk>> {
     let path = dir.join(CHUNKS);
     let f = File::open(&path)
@@ -293,6 +461,41 @@ pub fn read_chunks(dir: &Path, expected: usize) -> Result<Vec<Chunk>> {
         ));
     }
     Ok(chunks)
+}
+
+/// Reads rows `range` of a segment's `n` × `dim` vector file (a document's vectors, for
+/// reuse or a merge) with one positioned read.
+pub fn read_vector_rows(
+    dir: &Path,
+    n: usize,
+    dim: usize,
+    range: std::ops::Range<u32>,
+) -> Result<Vec<Vec<f32>>> {
+    let path = dir.join(VECTORS);
+    let f =
+        File::open(&path).map_err(|e| Error::index(&path, format!("cannot read vectors: {e}")))?;
+    let len = f
+        .metadata()
+        .map_err(|e| Error::index(&path, format!("cannot read vectors: {e}")))?
+        .len();
+    let row = dim as u64 * 4;
+    if len != n as u64 * row || range.end as usize > n || range.start > range.end || dim == 0 {
+        return Err(Error::index(
+            &path,
+            format!("is {len} bytes, expected {} for {n} vectors of {dim} floats (rows {range:?} asked); the index is damaged, run `lore ingest --rebuild`", n as u64 * row),
+        ));
+    }
+    let mut bytes = vec![0u8; (range.end - range.start) as usize * row as usize];
+    f.read_exact_at(&mut bytes, range.start as u64 * row)
+        .map_err(|e| Error::index(&path, format!("cannot read vectors: {e}")))?;
+    Ok(bytes
+        .chunks_exact(dim * 4)
+        .map(|r| {
+            r.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
+        .collect())
 }
 
 /// Writes the vectors as one little-endian f32 matrix.
@@ -383,15 +586,32 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
             format!("cannot read the manifest: {e}; run `lore ingest --rebuild`"),
         )
     })?;
-    let m: Manifest = serde_json::from_str(&text).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         Error::index(
             &path,
             format!("damaged manifest ({e}); run `lore ingest --rebuild`"),
         )
     })?;
-    if m.format != FORMAT_NAME {
+    if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
         return Err(Error::index(&path, "not a lore index manifest"));
     }
+    // The version is checked before the rest is parsed, so an index of another format
+    // gets this message rather than a missing-field error.
+    let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+    if version != FORMAT_VERSION as u64 {
+        return Err(Error::index(
+            &path,
+            format!(
+                "index format version {version} is not supported (this lore reads {FORMAT_VERSION}); run `lore ingest --rebuild`"
+            ),
+        ));
+    }
+    let m: Manifest = serde_json::from_value(value).map_err(|e| {
+        Error::index(
+            &path,
+            format!("damaged manifest ({e}); run `lore ingest --rebuild`"),
+        )
+    })?;
     if let Some(n) = dir
         .file_name()
         .and_then(|f| f.to_str())
@@ -406,15 +626,6 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
                 ),
             ));
         }
-    }
-    if m.version != FORMAT_VERSION {
-        return Err(Error::index(
-            &path,
-            format!(
-                "index format version {} is not supported (this lore reads {FORMAT_VERSION}); run `lore ingest --rebuild`",
-                m.version
-            ),
-        ));
     }
     Ok(m)
 }
@@ -460,12 +671,15 @@ pub fn lock(root: &Path) -> Result<File> {
     })
 }
 
-/// Removes unfinished generations and all published ones older than `keep_from`
-/// (the previous generation is kept so servers still reading it are undisturbed).
+/// Removes unfinished generations and segments, published generations older than
+/// `keep_from` (the previous generation is kept so servers still reading it are
+/// undisturbed), and segments no remaining generation lists.
 ///
 /// Deletes only what it can prove unreferenced: nothing published when `CURRENT` is
-/// missing, unreadable or inconsistent, never the folder `CURRENT` names, and never a folder
-/// whose name is not exactly `gen-N` for an `N` below both `keep_from` and the current one.
+/// missing, unreadable or inconsistent, never the folder `CURRENT` names, never a folder
+/// whose name is not exactly `gen-N` for an `N` below both `keep_from` and the current one,
+/// and a segment only when every generation folder left could be read and none lists it.
+/// The caller holds `lore.lock`, so no writer is creating a segment meanwhile.
 pub fn collect_garbage(root: &Path, keep_from: u64) {
     let current = match read_current(root) {
         Ok(c) => c,
@@ -477,6 +691,7 @@ pub fn collect_garbage(root: &Path, keep_from: u64) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
+    let mut kept: Vec<PathBuf> = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.starts_with("gen-") {
@@ -494,9 +709,174 @@ pub fn collect_garbage(root: &Path, keep_from: u64) {
         if stale {
             if let Err(e) = std::fs::remove_dir_all(entry.path()) {
                 tracing::warn!(path = %entry.path().display(), error = %e, "could not remove an old generation");
+                kept.push(entry.path());
+            }
+        } else {
+            kept.push(entry.path());
+        }
+    }
+    if current.is_none() {
+        return;
+    }
+    // Every segment any remaining generation folder lists (published or not) is referenced.
+    let mut referenced = std::collections::BTreeSet::new();
+    for dir in &kept {
+        match referenced_segments(dir) {
+            Some(ids) => referenced.extend(ids),
+            None => {
+                tracing::warn!(path = %dir.display(), "not collecting segments: a generation's manifest cannot be read");
+                return;
             }
         }
     }
+    let segs = root.join(SEGMENTS);
+    let Ok(entries) = std::fs::read_dir(&segs) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale = match name.strip_suffix(".tmp") {
+            Some(base) => segment_of_dir_name(base).is_some(),
+            None => segment_of_dir_name(&name).is_some_and(|n| !referenced.contains(&n)),
+        };
+        if stale {
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(path = %entry.path().display(), error = %e, "could not remove an unreferenced segment");
+            }
+        }
+    }
+}
+
+/// The segment ids a generation folder's manifest lists; `None` when it cannot be read
+/// (then nothing can be proven unreferenced). A `.tmp` folder or one without a manifest
+/// lists nothing; a manifest of an older format without segments lists none.
+fn referenced_segments(dir: &Path) -> Option<Vec<u64>> {
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    if name.ends_with(".tmp") {
+        return Some(Vec::new());
+    }
+    let text = match std::fs::read_to_string(dir.join(MANIFEST)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(Vec::new()),
+        Err(_) => return None,
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let Some(segments) = value.get("segments") else {
+        return Some(Vec::new());
+    };
+    segments
+        .as_array()?
+        .iter()
+        .map(|s| s.get("id").and_then(|i| i.as_u64()))
+        .collect()
+}
+
+/// The next unused segment id: above every segment folder present and at least `floor`
+/// (a crashed writer's folder is never reused while it exists).
+pub fn next_segment_id(root: &Path, floor: u64) -> u64 {
+    let max = std::fs::read_dir(root.join(SEGMENTS))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    segment_of_dir_name(name.strip_suffix(".tmp").unwrap_or(&name))
+                })
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    floor.max(max + 1)
+}
+
+/// Writes a segment's `segment.json` (after every other file of it) and returns the
+/// reference a generation's manifest keeps.
+pub fn write_segment_meta(dir: &Path, id: u64, chunks: u32, dim: usize) -> Result<SegmentRef> {
+    let meta = SegmentMeta {
+        format: FORMAT_NAME.into(),
+        version: FORMAT_VERSION,
+        id,
+        chunks,
+        dim,
+        files: checksum_files(dir)?,
+    };
+    let path = dir.join(SEGMENT_META);
+    let json = serde_json::to_vec_pretty(&meta).expect("segment meta serialises");
+    std::fs::write(&path, &json)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    Ok(SegmentRef {
+        id,
+        chunks,
+        meta: FileSum {
+            size: json.len() as u64,
+            blake3: blake3::hash(&json).to_hex().to_string(),
+        },
+    })
+}
+
+/// Reads a segment's `segment.json`, checking it is the one `r` names (size, blake3, id,
+/// chunk count): the link from a generation's manifest to the segment's files.
+pub fn read_segment_meta(root: &Path, r: &SegmentRef) -> Result<SegmentMeta> {
+    let dir = segment_dir(root, r.id);
+    let path = dir.join(SEGMENT_META);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        Error::index(
+            &path,
+            format!(
+                "cannot read segment {} ({e}); run `lore doctor`, then `lore ingest --rebuild`",
+                r.id
+            ),
+        )
+    })?;
+    let bad = |what: String| {
+        Error::index(
+            &path,
+            format!("{what}; the index is inconsistent or damaged, run `lore doctor`, then `lore ingest --rebuild`"),
+        )
+    };
+    if bytes.len() as u64 != r.meta.size || blake3::hash(&bytes).to_hex().as_str() != r.meta.blake3
+    {
+        return Err(bad(format!(
+            "does not match the checksum the generation's manifest holds for segment {}",
+            r.id
+        )));
+    }
+    let meta: SegmentMeta =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("is damaged ({e})")))?;
+    if meta.format != FORMAT_NAME || meta.version != FORMAT_VERSION {
+        return Err(bad("is not a segment of this lore's index format".into()));
+    }
+    if meta.id != r.id || meta.chunks != r.chunks {
+        return Err(bad(format!(
+            "describes segment {} with {} chunks, the manifest lists segment {} with {}",
+            meta.id, meta.chunks, r.id, r.chunks
+        )));
+    }
+    Ok(meta)
+}
+
+/// Checks every file of every segment a generation lists against the checksums (the
+/// manifest sums each `segment.json`, which sums the segment's files). One line per
+/// problem, naming the file; empty when all match.
+pub fn verify_generation(root: &Path, manifest: &Manifest) -> Vec<String> {
+    let mut problems = Vec::new();
+    for r in &manifest.segments {
+        match read_segment_meta(root, r) {
+            Ok(meta) => problems.extend(verify_files(&segment_dir(root, r.id), &meta.files)),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    problems
+}
+
+/// Files the generation's segments hold, counted (for doctor's summary).
+pub fn count_files(root: &Path, manifest: &Manifest) -> usize {
+    manifest
+        .segments
+        .iter()
+        .filter_map(|r| read_segment_meta(root, r).ok())
+        .map(|m| m.files.len() + 1)
+        .sum()
 }
 
 /// Size and blake3 of every file under a generation folder except the manifest (and lock
@@ -521,7 +901,7 @@ pub fn checksum_files(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
                         .join("/")
                 })
                 .unwrap_or(name.clone());
-            if rel == MANIFEST || name.ends_with(".lock") {
+            if rel == MANIFEST || rel == SEGMENT_META || name.ends_with(".lock") {
                 continue;
             }
             let sum = file_sum(&p)?;
@@ -547,13 +927,12 @@ pub fn file_sum(path: &Path) -> Result<FileSum> {
     })
 }
 
-/// Checks every file the manifest lists against its size and checksum. Returns one line
-/// per problem (missing, wrong size, wrong checksum), naming the file; empty when all
-/// match. A manifest without checksums (an older lore) checks nothing: see
-/// [`Manifest::files`].
-pub fn verify_files(dir: &Path, manifest: &Manifest) -> Vec<String> {
+/// Checks every file `files` lists (relative to `dir`) against its size and checksum.
+/// Returns one line per problem (missing, wrong size, wrong checksum), naming the file;
+/// empty when all match.
+pub fn verify_files(dir: &Path, files: &BTreeMap<String, FileSum>) -> Vec<String> {
     let mut problems = Vec::new();
-    for (rel, want) in &manifest.files {
+    for (rel, want) in files {
         let path = dir.join(rel);
         match std::fs::metadata(&path) {
             Err(e) => problems.push(format!("{}: missing ({e})", path.display())),
@@ -574,6 +953,19 @@ pub fn verify_files(dir: &Path, manifest: &Manifest) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Bytes one generation reads: its folder plus every segment its manifest lists.
+pub fn generation_disk_size(root: &Path, gen_dir: &Path) -> u64 {
+    let segments: u64 = read_manifest(gen_dir)
+        .map(|m| {
+            m.segments
+                .iter()
+                .map(|r| disk_size(&segment_dir(root, r.id)))
+                .sum()
+        })
+        .unwrap_or(0);
+    disk_size(gen_dir) + segments
 }
 
 /// Total size of the files under `dir`, in bytes.

@@ -36,3 +36,5 @@ mod page;
 mod rag;
 #[path = "integration/search.rs"]
 mod search;
+#[path = "integration/segments.rs"]
+mod segments;

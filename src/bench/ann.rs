@@ -38,13 +38,24 @@ pub fn sweep(
     k: usize,
     efs: &[usize],
 ) -> Vec<AnnPoint> {
+    sweep_with(|q, k, ef| dense.search(q, k, ef), queries, truth, k, efs)
+}
+
+/// [`sweep`] over any search (an index's segments, a single graph).
+pub fn sweep_with(
+    search: impl Fn(&[f32], usize, usize) -> Vec<(u32, f32)>,
+    queries: &[Vec<f32>],
+    truth: &[Vec<u32>],
+    k: usize,
+    efs: &[usize],
+) -> Vec<AnnPoint> {
     efs.iter()
         .map(|&ef| {
             let mut lat = Vec::with_capacity(queries.len());
             let mut results = Vec::with_capacity(queries.len());
             for q in queries {
                 let t = Instant::now();
-                let got = dense.search(q, k, ef);
+                let got = search(q, k, ef);
                 lat.push(t.elapsed().as_secs_f64());
                 results.push(got);
             }

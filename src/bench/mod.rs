@@ -12,6 +12,7 @@ pub mod docs;
 pub mod http;
 pub mod metrics;
 pub mod plot;
+pub mod scale;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -306,9 +307,10 @@ pub fn run(
         progress,
         started,
     )?;
-    let index_bytes = store::current_generation_dir(&opts.index)?
-        .map(|(_, d)| store::disk_size(&d))
-        .unwrap_or(0);
+    let index_bytes = match store::current_generation_dir(&opts.index)? {
+        Some((_, d)) => store::generation_disk_size(&opts.index, &d),
+        None => 0,
+    };
     let ingest_figures = IngestFigures {
         documents: ds.corpus.len(),
         chunks: report.chunks,
@@ -387,12 +389,17 @@ pub fn run(
 
     // ANN quality: the graph against exact search on the same vectors.
     let index = engine.index();
-    let vectors = index.vectors();
     let qtexts: Vec<&str> = queries.iter().map(|q| q.text.as_str()).collect();
     let qvecs = embedder.embed_queries(&qtexts)?;
-    let truth = ann::ground_truth(index.dense().vectors(), index.dense().dim(), &qvecs, 10);
-    let ann = ann::sweep(index.dense(), &qvecs, &truth, 10, &opts.ef_values);
-    let self_recall = self_recall(&index, &vectors, opts.search.ef_search);
+    let truth = live_ground_truth(&index, &qvecs);
+    let ann = ann::sweep_with(
+        |q, k, ef| index.dense_search(q, k, ef),
+        &qvecs,
+        &truth,
+        10,
+        &opts.ef_values,
+    );
+    let self_recall = self_recall(&index, opts.search.ef_search);
     let updates = if opts.update_rounds > 0 {
         let fresh = ann_recall(&index, &qvecs, opts.search.ef_search);
         Some(run_updates(
@@ -429,11 +436,28 @@ pub fn run(
     })
 }
 
-/// HNSW recall@10 against exact search over the index's own vectors.
-fn ann_recall(index: &crate::index::Index, qvecs: &[Vec<f32>], ef: usize) -> f64 {
-    let d = index.dense();
-    let truth = ann::ground_truth(d.vectors(), d.dim(), qvecs, 10);
-    ann::sweep(d, qvecs, &truth, 10, &[ef])[0].recall_at_10
+/// Exact top 10 over the index's live vectors, as global chunk ids.
+fn live_ground_truth(index: &crate::index::Index, qvecs: &[Vec<f32>]) -> Vec<Vec<u32>> {
+    let ids = index.live_ids();
+    let flat: Vec<f32> = ids.iter().flat_map(|&i| index.vector(i).to_vec()).collect();
+    ann::ground_truth(&flat, index.dim(), qvecs, 10)
+        .into_iter()
+        .map(|t| t.into_iter().map(|p| ids[p as usize]).collect())
+        .collect()
+}
+
+/// HNSW recall@10 (over every segment, deleted chunks skipped) against exact search over
+/// the index's live vectors.
+pub fn ann_recall(index: &crate::index::Index, qvecs: &[Vec<f32>], ef: usize) -> f64 {
+    let truth = live_ground_truth(index, qvecs);
+    ann::sweep_with(
+        |q, k, ef| index.dense_search(q, k, ef),
+        qvecs,
+        &truth,
+        10,
+        &[ef],
+    )[0]
+    .recall_at_10
 }
 
 /// Rounds of "1% of the documents changed", each re-ingested through the incremental path.
@@ -497,6 +521,8 @@ fn run_updates(
             progress,
             Instant::now(),
         )?;
+        // As after `lore ingest`: small segments are merged by the tiered policy.
+        crate::compact::compact(&opts.index, &crate::compact::MergePolicy::default(), false)?;
         engine.reload_if_changed()?;
         report.seconds.push(r.seconds);
         report.chunks_embedded.push(r.chunks_embedded);
@@ -523,22 +549,21 @@ fn run_updates(
 
 /// Fraction of stored vectors found in their own top 10 (hnsw_rs can leave points
 /// unreachable after parallel insertion; this catches it).
-pub fn self_recall(index: &crate::index::Index, vectors: &[Vec<f32>], ef: usize) -> f64 {
-    if vectors.is_empty() {
+pub fn self_recall(index: &crate::index::Index, ef: usize) -> f64 {
+    let ids = index.live_ids();
+    if ids.is_empty() {
         return 1.0;
     }
-    let found = vectors
+    let found = ids
         .iter()
-        .enumerate()
-        .filter(|(i, v)| {
+        .filter(|&&i| {
             index
-                .dense()
-                .search(v, 10, ef)
+                .dense_search(index.vector(i), 10, ef)
                 .iter()
-                .any(|(id, _)| *id as usize == *i)
+                .any(|(id, _)| *id == i)
         })
         .count();
-    found as f64 / vectors.len() as f64
+    found as f64 / ids.len() as f64
 }
 
 /// Writes a run in TREC format (`qid Q0 docid rank score tag`), sorted by query id.

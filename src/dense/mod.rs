@@ -40,6 +40,7 @@
 //! (see ARCHITECTURE.md, "Generations").
 
 mod build;
+mod filter;
 mod hnsw_rs;
 mod kernel;
 

@@ -216,8 +216,16 @@ fn cli_doctor_passes_on_a_fresh_index_and_names_what_broke() {
     // A truncated chunk store.
     let current: Value =
         serde_json::from_str(&std::fs::read_to_string(index.join("CURRENT")).unwrap()).unwrap();
-    let chunks = index
-        .join(current["dir"].as_str().unwrap())
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            index
+                .join(current["dir"].as_str().unwrap())
+                .join("manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let chunks = lore::store::segment_dir(&index, manifest["segments"][0]["id"].as_u64().unwrap())
         .join("chunks.jsonl");
     let text = std::fs::read_to_string(&chunks).unwrap();
     let first_line = text.lines().next().unwrap();

@@ -221,7 +221,7 @@ fn a_mixed_docs_folder_is_read_by_structure_and_fully_accounted_for() {
     let engine = f.engine();
     let index = engine.index();
     // Navigation, footers, directives and attributes never reach a chunk.
-    for chunk in index.chunks() {
+    for chunk in index.chunks().expect("chunks") {
         for marker in [
             "sidebarmarker",
             "relatedmarker",
@@ -428,7 +428,8 @@ fn pathological_files_chunk_in_bounded_pieces() {
     let engine = f.engine();
     let cap = lore::config::ChunkingConfig::default().max_tokens * 8;
     let index = engine.index();
-    let count = |path: &str| index.chunks().iter().filter(|c| c.path == path).count();
+    let chunks = index.chunks().expect("chunks");
+    let count = |path: &str| chunks.iter().filter(|c| c.path == path).count();
     // Hundreds of identical slices and rows are kept once each: copies only crowd results.
     assert!(
         (1..=3).contains(&count("word.md")),
@@ -441,8 +442,7 @@ fn pathological_files_chunk_in_bounded_pieces() {
         count("table.html")
     );
     assert!(
-        index
-            .chunks()
+        chunks
             .iter()
             .any(|c| c.path == "table.html" && c.text.contains("alpha | beta")),
         "a data table outside any marked content block keeps its rows"
@@ -455,7 +455,7 @@ fn pathological_files_chunk_in_bounded_pieces() {
             "{mode:?}"
         );
     }
-    for c in index.chunks() {
+    for c in &chunks {
         assert!(
             c.text.len() <= cap,
             "{} chunk {} is {} bytes",

@@ -136,14 +136,19 @@ impl Drop for Running {
 
 /// Leftover temporary entries (`gen-N.tmp`, `CURRENT.tmp`) in an index folder.
 fn tmp_entries(index: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(index)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".tmp"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let list = |dir: &Path, prefix: &str| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| format!("{prefix}{}", e.file_name().to_string_lossy()))
+                    .filter(|n| n.ends_with(".tmp"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Unfinished generations at the root, unfinished segments under `segments/`.
+    let mut names = list(index, "");
+    names.extend(list(&index.join(store::SEGMENTS), "segments/"));
     names.sort();
     names
 }
@@ -225,7 +230,7 @@ fn killed_ingest_leaves_the_previous_generation_intact() {
     let leftover = loop {
         let tmp: Vec<String> = tmp_entries(&index)
             .into_iter()
-            .filter(|n| n.starts_with("gen-"))
+            .filter(|n| n.starts_with("gen-") || n.starts_with("segments/seg-"))
             .collect();
         if let Some(t) = tmp.into_iter().next() {
             break t;

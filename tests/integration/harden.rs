@@ -59,6 +59,33 @@ fn current_dir(index: &Path) -> PathBuf {
     index.join(c.dir)
 }
 
+/// The folder of the current generation's first segment (the pristine index has one).
+fn segment_dir(index: &Path) -> PathBuf {
+    let m = lore::store::read_manifest(&current_dir(index)).expect("manifest");
+    lore::store::segment_dir(index, m.segments[0].id)
+}
+
+/// Every file the current generation reads (its manifest and its segments' files),
+/// relative to the index folder.
+fn index_files(index: &Path) -> Vec<String> {
+    let gen = current_dir(index);
+    let name = gen.file_name().unwrap().to_string_lossy().into_owned();
+    let mut out: Vec<String> = generation_files(&gen)
+        .into_iter()
+        .map(|f| format!("{name}/{f}"))
+        .collect();
+    let m = lore::store::read_manifest(&gen).expect("manifest");
+    for r in &m.segments {
+        let seg = format!("segments/{}", lore::store::segment_dir_name(r.id));
+        out.extend(
+            generation_files(&index.join(&seg))
+                .into_iter()
+                .map(|f| format!("{seg}/{f}")),
+        );
+    }
+    out
+}
+
 /// Every file of a generation, relative, `/`-separated (tantivy's empty lock files are
 /// not index data and are left out).
 fn generation_files(dir: &Path) -> Vec<String> {
@@ -790,17 +817,36 @@ fn every_index_file_has_a_checksum_and_doctor_checks_them() {
     let (_tmp, index) = index_copy();
     let dir = current_dir(&index);
     let manifest = lore::store::read_manifest(&dir).expect("manifest");
-    let files = generation_files(&dir);
-    let listed: Vec<&String> = manifest.files.keys().collect();
-    let expected: Vec<&String> = files.iter().filter(|f| *f != "manifest.json").collect();
+    assert_eq!(
+        generation_files(&dir),
+        ["manifest.json"],
+        "generation folder"
+    );
+    assert_eq!(manifest.segments.len(), 1, "a fresh build is one segment");
+    let r = &manifest.segments[0];
+    let seg = lore::store::segment_dir(&index, r.id);
+    // The manifest sums segment.json, which sums every other file of the segment.
+    assert_eq!(
+        &lore::store::file_sum(&seg.join("segment.json")).expect("sum"),
+        &r.meta
+    );
+    let meta = lore::store::read_segment_meta(&index, r).expect("segment meta");
+    let listed: Vec<&String> = meta.files.keys().collect();
+    let files = generation_files(&seg);
+    let expected: Vec<&String> = files.iter().filter(|f| *f != "segment.json").collect();
     assert_eq!(listed, expected, "checksummed files");
-    for name in ["chunks.jsonl", "vectors.f32", "hnsw.graph"] {
-        assert!(manifest.files.contains_key(name), "{name} has no checksum");
+    for name in [
+        "chunks.jsonl",
+        "chunks.offsets",
+        "vectors.f32",
+        "hnsw.graph",
+    ] {
+        assert!(meta.files.contains_key(name), "{name} has no checksum");
     }
-    assert!(manifest.files.keys().any(|k| k.starts_with("bm25/")));
-    for (rel, sum) in &manifest.files {
+    assert!(meta.files.keys().any(|k| k.starts_with("bm25/")));
+    for (rel, sum) in &meta.files {
         assert_eq!(
-            &lore::store::file_sum(&dir.join(rel)).expect("sum"),
+            &lore::store::file_sum(&seg.join(rel)).expect("sum"),
             sum,
             "{rel}"
         );
@@ -809,23 +855,36 @@ fn every_index_file_has_a_checksum_and_doctor_checks_them() {
     for c in &checks {
         assert!(c.ok && !c.warning, "{c:?}");
     }
-    for name in ["checksums", "vector norms", "bm25 query", "dense query"] {
+    for name in [
+        "checksums",
+        "segments",
+        "vector norms",
+        "bm25 query",
+        "dense query",
+    ] {
         assert!(checks.iter().any(|c| c.name == name), "no `{name}` check");
     }
 
-    // An index written before checksums: a warning, not a failure.
+    // An index of the previous format (one folder per generation): a clear message.
     let path = dir.join("manifest.json");
     let mut m: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    m.as_object_mut().unwrap().remove("files");
+    m["version"] = json!(1);
     std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let err = Engine::open(&index, embedder(), SearchConfig::default(), 4)
+        .err()
+        .expect("an old format must not open")
+        .to_string();
+    assert!(
+        err.contains("version 1") && err.contains("lore ingest --rebuild"),
+        "{err}"
+    );
     let checks = index_checks(&index);
-    let sums = checks
-        .iter()
-        .find(|c| c.name == "checksums")
-        .expect("check");
-    assert!(sums.ok && sums.warning, "{sums:?}");
-    assert!(sums.detail.contains("older lore"), "{sums:?}");
-    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+    assert!(
+        checks
+            .iter()
+            .any(|c| !c.ok && c.detail.contains("--rebuild")),
+        "{checks:?}"
+    );
 }
 
 #[test]
@@ -862,7 +921,7 @@ fn absurd_manifest_counts_are_errors_not_aborts() {
 fn nan_and_non_unit_vectors_are_refused_at_open() {
     let original = {
         let (_t, index) = index_copy();
-        std::fs::read(current_dir(&index).join("vectors.f32")).unwrap()
+        std::fs::read(segment_dir(&index).join("vectors.f32")).unwrap()
     };
     for (case, value) in [
         ("NaN", f32::NAN),
@@ -870,7 +929,7 @@ fn nan_and_non_unit_vectors_are_refused_at_open() {
         ("infinity", f32::INFINITY),
     ] {
         let (_tmp, index) = index_copy();
-        let path = current_dir(&index).join("vectors.f32");
+        let path = segment_dir(&index).join("vectors.f32");
         let mut bytes = original.clone();
         // Vector 1's first component.
         let at = 384 * 4;
@@ -896,7 +955,7 @@ fn nan_and_non_unit_vectors_are_refused_at_open() {
 #[test]
 fn verify_catches_damage_that_still_loads() {
     let (tmp, index) = index_copy();
-    let path = current_dir(&index).join("vectors.f32");
+    let path = segment_dir(&index).join("vectors.f32");
     let mut bytes = std::fs::read(&path).unwrap();
     // The lowest mantissa bit of one component: the norm moves by ~1e-8, so the index still
     // opens and searches; only the checksum can tell.
@@ -933,7 +992,7 @@ fn verify_catches_damage_that_still_loads() {
 /// (failing with an error is the right answer).
 #[test]
 fn damage_catalogue() {
-    let files = generation_files(&current_dir(&pristine().index()));
+    let files = index_files(&pristine().index());
     assert!(files.len() >= 8, "{files:?}");
     let mut tried = 0;
     let mut missed = Vec::new();
@@ -941,7 +1000,7 @@ fn damage_catalogue() {
         for how in [Damage::Delete, Damage::Truncate, Damage::Flip] {
             tried += 1;
             let (_tmp, index) = index_copy();
-            damage(&current_dir(&index).join(file), how, i as u64 + 1);
+            damage(&index.join(file), how, i as u64 + 1);
             let checks = index_checks(&index);
             if checks.iter().all(|c| c.ok) {
                 missed.push(format!("{file} {how:?}: doctor passed"));
@@ -973,7 +1032,7 @@ fn damage_catalogue() {
 async fn a_bm25_file_damaged_under_a_running_server_gets_json_errors_not_a_dead_server() {
     let (_tmp, index) = tokio::task::spawn_blocking(index_copy).await.unwrap();
     let s = Served::start(Config::default(), &index).await;
-    let bm25 = current_dir(&index).join("bm25");
+    let bm25 = segment_dir(&index).join("bm25");
     // Overwrite every segment file in place (same size: tantivy maps them into memory).
     for entry in std::fs::read_dir(&bm25).unwrap().flatten() {
         let p = entry.path();

@@ -242,7 +242,7 @@ fn front_matter_gives_the_title_and_is_not_indexed() {
     crate::support::check_source(f.corpus(), top);
 
     let index = engine.index();
-    for chunk in index.chunks() {
+    for chunk in index.chunks().expect("chunks") {
         for fm in ["frontmatterauthor", "tags:", "---"] {
             assert!(
                 !chunk.text.contains(fm),
@@ -371,7 +371,7 @@ fn front_matter_after_a_byte_order_mark_is_still_metadata() {
     f.ingest().expect("ingest");
     let engine = f.engine();
     let index = engine.index();
-    let chunk = &index.chunks()[0];
+    let chunk = &index.chunks().expect("chunks")[0];
     assert_eq!(chunk.title, "Saved On Windows");
     assert_eq!(chunk.heading, "Heading");
     assert!(!chunk.text.contains("bomauthor"), "{:?}", chunk.text);
@@ -388,5 +388,5 @@ fn a_comment_in_a_code_block_is_not_the_title() {
     let engine = f.engine();
     let index = engine.index();
     // No level-1 heading outside code: the title falls back to the file stem.
-    assert_eq!(index.chunks()[0].title, "setup-notes");
+    assert_eq!(index.chunks().expect("chunks")[0].title, "setup-notes");
 }

@@ -1,0 +1,341 @@
+//! `lore bench-scale`: what an update and a search cost as the index grows, on a synthetic
+//! index of precomputed vectors (no ONNX time): clustered unit vectors (the generator of
+//! `benches/compare/compare.py`, used for the 100k ANN figures) and chunk texts drawn from a
+//! Zipfian vocabulary, in documents of five chunks.
+//!
+//! Per size it measures: the full build; single-document updates (replace one document of
+//! five chunks) from the call to an `Index` that returns it, with the tiered merge run after
+//! each as `lore ingest` does; hybrid search in-process with the query vector given (p50,
+//! p99); the dense leg's recall@10 against exact search over the live chunks; the process's
+//! resident memory with the index open; and bytes on disk per chunk.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::chunk::Chunk;
+use crate::compact::{self, MergePolicy};
+use crate::config::{ChunkingConfig, HnswConfig};
+use crate::embed::ModelInfo;
+use crate::error::Result;
+use crate::index::Index;
+use crate::ingest::{self, PreparedDoc};
+use crate::search::{Mode, SearchOptions};
+use crate::store;
+
+/// Chunks per synthetic document.
+const PER_DOC: usize = 5;
+
+/// One size's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaleRow {
+    pub chunks: usize,
+    pub build_s: f64,
+    pub update_p50_s: f64,
+    pub update_max_s: f64,
+    /// Longest merge the policy ran after an update (0 when none ran).
+    pub merge_max_s: f64,
+    pub search_p50_ms: f64,
+    pub search_p99_ms: f64,
+    pub recall_at_10: f64,
+    /// Resident memory of this process with the index open (MiB), and its peak.
+    pub rss_mb: f64,
+    pub peak_rss_mb: f64,
+    pub disk_bytes_per_chunk: f64,
+    pub segments_after: usize,
+}
+
+/// Unit vectors with the structure of real embeddings: clusters in a 24-dimensional latent
+/// space projected into `dim` dimensions, plus isotropic noise (as `compare.py`'s
+/// `clustered`; the same projection and centres for every seed).
+pub fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
+    const LATENT: usize = 24;
+    let mut fixed = StdRng::seed_from_u64(1234);
+    let proj: Vec<f32> = (0..LATENT * dim).map(|_| normal(&mut fixed)).collect();
+    let centres: Vec<f32> = (0..clusters * LATENT)
+        .map(|_| normal(&mut fixed) * 2.0)
+        .collect();
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let c = rng.random_range(0..clusters.max(1));
+            let z: Vec<f32> = (0..LATENT)
+                .map(|l| centres[c * LATENT + l] + normal(&mut rng))
+                .collect();
+            let mut x: Vec<f32> = (0..dim)
+                .map(|d| {
+                    (0..LATENT).map(|l| z[l] * proj[l * dim + d]).sum::<f32>()
+                        + 0.5 * normal(&mut rng)
+                })
+                .collect();
+            let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            x.iter_mut().for_each(|v| *v /= norm);
+            x
+        })
+        .collect()
+}
+
+/// A standard normal sample (Box–Muller; one of the pair is dropped for simplicity).
+fn normal(rng: &mut StdRng) -> f32 {
+    let u1: f64 = rng.random::<f64>().max(1e-300);
+    let u2: f64 = rng.random::<f64>();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+/// Texts from a Zipfian vocabulary (s = 1.07 over 50,000 pronounceable words).
+struct Zipf {
+    words: Vec<String>,
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    fn new() -> Zipf {
+        const N: usize = 50_000;
+        let syll = [
+            "ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ze", "po", "da", "fe",
+        ];
+        let words: Vec<String> = (0..N)
+            .map(|mut i| {
+                let mut w = String::new();
+                loop {
+                    w.push_str(syll[i % syll.len()]);
+                    i /= syll.len();
+                    if i == 0 {
+                        break;
+                    }
+                }
+                w
+            })
+            .collect();
+        let mut acc = 0.0;
+        let cdf = (1..=N)
+            .map(|r| {
+                acc += 1.0 / (r as f64).powf(1.07);
+                acc
+            })
+            .collect::<Vec<f64>>();
+        let total = acc;
+        Zipf {
+            words,
+            cdf: cdf.into_iter().map(|c| c / total).collect(),
+        }
+    }
+
+    fn text(&self, rng: &mut StdRng, words: usize) -> String {
+        (0..words)
+            .map(|_| {
+                let u: f64 = rng.random();
+                let i = self
+                    .cdf
+                    .partition_point(|&c| c < u)
+                    .min(self.words.len() - 1);
+                self.words[i].as_str()
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn chunk(path: &str, ordinal: u32, text: String) -> Chunk {
+    Chunk {
+        path: path.to_string(),
+        title: path.to_string(),
+        heading: String::new(),
+        byte_start: 0,
+        byte_end: text.len(),
+        text,
+        start_line: 1,
+        end_line: 1,
+        ordinal,
+        format: None,
+        anchor: None,
+        loc: None,
+    }
+}
+
+fn documents(
+    zipf: &Zipf,
+    vectors: Vec<Vec<f32>>,
+    seed: u64,
+    name: impl Fn(usize) -> String,
+) -> Vec<PreparedDoc> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(vectors.len() / PER_DOC + 1);
+    let mut it = vectors.into_iter().peekable();
+    let mut d = 0;
+    while it.peek().is_some() {
+        let vs: Vec<Vec<f32>> = it.by_ref().take(PER_DOC).collect();
+        let path = name(d);
+        let chunks = (0..vs.len())
+            .map(|o| chunk(&path, o as u32, zipf.text(&mut rng, 120)))
+            .collect();
+        out.push(PreparedDoc {
+            hash: format!("{seed:x}-{d}"),
+            path,
+            chunks,
+            vectors: vs,
+        });
+        d += 1;
+    }
+    out
+}
+
+fn vm(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(v: &[f64], p: f64) -> f64 {
+    crate::bench::metrics::percentile(v, p)
+}
+
+/// Runs the benchmark for each size in `sizes` (chunks) under `work` (a folder per size).
+pub fn run(
+    work: &Path,
+    sizes: &[usize],
+    updates: usize,
+    queries: usize,
+    hnsw: &HnswConfig,
+    mut log: impl FnMut(&str),
+) -> Result<Vec<ScaleRow>> {
+    const DIM: usize = 384;
+    let model = ModelInfo {
+        name: "synthetic (bench-scale)".into(),
+        hash: "synthetic".into(),
+        dim: DIM,
+        max_length: 256,
+        pooling: "mean".into(),
+        query_prompt: String::new(),
+        document_prompt: String::new(),
+        normalize: true,
+    };
+    let zipf = Zipf::new();
+    let chunking = ChunkingConfig::default();
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let root: PathBuf = work.join(format!("scale-{n}"));
+        if root.exists() {
+            std::fs::remove_dir_all(&root)
+                .map_err(|e| crate::Error::io(format!("removing {}", root.display()), e))?;
+        }
+        let clusters = (n / 1000).clamp(10, 1000);
+        log(&format!("{n} chunks: generating"));
+        let docs = documents(&zipf, clustered(n, DIM, clusters, 1), 11, |d| {
+            format!("doc-{d:07}.md")
+        });
+        log(&format!("{n} chunks: building"));
+        let t = Instant::now();
+        ingest::apply_prepared(&root, &model, docs, &[], &chunking, hnsw)?;
+        let build_s = t.elapsed().as_secs_f64();
+        let dir = |root: &Path| -> Result<PathBuf> {
+            let c = store::read_current(root)?
+                .ok_or_else(|| crate::Error::index(root, "no generation after the build"))?;
+            Ok(root.join(c.dir))
+        };
+        let mut index = Index::open_generation(&dir(&root)?)?;
+        crate::index::release_free_memory();
+        let ndocs = n.div_ceil(PER_DOC);
+        log(&format!("{n} chunks: built in {build_s:.1} s; updating"));
+        let mut update_s = Vec::new();
+        let mut merge_max_s: f64 = 0.0;
+        for u in 0..updates {
+            let target = (u * 7919 + 13) % ndocs;
+            let vs = clustered(PER_DOC, DIM, clusters, 1000 + u as u64);
+            let probe = vs[0].clone();
+            let path = format!("doc-{target:07}.md");
+            let doc = documents(&zipf, vs, 2000 + u as u64, |_| path.clone());
+            let t = Instant::now();
+            ingest::apply_prepared(&root, &model, doc, &[], &chunking, hnsw)?;
+            index = Index::open_generation_with(&dir(&root)?, Some(&index))?;
+            let found = index.dense_search(&probe, 1, 100);
+            update_s.push(t.elapsed().as_secs_f64());
+            let ok = found
+                .first()
+                .and_then(|&(id, _)| index.chunk(id).ok())
+                .is_some_and(|c| c.path == path);
+            if !ok {
+                return Err(crate::Error::index(
+                    &root,
+                    "an updated document was not found right after its update",
+                ));
+            }
+            let t = Instant::now();
+            if compact::compact(&root, &MergePolicy::default(), false)?.is_some() {
+                merge_max_s = merge_max_s.max(t.elapsed().as_secs_f64());
+                index = Index::open_generation_with(&dir(&root)?, Some(&index))?;
+            }
+        }
+        crate::index::release_free_memory();
+        log(&format!("{n} chunks: searching"));
+        let qvecs = clustered(queries, DIM, clusters, 7);
+        let mut rng = StdRng::seed_from_u64(8);
+        let qtexts: Vec<String> = (0..queries).map(|_| zipf.text(&mut rng, 6)).collect();
+        let opts = SearchOptions {
+            mode: Mode::Hybrid,
+            ..SearchOptions::default()
+        };
+        let mut lat = Vec::with_capacity(queries);
+        for (q, v) in qtexts.iter().zip(&qvecs) {
+            let t = Instant::now();
+            index.search_with_vector(q, Some(v), &opts)?;
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let recall = crate::bench::ann_recall(&index, &qvecs, opts.ef_search.max(opts.candidates));
+        let row = ScaleRow {
+            chunks: n,
+            build_s,
+            update_p50_s: percentile(&update_s, 50.0),
+            update_max_s: update_s.iter().cloned().fold(0.0, f64::max),
+            merge_max_s,
+            search_p50_ms: percentile(&lat, 50.0),
+            search_p99_ms: percentile(&lat, 99.0),
+            recall_at_10: recall,
+            rss_mb: vm("VmRSS:"),
+            peak_rss_mb: vm("VmHWM:"),
+            disk_bytes_per_chunk: store::disk_size(&root) as f64 / n.max(1) as f64,
+            segments_after: index.segments().len(),
+        };
+        log(&format!("{row:?}"));
+        rows.push(row);
+        drop(index);
+        crate::index::release_free_memory();
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small run end to end: updates are found at once, recall holds, merges run.
+    #[test]
+    fn a_small_scale_run_updates_and_finds() {
+        let work = tempfile::TempDir::new().expect("temp dir");
+        let rows = run(
+            work.path(),
+            &[2_000],
+            12,
+            50,
+            &HnswConfig::default(),
+            |_| {},
+        )
+        .expect("run");
+        let r = &rows[0];
+        assert!(r.recall_at_10 >= 0.99, "{r:?}");
+        assert!(
+            r.segments_after < 9,
+            "the tiered policy did not merge: {r:?}"
+        );
+        assert!(r.update_p50_s > 0.0 && r.search_p50_ms > 0.0);
+    }
+}

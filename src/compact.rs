@@ -1,0 +1,230 @@
+//! Merging segments (compaction): every update adds a small segment and leaves tombstones
+//! in older ones, so without merges a search would visit ever more graphs and BM25 indexes
+//! and skip ever more deleted chunks. A merge rewrites the live chunks of some segments
+//! into one new segment (vectors reused, graph and BM25 index rebuilt) and publishes that
+//! as a new generation, like any update: same lock, same atomic pointer, same garbage
+//! collection. Searches never wait for it (they read the published generation, and the
+//! server swaps to the merged one like to any other).
+//!
+//! The policy is tiered, as Lucene's: segments are grouped by size into tiers a factor of
+//! `segments_per_tier` apart (everything under `floor_chunks` live chunks is tier 0); when
+//! a tier holds `segments_per_tier` segments they are merged into one, which lands about a
+//! tier up. So each chunk is rewritten about log(corpus / floor) times over its life, and a
+//! search visits at most `segments_per_tier - 1` segments per tier. A segment whose deleted
+//! share passes `deletes_allowed` is rewritten as well, so tombstones cannot accumulate.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::segment::Segment;
+use crate::store::{self, DocEntry, Manifest};
+
+/// When segments are merged.
+#[derive(Debug, Clone)]
+pub struct MergePolicy {
+    /// Segments of one tier that trigger a merge of that tier.
+    pub segments_per_tier: usize,
+    /// Segments with fewer live chunks than this are all tier 0.
+    pub floor_chunks: usize,
+    /// Share of deleted chunks above which a segment is rewritten.
+    pub deletes_allowed: f64,
+}
+
+impl Default for MergePolicy {
+    /// 8 segments per tier and a 1,000-chunk floor: a 100-document update (a few hundred
+    /// chunks) is tier 0, and eight of them merge in well under a second. A third deleted
+    /// (Lucene's default `deletesPctAllowed`) bounds the tombstones a search walks past.
+    fn default() -> MergePolicy {
+        MergePolicy {
+            segments_per_tier: 8,
+            floor_chunks: 1_000,
+            deletes_allowed: 0.33,
+        }
+    }
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct CompactReport {
+    /// The generation the merge published.
+    pub generation: u64,
+    /// Segments merged away.
+    pub merged: Vec<u64>,
+    /// The segment they became (none when they held no live chunk).
+    pub into: Option<u64>,
+    /// Live chunks rewritten.
+    pub chunks: usize,
+    /// Deleted chunks dropped.
+    pub dropped: usize,
+    /// Segments in the generation after the merge.
+    pub segments: usize,
+    pub seconds: f64,
+}
+
+/// Live chunks per segment id, from the documents.
+fn live_counts(m: &Manifest) -> HashMap<u64, usize> {
+    let mut live: HashMap<u64, usize> = m.segments.iter().map(|r| (r.id, 0)).collect();
+    for e in m.documents.values() {
+        if let Some(n) = live.get_mut(&e.segment) {
+            *n += e.chunks as usize;
+        }
+    }
+    live
+}
+
+/// The segments `policy` would merge now (empty: nothing to do).
+pub fn choose(m: &Manifest, policy: &MergePolicy) -> Vec<u64> {
+    let live = live_counts(m);
+    let factor = policy.segments_per_tier.max(2) as f64;
+    let floor = policy.floor_chunks.max(1) as f64;
+    let mut tiers: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    for r in &m.segments {
+        let n = live[&r.id] as f64;
+        let tier = if n < floor {
+            0
+        } else {
+            (n / floor).log(factor).floor() as u32 + 1
+        };
+        tiers.entry(tier).or_default().push(r.id);
+    }
+    let mut chosen: BTreeSet<u64> = BTreeSet::new();
+    if let Some(ids) = tiers
+        .values()
+        .find(|ids| ids.len() >= policy.segments_per_tier.max(2))
+    {
+        chosen.extend(ids);
+    }
+    // Small segments are left to the tier rule (they merge soon anyway).
+    for r in m
+        .segments
+        .iter()
+        .filter(|r| r.chunks as usize >= policy.floor_chunks)
+    {
+        let stored = r.chunks as f64;
+        if (stored - live[&r.id] as f64) / stored > policy.deletes_allowed {
+            chosen.insert(r.id);
+        }
+    }
+    chosen.into_iter().collect()
+}
+
+/// Merges what `policy` chooses (or, with `all`, every segment into one) and publishes the
+/// result. `Ok(None)` when there was nothing to merge. Takes `lore.lock`, so it fails with
+/// [`crate::Error::Locked`] while another writer runs.
+pub fn compact(root: &Path, policy: &MergePolicy, all: bool) -> Result<Option<CompactReport>> {
+    let started = Instant::now();
+    let _lock = store::lock(root)?;
+    let Some(current) = store::read_current(root)? else {
+        return Ok(None);
+    };
+    store::collect_garbage(root, current.generation.saturating_sub(1));
+    let manifest = store::read_manifest(&root.join(&current.dir))?;
+    let chosen = if all {
+        let live: usize = live_counts(&manifest).values().sum();
+        let stored: usize = manifest.segments.iter().map(|r| r.chunks as usize).sum();
+        if manifest.segments.len() > 1 || stored > live {
+            manifest.segments.iter().map(|r| r.id).collect()
+        } else {
+            Vec::new()
+        }
+    } else {
+        choose(&manifest, policy)
+    };
+    if chosen.is_empty() {
+        return Ok(None);
+    }
+    let mut report = merge(root, &manifest, &chosen)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        generation = report.generation,
+        merged = ?report.merged,
+        into = ?report.into,
+        chunks = report.chunks,
+        dropped = report.dropped,
+        "merged segments"
+    );
+    Ok(Some(report))
+}
+
+/// Rewrites the live chunks of segments `chosen` into one new segment and publishes the
+/// generation that reads it instead of them. The caller holds the lock.
+fn merge(root: &Path, m: &Manifest, chosen: &[u64]) -> Result<CompactReport> {
+    let chosen_set: BTreeSet<u64> = chosen.iter().copied().collect();
+    let generation = m.generation + 1;
+    let new_id = store::next_segment_id(root, generation);
+    let mut stores = HashMap::new();
+    let mut chunks = Vec::new();
+    let mut vectors = Vec::new();
+    let mut documents: BTreeMap<String, DocEntry> = BTreeMap::new();
+    for (path, e) in &m.documents {
+        if !chosen_set.contains(&e.segment) || e.chunks == 0 {
+            documents.insert(path.clone(), e.clone());
+            continue;
+        }
+        let (cs, vs) = crate::ingest::read_document(root, m, &mut stores, e)?;
+        let first = chunks.len() as u32;
+        chunks.extend(cs);
+        vectors.extend(vs);
+        documents.insert(
+            path.clone(),
+            DocEntry {
+                hash: e.hash.clone(),
+                segment: new_id,
+                first_chunk: first,
+                chunks: chunks.len() as u32 - first,
+            },
+        );
+    }
+    drop(stores);
+    let stored: usize = m
+        .segments
+        .iter()
+        .filter(|r| chosen_set.contains(&r.id))
+        .map(|r| r.chunks as usize)
+        .sum();
+    let mut next = m.clone();
+    next.generation = generation;
+    next.created_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    next.documents = documents;
+    next.segments = m
+        .segments
+        .iter()
+        .filter(|r| !chosen_set.contains(&r.id))
+        .cloned()
+        .collect();
+    let into = if chunks.is_empty() {
+        None
+    } else {
+        // The merged segment takes the place of the oldest one it replaces, so segment
+        // order stays oldest first.
+        let r = Segment::write(root, new_id, &chunks, &vectors, m.model.dim, &m.hnsw)?;
+        let at = m
+            .segments
+            .iter()
+            .filter(|s| !chosen_set.contains(&s.id))
+            .take_while(|s| s.id < chosen[0])
+            .count();
+        next.segments.insert(at, r);
+        Some(new_id)
+    };
+    let n = chunks.len();
+    drop((chunks, vectors));
+    crate::ingest::publish(root, &next)?;
+    crate::index::release_free_memory();
+    Ok(CompactReport {
+        generation,
+        merged: chosen.to_vec(),
+        into,
+        chunks: n,
+        dropped: stored - n,
+        segments: next.segments.len(),
+        seconds: 0.0,
+    })
+}

@@ -1,0 +1,220 @@
+//! Immutable index segments: the unit an update writes and a merge rewrites.
+//!
+//! A segment holds some documents' chunks (`chunks.jsonl` + `chunks.offsets`), their
+//! vectors, an HNSW graph over them and a tantivy BM25 index, under
+//! `index/segments/seg-N/`, and is never written again after its `segment.json`. A
+//! generation lists the segments it reads; which of a segment's chunks are live is derived
+//! from the generation's documents (see `store`), so a delete is a manifest without the
+//! document and a segment is shared, unchanged, by every generation that lists it.
+
+use std::path::{Path, PathBuf};
+
+use crate::chunk::Chunk;
+use crate::config::HnswConfig;
+use crate::dense::DenseIndex;
+use crate::error::{Error, Result};
+use crate::lexical::LexicalIndex;
+use crate::store::{self, ChunkStore, SegmentRef};
+
+/// One segment, opened for reading: graph and vectors in memory, BM25 reader, and the chunk
+/// store's offsets (texts stay on disk).
+pub struct Segment {
+    pub id: u64,
+    dir: PathBuf,
+    len: u32,
+    dense: DenseIndex,
+    lexical: LexicalIndex,
+    store: ChunkStore,
+}
+
+impl Segment {
+    /// Opens segment `r` of the index at `root`, checking its files agree with each other,
+    /// with its `segment.json` and with the generation's reference (checked before
+    /// anything is sized by a count).
+    pub fn open(root: &Path, r: &SegmentRef, dim: usize) -> Result<Segment> {
+        let meta = store::read_segment_meta(root, r)?;
+        let dir = store::segment_dir(root, r.id);
+        if meta.dim != dim {
+            return Err(Error::index(
+                dir.join(store::SEGMENT_META),
+                format!(
+                    "holds vectors of dimension {}, the index's model has {dim}; run `lore ingest --rebuild`",
+                    meta.dim
+                ),
+            ));
+        }
+        let n = r.chunks as usize;
+        let store = ChunkStore::open(&dir, n)?;
+        let vectors = store::read_vectors(&dir, n, dim)?.concat();
+        // O(n·d), ~10 ms for 15k × 384: a NaN or non-unit vector would otherwise rank first
+        // (or never) without a word.
+        store::check_unit_vectors(&dir.join(store::VECTORS), &vectors, dim)?;
+        let dense = DenseIndex::load(&dir, vectors, dim)?;
+        let lexical = LexicalIndex::open(&dir.join(store::BM25_DIR))?;
+        let docs = lexical.num_docs() as usize;
+        if docs != n {
+            return Err(Error::index(
+                dir.join(store::BM25_DIR),
+                format!("BM25 index holds {docs} chunks but the segment lists {n}; run `lore ingest --rebuild`"),
+            ));
+        }
+        Ok(Segment {
+            id: r.id,
+            dir,
+            len: r.chunks,
+            dense,
+            lexical,
+            store,
+        })
+    }
+
+    /// Writes a new segment `id` into `root/segments/seg-N` (through `seg-N.tmp`, synced,
+    /// then renamed): chunk store, vectors, BM25 index, HNSW graph, and `segment.json` last.
+    /// Nothing refers to it until a generation's manifest lists it.
+    pub fn write(
+        root: &Path,
+        id: u64,
+        chunks: &[Chunk],
+        vectors: &[Vec<f32>],
+        dim: usize,
+        hnsw: &HnswConfig,
+    ) -> Result<SegmentRef> {
+        let parent = root.join(store::SEGMENTS);
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        let name = store::segment_dir_name(id);
+        let tmp = parent.join(format!("{name}.tmp"));
+        let dir = parent.join(&name);
+        for old in [&tmp, &dir] {
+            // Only a crashed writer's leftover can be here (ids are never reused while a
+            // folder exists, and the caller holds the lock).
+            if old.exists() {
+                std::fs::remove_dir_all(old)
+                    .map_err(|e| Error::io(format!("removing {}", old.display()), e))?;
+            }
+        }
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        if chunks.len() != vectors.len() || chunks.len() > u32::MAX as usize {
+            return Err(Error::Embed(format!(
+                "{} chunks but {} vectors for segment {id}",
+                chunks.len(),
+                vectors.len()
+            )));
+        }
+        store::write_chunks(&tmp, chunks)?;
+        store::write_vectors(&tmp, vectors)?;
+        crate::lexical::build(&tmp.join(store::BM25_DIR), chunks)?;
+        DenseIndex::build(vectors, hnsw)?.save(&tmp)?;
+        let r = store::write_segment_meta(&tmp, id, chunks.len() as u32, dim)?;
+        store::sync_tree(&tmp)?;
+        std::fs::rename(&tmp, &dir)
+            .map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
+        store::sync_dir(&parent)?;
+        Ok(r)
+    }
+
+    /// Chunks stored (live or not).
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// True when the segment stores no chunk.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn dense(&self) -> &DenseIndex {
+        &self.dense
+    }
+
+    pub fn lexical(&self) -> &LexicalIndex {
+        &self.lexical
+    }
+
+    /// Reads local chunk `i` from disk.
+    pub fn chunk(&self, i: u32) -> Result<Chunk> {
+        self.store.get(i)
+    }
+
+    /// Reads local chunks `range` from disk.
+    pub fn chunks(&self, range: std::ops::Range<u32>) -> Result<Vec<Chunk>> {
+        self.store.range(range)
+    }
+}
+
+/// The live local ids of one segment in one generation, as a bitset. Hand-written (a
+/// `Vec<u64>` and three methods) rather than a crate: it needs nothing but set/test, and
+/// tantivy's and the graph's filters take a plain closure over it.
+#[derive(Debug, Clone)]
+pub struct LiveSet {
+    bits: Vec<u64>,
+    live: usize,
+    len: usize,
+}
+
+impl LiveSet {
+    /// An empty set over `len` local ids.
+    pub fn new(len: usize) -> LiveSet {
+        LiveSet {
+            bits: vec![0; len.div_ceil(64)],
+            live: 0,
+            len,
+        }
+    }
+
+    /// Marks `range` live; `false` when part of it is out of bounds or already live (two
+    /// documents claiming one chunk is an inconsistent manifest).
+    pub fn insert_range(&mut self, range: std::ops::Range<u32>) -> bool {
+        if range.end as usize > self.len {
+            return false;
+        }
+        for i in range {
+            let (w, b) = (i as usize / 64, i % 64);
+            if self.bits[w] & (1 << b) != 0 {
+                return false;
+            }
+            self.bits[w] |= 1 << b;
+            self.live += 1;
+        }
+        true
+    }
+
+    #[inline]
+    pub fn contains(&self, i: u32) -> bool {
+        self.bits
+            .get(i as usize / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    /// Live ids.
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    /// True when every id is live (searches then skip the filter).
+    pub fn is_full(&self) -> bool {
+        self.live == self.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_set_refuses_overlaps_and_out_of_range() {
+        let mut s = LiveSet::new(130);
+        assert!(s.insert_range(0..3));
+        assert!(s.insert_range(64..129));
+        assert!(!s.insert_range(2..4), "overlap");
+        assert!(!s.insert_range(129..131), "beyond the segment");
+        assert!(s.contains(0) && s.contains(128) && !s.contains(3) && !s.contains(129));
+        assert!(!s.contains(10_000));
+        assert!(!s.is_full());
+    }
+}
