@@ -120,7 +120,7 @@ enum Command {
     },
 }
 
-#[derive(Args, Debug)]
+#[derive(clap::Args, Debug)]
 struct CompactArgs {
     /// Only merge what the tiered policy would (as after an ingest).
     #[arg(long)]
@@ -130,7 +130,7 @@ struct CompactArgs {
     json: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(clap::Args, Debug)]
 struct BenchScaleArgs {
     /// Index sizes in chunks.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
@@ -743,7 +743,7 @@ fn compact(config: &Config, args: CompactArgs) -> Result<ExitCode> {
 }
 
 /// `lore bench-scale`: update and search cost on synthetic indexes of growing size.
-fn bench_scale(config: &Config, global: &GlobalArgs, args: BenchScaleArgs) -> Result<ExitCode> {
+fn bench_scale(config: &Config, global: &Global, args: BenchScaleArgs) -> Result<ExitCode> {
     let quiet = global.quiet;
     let rows = lore::bench::scale::run(
         &args.work,
