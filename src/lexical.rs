@@ -400,17 +400,7 @@ impl LexicalIndex {
         if terms.is_empty() || k == 0 {
             return Ok(Vec::new());
         }
-        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
-            .iter()
-            .map(|t| {
-                let q: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_text(self.fields.text, t),
-                    IndexRecordOption::WithFreqs,
-                ));
-                (Occur::Should, q)
-            })
-            .collect();
-        let query = BooleanQuery::new(clauses);
+        let query = bag_of_terms(self.fields.text, terms);
         let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(k).order_by_score())?;
         let mut out = Vec::with_capacity(top.len());
@@ -492,17 +482,7 @@ fn search_segments_unguarded(
         return Ok(Vec::new());
     }
     // Every segment has the same schema, so one query (its field ids) serves all.
-    let clauses: Vec<(Occur, Box<dyn Query>)> = terms
-        .iter()
-        .map(|t| {
-            let q: Box<dyn Query> = Box::new(TermQuery::new(
-                Term::from_field_text(first.fields.text, t),
-                IndexRecordOption::WithFreqs,
-            ));
-            (Occur::Should, q)
-        })
-        .collect();
-    let query = BooleanQuery::new(clauses);
+    let query = bag_of_terms(first.fields.text, &terms);
     let searchers: Vec<Searcher> = legs.iter().map(|l| l.index.reader.searcher()).collect();
     let stats = SummedStats {
         searchers: &searchers,
@@ -548,6 +528,22 @@ pub fn html_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// A query that is a bag of analysed terms: one optional clause per term (a repeated term
+/// is a repeated clause, as Lucene weighs it); never parsed as query syntax.
+fn bag_of_terms(field: Field, terms: &[String]) -> BooleanQuery {
+    let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+        .iter()
+        .map(|t| {
+            let q: Box<dyn Query> = Box::new(TermQuery::new(
+                Term::from_field_text(field, t),
+                IndexRecordOption::WithFreqs,
+            ));
+            (Occur::Should, q)
+        })
+        .collect();
+    BooleanQuery::new(clauses)
 }
 
 #[cfg(test)]
