@@ -10,7 +10,7 @@
 # Categories:
 #   crash trials       kill -9 at a random moment of an ingest; then `lore doctor` must
 #                      pass and `lore search` answer.
-#   damage catalogue   every file of a generation × {delete, truncate to half, flip 16
+#   damage catalogue   every file of a generation and its segments × {delete, truncate to half, flip 16
 #                      bits}: `lore doctor` must report ✗, and `lore search` in every mode
 #                      must answer or fail with exit 1 (never a panic, exit 101, or a signal).
 #   pathological files the lead's: scripts/harden.d/pathological.sh, when present, is
@@ -100,7 +100,7 @@ while IFS= read -r rel; do
   for how in delete truncate flip; do
     tried=$((tried + 1))
     rm -rf damaged; cp -r pristine damaged
-    f="damaged/$gen/$rel"
+    f="damaged/$rel"
     case $how in
       delete) rm -f "$f" ;;
       truncate) truncate -s $(( $(stat -c %s "$f") / 2 )) "$f" ;;
@@ -130,7 +130,7 @@ EOF
     done
     held=$((held + ok))
   done
-done < <(cd "pristine/$gen" && find . -type f ! -name '*.lock' | sed 's|^\./||' | sort)
+done < <(cd pristine && find "$gen" segments -type f ! -name '*.lock' 2>/dev/null | sort)
 ROWS+=("damage catalogue (files × delete/truncate/flip) | $tried | $held")
 
 # ---------------------------------------------------------------------------------------
@@ -252,7 +252,7 @@ def huge_body():
     # with a reset, which an HTTP library reports as a broken pipe instead of the answer).
     c = socket.create_connection((host, port)); c.settimeout(10)
     body = b'{"query": "' + b"a" * (4 << 20) + b'"}'
-    c.sendall(b"POST /v1/search HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+    c.sendall(b"POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
               + f"content-length: {len(body)}\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n".encode())
     answer = c.recv(65536)
     if answer.startswith(b"HTTP/1.1 100"):
