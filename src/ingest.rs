@@ -507,32 +507,20 @@ pub fn apply(
             .source
             .or_else(|| previous.as_ref().and_then(|p| p.manifest.source.clone())),
     );
-    if let Some(p) = previous.as_ref().filter(|_| !rewrite_all) {
-        let used: std::collections::BTreeSet<u64> = manifest
-            .documents
-            .values()
-            .filter(|e| e.chunks > 0)
-            .map(|e| e.segment)
-            .collect();
-        manifest.segments = p
-            .manifest
-            .segments
-            .iter()
-            .filter(|r| used.contains(&r.id))
-            .cloned()
-            .collect();
-    }
-    if !chunks.is_empty() {
-        let r = Segment::write(
-            index_root,
-            new_id,
-            &chunks,
-            &vectors,
-            embedder.info().dim,
-            &settings.hnsw,
-        )?;
-        manifest.segments.push(r);
-    }
+    let kept = previous
+        .as_ref()
+        .filter(|_| !rewrite_all)
+        .map(|p| p.manifest.segments.as_slice());
+    let hnsw = settings.hnsw.clone();
+    add_segments(
+        index_root,
+        &mut manifest,
+        kept,
+        new_id,
+        (&chunks, &vectors),
+        embedder.info().dim,
+        &hnsw,
+    )?;
     drop((chunks, vectors, previous));
     publish(index_root, &manifest)?;
     crate::index::release_free_memory();
@@ -663,34 +651,50 @@ pub fn apply_prepared(
         documents,
         previous.as_ref().and_then(|p| p.source.clone()),
     );
-    let used: std::collections::BTreeSet<u64> = manifest
-        .documents
-        .values()
-        .filter(|e| e.chunks > 0)
-        .map(|e| e.segment)
-        .collect();
-    if let Some(p) = &previous {
-        manifest.segments = p
-            .segments
+    let hnsw = manifest.hnsw.clone();
+    add_segments(
+        index_root,
+        &mut manifest,
+        previous.as_ref().map(|p| p.segments.as_slice()),
+        new_id,
+        (&chunks, &vectors),
+        model.dim,
+        &hnsw,
+    )?;
+    drop((chunks, vectors));
+    publish(index_root, &manifest)?;
+    Ok(generation)
+}
+
+/// The new manifest's segments: those of `kept` that a document still claims chunks in,
+/// plus segment `new_id` written from `chunks` and `vectors` (when there are any).
+fn add_segments(
+    index_root: &Path,
+    manifest: &mut Manifest,
+    kept: Option<&[store::SegmentRef]>,
+    new_id: u64,
+    (chunks, vectors): (&[Chunk], &[Vec<f32>]),
+    dim: usize,
+    hnsw: &HnswConfig,
+) -> Result<()> {
+    if let Some(kept) = kept {
+        let used: std::collections::BTreeSet<u64> = manifest
+            .documents
+            .values()
+            .filter(|e| e.chunks > 0)
+            .map(|e| e.segment)
+            .collect();
+        manifest.segments = kept
             .iter()
             .filter(|r| used.contains(&r.id))
             .cloned()
             .collect();
     }
     if !chunks.is_empty() {
-        let r = Segment::write(
-            index_root,
-            new_id,
-            &chunks,
-            &vectors,
-            model.dim,
-            &manifest.hnsw,
-        )?;
+        let r = Segment::write(index_root, new_id, chunks, vectors, dim, hnsw)?;
         manifest.segments.push(r);
     }
-    drop((chunks, vectors));
-    publish(index_root, &manifest)?;
-    Ok(generation)
+    Ok(())
 }
 
 fn load_previous(
