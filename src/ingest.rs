@@ -291,16 +291,7 @@ pub fn apply(
     progress: &dyn Progress,
     started: Instant,
 ) -> Result<IngestReport> {
-    store::check_is_lore_folder(index_root)?;
-    let _lock = store::lock(index_root)?;
-    let current = store::read_current(index_root)?;
-    // Leftovers of an interrupted ingest are removed now that we hold the lock.
-    store::collect_garbage(
-        index_root,
-        current
-            .as_ref()
-            .map_or(0, |c| c.generation.saturating_sub(1)),
-    );
+    let (_lock, current) = begin_write(index_root)?;
 
     let mut report = IngestReport::default();
     let mut previous = match (&current, settings.rebuild) {
@@ -576,15 +567,7 @@ pub fn apply_prepared(
         store::check_unit_vectors(Path::new(&d.path), &d.vectors.concat(), model.dim)
             .map_err(|e| Error::invalid("vectors", e.to_string()))?;
     }
-    store::check_is_lore_folder(index_root)?;
-    let _lock = store::lock(index_root)?;
-    let current = store::read_current(index_root)?;
-    store::collect_garbage(
-        index_root,
-        current
-            .as_ref()
-            .map_or(0, |c| c.generation.saturating_sub(1)),
-    );
+    let (_lock, current) = begin_write(index_root)?;
     let previous = match &current {
         Some(c) => Some(store::read_manifest(&index_root.join(&c.dir))?),
         None => None,
@@ -664,6 +647,21 @@ pub fn apply_prepared(
     drop((chunks, vectors));
     publish(index_root, &manifest)?;
     Ok(generation)
+}
+
+/// Takes the writer lock and reads `CURRENT`; leftovers of an interrupted write are removed
+/// now that the lock is held. The lock is released when the returned guard drops.
+fn begin_write(index_root: &Path) -> Result<(std::fs::File, Option<Current>)> {
+    store::check_is_lore_folder(index_root)?;
+    let lock = store::lock(index_root)?;
+    let current = store::read_current(index_root)?;
+    store::collect_garbage(
+        index_root,
+        current
+            .as_ref()
+            .map_or(0, |c| c.generation.saturating_sub(1)),
+    );
+    Ok((lock, current))
 }
 
 /// The new manifest's segments: those of `kept` that a document still claims chunks in,

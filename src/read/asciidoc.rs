@@ -1423,15 +1423,6 @@ Asciidoctor can be installed using (a) package managers, (b) the `gem install` c
         assert_eq!(err.reason, crate::read::SkipReason::TooLarge);
     }
 
-    fn xorshift(state: &mut u64) -> u64 {
-        let mut x = *state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *state = x;
-        x
-    }
-
     #[test]
     fn mutations_never_panic() {
         let sample = "= T\n:a: b\n\n[[x]]\n== S\n\n[source,rs]\n----\nfn x\n----\n\n[NOTE]\n====\n*a* _b_ `c` {a} <<x,y>> link:u[v] kbd:[k]\n====\n\n|===\n|a |b\n2+|c\n|===\n\n* i\n. j\nt:: d\n\n////\nc\n////\n";
@@ -1439,30 +1430,9 @@ Asciidoctor can be installed using (a) package managers, (b) the `gem install` c
             "*", "_", "`", "[", "]", "<<", ">>", "|", "\n", "====", "--", "{", "}", ":", "é", "\\",
             "((", "+", "\u{3000}", " a|", "2+|",
         ];
-        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = crate::read::testing::Rng::new(0x2545_f491_4f6c_dd1du64);
         for _ in 0..3000 {
-            let mut s = sample.to_string();
-            for _ in 0..(xorshift(&mut state) % 6) {
-                let pos = (xorshift(&mut state) as usize) % (s.len() + 1);
-                let pos = (0..=pos)
-                    .rev()
-                    .find(|&p| s.is_char_boundary(p))
-                    .unwrap_or(0);
-                match xorshift(&mut state) % 3 {
-                    0 => s.truncate(pos),
-                    1 => {
-                        let p = pieces[(xorshift(&mut state) as usize) % pieces.len()];
-                        s.insert_str(pos, p);
-                    }
-                    _ => {
-                        let end = (pos + (xorshift(&mut state) as usize) % 8).min(s.len());
-                        let end = (end..=s.len())
-                            .find(|&p| s.is_char_boundary(p))
-                            .unwrap_or(s.len());
-                        s.replace_range(pos..end, "");
-                    }
-                }
-            }
+            let s = crate::read::testing::mutate_text(sample, &pieces, &mut rng);
             let _ = read(&s, &Budget::unlimited()).unwrap();
         }
     }

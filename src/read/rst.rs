@@ -1749,47 +1749,16 @@ Incoming Request Data
         assert_eq!(err.reason, crate::read::SkipReason::TooLarge);
     }
 
-    fn xorshift(state: &mut u64) -> u64 {
-        let mut x = *state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *state = x;
-        x
-    }
-
     #[test]
     fn mutations_never_panic() {
         let sample = "Title\n=====\n\n.. note::\n   Mind *the* ``gap``.\n\n.. code-block:: py\n\n   x = 1\n\n* a\n* :ref:`b <c>`\n\n+--+--+\n| a| b|\n+--+--+\n\n== ==\na  b\n== ==\n\n.. list-table::\n\n   * - x\n     - y\n\nText::\n\n  lit\n";
-        let bytes = sample.as_bytes();
         let pieces = [
             "`", "``", ":", "::", "*", "|", "\n", "   ", "..", "_", "=", "+", "-", "é", "\t",
             "\u{3000}", "::\n\n  ",
         ];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::read::testing::Rng::new(0x9e37_79b9_7f4a_7c15u64);
         for _ in 0..3000 {
-            let mut s = String::from_utf8_lossy(bytes).to_string();
-            for _ in 0..(xorshift(&mut state) % 6) {
-                let pos = (xorshift(&mut state) as usize) % (s.len() + 1);
-                let pos = (0..=pos)
-                    .rev()
-                    .find(|&p| s.is_char_boundary(p))
-                    .unwrap_or(0);
-                match xorshift(&mut state) % 3 {
-                    0 => s.truncate(pos),
-                    1 => {
-                        let p = pieces[(xorshift(&mut state) as usize) % pieces.len()];
-                        s.insert_str(pos, p);
-                    }
-                    _ => {
-                        let end = (pos + (xorshift(&mut state) as usize) % 8).min(s.len());
-                        let end = (end..=s.len())
-                            .find(|&p| s.is_char_boundary(p))
-                            .unwrap_or(s.len());
-                        s.replace_range(pos..end, "");
-                    }
-                }
-            }
+            let s = crate::read::testing::mutate_text(sample, &pieces, &mut rng);
             let _ = read(&s, &Budget::unlimited()).unwrap();
         }
     }

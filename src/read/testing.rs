@@ -60,6 +60,32 @@ impl Rng {
     }
 }
 
+/// Up to five random edits of `sample` on character boundaries: truncate, insert one of
+/// `pieces` (a format's markup characters), or delete a few bytes. For the text readers'
+/// never-panic rounds.
+pub fn mutate_text(sample: &str, pieces: &[&str], rng: &mut Rng) -> String {
+    let mut s = sample.to_string();
+    for _ in 0..(rng.next() % 6) {
+        let pos = (rng.next() as usize) % (s.len() + 1);
+        let pos = (0..=pos)
+            .rev()
+            .find(|&p| s.is_char_boundary(p))
+            .unwrap_or(0);
+        match rng.next() % 3 {
+            0 => s.truncate(pos),
+            1 => s.insert_str(pos, pieces[(rng.next() as usize) % pieces.len()]),
+            _ => {
+                let end = (pos + (rng.next() as usize) % 8).min(s.len());
+                let end = (end..=s.len())
+                    .find(|&p| s.is_char_boundary(p))
+                    .unwrap_or(s.len());
+                s.replace_range(pos..end, "");
+            }
+        }
+    }
+    s
+}
+
 /// Round `round`'s damage to `sample`: every fourth round a truncation, otherwise one to
 /// eight random bytes overwritten.
 pub fn mutate(sample: &[u8], round: usize, rng: &mut Rng) -> Vec<u8> {
