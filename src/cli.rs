@@ -144,6 +144,9 @@ struct BenchScaleArgs {
     /// Working folder (one index per size is written under it).
     #[arg(long, default_value = "target/bench-scale")]
     work: PathBuf,
+    /// Chunks per segment of the streaming build (bounds its memory).
+    #[arg(long, default_value_t = lore::prepared::DEFAULT_SEGMENT_CHUNKS)]
+    segment_chunks: usize,
     #[arg(long)]
     json: Option<PathBuf>,
 }
@@ -166,6 +169,15 @@ struct IngestArgs {
     /// Never read files matching this glob (repeatable; adds to `ingest.exclude`).
     #[arg(long)]
     exclude: Vec<String>,
+    /// Load chunks with precomputed vectors instead of a folder: one JSON object per line,
+    /// `{"path", "text", "vector", "heading"?, "title"?, "start_line"?, "end_line"?}`, a
+    /// document's lines consecutive ("-" reads stdin). Streams: memory stays that of one
+    /// segment (`--segment-chunks`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["rebuild", "include", "exclude"])]
+    jsonl: Option<PathBuf>,
+    /// Chunks per segment written by a `--jsonl` load.
+    #[arg(long, default_value_t = lore::prepared::DEFAULT_SEGMENT_CHUNKS, requires = "jsonl")]
+    segment_chunks: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -582,6 +594,54 @@ fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `lore ingest --jsonl`: precomputed vectors, streamed into segments, one publication.
+fn ingest_jsonl(
+    config: &Config,
+    embedder: &Embedder,
+    file: &Path,
+    segment_chunks: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    let reader: Box<dyn std::io::BufRead> = if file == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        Box::new(std::io::BufReader::with_capacity(1 << 20, f))
+    };
+    let report = lore::prepared::ingest_jsonl(
+        reader,
+        &config.index_dir(),
+        embedder.info(),
+        &config.chunking,
+        &config.hnsw,
+        segment_chunks,
+    )
+    .with_context(|| format!("loading {}", file.display()))?;
+    let merge = lore::compact::compact(
+        &config.index_dir(),
+        &lore::compact::MergePolicy::default(),
+        false,
+    )
+    .context("merging segments after the load")?;
+    if json {
+        let mut v = serde_json::to_value(&report)?;
+        v["merge"] = serde_json::to_value(&merge)?;
+        println!("{v}");
+    } else {
+        println!(
+            "{} documents, {} chunks with their vectors in {} segments in {:.1} s (peak RSS {:.0} MB) -> {} generation {}",
+            report.documents,
+            report.chunks,
+            report.segments_written,
+            report.seconds,
+            report.peak_rss_mb,
+            config.index_dir().display(),
+            report.generation
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn load_embedder(config: &Config, workload: Workload) -> Result<Embedder> {
     let dir = ModelSpec::locate(config.model_dir.as_deref());
     let spec = ModelSpec::from_dir(&dir, config.quantized, config.embed.max_length)?;
@@ -656,8 +716,13 @@ fn ingest(config: Config, global: &Global, args: IngestArgs) -> Result<ExitCode>
         json,
         include,
         exclude,
+        jsonl,
+        segment_chunks,
     } = args;
     let embedder = load_embedder(&config, Workload::Batch)?;
+    if let Some(file) = jsonl {
+        return ingest_jsonl(&config, &embedder, &file, segment_chunks, json);
+    }
     let mut read = config.ingest.clone();
     read.include.extend(include);
     read.exclude.extend(exclude);
@@ -751,24 +816,32 @@ fn bench_scale(config: &Config, global: &Global, args: BenchScaleArgs) -> Result
         args.updates,
         args.queries,
         &config.hnsw,
+        args.segment_chunks,
         |m| {
             if !quiet {
                 eprintln!("{m}");
             }
         },
     )?;
-    println!("| chunks | build s | update p50 s | update max s | merge max s | hybrid p50 ms | p99 ms | dense recall@10 | RSS MB | peak MB | disk B/chunk | segments |");
+    println!("| chunks | build s | build peak MB | update p50 / max s | 1% update s (of build) | merge max s | hybrid p50 / p99 ms | during a merge p50 / p99 ms (searches, merge s) | dense recall@10 | RSS / peak MB | disk B/chunk | segments |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {:.1} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {:.4} | {:.0} | {:.0} | {:.0} | {} |",
+            "| {} | {:.1} | {:.0} | {:.3} / {:.3} | {:.2} ({:.1}%) | {:.3} | {:.2} / {:.2} | {:.2} / {:.2} ({}, {:.1}) | {:.4} | {:.0} / {:.0} | {:.0} | {} |",
             r.chunks,
             r.build_s,
+            r.build_peak_rss_mb,
             r.update_p50_s,
             r.update_max_s,
+            r.update_1pct_s,
+            100.0 * r.update_1pct_share,
             r.merge_max_s,
             r.search_p50_ms,
             r.search_p99_ms,
+            r.merging_p50_ms,
+            r.merging_p99_ms,
+            r.merging_searches,
+            r.merging_s,
             r.recall_at_10,
             r.rss_mb,
             r.peak_rss_mb,

@@ -32,6 +32,11 @@ pub struct MergePolicy {
     pub floor_chunks: usize,
     /// Share of deleted chunks above which a segment is rewritten.
     pub deletes_allowed: f64,
+    /// A tier merge never makes a segment larger than this (live chunks), and a segment
+    /// past half of it takes part only in deletion rewrites (Lucene's
+    /// `maxMergedSegmentMB`): a merge's time and memory stay those of a bounded segment,
+    /// however large the index grows.
+    pub max_merged_chunks: usize,
 }
 
 impl Default for MergePolicy {
@@ -43,6 +48,7 @@ impl Default for MergePolicy {
             segments_per_tier: 8,
             floor_chunks: 1_000,
             deletes_allowed: 0.33,
+            max_merged_chunks: 500_000,
         }
     }
 }
@@ -82,7 +88,8 @@ pub fn choose(m: &Manifest, policy: &MergePolicy) -> Vec<u64> {
     let factor = policy.segments_per_tier.max(2) as f64;
     let floor = policy.floor_chunks.max(1) as f64;
     let mut tiers: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
-    for r in &m.segments {
+    let full = policy.max_merged_chunks.max(2) / 2;
+    for r in m.segments.iter().filter(|r| live[&r.id] < full) {
         let n = live[&r.id] as f64;
         let tier = if n < floor {
             0
@@ -96,7 +103,20 @@ pub fn choose(m: &Manifest, policy: &MergePolicy) -> Vec<u64> {
         .values()
         .find(|ids| ids.len() >= policy.segments_per_tier.max(2))
     {
-        chosen.extend(ids);
+        // Smallest first, while the merged segment stays within the cap.
+        let mut ids = ids.clone();
+        ids.sort_by_key(|id| (live[id], *id));
+        let mut total = 0;
+        for id in ids {
+            if total + live[&id] > policy.max_merged_chunks && chosen.len() >= 2 {
+                break;
+            }
+            total += live[&id];
+            chosen.insert(id);
+        }
+        if chosen.len() < 2 {
+            chosen.clear();
+        }
     }
     // Small segments are left to the tier rule (they merge soon anyway).
     for r in m
@@ -227,4 +247,73 @@ fn merge(root: &Path, m: &Manifest, chosen: &[u64]) -> Result<CompactReport> {
         segments: next.segments.len(),
         seconds: 0.0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ChunkingConfig, HnswConfig};
+    use crate::store::{FileSum, SegmentRef};
+
+    /// A manifest whose segment `i` holds `sizes[i]` live chunks (one document each).
+    fn manifest(sizes: &[usize]) -> Manifest {
+        let model = crate::embed::ModelInfo {
+            name: "m".into(),
+            hash: "h".into(),
+            dim: 4,
+            max_length: 256,
+            pooling: "mean".into(),
+            query_prompt: String::new(),
+            document_prompt: String::new(),
+            normalize: true,
+        };
+        let documents = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let e = DocEntry {
+                    hash: String::new(),
+                    segment: i as u64 + 1,
+                    first_chunk: 0,
+                    chunks: n as u32,
+                };
+                (format!("d{i}"), e)
+            })
+            .collect();
+        let mut m = Manifest::new(
+            1,
+            model,
+            ChunkingConfig::default(),
+            HnswConfig::default(),
+            sizes.iter().sum(),
+            documents,
+            None,
+        );
+        m.segments = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| SegmentRef {
+                id: i as u64 + 1,
+                chunks: n as u32,
+                meta: FileSum {
+                    size: 0,
+                    blake3: String::new(),
+                },
+            })
+            .collect();
+        m
+    }
+
+    #[test]
+    fn a_tier_merge_stays_within_the_cap_and_full_segments_stay_out() {
+        let policy = MergePolicy::default();
+        // Ten bulk-load segments of 100k: one merge of the five smallest ids (500k).
+        let chosen = choose(&manifest(&[100_000; 10]), &policy);
+        assert_eq!(chosen, vec![1, 2, 3, 4, 5]);
+        // Segments at half the cap or more never join a tier merge.
+        assert!(choose(&manifest(&[300_000; 9]), &policy).is_empty());
+        // Small segments still merge as before.
+        assert_eq!(choose(&manifest(&[5; 8]), &policy).len(), 8);
+        assert!(choose(&manifest(&[5; 7]), &policy).is_empty());
+    }
 }

@@ -528,130 +528,9 @@ pub fn apply(
     Ok(report)
 }
 
-/// A document already cut into chunks and embedded elsewhere ("bring your own vectors"):
-/// one unit vector of the index's dimension per chunk.
-pub struct PreparedDoc {
-    pub path: String,
-    /// Content hash recorded in the manifest.
-    pub hash: String,
-    pub chunks: Vec<Chunk>,
-    pub vectors: Vec<Vec<f32>>,
-}
-
-/// Publishes an update of prepared documents (replacing documents of the same path) and
-/// removals, without chunking or embedding: the same segment write and publication as
-/// [`apply`]. Creates the index (with `model` as its fingerprint) when there is none; an
-/// existing index must have been built with the same model dimension. Returns the new
-/// generation (the current one when nothing changed).
-pub fn apply_prepared(
-    index_root: &Path,
-    model: &crate::embed::ModelInfo,
-    upserts: Vec<PreparedDoc>,
-    removes: &[String],
-    chunking: &ChunkingConfig,
-    hnsw: &HnswConfig,
-) -> Result<u64> {
-    for d in &upserts {
-        if d.chunks.len() != d.vectors.len() || d.vectors.iter().any(|v| v.len() != model.dim) {
-            return Err(Error::invalid(
-                "vectors",
-                format!(
-                    "`{}`: {} chunks need {} vectors of dimension {}",
-                    d.path,
-                    d.chunks.len(),
-                    d.chunks.len(),
-                    model.dim
-                ),
-            ));
-        }
-        store::check_unit_vectors(Path::new(&d.path), &d.vectors.concat(), model.dim)
-            .map_err(|e| Error::invalid("vectors", e.to_string()))?;
-    }
-    let (_lock, current) = begin_write(index_root)?;
-    let previous = match &current {
-        Some(c) => Some(store::read_manifest(&index_root.join(&c.dir))?),
-        None => None,
-    };
-    if let Some(p) = &previous {
-        if p.model.dim != model.dim {
-            return Err(Error::invalid(
-                "vectors",
-                format!(
-                    "the index holds vectors of dimension {}, not {}",
-                    p.model.dim, model.dim
-                ),
-            ));
-        }
-    }
-    let generation = current.as_ref().map_or(1, |c| c.generation + 1);
-    let new_id = store::next_segment_id(index_root, generation);
-    let mut documents = previous
-        .as_ref()
-        .map(|p| p.documents.clone())
-        .unwrap_or_default();
-    let mut removed = 0;
-    for path in removes {
-        removed += documents.remove(path).is_some() as usize;
-    }
-    let mut chunks = Vec::new();
-    let mut vectors = Vec::new();
-    let mut upserts = upserts;
-    upserts.sort_by(|a, b| a.path.cmp(&b.path));
-    let changed = !upserts.is_empty();
-    for d in upserts {
-        let first = chunks.len() as u32;
-        let n = d.chunks.len() as u32;
-        chunks.extend(d.chunks);
-        vectors.extend(d.vectors);
-        documents.insert(
-            d.path,
-            DocEntry {
-                hash: d.hash,
-                segment: new_id,
-                first_chunk: first,
-                chunks: n,
-            },
-        );
-    }
-    if !changed && removed == 0 {
-        if let Some(c) = current {
-            return Ok(c.generation);
-        }
-    }
-    let live: usize = documents.values().map(|e| e.chunks as usize).sum();
-    let mut manifest = Manifest::new(
-        generation,
-        previous
-            .as_ref()
-            .map_or_else(|| model.clone(), |p| p.model.clone()),
-        previous
-            .as_ref()
-            .map_or_else(|| chunking.clone(), |p| p.chunking.clone()),
-        previous
-            .as_ref()
-            .map_or_else(|| hnsw.clone(), |p| p.hnsw.clone()),
-        live,
-        documents,
-        previous.as_ref().and_then(|p| p.source.clone()),
-    );
-    let hnsw = manifest.hnsw.clone();
-    add_segments(
-        index_root,
-        &mut manifest,
-        previous.as_ref().map(|p| p.segments.as_slice()),
-        new_id,
-        (&chunks, &vectors),
-        model.dim,
-        &hnsw,
-    )?;
-    drop((chunks, vectors));
-    publish(index_root, &manifest)?;
-    Ok(generation)
-}
-
 /// Takes the writer lock and reads `CURRENT`; leftovers of an interrupted write are removed
 /// now that the lock is held. The lock is released when the returned guard drops.
-fn begin_write(index_root: &Path) -> Result<(std::fs::File, Option<Current>)> {
+pub(crate) fn begin_write(index_root: &Path) -> Result<(std::fs::File, Option<Current>)> {
     store::check_is_lore_folder(index_root)?;
     let lock = store::lock(index_root)?;
     let current = store::read_current(index_root)?;
@@ -760,7 +639,9 @@ pub(crate) fn publish(root: &Path, manifest: &Manifest) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(&tmp)
         .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-    let manifest_json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+    // Compact: at a million chunks the document list is tens of megabytes, and indentation
+    // would add a third to every update's write and read.
+    let manifest_json = serde_json::to_vec(manifest).expect("manifest serialises");
     std::fs::write(tmp.join(store::MANIFEST), manifest_json).map_err(|e| {
         Error::io(
             format!("writing {}", tmp.join(store::MANIFEST).display()),

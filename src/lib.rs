@@ -20,6 +20,7 @@ pub mod fusion;
 pub mod index;
 pub mod ingest;
 pub mod lexical;
+pub mod prepared;
 pub mod prompt;
 pub mod rag;
 pub mod read;

@@ -1082,8 +1082,16 @@ async fn chat_completions(
 pub struct DocumentRequest {
     /// The document's identity, like a path relative to the ingested folder.
     pub path: String,
-    pub text: String,
+    /// The document's text, read, chunked and embedded by this server (give this or
+    /// `chunks`).
+    #[serde(default)]
+    pub text: Option<String>,
     pub title: Option<String>,
+    /// The document already cut into chunks, each with its own vector ("bring your own
+    /// vectors"): nothing is chunked or embedded. Vectors must come from the model that
+    /// embeds this index's queries; they are normalised here.
+    #[serde(default)]
+    pub chunks: Option<Vec<crate::prepared::ChunkInput>>,
 }
 
 /// What a document update changed.
@@ -1099,12 +1107,21 @@ async fn put_document(
     ApiJson(req): ApiJson<DocumentRequest>,
 ) -> Result<Json<DocumentChange>, ApiError> {
     let path = clean_doc_path(&req.path)?;
+    let text = match (req.text, req.chunks) {
+        (Some(text), None) => text,
+        (None, Some(chunks)) => return put_prepared(&state, path, req.title, chunks).await,
+        _ => return Err(Error::invalid(
+            "text",
+            "give either `text` (lore chunks and embeds it) or `chunks` (each with its `vector`)",
+        )
+        .into()),
+    };
     let format = Format::for_path_with(std::path::Path::new(&path), &state.config.ingest.formats)
         .unwrap_or(Format::Markdown);
     // Readers are bounded but not free (a large HTML page): off the async workers, under
     // the admission limit like all blocking work.
     let doc = run_blocking(&state, move |_| {
-        Document::try_from_text(path, req.text, format, req.title).map_err(|e| {
+        Document::try_from_text(path, text, format, req.title).map_err(|e| {
             Error::invalid(
                 "text",
                 format!("the {} reader refused it: {e}", format.name()),
@@ -1161,6 +1178,43 @@ fn clean_doc_path(path: &str) -> Result<String, ApiError> {
     Ok(p.to_string())
 }
 
+/// A document with client vectors: written as a segment without chunking or embedding.
+async fn put_prepared(
+    state: &AppState,
+    path: String,
+    title: Option<String>,
+    chunks: Vec<crate::prepared::ChunkInput>,
+) -> Result<Json<DocumentChange>, ApiError> {
+    let config = state.config.clone();
+    update_then_merge(state, move |engine| {
+        let started = std::time::Instant::now();
+        let info = engine.embedder().info().clone();
+        let doc = crate::prepared::document_from_inputs(&path, title.as_deref(), chunks, info.dim)?;
+        let mut report = IngestReport {
+            chunks_reused: doc.chunks.len(),
+            ..IngestReport::default()
+        };
+        let existed = engine.index().manifest().documents.contains_key(&path);
+        report.generation = crate::prepared::apply_prepared(
+            engine.root(),
+            &info,
+            vec![doc],
+            &[],
+            &config.chunking,
+            &config.hnsw,
+        )?;
+        engine.reload_if_changed()?;
+        let index = engine.index();
+        report.chunks = index.manifest().chunks;
+        report.files_changed = usize::from(existed);
+        report.files_added = usize::from(!existed);
+        report.files_unchanged = index.manifest().documents.len() - 1;
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    })
+    .await
+}
+
 /// Runs an incremental ingest through the same path as `lore ingest`, then switches the
 /// server to the new generation before answering.
 async fn apply_changes(
@@ -1168,14 +1222,13 @@ async fn apply_changes(
     changes: Changes,
 ) -> Result<Json<DocumentChange>, ApiError> {
     let config = state.config.clone();
-    let report = run_blocking(state, move |engine| {
+    update_then_merge(state, move |engine| {
         let settings = IngestSettings {
             read: config.ingest.clone(),
             chunking: config.chunking.clone(),
             hnsw: config.hnsw.clone(),
             rebuild: false,
         };
-        let _turn = engine.write_turn();
         let report = ingest::apply(
             engine.root(),
             changes,
@@ -1186,6 +1239,19 @@ async fn apply_changes(
         )?;
         engine.reload_if_changed()?;
         Ok(report)
+    })
+    .await
+}
+
+/// Runs one index update in this server's write turn, answers with its report, and merges
+/// small segments afterwards, off the request.
+async fn update_then_merge(
+    state: &AppState,
+    update: impl FnOnce(&Engine) -> crate::Result<IngestReport> + Send + 'static,
+) -> Result<Json<DocumentChange>, ApiError> {
+    let report = run_blocking(state, move |engine| {
+        let _turn = engine.write_turn();
+        update(engine)
     })
     .await?;
     // Small segments are merged after the answer, off the request. Searches are never

@@ -278,7 +278,9 @@ fn content_hash(title: Option<&str>, bytes: &[u8]) -> String {
     }
 }
 
-fn file_stem(path: &str) -> String {
+/// The title a document gets when nothing better names it: its file name without the
+/// extension.
+pub fn file_stem(path: &str) -> String {
     let name = path.rsplit('/').next().unwrap_or(path);
     match name.rsplit_once('.') {
         Some((stem, _)) if !stem.is_empty() => stem.to_string(),

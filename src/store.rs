@@ -586,18 +586,25 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
             format!("cannot read the manifest: {e}; run `lore ingest --rebuild`"),
         )
     })?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+    // The format and version are checked before the rest is parsed, so an index of another
+    // format gets this message rather than a missing-field error. Both passes are typed:
+    // skipping a value is far cheaper than building a `serde_json::Value` of every document.
+    #[derive(Deserialize)]
+    struct Probe {
+        format: Option<String>,
+        version: Option<u64>,
+    }
+    let damaged = |e: serde_json::Error| {
         Error::index(
             &path,
             format!("damaged manifest ({e}); run `lore ingest --rebuild`"),
         )
-    })?;
-    if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
+    };
+    let probe: Probe = serde_json::from_str(&text).map_err(damaged)?;
+    if probe.format.as_deref() != Some(FORMAT_NAME) {
         return Err(Error::index(&path, "not a lore index manifest"));
     }
-    // The version is checked before the rest is parsed, so an index of another format
-    // gets this message rather than a missing-field error.
-    let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+    let version = probe.version.unwrap_or(0);
     if version != FORMAT_VERSION as u64 {
         return Err(Error::index(
             &path,
@@ -606,12 +613,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
             ),
         ));
     }
-    let m: Manifest = serde_json::from_value(value).map_err(|e| {
-        Error::index(
-            &path,
-            format!("damaged manifest ({e}); run `lore ingest --rebuild`"),
-        )
-    })?;
+    let m: Manifest = serde_json::from_str(&text).map_err(damaged)?;
     if let Some(n) = dir
         .file_name()
         .and_then(|f| f.to_str())
@@ -760,15 +762,18 @@ fn referenced_segments(dir: &Path) -> Option<Vec<u64>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(Vec::new()),
         Err(_) => return None,
     };
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let Some(segments) = value.get("segments") else {
-        return Some(Vec::new());
-    };
-    segments
-        .as_array()?
-        .iter()
-        .map(|s| s.get("id").and_then(|i| i.as_u64()))
-        .collect()
+    // Typed, so the (possibly long) document list is skipped rather than built.
+    #[derive(Deserialize)]
+    struct Id {
+        id: u64,
+    }
+    #[derive(Deserialize)]
+    struct Listed {
+        #[serde(default)]
+        segments: Vec<Id>,
+    }
+    let listed: Listed = serde_json::from_str(&text).ok()?;
+    Some(listed.segments.into_iter().map(|s| s.id).collect())
 }
 
 /// The next unused segment id: above every segment folder present and at least `floor`

@@ -22,7 +22,7 @@ use crate::config::{ChunkingConfig, HnswConfig};
 use crate::embed::ModelInfo;
 use crate::error::Result;
 use crate::index::Index;
-use crate::ingest::{self, PreparedDoc};
+use crate::prepared::{self, PreparedDoc};
 use crate::search::{Mode, SearchOptions};
 use crate::store;
 
@@ -38,8 +38,19 @@ pub struct ScaleRow {
     pub update_max_s: f64,
     /// Longest merge the policy ran after an update (0 when none ran).
     pub merge_max_s: f64,
+    /// One update replacing 1% of the documents, to searchable, and its share of the build.
+    pub update_1pct_s: f64,
+    pub update_1pct_share: f64,
     pub search_p50_ms: f64,
     pub search_p99_ms: f64,
+    /// Hybrid search while a merge of two bulk segments runs in another thread.
+    pub merging_p50_ms: f64,
+    pub merging_p99_ms: f64,
+    /// Searches measured during that merge, and how long it took.
+    pub merging_searches: usize,
+    pub merging_s: f64,
+    /// Peak resident memory of the streaming build alone (MiB; the peak is reset before it).
+    pub build_peak_rss_mb: f64,
     pub recall_at_10: f64,
     /// Resident memory of this process with the index open (MiB), and its peak.
     pub rss_mb: f64,
@@ -195,6 +206,12 @@ fn vm(field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Resets the kernel's peak-RSS mark (`VmHWM`) so the next phase's peak is its own.
+fn reset_peak_rss() {
+    // Linux ≥ 4.0; elsewhere the peak simply covers the whole process.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn percentile(v: &[f64], p: f64) -> f64 {
     crate::bench::metrics::percentile(v, p)
 }
@@ -206,6 +223,7 @@ pub fn run(
     updates: usize,
     queries: usize,
     hnsw: &HnswConfig,
+    segment_chunks: usize,
     mut log: impl FnMut(&str),
 ) -> Result<Vec<ScaleRow>> {
     const DIM: usize = 384;
@@ -229,14 +247,31 @@ pub fn run(
                 .map_err(|e| crate::Error::io(format!("removing {}", root.display()), e))?;
         }
         let clusters = (n / 1000).clamp(10, 1000);
-        log(&format!("{n} chunks: generating"));
-        let docs = documents(&zipf, clustered(n, DIM, clusters, 1), 11, |d| {
-            format!("doc-{d:07}.md")
-        });
-        log(&format!("{n} chunks: building"));
+        log(&format!(
+            "{n} chunks: building (streaming, {segment_chunks} chunks per segment)"
+        ));
+        reset_peak_rss();
         let t = Instant::now();
-        ingest::apply_prepared(&root, &model, docs, &[], &chunking, hnsw)?;
+        let mut w =
+            prepared::PreparedWriter::begin(&root, &model, &chunking, hnsw, segment_chunks)?;
+        // Generated in batches so the generator does not hold the corpus either.
+        const BATCH: usize = 10_000;
+        for (b, start) in (0..n).step_by(BATCH).enumerate() {
+            let len = BATCH.min(n - start);
+            let first_doc = start / PER_DOC;
+            let docs = documents(
+                &zipf,
+                clustered(len, DIM, clusters, 1 + b as u64 * 7),
+                11 + b as u64,
+                |d| format!("doc-{:07}.md", first_doc + d),
+            );
+            for d in docs {
+                w.upsert(d)?;
+            }
+        }
+        w.finish()?;
         let build_s = t.elapsed().as_secs_f64();
+        let build_peak_rss_mb = vm("VmHWM:");
         let dir = |root: &Path| -> Result<PathBuf> {
             let c = store::read_current(root)?
                 .ok_or_else(|| crate::Error::index(root, "no generation after the build"))?;
@@ -255,7 +290,7 @@ pub fn run(
             let path = format!("doc-{target:07}.md");
             let doc = documents(&zipf, vs, 2000 + u as u64, |_| path.clone());
             let t = Instant::now();
-            ingest::apply_prepared(&root, &model, doc, &[], &chunking, hnsw)?;
+            prepared::apply_prepared(&root, &model, doc, &[], &chunking, hnsw)?;
             index = Index::open_generation_with(&dir(&root)?, Some(&index))?;
             let found = index.dense_search(&probe, 1, 100);
             update_s.push(t.elapsed().as_secs_f64());
@@ -275,6 +310,16 @@ pub fn run(
                 index = Index::open_generation_with(&dir(&root)?, Some(&index))?;
             }
         }
+        log(&format!("{n} chunks: one update of 1% of the documents"));
+        let k = (ndocs / 100).max(1);
+        let vs = clustered(k * PER_DOC, DIM, clusters, 5000);
+        let docs = documents(&zipf, vs, 5001, |d| {
+            format!("doc-{:07}.md", (d * 97 + 3) % ndocs)
+        });
+        let t = Instant::now();
+        prepared::apply_prepared(&root, &model, docs, &[], &chunking, hnsw)?;
+        index = Index::open_generation_with(&dir(&root)?, Some(&index))?;
+        let update_1pct_s = t.elapsed().as_secs_f64();
         crate::index::release_free_memory();
         log(&format!("{n} chunks: searching"));
         let qvecs = clustered(queries, DIM, clusters, 7);
@@ -291,12 +336,47 @@ pub fn run(
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         let recall = crate::bench::ann_recall(&index, &qvecs, opts.ef_search.max(opts.candidates));
+        // A merge of the two smallest bulk segments (and any small ones) in another thread,
+        // while this one keeps searching the published generation, as a server does.
+        log(&format!("{n} chunks: searching during a merge"));
+        let merge_policy = MergePolicy {
+            segments_per_tier: 2,
+            max_merged_chunks: 2 * segment_chunks.min(n) + 10_000,
+            ..MergePolicy::default()
+        };
+        let merge_root = root.clone();
+        let t = Instant::now();
+        let merging =
+            std::thread::spawn(move || compact::compact(&merge_root, &merge_policy, false));
+        let mut lat_m = Vec::new();
+        let mut i = 0;
+        while !merging.is_finished() && lat_m.len() < 100 * queries {
+            let q = i % queries;
+            let t = Instant::now();
+            index.search_with_vector(&qtexts[q], Some(&qvecs[q]), &opts)?;
+            lat_m.push(t.elapsed().as_secs_f64() * 1000.0);
+            i += 1;
+        }
+        let merged = merging
+            .join()
+            .map_err(|_| crate::Error::index(&root, "the merge thread panicked"))??;
+        let merging_s = t.elapsed().as_secs_f64();
+        if merged.is_some() {
+            index = Index::open_generation_with(&dir(&root)?, Some(&index))?;
+        }
         let row = ScaleRow {
             chunks: n,
             build_s,
             update_p50_s: percentile(&update_s, 50.0),
             update_max_s: update_s.iter().cloned().fold(0.0, f64::max),
             merge_max_s,
+            update_1pct_s,
+            update_1pct_share: update_1pct_s / build_s.max(1e-9),
+            merging_p50_ms: percentile(&lat_m, 50.0),
+            merging_p99_ms: percentile(&lat_m, 99.0),
+            merging_searches: lat_m.len(),
+            merging_s,
+            build_peak_rss_mb,
             search_p50_ms: percentile(&lat, 50.0),
             search_p99_ms: percentile(&lat, 99.0),
             recall_at_10: recall,
@@ -327,6 +407,7 @@ mod tests {
             12,
             50,
             &HnswConfig::default(),
+            700,
             |_| {},
         )
         .expect("run");

@@ -249,3 +249,105 @@ fn cli_doctor_passes_on_a_fresh_index_and_names_what_broke() {
         "{store}"
     );
 }
+
+/// `lore ingest --jsonl`: chunks with vectors from the same model (as an external pipeline
+/// would make them) are searchable by meaning and by words, in several segments written as
+/// one generation; a later load adds to the index, and a bad line changes nothing.
+#[test]
+fn cli_ingest_jsonl_loads_precomputed_vectors() {
+    let f = Fixture::empty();
+    let index = f.index();
+    let cwd = index.parent().expect("the index folder has a parent");
+    let index = index.to_str().unwrap();
+    let texts = [
+        ("ops/pager.md", "Paging rota", "The on-call engineer carries the pager for one week and hands it over on Monday."),
+        ("ops/pager.md", "Escalation", "If the pager goes unanswered for fifteen minutes the incident escalates to the team lead."),
+        ("bio/tardigrade.md", "Tardigrades", "Tardigrades survive dehydration by entering a tun state, shrinking and halting their metabolism."),
+        ("bio/tardigrade.md", "Radiation", "Water bears tolerate radiation doses hundreds of times what would kill a human."),
+        ("food/bread.md", "Starter", "A sourdough starter is fed flour and water every day to keep its yeast lively."),
+    ];
+    let embedder = crate::support::embedder();
+    let vectors = embedder
+        .embed(&texts.iter().map(|t| t.2).collect::<Vec<_>>())
+        .expect("embed");
+    let mut jsonl = String::new();
+    for ((path, heading, text), v) in texts.iter().zip(&vectors) {
+        // Scaled: the loader normalises what a client sends.
+        let v: Vec<f32> = v.iter().map(|x| x * 3.0).collect();
+        jsonl.push_str(
+            &serde_json::json!({"path": path, "heading": heading, "text": text, "vector": v})
+                .to_string(),
+        );
+        jsonl.push('\n');
+    }
+    let file = cwd.join("chunks.jsonl");
+    std::fs::write(&file, &jsonl).expect("write jsonl");
+    let out = lore(
+        cwd,
+        &[
+            "ingest",
+            "--jsonl",
+            file.to_str().unwrap(),
+            "--index",
+            index,
+            "--json",
+            "--segment-chunks",
+            "2",
+        ],
+    );
+    let report = stdout_json(&out, "lore ingest --jsonl");
+    assert_eq!(report["documents"].as_u64(), Some(3), "{report}");
+    assert_eq!(report["chunks"].as_u64(), Some(5), "{report}");
+    assert!(report["segments_written"].as_u64() >= Some(2), "{report}");
+
+    let top = |query: &str, mode: &str| -> Value {
+        let out = lore(
+            cwd,
+            &[
+                "search", query, "--index", index, "--json", "--mode", mode, "--top-k", "1",
+            ],
+        );
+        let response = stdout_json(&out, "lore search");
+        check_response_json(&response)[0].clone()
+    };
+    let hit = top("which tiny animal can live through drying out", "dense");
+    assert_eq!(hit["source"]["path"], "bio/tardigrade.md", "{hit}");
+    let hit = top("unanswered pager escalates", "bm25");
+    assert_eq!(hit["source"]["path"], "ops/pager.md", "{hit}");
+    assert_eq!(hit["source"]["heading"], "Escalation", "{hit}");
+
+    // A second load adds a document; a line of the wrong dimension stops the load, names
+    // the line and publishes nothing.
+    let generation = report["generation"].as_u64().expect("generation");
+    let bad = format!(
+        "{}\n{}\n",
+        serde_json::json!({"path": "x/new.md", "text": "new", "vector": vectors[0]}),
+        serde_json::json!({"path": "x/bad.md", "text": "bad", "vector": [0.5, 0.5]})
+    );
+    std::fs::write(&file, bad).expect("write jsonl");
+    let out = lore(
+        cwd,
+        &[
+            "ingest",
+            "--jsonl",
+            file.to_str().unwrap(),
+            "--index",
+            index,
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 2") && err.contains("dimensions"),
+        "{err}"
+    );
+    let hit = top("which tiny animal can live through drying out", "dense");
+    assert_eq!(hit["source"]["path"], "bio/tardigrade.md", "{hit}");
+    let out = lore(cwd, &["search", "new", "--index", index, "--json"]);
+    let response = stdout_json(&out, "lore search after the failed load");
+    assert_eq!(
+        response["generation"].as_u64(),
+        Some(generation),
+        "{response}"
+    );
+}

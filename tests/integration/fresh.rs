@@ -859,6 +859,70 @@ async fn documents_api_adds_replaces_and_deletes() {
     );
 }
 
+/// `POST /v1/documents` with `chunks` carrying their own vectors: nothing is embedded, the
+/// document is searchable by meaning and words at once, and malformed vectors are a 400
+/// naming the chunk, with nothing published.
+#[tokio::test]
+async fn documents_api_takes_precomputed_vectors() {
+    let fixture = tokio::task::spawn_blocking(Fixture::topics)
+        .await
+        .expect("fixture");
+    let server = TestServer::start(Arc::new(fixture.engine())).await;
+    let generation0 = server.health_generation().await;
+    let texts = [
+        "The axolotl regrows lost limbs, parts of its heart and even its spinal cord.",
+        "Mexican salamanders called axolotls keep their gills for life: they never metamorphose.",
+    ];
+    let vectors = server.engine.embedder().embed(&texts).expect("embed");
+    let path = "zoo/axolotl.md";
+    let chunks: Vec<Value> = texts
+        .iter()
+        .zip(&vectors)
+        .enumerate()
+        .map(|(i, (t, v))| json!({"text": t, "vector": v, "heading": format!("Part {i}")}))
+        .collect();
+    let (status, body) = server
+        .post_document(json!({"path": path, "title": "Axolotl", "chunks": chunks}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["report"]["files_added"].as_u64(), Some(1), "{body}");
+    assert_eq!(
+        body["report"]["chunks_embedded"].as_u64(),
+        Some(0),
+        "{body}"
+    );
+    let generation1 = body["generation"].as_u64().expect("generation");
+    assert!(generation1 > generation0, "{body}");
+    assert_eq!(
+        server
+            .search_paths("an amphibian that can regenerate body parts", "dense", 1)
+            .await,
+        [path]
+    );
+    assert_eq!(server.search_paths("metamorphose", "bm25", 1).await, [path]);
+
+    for (doc, needle) in [
+        (
+            json!({"path": "zoo/bad.md", "chunks": [{"text": "x", "vector": [1.0, 2.0]}]}),
+            "chunk 0",
+        ),
+        (
+            json!({"path": "zoo/bad.md", "chunks": [{"text": "x", "vector": vec![0.0; vectors[0].len()]}]}),
+            "all zeros",
+        ),
+        (
+            json!({"path": "zoo/bad.md", "text": "both", "chunks": [{"text": "x", "vector": vectors[0]}]}),
+            "either",
+        ),
+        (json!({"path": "zoo/bad.md", "chunks": []}), "no chunks"),
+    ] {
+        let (status, body) = server.post_document(doc.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{doc}: {body}");
+        assert!(body.to_string().contains(needle), "{doc}: {body}");
+    }
+    assert_eq!(server.health_generation().await, generation1);
+}
+
 /// A `lore serve --watch` child process on a free port; killed when dropped.
 struct WatchServer {
     process: Running,
