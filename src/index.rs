@@ -452,6 +452,7 @@ impl Index {
                 dense: f.dense_rank,
                 bm25: f.bm25_rank,
             },
+            collection: None,
         })
     }
 }
@@ -511,6 +512,20 @@ impl Engine {
     /// Waits for this process's turn to write the index (hold the guard while writing).
     pub fn write_turn(&self) -> std::sync::MutexGuard<'_, ()> {
         self.writing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The search configuration the engine was opened with.
+    pub fn search_config(&self) -> &SearchConfig {
+        &self.defaults
+    }
+
+    /// Query embeddings its cache keeps.
+    pub fn cache_capacity(&self) -> usize {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cap()
+            .get()
     }
 
     /// Search defaults from the configuration.
@@ -604,6 +619,7 @@ impl Engine {
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
             generation: index.manifest.generation,
             low_confidence,
+            generations: Default::default(),
         })
     }
 }

@@ -951,6 +951,7 @@ Raise min_score to drop weak matches. Lower it when answers miss obvious passage
                 paragraph_end: None,
             },
             ranks: Ranks::default(),
+            collection: None,
         }
     }
 

@@ -292,6 +292,7 @@ pub fn run(
         chunking: opts.chunking.clone(),
         hnsw: opts.hnsw.clone(),
         rebuild: !opts.reuse_index,
+        replace: false,
     };
     let changes = Changes {
         upserts: documents(&ds),
@@ -481,6 +482,7 @@ fn run_updates(
         chunking: opts.chunking.clone(),
         hnsw: opts.hnsw.clone(),
         rebuild: false,
+        replace: false,
     };
     let mut report = UpdateReport {
         rounds: opts.update_rounds,
