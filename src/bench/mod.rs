@@ -292,7 +292,8 @@ pub fn run(
         chunking: opts.chunking.clone(),
         hnsw: opts.hnsw.clone(),
         rebuild: !opts.reuse_index,
-        replace: false,
+        // A fresh benchmark index replaces whatever data set it held.
+        replace: !opts.reuse_index,
     };
     let changes = Changes {
         upserts: documents(&ds),

@@ -474,6 +474,27 @@ async fn http_collections_search_together_alias_404_documents_and_drop() {
     let base = serve(&two, lore::Config::default()).await;
     let client = Client::new();
 
+    // The routes are described.
+    let api: Value = client
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    for path in [
+        "/v1/collections",
+        "/v1/collections/{name}",
+        "/v1/collections/{name}/search",
+        "/v1/collections/{name}/prompt",
+    ] {
+        assert!(
+            api["paths"][path].is_object(),
+            "{path} not in the OpenAPI document"
+        );
+    }
+
     // The list.
     let v: Value = client
         .get(format!("{base}/v1/collections"))
@@ -722,4 +743,72 @@ async fn http_collections_search_together_alias_404_documents_and_drop() {
     .await
     .expect("json");
     assert_eq!(r["results"][0]["collection"], "fresh", "{r}");
+}
+
+/// Two collections holding the same path: a prompt over both cites each file, never merging
+/// or deduplicating one collection's `guide.md` into the other's.
+#[test]
+fn the_same_path_in_two_collections_stays_two_sources() {
+    let parent = TempDir::new().expect("temp");
+    let root = parent.path().join("index");
+    let (a, b) = (TempDir::new().expect("temp"), TempDir::new().expect("temp"));
+    write_files(a.path(), &[("guide.md", TOPICS[0].1)]);
+    write_files(
+        b.path(),
+        &[(
+            "guide.md",
+            TOPICS.iter().find(|(p, _)| *p == K8S).expect("k8s").1,
+        )],
+    );
+    ingest(
+        a.path(),
+        &collections::collection_root(&root, "a").unwrap(),
+        false,
+    )
+    .expect("a");
+    ingest(
+        b.path(),
+        &collections::collection_root(&root, "b").unwrap(),
+        false,
+    )
+    .expect("b");
+    let c = Collections::new(
+        &root,
+        embedder(),
+        SearchConfig::default(),
+        EmbedConfig::default(),
+        16,
+    );
+    let selection = c.select(&names(&["a", "b"])).expect("select");
+    let query = "sourdough starter feeding and kubernetes pod autoscaling";
+    let r = selection
+        .search(query, &SearchOptions::from_config(&SearchConfig::default()))
+        .expect("search");
+    let ids: BTreeSet<(String, String)> = r
+        .results
+        .iter()
+        .map(|h| (h.collection.clone().unwrap_or_default(), h.id.clone()))
+        .collect();
+    assert!(ids.contains(&("a".into(), "guide.md#0".into())), "{ids:?}");
+    assert!(ids.contains(&("b".into(), "guide.md#0".into())), "{ids:?}");
+    let defaults = lore::rag::PromptDefaults::from_config(&lore::config::PromptConfig::default())
+        .expect("defaults");
+    let req = lore::rag::PromptRequest {
+        query: query.into(),
+        min_confidence: Some(0.0),
+        ..Default::default()
+    };
+    let p = lore::rag::build_prompt(&selection, &defaults, &req).expect("prompt");
+    let cited: BTreeSet<Option<&str>> = p
+        .citations
+        .iter()
+        .filter(|c| c.path == "guide.md")
+        .map(|c| c.collection.as_deref())
+        .collect();
+    assert_eq!(
+        cited,
+        BTreeSet::from([Some("a"), Some("b")]),
+        "{:?}",
+        p.citations
+    );
 }
