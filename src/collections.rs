@@ -409,26 +409,32 @@ impl Collections {
     }
 
     /// The engines for a request's collections: `names` empty means `default`, `*` every
-    /// open collection. Unknown names fail with [`Error::UnknownCollection`].
+    /// published collection (leaving out, with a warning, one that cannot be opened).
+    /// Unknown names fail with [`Error::UnknownCollection`].
     pub fn select(&self, names: &[String]) -> Result<Selection> {
-        let mut wanted: Vec<String> = Vec::new();
+        let mut wanted: Vec<(String, bool)> = Vec::new();
         for n in names {
             if n == "*" {
-                wanted.extend(self.names());
+                wanted.extend(list(&self.root)?.into_iter().map(|n| (n, true)));
             } else {
-                wanted.push(n.clone());
+                wanted.push((n.clone(), false));
             }
         }
         if names.is_empty() {
-            wanted.push(DEFAULT.to_string());
+            wanted.push((DEFAULT.to_string(), false));
         }
         let mut engines: Vec<(String, Arc<Engine>)> = Vec::new();
-        for n in wanted {
+        for (n, any) in wanted {
             if engines.iter().any(|(have, _)| *have == n) {
                 continue;
             }
-            let engine = self.get(&n)?;
-            engines.push((n, engine));
+            match self.get(&n) {
+                Ok(engine) => engines.push((n, engine)),
+                Err(e) if any => {
+                    tracing::warn!(collection = %n, error = %e, "collection left out of `*`")
+                }
+                Err(e) => return Err(e),
+            }
         }
         if engines.is_empty() {
             return Err(unknown(&self.root, DEFAULT));

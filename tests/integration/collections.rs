@@ -812,3 +812,134 @@ fn the_same_path_in_two_collections_stays_two_sources() {
         p.citations
     );
 }
+
+/// `/v1/chat/completions` retrieves from the collections its extra fields name, and does
+/// not forward those fields upstream.
+#[tokio::test]
+async fn chat_retrieves_from_the_named_collections_and_strips_the_fields() {
+    use axum::routing::post as route_post;
+    let received: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
+    let seen = received.clone();
+    let upstream = axum::Router::new().route(
+        "/v1/chat/completions",
+        route_post(move |axum::Json(body): axum::Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(body);
+                axum::Json(json!({
+                    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream_addr = listener.local_addr().expect("addr");
+    tokio::spawn(axum::serve(listener, upstream).into_future());
+
+    let two = Arc::new(Two::new());
+    let t = two.clone();
+    tokio::task::spawn_blocking(move || t.ingest_both())
+        .await
+        .expect("ingest");
+    let mut config = lore::Config::default();
+    config.chat.base_url = Some(format!("http://{upstream_addr}/v1"));
+    config.chat.model = Some("m".into());
+    let base = serve(&two, config).await;
+    let client = Client::new();
+    let question = "how far do arctic terns migrate each year";
+    let chat = |extra: Value| {
+        let mut body = json!({"messages": [{"role": "user", "content": question}]});
+        for (k, v) in extra.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        post(&client, format!("{base}/v1/chat/completions"), body)
+    };
+    // Named: the terns file of `ops` is cited.
+    let resp = chat(json!({"collections": ["default", "ops"]})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let answer: Value = resp.json().await.expect("json");
+    assert_eq!(answer["citations"][0]["path"], TERNS, "{answer}");
+    assert_eq!(answer["citations"][0]["collection"], "ops", "{answer}");
+    let forwarded = received.lock().unwrap().last().cloned().expect("forwarded");
+    assert!(forwarded.get("collections").is_none(), "{forwarded}");
+    assert!(forwarded.get("collection").is_none(), "{forwarded}");
+    // Unnamed: `default` only, which has no terns file.
+    let answer: Value = chat(json!({})).await.json().await.expect("json");
+    assert!(
+        answer["citations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["path"] != TERNS),
+        "{answer}"
+    );
+    assert_error(
+        chat(json!({"collection": "nope"})).await,
+        StatusCode::NOT_FOUND,
+        "collection_not_found",
+        &["nope"],
+        "chat, unknown collection",
+    )
+    .await;
+    assert_error(
+        chat(json!({"collections": "ops"})).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        &["collections"],
+        "chat, collections not a list",
+    )
+    .await;
+}
+
+/// Collections built with different models are searched together, each with its own model:
+/// the int8 model is loaded once, from the folder its collection's manifest records, and
+/// collections of the same model share one embedder.
+#[test]
+fn collections_of_two_models_each_use_their_own_and_share_per_model() {
+    let two = Two::new();
+    let root = two.index();
+    ingest(two.home.path(), &root, false).expect("default, full precision");
+    let int8 = {
+        let spec = lore::embed::ModelSpec::from_dir(&crate::support::model_dir(), true, 256)
+            .expect("the int8 model is installed");
+        lore::embed::Embedder::load(spec, &EmbedConfig::default(), lore::embed::Workload::Batch)
+            .expect("load int8")
+    };
+    let ops = collections::collection_root(&root, "ops").expect("name");
+    ingest_folder(
+        two.ops.path(),
+        &ops,
+        &int8,
+        &IngestSettings::default(),
+        &NoProgress,
+    )
+    .expect("ops, int8");
+    drop(int8);
+    let same = collections::collection_root(&root, "same").expect("name");
+    ingest(two.home.path(), &same, false).expect("same model as default");
+    let c = two.collections();
+    let all = c.select(&names(&["*"])).expect("all three open");
+    let embedder_of = |n: &str| {
+        all.engines
+            .iter()
+            .find(|(name, _)| name == n)
+            .map(|(_, e)| e.embedder().clone())
+            .expect("open")
+    };
+    assert!(!Arc::ptr_eq(&embedder_of("default"), &embedder_of("ops")));
+    assert!(Arc::ptr_eq(&embedder_of("default"), &embedder_of("same")));
+    assert!(embedder_of("ops").info().name.contains("int8"));
+    let info = collections::describe(&root, "ops").expect("describe");
+    assert!(info.model.contains("int8"), "{info:?}");
+    let r = all
+        .search(
+            "how does kubernetes add pod replicas when cpu load grows",
+            &SearchOptions::from_config(&SearchConfig::default()),
+        )
+        .expect("search");
+    assert_eq!(r.results[0].source.path, K8S);
+    assert_eq!(r.results[0].collection.as_deref(), Some("ops"));
+}
