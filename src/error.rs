@@ -63,7 +63,7 @@ pub enum Error {
     Chat(String),
 
     /// A request or command named a collection the index folder does not hold.
-    #[error("no collection \"{name}\" in this index ({}); `lore collections` lists them, `lore ingest DIR --collection {name}` creates it", if known.is_empty() { "it holds none yet".to_string() } else { format!("it holds: {}", known.join(", ")) })]
+    #[error("no collection \"{name}\" in this index ({}); `lore collections` lists them, `lore ingest DIR{}` creates it", if known.is_empty() { "it holds none yet".to_string() } else { format!("it holds: {}", known.join(", ")) }, if name == "default" { String::new() } else { format!(" --collection {name}") })]
     UnknownCollection { name: String, known: Vec<String> },
 
     /// A folder ingest would silently replace a collection built from another folder.
