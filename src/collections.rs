@@ -477,9 +477,19 @@ impl Selection {
         // A floor, even 0, makes BM25-only searches embed the query so hits carry a
         // confidence to be merged by.
         each.min_confidence = Some(opts.min_confidence.unwrap_or(0.0));
+        opts.validate(query)?;
+        // The query is embedded once per model, not once per collection.
+        let mut vectors: Vec<(&Arc<Embedder>, Arc<[f32]>)> = Vec::new();
         let mut hits = Vec::new();
         let mut generations = BTreeMap::new();
         for (name, engine) in &self.engines {
+            match vectors
+                .iter()
+                .find(|(e, _)| Arc::ptr_eq(e, engine.embedder()))
+            {
+                Some((_, v)) => engine.remember_query(query, v.clone()),
+                None => vectors.push((engine.embedder(), engine.embed_query(query)?)),
+            }
             let r = engine.search(query, &each)?;
             generations.insert(name.clone(), r.generation);
             hits.extend(r.results.into_iter().map(|mut h| {

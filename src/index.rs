@@ -589,6 +589,15 @@ impl Engine {
         }
     }
 
+    /// Caches `vector` as the embedding of `query` (a search over several collections that
+    /// share this engine's model embeds the query once for all of them).
+    pub fn remember_query(&self, query: &str, vector: Arc<[f32]>) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(query.to_string(), vector);
+    }
+
     /// Forgets cached query embeddings (the benchmark does this between modes so every
     /// mode's latency includes embedding the query).
     pub fn clear_query_cache(&self) {
