@@ -1272,9 +1272,9 @@ pub struct DocumentRequest {
     pub collection: Option<String>,
 }
 
-/// The `?collection=` of `DELETE /v1/documents/{path}` and `GET /v1/source/{path}`.
+/// The `?collection=` of `DELETE /v1/documents/{path}` and `GET /v1/source/{path}` (other
+/// query parameters are ignored, as they were before collections).
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CollectionQuery {
     pub collection: Option<String>,
 }
