@@ -376,8 +376,8 @@ struct ServeArgs {
 enum KeysAction {
     /// Make a new key, print it once, and store only its hash.
     Create {
-        /// search: search, prompt, chat, index information, sources, metrics; admin: also
-        /// documents and reload.
+        /// search: search, prompt, chat, index and collection information, sources,
+        /// metrics; admin: also documents, collections (drop) and reload.
         #[arg(long)]
         scope: lore::config::Scope,
         /// A label for the key (shown by `lore keys list`, usable with `revoke`).
