@@ -14,7 +14,6 @@ use lore::config::Config;
 use lore::embed::{Embedder, ModelSpec, Workload};
 use lore::ingest::{IngestSettings, Progress};
 use lore::search::{FusionMethod, Mode, SearchOptions};
-use lore::Engine;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -112,6 +111,20 @@ enum Command {
     },
     /// Serve search over HTTP.
     Serve(ServeArgs),
+    /// List the index's collections: documents, chunks, model, source folder, generation
+    /// and size on disk of each.
+    Collections {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a collection and everything it stores (asks first; `--yes` skips the
+    /// question and is required when standard input is not a terminal).
+    Drop {
+        name: String,
+        #[arg(long)]
+        yes: bool,
+    },
     /// Manage the server's API keys (stored hashed in the keys file: `server.keys_file`, or
     /// `<index>.keys.toml` beside the index folder).
     Keys {
@@ -122,6 +135,9 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct CompactArgs {
+    /// The collection to compact.
+    #[arg(long, default_value = lore::collections::DEFAULT)]
+    collection: String,
     /// Only merge what the tiered policy would (as after an ingest).
     #[arg(long)]
     tiered: bool,
@@ -159,6 +175,14 @@ struct IngestArgs {
     /// Ignore the existing index and chunk and embed everything again.
     #[arg(long)]
     rebuild: bool,
+    /// The collection to ingest into (created when new; each collection keeps its own
+    /// documents, generations, model and settings).
+    #[arg(long, default_value = lore::collections::DEFAULT)]
+    collection: String,
+    /// Let a folder replace the documents of a collection built from another folder
+    /// (refused without it when documents would be removed).
+    #[arg(long)]
+    replace: bool,
     /// Print the summary as one JSON object (with every skipped file).
     #[arg(long)]
     json: bool,
@@ -195,6 +219,10 @@ struct SearchArgs {
     /// Check every index file against the manifest's checksums before searching.
     #[arg(long)]
     verify: bool,
+    /// Collections to search (repeatable or comma-separated; `*` for all; default
+    /// `default`). Hits of several collections are merged by calibrated confidence.
+    #[arg(long, value_delimiter = ',')]
+    collection: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -328,6 +356,9 @@ struct BenchHttpArgs {
 
 #[derive(clap::Args, Debug)]
 struct DoctorArgs {
+    /// The collection whose index to check.
+    #[arg(long, default_value = lore::collections::DEFAULT)]
+    collection: String,
     /// Print the checks as JSON.
     #[arg(long)]
     json: bool,
@@ -341,6 +372,9 @@ struct ServeArgs {
     /// Re-ingest this folder whenever its files change.
     #[arg(long)]
     watch: Option<PathBuf>,
+    /// The collection --watch ingests into (every collection is served either way).
+    #[arg(long, default_value = lore::collections::DEFAULT, requires = "watch")]
+    collection: String,
     /// Check every index file against the manifest's checksums before serving.
     #[arg(long)]
     verify: bool,
@@ -354,8 +388,8 @@ struct ServeArgs {
 enum KeysAction {
     /// Make a new key, print it once, and store only its hash.
     Create {
-        /// search: search, prompt, chat, index information, sources, metrics; admin: also
-        /// documents and reload.
+        /// search: search, prompt, chat, index and collection information, sources,
+        /// metrics; admin: also documents, collections (drop) and reload.
         #[arg(long)]
         scope: lore::config::Scope,
         /// A label for the key (shown by `lore keys list`, usable with `revoke`).
@@ -397,6 +431,10 @@ struct PromptArgs {
     /// (default `prompt.min_confidence`).
     #[arg(long)]
     min_confidence: Option<f32>,
+    /// Collections to retrieve from (repeatable or comma-separated; `*` for all; default
+    /// `default`).
+    #[arg(long, value_delimiter = ',')]
+    collection: Vec<String>,
 }
 
 impl PromptArgs {
@@ -410,6 +448,8 @@ impl PromptArgs {
             template: None,
             distinct: self.distinct.map(lore::search::Distinct::Count),
             min_confidence: self.min_confidence,
+            collection: None,
+            collections: Some(self.collection.clone()),
             retrieval_query: None,
             fallback_query: None,
         }
@@ -597,6 +637,7 @@ fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
 /// `lore ingest --jsonl`: precomputed vectors, streamed into segments, one publication.
 fn ingest_jsonl(
     config: &Config,
+    root: &Path,
     embedder: &Embedder,
     file: &Path,
     segment_chunks: usize,
@@ -610,19 +651,15 @@ fn ingest_jsonl(
     };
     let report = lore::prepared::ingest_jsonl(
         reader,
-        &config.index_dir(),
+        root,
         embedder.info(),
         &config.chunking,
         &config.hnsw,
         segment_chunks,
     )
     .with_context(|| format!("loading {}", file.display()))?;
-    let merge = lore::compact::compact(
-        &config.index_dir(),
-        &lore::compact::MergePolicy::default(),
-        false,
-    )
-    .context("merging segments after the load")?;
+    let merge = lore::compact::compact(root, &lore::compact::MergePolicy::default(), false)
+        .context("merging segments after the load")?;
     if json {
         let mut v = serde_json::to_value(&report)?;
         v["merge"] = serde_json::to_value(&merge)?;
@@ -635,7 +672,7 @@ fn ingest_jsonl(
             report.segments_written,
             report.seconds,
             report.peak_rss_mb,
-            config.index_dir().display(),
+            root.display(),
             report.generation
         );
     }
@@ -670,6 +707,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Prompt(args) => prompt_cmd(config, args),
         Command::Ask { question, prompt } => ask(&config, question, &prompt),
         Command::Keys { action } => keys(&config, action),
+        Command::Collections { json } => list_collections(&config, json),
+        Command::Drop { name, yes } => drop_collection(&config, &name, yes),
         Command::Serve(args) => serve(config, args),
     }
 }
@@ -713,15 +752,18 @@ fn ingest(config: Config, global: &Global, args: IngestArgs) -> Result<ExitCode>
     let IngestArgs {
         dir,
         rebuild,
+        collection,
+        replace,
         json,
         include,
         exclude,
         jsonl,
         segment_chunks,
     } = args;
+    let root = lore::collections::collection_root(&config.index_dir(), &collection)?;
     let embedder = load_embedder(&config, Workload::Batch)?;
     if let Some(file) = jsonl {
-        return ingest_jsonl(&config, &embedder, &file, segment_chunks, json);
+        return ingest_jsonl(&config, &root, &embedder, &file, segment_chunks, json);
     }
     let mut read = config.ingest.clone();
     read.include.extend(include);
@@ -731,20 +773,20 @@ fn ingest(config: Config, global: &Global, args: IngestArgs) -> Result<ExitCode>
         chunking: config.chunking.clone(),
         hnsw: config.hnsw.clone(),
         rebuild,
+        replace,
     };
     let progress = Bars::new(!json && !global.quiet);
-    let report =
-        lore::ingest::ingest_folder(&dir, &config.index_dir(), &embedder, &settings, &progress)
-            .with_context(|| format!("ingesting {}", dir.display()))?;
+    let report = lore::ingest::ingest_folder(&dir, &root, &embedder, &settings, &progress);
     progress.finish();
+    let report = match report {
+        // Its own message says what to do; the context would only repeat the folder.
+        Err(e @ lore::Error::SourceChanged { .. }) => return Err(e.into()),
+        r => r.with_context(|| format!("ingesting {}", dir.display()))?,
+    };
     // Small segments left by updates are merged now, under the same lock discipline.
     let mut report = report;
-    report.merge = lore::compact::compact(
-        &config.index_dir(),
-        &lore::compact::MergePolicy::default(),
-        false,
-    )
-    .context("merging segments after the ingest")?;
+    report.merge = lore::compact::compact(&root, &lore::compact::MergePolicy::default(), false)
+        .context("merging segments after the ingest")?;
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -764,7 +806,11 @@ fn ingest(config: Config, global: &Global, args: IngestArgs) -> Result<ExitCode>
             report.files_unchanged,
             report.seconds,
             report.chunks_per_s,
-            config.index_dir().display(),
+            if collection == lore::collections::DEFAULT {
+                config.index_dir().display().to_string()
+            } else {
+                format!("collection {collection} ({})", root.display())
+            },
             report.generation,
         );
         if let Some(m) = &report.merge {
@@ -784,9 +830,10 @@ fn ingest(config: Config, global: &Global, args: IngestArgs) -> Result<ExitCode>
 
 /// `lore compact`: merge segments (all of them, or as the tiered policy says).
 fn compact(config: &Config, args: CompactArgs) -> Result<ExitCode> {
+    let root = lore::collections::collection_root(&config.index_dir(), &args.collection)?;
     let policy = lore::compact::MergePolicy::default();
-    let report = lore::compact::compact(&config.index_dir(), &policy, !args.tiered)
-        .context("merging segments")?;
+    let report =
+        lore::compact::compact(&root, &policy, !args.tiered).context("merging segments")?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -864,15 +911,18 @@ fn search(config: Config, args: SearchArgs) -> Result<ExitCode> {
         tuning,
         json,
         verify,
+        collection,
     } = args;
     let mut config = config;
     tuning.apply(&mut config.search);
     config.validate()?;
+    let collections = open_collections(&config, 16)?;
+    let selection = collections.select(&collection)?;
     if verify {
-        verify_index(&config.index_dir())?;
+        for (_, e) in &selection.engines {
+            verify_index(e.root())?;
+        }
     }
-    let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
-    let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
     let mut opts = SearchOptions::from_config(&config.search);
     if let Some(k) = top_k {
         opts.top_k = k;
@@ -880,7 +930,7 @@ fn search(config: Config, args: SearchArgs) -> Result<ExitCode> {
     if let Some(m) = mode {
         opts.mode = m;
     }
-    let response = engine.search(&query, &opts)?;
+    let response = selection.search(&query, &opts)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&response)?);
     } else {
@@ -932,6 +982,7 @@ fn bench(config: Config, global: &Global, args: BenchArgs) -> Result<ExitCode> {
                 chunking: config.chunking.clone(),
                 hnsw: config.hnsw.clone(),
                 rebuild: false,
+                replace: false,
             },
             search: config.search.clone(),
         };
@@ -1009,8 +1060,8 @@ fn prompt_cmd(config: Config, args: PromptCmdArgs) -> Result<ExitCode> {
         format,
         questions,
     } = args;
-    let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
-    let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
+    let collections = open_collections(&config, 16)?;
+    let engine = collections.select(&prompt.collection)?;
     let defaults = prompt.defaults(&config)?;
     let list: Vec<String> = match (&question, &questions) {
         (Some(q), _) if q != "-" => vec![q.clone()],
@@ -1174,7 +1225,12 @@ fn bench_http(args: BenchHttpArgs) -> Result<ExitCode> {
 
 /// `lore doctor`.
 fn doctor(config: Config, args: DoctorArgs) -> Result<ExitCode> {
-    let DoctorArgs { json } = args;
+    let DoctorArgs { json, collection } = args;
+    let mut config = config;
+    config.index = Some(lore::collections::collection_root(
+        &config.index_dir(),
+        &collection,
+    )?);
     let checks = lore::doctor::run(&config);
     let ok = checks.iter().all(|c| c.ok);
     if json {
@@ -1207,6 +1263,7 @@ fn serve(config: Config, args: ServeArgs) -> Result<ExitCode> {
     let ServeArgs {
         addr,
         watch,
+        collection,
         verify,
         insecure_no_auth,
     } = args;
@@ -1221,18 +1278,34 @@ fn serve(config: Config, args: ServeArgs) -> Result<ExitCode> {
         let auth = lore::auth::Auth::load(&config.server, &config.index_dir())?;
         lore::server::check_exposure(&resolved, auth.len(), insecure_no_auth)?;
     }
-    if verify {
-        verify_index(&config.index_dir())?;
+    let collections = Arc::new(open_collections(&config, config.embed.query_cache)?);
+    // Every collection is opened now (a broken one is reported and left out); the primary
+    // one (health, metrics, /v1/index) is `default`, else the first there is.
+    for (name, e) in collections.refresh() {
+        if verify || name == lore::collections::DEFAULT {
+            return Err(e).with_context(|| format!("opening collection \"{name}\""));
+        }
+        eprintln!("warning: collection \"{name}\" is not served: {e}");
     }
-    let embedder = Arc::new(load_embedder(&config, Workload::Queries)?);
-    let engine = Arc::new(Engine::open(
-        &config.index_dir(),
-        embedder,
-        config.search.clone(),
-        config.embed.query_cache,
-    )?);
+    let engine = match collections.get(lore::collections::DEFAULT) {
+        Ok(e) => e,
+        Err(e) => {
+            let first = collections.names().into_iter().next().ok_or(e)?;
+            collections.get(&first)?
+        }
+    };
+    if verify {
+        for name in collections.names() {
+            verify_index(collections.get(&name)?.root())?;
+        }
+    }
+    let watch = match watch {
+        Some(dir) => Some((dir, collections.get(&collection)?)),
+        None => None,
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     let served = runtime.block_on(lore::server::serve(
+        collections,
         engine,
         config,
         &addr,
@@ -1251,8 +1324,8 @@ fn serve(config: Config, args: ServeArgs) -> Result<ExitCode> {
 fn ask(config: &Config, question: Option<String>, prompt: &PromptArgs) -> Result<ExitCode> {
     use std::io::{BufRead, Write};
     let client = lore::chat::ChatClient::new(&config.chat)?;
-    let embedder = Arc::new(load_embedder(config, Workload::Queries)?);
-    let engine = Engine::open(&config.index_dir(), embedder, config.search.clone(), 16)?;
+    let collections = open_collections(config, 16)?;
+    let engine = collections.select(&prompt.collection)?;
     let defaults = prompt.defaults(config)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let idle = std::time::Duration::from_secs(config.chat.stream_idle_timeout_s.max(1));
@@ -1308,6 +1381,98 @@ fn ask(config: &Config, question: Option<String>, prompt: &PromptArgs) -> Result
             println!();
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The index folder's collections, with the configured model loaded (collections built
+/// with another model load theirs when opened).
+fn open_collections(config: &Config, cache: usize) -> Result<lore::collections::Collections> {
+    let embedder = Arc::new(load_embedder(config, Workload::Queries)?);
+    Ok(lore::collections::Collections::new(
+        &config.index_dir(),
+        embedder,
+        config.search.clone(),
+        config.embed.clone(),
+        cache,
+    ))
+}
+
+/// `lore collections`.
+fn list_collections(config: &Config, json: bool) -> Result<ExitCode> {
+    let root = config.index_dir();
+    let list = lore::collections::describe_all(&root)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!(
+            "no collections in {} yet; `lore ingest DIR [--collection NAME]` makes one",
+            root.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<20} {:>9} {:>8} {:<32} {:>4} {:>10}  SOURCE",
+        "NAME", "DOCUMENTS", "CHUNKS", "MODEL", "GEN", "DISK"
+    );
+    for c in &list {
+        println!(
+            "{:<20} {:>9} {:>8} {:<32} {:>4} {:>10}  {}",
+            c.name,
+            c.documents,
+            c.chunks,
+            c.model,
+            c.generation,
+            human_bytes(c.disk_bytes),
+            c.source.as_deref().unwrap_or("(API)"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} kB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+/// `lore drop NAME`.
+fn drop_collection(config: &Config, name: &str, yes: bool) -> Result<ExitCode> {
+    use std::io::{BufRead, Write};
+    let root = config.index_dir();
+    let info = lore::collections::describe(&root, name)?;
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!(
+                "refusing to drop collection \"{name}\" ({} documents) without confirmation: pass --yes",
+                info.documents
+            );
+        }
+        eprint!(
+            "drop collection \"{name}\" ({} documents, {} chunks, from {})? [y/N] ",
+            info.documents,
+            info.chunks,
+            info.source.as_deref().unwrap_or("the API")
+        );
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("nothing dropped");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let dropped = lore::collections::drop_collection(&root, name)?;
+    println!(
+        "dropped collection \"{name}\" ({} documents, {} chunks, {})",
+        dropped.documents,
+        dropped.chunks,
+        human_bytes(dropped.disk_bytes)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -61,6 +61,19 @@ pub enum Error {
     /// The chat backend (an OpenAI-compatible server) failed or is not configured.
     #[error("chat backend: {0}")]
     Chat(String),
+
+    /// A request or command named a collection the index folder does not hold.
+    #[error("no collection \"{name}\" in this index ({}); `lore collections` lists them, `lore ingest DIR{}` creates it", if known.is_empty() { "it holds none yet".to_string() } else { format!("it holds: {}", known.join(", ")) }, if name == "default" { String::new() } else { format!(" --collection {name}") })]
+    UnknownCollection { name: String, known: Vec<String> },
+
+    /// A folder ingest would silently replace a collection built from another folder.
+    #[error("collection \"{collection}\" was built from {built_from}; ingesting {ingesting} would remove {removes} documents — pass --replace, or choose --collection")]
+    SourceChanged {
+        collection: String,
+        built_from: String,
+        ingesting: String,
+        removes: usize,
+    },
 }
 
 /// Shorthand used across the library.

@@ -452,6 +452,7 @@ impl Index {
                 dense: f.dense_rank,
                 bm25: f.bm25_rank,
             },
+            collection: None,
         })
     }
 }
@@ -511,6 +512,20 @@ impl Engine {
     /// Waits for this process's turn to write the index (hold the guard while writing).
     pub fn write_turn(&self) -> std::sync::MutexGuard<'_, ()> {
         self.writing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The search configuration the engine was opened with.
+    pub fn search_config(&self) -> &SearchConfig {
+        &self.defaults
+    }
+
+    /// Query embeddings its cache keeps.
+    pub fn cache_capacity(&self) -> usize {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cap()
+            .get()
     }
 
     /// Search defaults from the configuration.
@@ -574,6 +589,15 @@ impl Engine {
         }
     }
 
+    /// Caches `vector` as the embedding of `query` (a search over several collections that
+    /// share this engine's model embeds the query once for all of them).
+    pub fn remember_query(&self, query: &str, vector: Arc<[f32]>) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(query.to_string(), vector);
+    }
+
     /// Forgets cached query embeddings (the benchmark does this between modes so every
     /// mode's latency includes embedding the query).
     pub fn clear_query_cache(&self) {
@@ -604,6 +628,7 @@ impl Engine {
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
             generation: index.manifest.generation,
             low_confidence,
+            generations: Default::default(),
         })
     }
 }

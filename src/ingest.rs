@@ -31,6 +31,9 @@ pub struct IngestSettings {
     pub hnsw: HnswConfig,
     /// Ignore the previous generation entirely (re-chunk and re-embed everything).
     pub rebuild: bool,
+    /// Let a folder ingest replace a collection built from another folder (without it,
+    /// one that would remove documents is refused: see [`Error::SourceChanged`]).
+    pub replace: bool,
 }
 
 /// Receives progress; the CLI draws bars with it, everything else ignores it.
@@ -147,11 +150,17 @@ pub fn ingest_folder(
     for d in &docs {
         *by_format.entry(d.format.name().to_string()).or_default() += 1;
     }
+    // The canonical path, so the same folder reached another way is recognised as the
+    // same (see the check in `apply`) and `/v1/source` finds its files from any cwd.
+    let source = std::fs::canonicalize(folder)
+        .unwrap_or_else(|_| folder.to_path_buf())
+        .display()
+        .to_string();
     let changes = Changes {
         upserts: docs,
         removes: Vec::new(),
         complete: true,
-        source: Some(folder.display().to_string()),
+        source: Some(source),
     };
     let mut report = apply(index_root, changes, embedder, settings, progress, started)?;
     report.files_found = found;
@@ -292,6 +301,9 @@ pub fn apply(
     started: Instant,
 ) -> Result<IngestReport> {
     let (_lock, current) = begin_write(index_root)?;
+    if !settings.replace {
+        check_same_source(index_root, current.as_ref(), &changes)?;
+    }
 
     let mut report = IngestReport::default();
     let mut previous = match (&current, settings.rebuild) {
@@ -498,6 +510,15 @@ pub fn apply(
             .source
             .or_else(|| previous.as_ref().and_then(|p| p.manifest.source.clone())),
     );
+    let spec = embedder.spec();
+    manifest.model_dir = Some(
+        std::fs::canonicalize(&spec.dir)
+            .unwrap_or_else(|_| spec.dir.clone())
+            .display()
+            .to_string(),
+    );
+    manifest.model_quantized =
+        spec.onnx_file.file_name().and_then(|f| f.to_str()) == Some("model_int8.onnx");
     let kept = previous
         .as_ref()
         .filter(|_| !rewrite_all)
@@ -526,6 +547,44 @@ pub fn apply(
     };
     report.peak_rss_mb = peak_rss_mb();
     Ok(report)
+}
+
+/// Refuses a folder ingest that would silently empty a collection built from another
+/// folder: `lore ingest ~/docs/api` into the collection of `~/docs/product` would otherwise
+/// replace one doc set with the other. The same folder (however it is spelled) updates as
+/// usual, and another folder that removes nothing (the folder was moved) is accepted.
+fn check_same_source(root: &Path, current: Option<&Current>, changes: &Changes) -> Result<()> {
+    let (Some(current), Some(new), true) = (current, &changes.source, changes.complete) else {
+        return Ok(());
+    };
+    // A damaged manifest is for the ingest itself (or `--rebuild`) to report.
+    let Ok(old) = store::read_manifest(&root.join(&current.dir)) else {
+        return Ok(());
+    };
+    let Some(built_from) = old.source else {
+        return Ok(());
+    };
+    let same =
+        built_from == *new || std::fs::canonicalize(&built_from).is_ok_and(|p| p == Path::new(new));
+    if same {
+        return Ok(());
+    }
+    let incoming: std::collections::HashSet<&str> =
+        changes.upserts.iter().map(|d| d.path.as_str()).collect();
+    let removes = old
+        .documents
+        .keys()
+        .filter(|p| !incoming.contains(p.as_str()))
+        .count();
+    if removes == 0 {
+        return Ok(());
+    }
+    Err(Error::SourceChanged {
+        collection: crate::collections::name_of_root(root),
+        built_from,
+        ingesting: new.clone(),
+        removes,
+    })
 }
 
 /// Takes the writer lock and reads `CURRENT`; leftovers of an interrupted write are removed

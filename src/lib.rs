@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bench;
 pub mod chat;
 pub mod chunk;
+pub mod collections;
 pub mod compact;
 pub mod confidence;
 pub mod config;

@@ -281,12 +281,16 @@ impl PreparedWriter {
         Ok(())
     }
 
-    /// Writes what is buffered and publishes the generation; returns its number (the
-    /// current one when nothing changed).
-    pub fn finish(mut self) -> Result<u64> {
+    /// Writes what is buffered and publishes the generation (nothing is published when
+    /// nothing changed).
+    pub fn finish(mut self) -> Result<Published> {
         if !self.changed {
-            if let Some(c) = &self.current {
-                return Ok(c.generation);
+            if let (Some(c), Some(p)) = (&self.current, &self.previous) {
+                return Ok(Published {
+                    generation: c.generation,
+                    documents: p.documents.len(),
+                    chunks: p.chunks,
+                });
             }
         }
         self.flush()?;
@@ -300,6 +304,10 @@ impl PreparedWriter {
             std::mem::take(&mut self.documents),
             self.previous.as_ref().and_then(|p| p.source.clone()),
         );
+        if let Some(p) = &self.previous {
+            manifest.model_dir = p.model_dir.clone();
+            manifest.model_quantized = p.model_quantized;
+        }
         let used: std::collections::BTreeSet<u64> = manifest
             .documents
             .values()
@@ -315,13 +323,24 @@ impl PreparedWriter {
             .cloned()
             .collect();
         crate::ingest::publish(&self.root, &manifest)?;
-        Ok(self.generation)
+        Ok(Published {
+            generation: self.generation,
+            documents: manifest.documents.len(),
+            chunks: live,
+        })
     }
 }
 
+/// The generation a write published, and what it holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Published {
+    pub generation: u64,
+    pub documents: usize,
+    pub chunks: usize,
+}
+
 /// Publishes an update of prepared documents (replacing documents of the same path) and
-/// removals in one generation. Returns the new generation (the current one when nothing
-/// changed).
+/// removals in one generation.
 pub fn apply_prepared(
     index_root: &Path,
     model: &ModelInfo,
@@ -329,7 +348,7 @@ pub fn apply_prepared(
     removes: &[String],
     chunking: &ChunkingConfig,
     hnsw: &HnswConfig,
-) -> Result<u64> {
+) -> Result<Published> {
     let mut w = PreparedWriter::begin(index_root, model, chunking, hnsw, DEFAULT_SEGMENT_CHUNKS)?;
     for path in removes {
         w.remove(path);
@@ -421,7 +440,7 @@ pub fn ingest_jsonl(
     let documents = w.documents_in;
     let chunks = w.chunks_in;
     let written_before_finish = w.written.len() - before + usize::from(!w.chunks.is_empty());
-    let generation = w.finish()?;
+    let generation = w.finish()?.generation;
     Ok(JsonlReport {
         documents,
         chunks,

@@ -183,6 +183,9 @@ pub struct Citation {
     pub page_end: Option<u32>,
     /// The best score among the merged hits.
     pub score: f32,
+    /// The collection of the cited file (when retrieved through collections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
 }
 
 /// Token accounting, so callers can check the prompt against the model's window and see
@@ -269,6 +272,7 @@ pub fn assemble(question: &str, hits: &[Hit], opts: &PromptOptions) -> Result<As
             page_start: (p.place.0 == LocUnit::Pages).then_some(p.place.1),
             page_end: (p.place.0 == LocUnit::Pages).then_some(p.place.2),
             score: p.score,
+            collection: p.collection.clone(),
         })
         .collect();
 
@@ -400,6 +404,8 @@ pub fn load_examples(path: &Path) -> Result<Vec<Example>> {
 struct Passage {
     /// The best-ranked member's id.
     id: String,
+    /// Two collections may hold the same path: passages never mix them.
+    collection: Option<String>,
     path: String,
     heading: String,
     start_line: u32,
@@ -440,7 +446,8 @@ struct Unique<'a> {
 /// Applies the relevance floor and keeps the first of hits sharing an id or a text.
 fn dedup(hits: &[Hit], min_score: Option<f32>) -> Vec<Unique<'_>> {
     let mut out: Vec<Unique<'_>> = Vec::new();
-    let mut by_id: HashMap<&str, usize> = HashMap::new();
+    // By collection and id: the same `path#n` in two collections is two hits.
+    let mut by_id: HashMap<(Option<&str>, &str), usize> = HashMap::new();
     let mut by_text: HashMap<&str, usize> = HashMap::new();
     for (rank, hit) in hits.iter().enumerate() {
         // NaN scores fail any floor.
@@ -449,13 +456,13 @@ fn dedup(hits: &[Hit], min_score: Option<f32>) -> Vec<Unique<'_>> {
             continue;
         }
         let twin = by_id
-            .get(hit.id.as_str())
+            .get(&(hit.collection.as_deref(), hit.id.as_str()))
             .or_else(|| by_text.get(hit.text.as_str()));
         if let Some(&i) = twin {
             out[i].chunks += 1;
             continue;
         }
-        by_id.insert(&hit.id, out.len());
+        by_id.insert((hit.collection.as_deref(), &hit.id), out.len());
         by_text.insert(&hit.text, out.len());
         out.push(Unique {
             rank,
@@ -477,11 +484,11 @@ fn mergeable(hit: &Hit) -> bool {
 /// by their best hit's rank.
 fn merge(unique: Vec<Unique<'_>>) -> Vec<Passage> {
     let mut passages = Vec::new();
-    let mut groups: HashMap<&str, Vec<&Unique<'_>>> = HashMap::new();
+    let mut groups: HashMap<(Option<&str>, &str), Vec<&Unique<'_>>> = HashMap::new();
     for u in &unique {
         if mergeable(u.hit) {
             groups
-                .entry(u.hit.source.path.as_str())
+                .entry((u.hit.collection.as_deref(), u.hit.source.path.as_str()))
                 .or_default()
                 .push(u);
         } else {
@@ -519,6 +526,7 @@ impl From<&Unique<'_>> for Passage {
         let h = u.hit;
         Passage {
             id: h.id.clone(),
+            collection: h.collection.clone(),
             path: h.source.path.clone(),
             heading: h.source.heading.clone(),
             start_line: h.source.start_line,
@@ -951,6 +959,7 @@ Raise min_score to drop weak matches. Lower it when answers miss obvious passage
                 paragraph_end: None,
             },
             ranks: Ranks::default(),
+            collection: None,
         }
     }
 

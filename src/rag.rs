@@ -8,7 +8,26 @@ use crate::config::PromptConfig;
 use crate::error::Result;
 use crate::index::Engine;
 use crate::prompt::{self, AssembledPrompt, PromptOptions, TokenCounter};
-use crate::search::{Mode, SearchOptions};
+use crate::search::{Mode, SearchOptions, SearchResponse};
+
+/// What a prompt retrieves from: one collection's [`Engine`], or several collections
+/// searched as one ([`crate::collections::Selection`]).
+pub trait Retrieve {
+    /// The configured search options.
+    fn defaults(&self) -> SearchOptions;
+    /// One search, as [`Engine::search`].
+    fn search(&self, query: &str, opts: &SearchOptions) -> Result<SearchResponse>;
+}
+
+impl Retrieve for Engine {
+    fn defaults(&self) -> SearchOptions {
+        Engine::defaults(self)
+    }
+
+    fn search(&self, query: &str, opts: &SearchOptions) -> Result<SearchResponse> {
+        Engine::search(self, query, opts)
+    }
+}
 
 /// Per-request overrides of the configured prompt settings.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
@@ -26,6 +45,11 @@ pub struct PromptRequest {
     pub distinct: Option<crate::search::Distinct>,
     /// Replaces `prompt.min_confidence`: hits below this calibrated confidence are left out.
     pub min_confidence: Option<f32>,
+    /// The collection to retrieve from (default: `default`).
+    pub collection: Option<String>,
+    /// Several collections to retrieve from, their hits merged by confidence (`["*"]`:
+    /// all of them).
+    pub collections: Option<Vec<String>>,
     /// Searched instead of `query` (a chat follow-up rewritten as a standalone question;
     /// see [`crate::chat::FollowUp`]). Not part of the HTTP request.
     #[serde(skip)]
@@ -37,6 +61,14 @@ pub struct PromptRequest {
 }
 
 impl PromptRequest {
+    /// The collections the request names (`collection` and `collections` together; empty
+    /// means `default`).
+    pub fn collection_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.collection.iter().cloned().collect();
+        names.extend(self.collections.iter().flatten().cloned());
+        names
+    }
+
     /// Sets what to search for from a chat conversation's [`crate::chat::FollowUp`].
     pub fn with_follow_up(mut self, f: crate::chat::FollowUp) -> PromptRequest {
         self.query = f.question;
@@ -92,8 +124,8 @@ impl PromptDefaults {
 /// The relevance floor is applied to each hit's calibrated confidence (a probability of
 /// relevance that means the same for every query and mode, unlike fused scores), so
 /// citation scores in the answer are those confidences.
-pub fn build_prompt(
-    engine: &Engine,
+pub fn build_prompt<R: Retrieve + ?Sized>(
+    engine: &R,
     defaults: &PromptDefaults,
     req: &PromptRequest,
 ) -> Result<AssembledPrompt> {

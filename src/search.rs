@@ -294,6 +294,10 @@ pub struct Hit {
     pub snippet: Option<String>,
     pub source: Source,
     pub ranks: Ranks,
+    /// The collection the hit comes from (set by searches through
+    /// [`crate::collections::Selection`]: the CLI and the HTTP API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
 }
 
 /// The answer to a search (the `POST /v1/search` body and `lore search --json`).
@@ -307,4 +311,8 @@ pub struct SearchResponse {
     /// the index probably does not answer this query.
     #[serde(default)]
     pub low_confidence: bool,
+    /// The generation that answered, per collection searched (when searched through
+    /// [`crate::collections::Selection`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub generations: std::collections::BTreeMap<String, u64>,
 }

@@ -21,6 +21,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{Auth, Denied};
 use crate::chat::{self, ChatClient, UpstreamError};
+use crate::collections::{self, CollectionInfo, Collections};
 use crate::config::{Config, Scope};
 use crate::error::Error;
 use crate::index::Engine;
@@ -38,7 +39,11 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// Shared by all handlers.
 #[derive(Clone)]
 pub struct AppState {
+    /// The collection answering what is not per collection (health, metrics, index
+    /// information): `default`, or the first collection when there is no `default`.
     pub engine: Arc<Engine>,
+    /// Every collection of the index folder, each with its engine.
+    pub collections: Arc<Collections>,
     pub config: Arc<Config>,
     /// Prompt settings with template and examples loaded.
     pub prompt: Arc<PromptDefaults>,
@@ -55,8 +60,26 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Fails when the configured prompt template or examples cannot be loaded.
+    /// Serves `engine`'s index folder: `engine` is its `default` collection, and the other
+    /// collections in the folder are opened now. Fails when the configured prompt template
+    /// or examples cannot be loaded.
     pub fn new(engine: Arc<Engine>, config: Config) -> Result<AppState, Error> {
+        let collections = Arc::new(Collections::from_engine(
+            engine.clone(),
+            config.embed.clone(),
+        ));
+        for (name, e) in collections.refresh() {
+            tracing::warn!(collection = %name, error = %e, "collection not served");
+        }
+        AppState::with_collections(collections, engine, config)
+    }
+
+    /// Serves `collections`, with `engine` (one of them) as the primary one.
+    pub fn with_collections(
+        collections: Arc<Collections>,
+        engine: Arc<Engine>,
+        config: Config,
+    ) -> Result<AppState, Error> {
         let permits = engine.embedder().sessions() + config.server.max_queue;
         let prompt = PromptDefaults::from_config(&config.prompt)?;
         let chat = match ChatClient::new(&config.chat) {
@@ -64,9 +87,10 @@ impl AppState {
             Err(UpstreamError::NotConfigured) => None,
             Err(e) => return Err(Error::Chat(e.to_string())),
         };
-        let auth = Auth::load(&config.server, engine.root())?;
+        let auth = Auth::load(&config.server, collections.root())?;
         Ok(AppState {
             engine,
+            collections,
             config: Arc::new(config),
             prompt: Arc::new(prompt),
             chat,
@@ -155,6 +179,9 @@ impl From<Error> for ApiError {
             Error::Chat(m) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", m),
             Error::Locked { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "index_locked", e.to_string())
+            }
+            Error::UnknownCollection { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "collection_not_found", e.to_string())
             }
             // A damaged index is the operator's to fix; say what is wrong and where.
             Error::Index { .. } | Error::Tantivy(_) => {
@@ -253,9 +280,21 @@ pub struct SearchRequest {
     pub min_confidence: Option<f32>,
     /// Add an HTML `snippet` with the query terms in `<mark>` to every hit.
     pub highlight: Option<bool>,
+    /// The collection to search (default: `default`).
+    pub collection: Option<String>,
+    /// Several collections to search as one, their hits merged by calibrated confidence
+    /// (`["*"]`: every collection).
+    pub collections: Option<Vec<String>>,
 }
 
 impl SearchRequest {
+    /// The collections the request names (empty: `default`).
+    pub fn collection_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.collection.iter().cloned().collect();
+        names.extend(self.collections.iter().flatten().cloned());
+        names
+    }
+
     /// Applies the request over the configured defaults, validating each field.
     pub fn options(&self, mut opts: SearchOptions) -> Result<SearchOptions, ApiError> {
         let bad =
@@ -319,6 +358,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/index", get(index_info))
         .route("/v1/search", post(search))
         .route("/v1/prompt", post(prompt))
+        .route("/v1/collections", get(list_collections))
+        .route("/v1/collections/{name}/search", post(search_in))
+        .route("/v1/collections/{name}/prompt", post(prompt_in))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/source/{*path}", get(source_file))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -327,6 +369,10 @@ pub fn router(state: AppState) -> Router {
         ));
     let admin = Router::new()
         .route("/v1/admin/reload", post(reload))
+        .route(
+            "/v1/collections/{name}",
+            axum::routing::delete(drop_collection),
+        )
         .route("/v1/documents", post(put_document))
         .route(
             "/v1/documents/{*path}",
@@ -737,9 +783,13 @@ async fn page() -> impl IntoResponse {
         reload,
         put_document,
         delete_document,
-        index_info
+        index_info,
+        list_collections,
+        drop_collection,
+        search_in,
+        prompt_in
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, CollectionInfo)),
     modifiers(&BearerKeys)
 )]
 pub struct ApiDoc;
@@ -812,10 +862,22 @@ async fn method_not_allowed() -> ApiError {
 async fn source_file(
     State(state): State<AppState>,
     path: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    query: Result<axum::extract::Query<CollectionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let gone = |what: &str| ApiError::new(StatusCode::NOT_FOUND, "not_found", what.to_string());
     let axum::extract::Path(path) = path.map_err(|_| gone("no such document"))?;
-    let index = state.engine.index();
+    let collection = collection_query(query)?;
+    let engine = if collection == collections::DEFAULT {
+        state
+            .collections
+            .loaded(&collection)
+            .unwrap_or_else(|| state.engine.clone())
+    } else {
+        state.collections.loaded(&collection).ok_or_else(|| {
+            ApiError::from(collections::unknown(state.collections.root(), &collection))
+        })?
+    };
+    let index = engine.index();
     let manifest = index.manifest();
     if !manifest.documents.contains_key(&path) {
         return Err(gone("no such document in the index"));
@@ -907,10 +969,13 @@ async fn search(
     let opts = req.options(state.engine.defaults())?;
     opts.validate(&req.query).map_err(ApiError::from)?;
     let highlight = req.highlight == Some(true);
-    let response = run_blocking(&state, move |engine| {
-        let mut response = engine.search(&req.query, &opts)?;
+    let names = req.collection_names();
+    let collections = state.collections.clone();
+    let response = run_blocking(&state, move |_| {
+        let selection = collections.select(&names)?;
+        let mut response = selection.search(&req.query, &opts)?;
         if highlight {
-            let index = engine.index();
+            let index = selection.first().index();
             for h in &mut response.results {
                 h.snippet = Some(index.highlight(&h.text, &req.query));
             }
@@ -919,6 +984,69 @@ async fn search(
     })
     .await?;
     Ok(Json(response))
+}
+
+/// The answer to a body that names collections on a route whose path already does.
+fn path_names_collection() -> ApiError {
+    Error::invalid(
+        "collection",
+        "the path names the collection; leave `collection` and `collections` out of the body (or use /v1/search)",
+    )
+    .into()
+}
+
+/// `POST /v1/collections/{name}/search`: `/v1/search` with `collection` from the path.
+#[utoipa::path(post, path = "/v1/collections/{name}/search", params(("name" = String, Path, description = "the collection")), request_body = SearchRequest, responses((status = 200, description = "hits, best first", body = SearchResponse), (status = 400, body = ErrorBody), (status = 404, description = "no such collection", body = ErrorBody)), security(("bearer" = ["search"])))]
+async fn search_in(
+    state: State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(mut req): ApiJson<SearchRequest>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    if !req.collection_names().is_empty() {
+        return Err(path_names_collection());
+    }
+    req.collection = Some(name);
+    search(state, ApiJson(req)).await
+}
+
+/// `GET /v1/collections` answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CollectionList {
+    pub collections: Vec<CollectionInfo>,
+}
+
+#[utoipa::path(get, path = "/v1/collections", responses((status = 200, description = "the collections this server serves", body = CollectionList)), security(("bearer" = ["search"])))]
+async fn list_collections(State(state): State<AppState>) -> Result<Json<CollectionList>, ApiError> {
+    let collections = state.collections.clone();
+    let list = run_blocking(&state, move |_| Ok(collections.describe())).await?;
+    Ok(Json(CollectionList { collections: list }))
+}
+
+/// `DELETE /v1/collections/{name}` answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Dropped {
+    pub dropped: CollectionInfo,
+}
+
+#[utoipa::path(delete, path = "/v1/collections/{name}", params(("name" = String, Path, description = "the collection")), responses((status = 200, description = "the collection is gone", body = Dropped), (status = 400, body = ErrorBody), (status = 404, description = "no such collection", body = ErrorBody), (status = 409, description = "an ingest holds the collection", body = ErrorBody)), security(("bearer" = ["admin"])))]
+async fn drop_collection(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Dropped>, ApiError> {
+    collections::validate_name(&name)?;
+    let collections = state.collections.clone();
+    let dropped = run_blocking(&state, move |_| {
+        // This server's own writers of the collection finish first.
+        let engine = collections.loaded(&name);
+        let _turn = engine.as_ref().map(|e| e.write_turn());
+        let info = collections::drop_collection(collections.root(), &name)?;
+        for (n, e) in collections.refresh() {
+            tracing::warn!(collection = %n, error = %e, "collection not served");
+        }
+        Ok(info)
+    })
+    .await?;
+    Ok(Json(Dropped { dropped }))
 }
 
 /// Runs library work on the blocking pool after taking an admission permit, so slow
@@ -994,9 +1122,27 @@ async fn prompt(
         }
     }
     let defaults = state.prompt.clone();
-    let assembled =
-        run_blocking(&state, move |engine| build_prompt(engine, &defaults, &req)).await?;
+    let collections = state.collections.clone();
+    let assembled = run_blocking(&state, move |_| {
+        let selection = collections.select(&req.collection_names())?;
+        build_prompt(&selection, &defaults, &req)
+    })
+    .await?;
     Ok(Json(assembled))
+}
+
+/// `POST /v1/collections/{name}/prompt`: `/v1/prompt` with `collection` from the path.
+#[utoipa::path(post, path = "/v1/collections/{name}/prompt", params(("name" = String, Path, description = "the collection")), request_body = PromptRequest, responses((status = 200, description = "the augmented prompt", body = AssembledPrompt), (status = 400, body = ErrorBody), (status = 404, description = "no such collection", body = ErrorBody)), security(("bearer" = ["search"])))]
+async fn prompt_in(
+    state: State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(mut req): ApiJson<PromptRequest>,
+) -> Result<Json<AssembledPrompt>, ApiError> {
+    if !req.collection_names().is_empty() {
+        return Err(path_names_collection());
+    }
+    req.collection = Some(name);
+    prompt(state, ApiJson(req)).await
 }
 
 impl From<UpstreamError> for ApiError {
@@ -1023,11 +1169,14 @@ async fn chat_completions(
     ApiJson(request): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let client = state.chat.clone().ok_or(UpstreamError::NotConfigured)?;
-    if !request.is_object() {
+    let mut request = request;
+    let Some(fields) = request.as_object_mut() else {
         return Err(
             Error::invalid("body", "must be a JSON object (an OpenAI chat request)").into(),
         );
-    }
+    };
+    // lore's own fields, taken out before the request goes upstream.
+    let names = chat_collections(fields.remove("collection"), fields.remove("collections"))?;
     let follow_up = chat::follow_up(
         Some(&client),
         &state.config.chat,
@@ -1037,8 +1186,12 @@ async fn chat_completions(
     .await?;
     let defaults = state.prompt.clone();
     let req = PromptRequest::default().with_follow_up(follow_up);
-    let assembled =
-        run_blocking(&state, move |engine| build_prompt(engine, &defaults, &req)).await?;
+    let collections = state.collections.clone();
+    let assembled = run_blocking(&state, move |_| {
+        let selection = collections.select(&names)?;
+        build_prompt(&selection, &defaults, &req)
+    })
+    .await?;
     let stream = request.get("stream").and_then(|v| v.as_bool()) == Some(true);
     let upstream = client.send(chat::augment(request, &assembled)).await?;
     // Serialised once, so the body and the header carry identical numbers.
@@ -1076,6 +1229,36 @@ async fn chat_completions(
     Ok(resp)
 }
 
+/// The `collection` (a string) and `collections` (strings) extra fields of a chat request.
+fn chat_collections(
+    one: Option<serde_json::Value>,
+    many: Option<serde_json::Value>,
+) -> Result<Vec<String>, ApiError> {
+    let mut names = Vec::new();
+    match one {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::String(s)) => names.push(s),
+        Some(_) => return Err(Error::invalid("collection", "must be a string").into()),
+    }
+    match many {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Array(list)) => {
+            for v in list {
+                match v {
+                    serde_json::Value::String(s) => names.push(s),
+                    _ => {
+                        return Err(
+                            Error::invalid("collections", "must be a list of strings").into()
+                        )
+                    }
+                }
+            }
+        }
+        Some(_) => return Err(Error::invalid("collections", "must be a list of strings").into()),
+    }
+    Ok(names)
+}
+
 /// `POST /v1/documents` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -1092,6 +1275,33 @@ pub struct DocumentRequest {
     /// embeds this index's queries; they are normalised here.
     #[serde(default)]
     pub chunks: Option<Vec<crate::prepared::ChunkInput>>,
+    /// The collection to change (default: `default`; created when it does not exist yet,
+    /// with the server's model).
+    pub collection: Option<String>,
+}
+
+/// The `?collection=` of `DELETE /v1/documents/{path}` and `GET /v1/source/{path}` (other
+/// query parameters are ignored, as they were before collections).
+#[derive(Debug, Default, Deserialize)]
+pub struct CollectionQuery {
+    pub collection: Option<String>,
+}
+
+fn collection_query(
+    q: Result<axum::extract::Query<CollectionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<String, ApiError> {
+    let axum::extract::Query(q) = q.map_err(|r| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("query string: {}", r.body_text()),
+        )
+    })?;
+    let name = q
+        .collection
+        .unwrap_or_else(|| collections::DEFAULT.to_string());
+    collections::validate_name(&name)?;
+    Ok(name)
 }
 
 /// What a document update changed.
@@ -1107,9 +1317,16 @@ async fn put_document(
     ApiJson(req): ApiJson<DocumentRequest>,
 ) -> Result<Json<DocumentChange>, ApiError> {
     let path = clean_doc_path(&req.path)?;
+    let collection = req
+        .collection
+        .clone()
+        .unwrap_or_else(|| collections::DEFAULT.to_string());
+    collections::validate_name(&collection)?;
     let text = match (req.text, req.chunks) {
         (Some(text), None) => text,
-        (None, Some(chunks)) => return put_prepared(&state, path, req.title, chunks).await,
+        (None, Some(chunks)) => {
+            return put_prepared(&state, collection, path, req.title, chunks).await
+        }
         _ => return Err(Error::invalid(
             "text",
             "give either `text` (lore chunks and embeds it) or `chunks` (each with its `vector`)",
@@ -1135,24 +1352,27 @@ async fn put_document(
         complete: false,
         source: None,
     };
-    apply_changes(&state, changes).await
+    apply_changes(&state, collection, changes).await
 }
 
-#[utoipa::path(delete, path = "/v1/documents/{path}", params(("path" = String, Path, description = "the document path")), responses((status = 200, body = DocumentChange), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = ["admin"])))]
+#[utoipa::path(delete, path = "/v1/documents/{path}", params(("path" = String, Path, description = "the document path"), ("collection" = Option<String>, Query, description = "the collection (default: `default`)")), responses((status = 200, body = DocumentChange), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = ["admin"])))]
 async fn delete_document(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<String>,
+    query: Result<axum::extract::Query<CollectionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DocumentChange>, ApiError> {
     let path = clean_doc_path(&path)?;
+    let collection = collection_query(query)?;
+    let collections = state.collections.clone();
+    let name = collection.clone();
     // Look at the newest published generation, not just the one this server has loaded.
-    run_blocking(&state, |engine| engine.reload_if_changed()).await?;
-    if !state
-        .engine
-        .index()
-        .manifest()
-        .documents
-        .contains_key(&path)
-    {
+    let engine = run_blocking(&state, move |_| {
+        let engine = collections.get(&name)?;
+        engine.reload_if_changed()?;
+        Ok(engine)
+    })
+    .await?;
+    if !engine.index().manifest().documents.contains_key(&path) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -1165,7 +1385,7 @@ async fn delete_document(
         complete: false,
         source: None,
     };
-    apply_changes(&state, changes).await
+    apply_changes(&state, collection, changes).await
 }
 
 fn clean_doc_path(path: &str) -> Result<String, ApiError> {
@@ -1181,36 +1401,36 @@ fn clean_doc_path(path: &str) -> Result<String, ApiError> {
 /// A document with client vectors: written as a segment without chunking or embedding.
 async fn put_prepared(
     state: &AppState,
+    collection: String,
     path: String,
     title: Option<String>,
     chunks: Vec<crate::prepared::ChunkInput>,
 ) -> Result<Json<DocumentChange>, ApiError> {
     let config = state.config.clone();
-    update_then_merge(state, move |engine| {
+    update_then_merge(state, collection, move |root, embedder, engine| {
         let started = std::time::Instant::now();
-        let info = engine.embedder().info().clone();
+        let info = embedder.info().clone();
         let doc = crate::prepared::document_from_inputs(&path, title.as_deref(), chunks, info.dim)?;
-        let mut report = IngestReport {
-            chunks_reused: doc.chunks.len(),
-            ..IngestReport::default()
-        };
-        let existed = engine.index().manifest().documents.contains_key(&path);
-        report.generation = crate::prepared::apply_prepared(
-            engine.root(),
+        let reused = doc.chunks.len();
+        let existed = engine.is_some_and(|e| e.index().manifest().documents.contains_key(&path));
+        let published = crate::prepared::apply_prepared(
+            root,
             &info,
             vec![doc],
             &[],
             &config.chunking,
             &config.hnsw,
         )?;
-        engine.reload_if_changed()?;
-        let index = engine.index();
-        report.chunks = index.manifest().chunks;
-        report.files_changed = usize::from(existed);
-        report.files_added = usize::from(!existed);
-        report.files_unchanged = index.manifest().documents.len() - 1;
-        report.seconds = started.elapsed().as_secs_f64();
-        Ok(report)
+        Ok(IngestReport {
+            chunks_reused: reused,
+            generation: published.generation,
+            chunks: published.chunks,
+            files_changed: usize::from(existed),
+            files_added: usize::from(!existed),
+            files_unchanged: published.documents.saturating_sub(1),
+            seconds: started.elapsed().as_secs_f64(),
+            ..IngestReport::default()
+        })
     })
     .await
 }
@@ -1219,44 +1439,64 @@ async fn put_prepared(
 /// server to the new generation before answering.
 async fn apply_changes(
     state: &AppState,
+    collection: String,
     changes: Changes,
 ) -> Result<Json<DocumentChange>, ApiError> {
     let config = state.config.clone();
-    update_then_merge(state, move |engine| {
+    update_then_merge(state, collection, move |root, embedder, _| {
         let settings = IngestSettings {
             read: config.ingest.clone(),
             chunking: config.chunking.clone(),
             hnsw: config.hnsw.clone(),
             rebuild: false,
+            replace: false,
         };
-        let report = ingest::apply(
-            engine.root(),
+        ingest::apply(
+            root,
             changes,
-            engine.embedder(),
+            embedder,
             &settings,
             &NoProgress,
             std::time::Instant::now(),
-        )?;
-        engine.reload_if_changed()?;
-        Ok(report)
+        )
     })
     .await
 }
 
-/// Runs one index update in this server's write turn, answers with its report, and merges
-/// small segments afterwards, off the request.
+/// Runs one update of `collection` (given its root, the embedder to use and its engine
+/// when it exists; a new collection is created with this server's model) in that
+/// collection's write turn, switches to the new generation, answers with the report, and
+/// merges small segments afterwards, off the request.
 async fn update_then_merge(
     state: &AppState,
-    update: impl FnOnce(&Engine) -> crate::Result<IngestReport> + Send + 'static,
+    collection: String,
+    update: impl FnOnce(
+            &std::path::Path,
+            &crate::embed::Embedder,
+            Option<&Engine>,
+        ) -> crate::Result<IngestReport>
+        + Send
+        + 'static,
 ) -> Result<Json<DocumentChange>, ApiError> {
-    let report = run_blocking(state, move |engine| {
-        let _turn = engine.write_turn();
-        update(engine)
+    let collections = state.collections.clone();
+    let (engine, report) = run_blocking(state, move |primary| match collections.get(&collection) {
+        Ok(engine) => {
+            let turn = engine.write_turn();
+            let report = update(engine.root(), engine.embedder(), Some(&engine))?;
+            engine.reload_if_changed()?;
+            drop(turn);
+            Ok((engine, report))
+        }
+        Err(Error::UnknownCollection { .. }) => {
+            let root = collections::collection_root(collections.root(), &collection)?;
+            let report = update(&root, primary.embedder(), None)?;
+            Ok((collections.get(&collection)?, report))
+        }
+        Err(e) => Err(e),
     })
     .await?;
     // Small segments are merged after the answer, off the request. Searches are never
     // blocked by a merge; this server's next update waits for it (`write_turn`).
-    let engine = state.engine.clone();
     tokio::task::spawn_blocking(move || {
         let _turn = engine.write_turn();
         match crate::compact::compact(
@@ -1287,10 +1527,19 @@ struct Reloaded {
 
 #[utoipa::path(post, path = "/v1/admin/reload", responses((status = 200, body = Reloaded)), security(("bearer" = ["admin"])))]
 async fn reload(State(state): State<AppState>) -> Result<Json<Reloaded>, ApiError> {
-    let changed = run_blocking(&state, |engine| {
-        engine
+    let collections = state.collections.clone();
+    let changed = run_blocking(&state, move |engine| {
+        let changed = engine
             .reload_if_changed()
-            .map_err(|e| Error::index(engine.root(), format!("reload failed: {e}")))
+            .map_err(|e| Error::index(engine.root(), format!("reload failed: {e}")))?;
+        // Then every other collection: new ones opened, dropped ones forgotten.
+        if let Some((name, e)) = collections.refresh().into_iter().next() {
+            return Err(Error::index(
+                collections.root(),
+                format!("reload of collection \"{name}\" failed: {e}"),
+            ));
+        }
+        Ok(changed)
     })
     .await?;
     Ok(Json(Reloaded {
@@ -1302,10 +1551,11 @@ async fn reload(State(state): State<AppState>) -> Result<Json<Reloaded>, ApiErro
 /// Binds `addr` and serves until SIGINT or SIGTERM, picking up new index generations
 /// (and, with `watch`, re-ingesting that folder when it changes).
 pub async fn serve(
+    collections: Arc<Collections>,
     engine: Arc<Engine>,
     config: Config,
     addr: &str,
-    watch: Option<std::path::PathBuf>,
+    watch: Option<(std::path::PathBuf, Arc<Engine>)>,
     insecure_no_auth: bool,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -1318,9 +1568,10 @@ pub async fn serve(
         chunking: config.chunking.clone(),
         hnsw: config.hnsw.clone(),
         rebuild: false,
+        replace: false,
     };
-    let mut state =
-        AppState::new(engine.clone(), config).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut state = AppState::with_collections(collections.clone(), engine, config)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     check_exposure(&[local], state.auth.len(), insecure_no_auth)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     state.guard_host = local.ip().is_loopback();
@@ -1329,16 +1580,11 @@ pub async fn serve(
     } else if !state.guard_host {
         tracing::warn!(%local, "serving without API keys on a non-loopback address (--insecure-no-auth)");
     }
-    if let Some(dir) = watch {
+    if let Some((dir, target)) = watch {
         tracing::info!(dir = %dir.display(), "watching for changes");
-        tokio::spawn(crate::watch::watch_folder(
-            engine.clone(),
-            settings,
-            dir,
-            poll,
-        ));
+        tokio::spawn(crate::watch::watch_folder(target, settings, dir, poll));
     }
-    tokio::spawn(watch_generations(engine.clone(), poll));
+    tokio::spawn(watch_collections(collections, poll));
     tracing::info!(%local, "lore is listening");
     eprintln!("lore listening on http://{local}");
     serve_listener(listener, state, shutdown_signal()).await
@@ -1527,6 +1773,24 @@ pub async fn watch_generations(engine: Arc<Engine>, every: Duration) {
             Ok(Ok(_)) => {}
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "could not load the new index generation; still serving the old one")
+            }
+            Err(err) => tracing::warn!(error = %err, "reload task failed"),
+        }
+    }
+}
+
+/// Polls the index folder: every collection swaps to its newest generation, collections
+/// created meanwhile are opened and dropped ones forgotten.
+pub async fn watch_collections(collections: Arc<Collections>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let c = collections.clone();
+        match tokio::task::spawn_blocking(move || c.refresh()).await {
+            Ok(problems) => {
+                for (name, err) in problems {
+                    tracing::warn!(collection = %name, error = %err, "could not load the collection's new generation; still serving what was loaded")
+                }
             }
             Err(err) => tracing::warn!(error = %err, "reload task failed"),
         }

@@ -16,6 +16,8 @@
 //!       vectors.f32    chunk embeddings, row i = local chunk i, little-endian f32
 //!       hnsw.graph     the HNSW graph over vectors.f32
 //!       bm25/          the tantivy index over chunks.jsonl (fast field `id` = local id)
+//!   collections/NAME/  another named collection: an index root of this same layout
+//!                      (see `crate::collections`; the root itself is `default`)
 //! ```
 //!
 //! A chunk of a segment is live in a generation when a document of that generation's
@@ -113,6 +115,13 @@ pub struct Manifest {
     /// [`crate::chunk::CHUNKER_VERSION`] that cut the chunks (0: before it was recorded).
     #[serde(default)]
     pub chunker: u32,
+    /// The model folder the ingest loaded, so a server holding several collections can
+    /// load a collection's own model (absent in older manifests and API-only indexes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_dir: Option<String>,
+    /// Whether that folder's int8 model was used.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub model_quantized: bool,
 }
 
 /// One file's size and content hash.
@@ -148,6 +157,8 @@ impl Manifest {
             source,
             chunker: crate::chunk::CHUNKER_VERSION,
             segments: Vec::new(),
+            model_dir: None,
+            model_quantized: false,
         }
     }
 }
@@ -232,6 +243,7 @@ pub fn check_is_lore_folder(root: &Path) -> Result<()> {
             || name == LOCK
             || name == "CURRENT.tmp"
             || name == SEGMENTS
+            || name == crate::collections::COLLECTIONS_DIR
             || name.eq_ignore_ascii_case("README.md")
             || name.starts_with("gen-");
         if !ours {

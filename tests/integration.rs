@@ -14,6 +14,8 @@ mod auth;
 mod bench;
 #[path = "integration/cli.rs"]
 mod cli;
+#[path = "integration/collections.rs"]
+mod collections;
 #[path = "integration/docs_bench.rs"]
 mod docs_bench;
 #[path = "integration/formats.rs"]

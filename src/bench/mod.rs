@@ -292,6 +292,8 @@ pub fn run(
         chunking: opts.chunking.clone(),
         hnsw: opts.hnsw.clone(),
         rebuild: !opts.reuse_index,
+        // A fresh benchmark index replaces whatever data set it held.
+        replace: !opts.reuse_index,
     };
     let changes = Changes {
         upserts: documents(&ds),
@@ -481,6 +483,7 @@ fn run_updates(
         chunking: opts.chunking.clone(),
         hnsw: opts.hnsw.clone(),
         rebuild: false,
+        replace: false,
     };
     let mut report = UpdateReport {
         rounds: opts.update_rounds,

@@ -160,6 +160,27 @@ fn routes() -> Vec<Route> {
             StatusCode::OK,
         ),
         (
+            Method::GET,
+            "/v1/collections",
+            None,
+            Some(Scope::Search),
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            "/v1/collections/default/search",
+            Some(json!({"query": "sourdough starter", "top_k": 2})),
+            Some(Scope::Search),
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            "/v1/collections/default/prompt",
+            Some(json!({"query": "sourdough starter", "top_k": 2})),
+            Some(Scope::Search),
+            StatusCode::OK,
+        ),
+        (
             Method::POST,
             "/v1/admin/reload",
             None,
@@ -177,6 +198,23 @@ fn routes() -> Vec<Route> {
         (
             Method::DELETE,
             "/v1/documents/notes/added.md",
+            None,
+            Some(Scope::Admin),
+            StatusCode::OK,
+        ),
+        // A new collection made through the API, then dropped (only the admin key may).
+        (
+            Method::POST,
+            "/v1/documents",
+            Some(
+                json!({"path": "scratch.md", "text": "# Scratch\n\nA scratch note.", "collection": "scratch"}),
+            ),
+            Some(Scope::Admin),
+            StatusCode::OK,
+        ),
+        (
+            Method::DELETE,
+            "/v1/collections/scratch",
             None,
             Some(Scope::Admin),
             StatusCode::OK,

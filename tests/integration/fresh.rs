@@ -214,10 +214,12 @@ fn killed_ingest_leaves_the_previous_generation_intact() {
     let cwd = TempDir::new().expect("temp folder");
     let ingest_big = || {
         let mut cmd = lore_cmd(cwd.path());
+        // Another folder replaces the topic corpus: `--replace` says so.
         cmd.arg("ingest")
             .arg(big.path())
             .arg("--index")
             .arg(&index)
+            .arg("--replace")
             .arg("--json")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

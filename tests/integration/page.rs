@@ -886,3 +886,115 @@ async fn scenario(page: &Page, artifacts: &Path) {
         std::fs::copy(&shot, docs.join("screenshot.png")).expect("copy to docs/screenshot.png");
     }
 }
+
+/// With several collections the page shows a picker filled from `GET /v1/collections`;
+/// the collection picked (or all of them) is what the search and the prompt ask for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_page_picks_collections() {
+    let fixture = tokio::task::spawn_blocking(|| {
+        let f = Fixture::topics();
+        let other = TempDir::new().expect("temp");
+        crate::support::write_files(
+            other.path(),
+            &[(
+                "lights/lighthouse.md",
+                "# Lighthouse keeping\n\nThe keeper trims the lamp wick at dusk and winds the clockwork that turns the lens.\n",
+            )],
+        );
+        let root = lore::collections::collection_root(&f.index(), "coast").expect("name");
+        lore::ingest::ingest_folder(
+            other.path(),
+            &root,
+            &crate::support::embedder(),
+            &lore::ingest::IngestSettings::default(),
+            &lore::ingest::NoProgress,
+        )
+        .expect("ingest the second collection");
+        (f, other)
+    })
+    .await
+    .expect("fixture");
+    let engine = std::sync::Arc::new(fixture.0.engine());
+    let state = lore::server::AppState::new(engine, lore::Config::default()).expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(axum::serve(listener, lore::server::router(state)).into_future());
+    const PICKER: &str = r#"const sel = document.querySelector('#coll');
+return {
+  shown: !document.querySelector('#coll-field').hidden,
+  options: [...sel.options].map((o) => o.value),
+  value: sel.value,
+  collections: [...document.querySelectorAll('#results .hit')].map((h) => h.dataset.collection),
+};"#;
+    in_browser(format!("http://{addr}"), |page, _artifacts| async move {
+        let c = &page.client;
+        let picker = || async { c.execute(PICKER, vec![]).await.expect("picker state") };
+        c.goto(&page.url("/")).await.expect("open the page");
+        let deadline = Instant::now() + PATIENCE;
+        let mut p = picker().await;
+        while p["shown"] != true {
+            assert!(Instant::now() < deadline, "no collection picker: {p:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            p = picker().await;
+        }
+        assert_eq!(p["options"], json!(["coast", "default", "*"]), "{p:#}");
+        assert_eq!(p["value"], "default");
+        // The default collection alone, as before.
+        let s = page.search(BREAD_QUERY).await;
+        assert_eq!(paths(&s)[0], BREAD);
+        let p = picker().await;
+        assert!(
+            p["collections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c == "default"),
+            "{p:#}"
+        );
+        // Another collection: only its file.
+        c.find(Locator::Css("#coll"))
+            .await
+            .expect("the picker")
+            .select_by_value("coast")
+            .await
+            .expect("pick coast");
+        let s = page
+            .wait_for("the coast results", |s| {
+                paths(s).first() == Some(&"lights/lighthouse.md")
+                    && !s["busy"].as_bool().unwrap_or(true)
+            })
+            .await;
+        assert_eq!(paths(&s), vec!["lights/lighthouse.md"], "{s:#}");
+        // All of them: one ranking, each hit marked with its collection.
+        c.find(Locator::Css("#coll"))
+            .await
+            .expect("the picker")
+            .select_by_value("*")
+            .await
+            .expect("pick all");
+        let s = page
+            .type_query("the keeper trims the lamp wick", true)
+            .await;
+        assert_eq!(paths(&s)[0], "lights/lighthouse.md", "{s:#}");
+        let p = picker().await;
+        let from: std::collections::BTreeSet<&str> = p["collections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c.as_str())
+            .collect();
+        assert_eq!(
+            from,
+            std::collections::BTreeSet::from(["coast", "default"]),
+            "{p:#}"
+        );
+        assert!(
+            s["hits"][0]["loc"].as_str().unwrap_or("").contains("coast"),
+            "{s:#}"
+        );
+        assert!(s["error"].as_str().unwrap_or("").is_empty(), "{s:#}");
+    })
+    .await;
+}
