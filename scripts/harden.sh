@@ -10,6 +10,8 @@
 # Categories:
 #   crash trials       kill -9 at a random moment of an ingest; then `lore doctor` must
 #                      pass and `lore search` answer.
+#   merge crash trials kill -9 at a random moment of `lore compact`; doctor passes, search
+#                      answers, the next ingest succeeds and leaves no `*.tmp` folder.
 #   damage catalogue   every file of a generation and its segments × {delete, truncate to half, flip 16
 #                      bits}: `lore doctor` must report ✗, and `lore search` in every mode
 #                      must answer or fail with exit 1 (never a panic, exit 101, or a signal).
@@ -89,6 +91,37 @@ for t in $(seq 1 "$TRIALS"); do
   fi
 done
 ROWS+=("crash trials (kill -9 during ingest) | $TRIALS | $held")
+
+# ---------------------------------------------------------------------------------------
+echo "== merge crash trials ($TRIALS × kill -9 during \`lore compact\`)" >&2
+# Each trial first adds a segment (one changed note), so there is always something to
+# merge; then `lore compact` (every segment into one) is killed at a random moment.
+# Held: doctor passes, the search answers, and the next ingest succeeds and leaves no
+# unfinished folder behind.
+lore ingest corpus --index crash -q >/dev/null 2>&1
+start=$(date +%s%N)
+lore compact --index crash >/dev/null 2>&1
+took_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+held=0
+for t in $(seq 1 "$TRIALS"); do
+  printf '\nMerge trial %s changed this note.\n' "$t" >> corpus/notes/n$((t % 40)).md
+  lore ingest corpus --index crash -q >/dev/null 2>&1
+  delay=$(( RANDOM % (took_ms + 100) ))
+  lore compact --index crash >/dev/null 2>&1 &
+  pid=$!
+  sleep "$(printf '0.%03d' $((delay % 1000)))"; [ "$delay" -ge 1000 ] && sleep $((delay / 1000))
+  kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  if lore doctor --index crash >doctor.txt 2>&1 &&
+     lore search sourdough --index crash --top-k 1 >search.txt 2>&1 && grep -q bread.md search.txt &&
+     lore ingest corpus --index crash -q >ingest.txt 2>&1 &&
+     [ -z "$(find crash -maxdepth 2 -name '*.tmp' -print -quit)" ]; then
+    held=$((held + 1))
+  else
+    echo "  merge trial $t (kill at ${delay} ms of ~${took_ms}) failed:" >&2
+    grep -v "^✓" doctor.txt search.txt ingest.txt >&2; find crash -maxdepth 2 -name '*.tmp' >&2
+  fi
+done
+ROWS+=("merge crash trials (kill -9 during compact) | $TRIALS | $held")
 
 # ---------------------------------------------------------------------------------------
 echo "== damage catalogue" >&2
