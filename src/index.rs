@@ -275,16 +275,29 @@ impl Index {
     /// The `k` nearest live chunks over every segment's graph (each searched at `ef`,
     /// deleted chunks walked through but never returned), best first.
     pub fn dense_search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
-        let mut out: Vec<(u32, f32)> = Vec::new();
-        for (s, seg) in self.segments.iter().enumerate() {
+        let one = |s: usize| -> Vec<(u32, f32)> {
+            let seg = &self.segments[s];
             let base = self.bases[s];
             let found = match &self.live[s] {
                 None => seg.dense().search(query, k, ef),
-                Some(l) if l.live() == 0 => continue,
+                Some(l) if l.live() == 0 => Vec::new(),
                 Some(l) => seg.dense().search_alive(query, k, ef, &|i| l.contains(i)),
             };
-            out.extend(found.into_iter().map(|(i, sim)| (base + i, sim)));
-        }
+            found.into_iter().map(|(i, sim)| (base + i, sim)).collect()
+        };
+        // Segments are independent graphs: a large index searches them on all cores (a
+        // small one stays on this thread, where a fork-join would cost more than it saves).
+        let mut out: Vec<(u32, f32)> = if self.segments.len() > 1
+            && self.bases.last().is_some_and(|&b| b >= PARALLEL_DENSE_FROM)
+        {
+            use rayon::prelude::*;
+            (0..self.segments.len())
+                .into_par_iter()
+                .flat_map_iter(one)
+                .collect()
+        } else {
+            (0..self.segments.len()).flat_map(one).collect()
+        };
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         out.truncate(k);
         out
@@ -456,6 +469,9 @@ impl Index {
         })
     }
 }
+
+/// Chunks before the last segment from which the dense leg searches segments in parallel.
+const PARALLEL_DENSE_FROM: u32 = 50_000;
 
 /// Searches the current generation of an index folder with a loaded model, and swaps to a
 /// newer generation when one is published (in-flight searches finish on the old one).
