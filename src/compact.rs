@@ -176,6 +176,7 @@ fn merge(root: &Path, m: &Manifest, chosen: &[u64]) -> Result<CompactReport> {
                 segment: new_id,
                 first_chunk: first,
                 chunks: chunks.len() as u32 - first,
+                meta: e.meta.clone(),
             },
         );
     }

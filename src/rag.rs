@@ -26,6 +26,8 @@ pub struct PromptRequest {
     pub distinct: Option<crate::search::Distinct>,
     /// Replaces `prompt.min_confidence`: hits below this calibrated confidence are left out.
     pub min_confidence: Option<f32>,
+    /// Retrieve only from documents whose metadata passes this filter (README "Filters").
+    pub filter: Option<String>,
     /// Searched instead of `query` (a chat follow-up rewritten as a standalone question;
     /// see [`crate::chat::FollowUp`]). Not part of the HTTP request.
     #[serde(skip)]
@@ -107,6 +109,7 @@ pub fn build_prompt(
     if let Some(d) = req.distinct {
         opts.distinct = d.count();
     }
+    opts.filter = req.filter.clone();
     let floor = req.min_confidence.unwrap_or(defaults.min_confidence);
     if !(0.0..=1.0).contains(&floor) {
         return Err(crate::error::Error::invalid(

@@ -86,6 +86,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
+    /// Byte offset of a filter's syntax error.
+    pub position: Option<usize>,
 }
 
 impl ApiError {
@@ -95,11 +97,13 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            position: None,
         }
     }
 }
 
-/// Every error answer: `{"error": {"code", "message"}}`.
+/// Every error answer: `{"error": {"code", "message"}}` (and `position` for a filter's
+/// syntax error).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     error: ErrorDetail,
@@ -110,6 +114,9 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     code: String,
     message: String,
+    /// For `invalid_filter`: the byte offset in `filter` where parsing failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<usize>,
 }
 
 impl IntoResponse for ApiError {
@@ -118,6 +125,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.to_string(),
                 message: self.message,
+                position: self.position,
             },
         });
         let mut resp = (self.status, body).into_response();
@@ -152,6 +160,10 @@ impl From<Error> for ApiError {
             Error::InvalidRequest { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
             }
+            Error::Filter { position, .. } => ApiError {
+                position: Some(position),
+                ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_filter", e.to_string())
+            },
             Error::Chat(m) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", m),
             Error::Locked { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "index_locked", e.to_string())
@@ -253,6 +265,10 @@ pub struct SearchRequest {
     pub min_confidence: Option<f32>,
     /// Add an HTML `snippet` with the query terms in `<mark>` to every hit.
     pub highlight: Option<bool>,
+    /// Search only documents whose metadata passes this filter, e.g.
+    /// `tags = "api" AND version >= 2 AND path STARTS WITH "guide/"` (README "Filters").
+    /// A syntax error answers 400 `invalid_filter` with the byte `position`.
+    pub filter: Option<String>,
 }
 
 impl SearchRequest {
@@ -295,6 +311,10 @@ impl SearchRequest {
                 ));
             }
             opts.min_confidence = Some(m);
+        }
+        if let Some(f) = &self.filter {
+            crate::filter::Filter::parse_optional(Some(f))?;
+            opts.filter = Some(f.clone());
         }
         Ok(opts)
     }
@@ -1035,8 +1055,22 @@ async fn chat_completions(
         state.config.search.max_query_chars,
     )
     .await?;
+    // lore's own extra field: read here, never forwarded upstream.
+    let mut request = request;
+    let filter = match request.as_object_mut().and_then(|o| o.remove("filter")) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(f)) => Some(f),
+        Some(_) => {
+            return Err(Error::invalid("filter", "must be a string (a filter expression)").into())
+        }
+    };
+    crate::filter::Filter::parse_optional(filter.as_deref())?;
     let defaults = state.prompt.clone();
-    let req = PromptRequest::default().with_follow_up(follow_up);
+    let req = PromptRequest {
+        filter,
+        ..PromptRequest::default()
+    }
+    .with_follow_up(follow_up);
     let assembled =
         run_blocking(&state, move |engine| build_prompt(engine, &defaults, &req)).await?;
     let stream = request.get("stream").and_then(|v| v.as_bool()) == Some(true);
@@ -1104,12 +1138,15 @@ async fn put_document(
     // Readers are bounded but not free (a large HTML page): off the async workers, under
     // the admission limit like all blocking work.
     let doc = run_blocking(&state, move |_| {
-        Document::try_from_text(path, req.text, format, req.title).map_err(|e| {
+        let mut doc = Document::try_from_text(path, req.text, format, req.title).map_err(|e| {
             Error::invalid(
                 "text",
                 format!("the {} reader refused it: {e}", format.name()),
             )
-        })
+        })?;
+        // A document sent through the API has no file: its `mtime` is when it arrived.
+        doc.meta.mtime = crate::source::unix_seconds(std::time::SystemTime::now());
+        Ok(doc)
     })
     .await?;
     let changes = Changes {

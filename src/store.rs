@@ -67,6 +67,29 @@ pub struct DocEntry {
     /// Its chunks are the segment's local ids `first_chunk .. first_chunk + chunks`.
     pub first_chunk: u32,
     pub chunks: u32,
+    /// What filters test (format, modified time, front matter). Absent in manifests
+    /// written before filters existed: such a document still has its `path`, and its
+    /// `format` is derived from the extension; every other field is missing (see
+    /// `filter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<DocMeta>,
+}
+
+/// A document's filterable fields, stored in its manifest entry: filters are evaluated per
+/// document (its chunks are one contiguous range of one segment), so nothing is stored per
+/// chunk.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DocMeta {
+    /// The reader's name (`markdown`, `html`, `pdf`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// The source file's modified time, Unix seconds (for API documents: when received).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<i64>,
+    /// Front-matter fields: each a scalar (string, number, boolean) or a list of scalars;
+    /// nested tables are flattened to dotted names (`params.version`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, serde_json::Value>,
 }
 
 /// A segment as a generation lists it.

@@ -16,6 +16,8 @@ mod bench;
 mod cli;
 #[path = "integration/docs_bench.rs"]
 mod docs_bench;
+#[path = "integration/filters.rs"]
+mod filters;
 #[path = "integration/formats.rs"]
 mod formats;
 #[path = "integration/fresh.rs"]

@@ -177,6 +177,7 @@ fn documents(
             path,
             chunks,
             vectors: vs,
+            meta: None,
         });
         d += 1;
     }
