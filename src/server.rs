@@ -919,7 +919,7 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-#[utoipa::path(post, path = "/v1/search", request_body = SearchRequest, responses((status = 200, description = "hits, best first", body = SearchResponse), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)), security(("bearer" = ["search"])))]
+#[utoipa::path(post, path = "/v1/search", request_body = SearchRequest, responses((status = 200, description = "hits, best first", body = SearchResponse), (status = 400, description = "invalid request, or `invalid_filter` with the byte `position` of a filter syntax error", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn search(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<SearchRequest>,
@@ -992,7 +992,7 @@ impl Drop for CancelOnDrop {
     }
 }
 
-#[utoipa::path(post, path = "/v1/prompt", request_body = PromptRequest, responses((status = 200, description = "the augmented prompt", body = AssembledPrompt), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)), security(("bearer" = ["search"])))]
+#[utoipa::path(post, path = "/v1/prompt", request_body = PromptRequest, responses((status = 200, description = "the augmented prompt", body = AssembledPrompt), (status = 400, description = "invalid request, or `invalid_filter` with the byte `position` of a filter syntax error", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn prompt(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<PromptRequest>,
@@ -1037,10 +1037,10 @@ impl From<UpstreamError> for ApiError {
 /// `chat.condense`; see [`chat::FollowUp`]), put the sources
 /// into the conversation, forward upstream, and relay the answer (streamed or not) with
 /// citations.
-#[utoipa::path(post, path = "/v1/chat/completions", request_body(content = Object, description = "an OpenAI chat completion request"), responses((status = 200, description = "the upstream answer with `citations` (or its SSE stream with an `x-lore-citations` header)", body = Object), (status = 400, body = ErrorBody), (status = 502, description = "upstream failed", body = ErrorBody), (status = 503, description = "no upstream configured", body = ErrorBody), (status = 504, description = "upstream timed out", body = ErrorBody)), security(("bearer" = ["search"])))]
+#[utoipa::path(post, path = "/v1/chat/completions", request_body(content = Object, description = "an OpenAI chat completion request; lore also reads `filter` (a metadata filter string, README \"Filters\"), which restricts retrieval and is not forwarded"), responses((status = 200, description = "the upstream answer with `citations` (or its SSE stream with an `x-lore-citations` header)", body = Object), (status = 400, description = "invalid request, or `invalid_filter` with the error's byte `position`", body = ErrorBody), (status = 502, description = "upstream failed", body = ErrorBody), (status = 503, description = "no upstream configured", body = ErrorBody), (status = 504, description = "upstream timed out", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn chat_completions(
     State(state): State<AppState>,
-    ApiJson(request): ApiJson<serde_json::Value>,
+    ApiJson(mut request): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let client = state.chat.clone().ok_or(UpstreamError::NotConfigured)?;
     if !request.is_object() {
@@ -1048,15 +1048,7 @@ async fn chat_completions(
             Error::invalid("body", "must be a JSON object (an OpenAI chat request)").into(),
         );
     }
-    let follow_up = chat::follow_up(
-        Some(&client),
-        &state.config.chat,
-        &request,
-        state.config.search.max_query_chars,
-    )
-    .await?;
-    // lore's own extra field: read here, never forwarded upstream.
-    let mut request = request;
+    // lore's own extra field: read (and checked) first, never forwarded upstream.
     let filter = match request.as_object_mut().and_then(|o| o.remove("filter")) {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(f)) => Some(f),
@@ -1065,6 +1057,13 @@ async fn chat_completions(
         }
     };
     crate::filter::Filter::parse_optional(filter.as_deref())?;
+    let follow_up = chat::follow_up(
+        Some(&client),
+        &state.config.chat,
+        &request,
+        state.config.search.max_query_chars,
+    )
+    .await?;
     let defaults = state.prompt.clone();
     let req = PromptRequest {
         filter,

@@ -23,7 +23,7 @@ use crate::segment::LiveSet;
 
 /// The walk is used only when the filter admits more than `EXACT_FACTOR * sqrt(ef * n)`
 /// points of a segment of `n` (see [`exact_is_cheaper`]).
-pub const EXACT_FACTOR: f64 = 3.0;
+pub const EXACT_FACTOR: f64 = 2.5;
 
 /// Whether an exact scan of `admitted` points beats the filtered walk of a graph of `n`
 /// points at `ef`. The walk visits about `c·ef / s` points for an admitted share `s =
