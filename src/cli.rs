@@ -578,6 +578,8 @@ fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
             "path": doc.path,
             "format": format.name(),
             "title": doc.title,
+            // What filters see of this file (README "Filters").
+            "meta": doc.meta,
             "chunks": chunks.iter().map(|c| serde_json::json!({
                 "chunk": c,
                 "source": lore::search::Source::of(c),
@@ -592,6 +594,15 @@ fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
             doc.title,
             chunks.len()
         );
+        if !doc.meta.fields.is_empty() {
+            let fields: Vec<String> = doc
+                .meta
+                .fields
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
+            println!("front matter (filterable): {}", fields.join(", "));
+        }
         for c in &chunks {
             let source = lore::search::Source::of(c);
             println!("\n── #{} {} ({})", c.ordinal, c.heading, source.location);

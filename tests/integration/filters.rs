@@ -442,6 +442,56 @@ fn cli_search_takes_a_filter() {
         let d = docs.iter().find(|d| d.path == *p).unwrap();
         assert!(d.tags.contains(&"api") && d.draft != Some(true), "{p}");
     }
+    // `lore prompt --filter`: the citations come from the admitted documents only.
+    let out = lore(
+        cwd.path(),
+        &[
+            "prompt",
+            "how does autoscaling work?",
+            "--index",
+            index,
+            "--min-confidence",
+            "0",
+            "--filter",
+            "format = html OR path = notes.txt",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cited: BTreeSet<&str> = body["citations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        cited,
+        BTreeSet::from(["ref/page.html", "notes.txt"]),
+        "{body}"
+    );
+
+    // `lore inspect` shows what filters see of a file.
+    let file = f.corpus().join("guide/api-2.md");
+    let out = lore(cwd.path(), &["inspect", file.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["meta"]["format"], "markdown", "{body}");
+    assert_eq!(body["meta"]["fields"]["version"], "1.10", "{body}");
+    assert_eq!(body["meta"]["fields"]["tags"], json!(["api", "reference"]));
+    assert_eq!(body["meta"]["fields"]["draft"], false);
+    assert!(
+        body["meta"]["mtime"].as_i64().is_some_and(|t| t > 0),
+        "{body}"
+    );
+
     let out = lore(
         cwd.path(),
         &["search", "x", "--index", index, "--filter", "tags IN [a b]"],
