@@ -797,6 +797,36 @@ mod tests {
         }
     }
 
+    /// Every prefix and every one-character deletion of valid filters either parses or
+    /// fails with a position inside the text (never a panic, never a position past it).
+    #[test]
+    fn damaged_filters_fail_cleanly() {
+        let filters = [
+            r#"(tags = "a\"b" OR tags IN [x, 'y']) AND NOT version 1 TO 2.5"#,
+            "path GLOB 'docs/**/*.{md,mdx}' AND mtime >= 2024-05-01T00:00:00Z",
+            "lang NOT EXISTS OR titre STARTS WITH \"été\" AND x != y AND z CONTAINS w",
+        ];
+        for f in filters {
+            Filter::parse(f).unwrap_or_else(|e| panic!("{f}: {e}"));
+            let cuts: Vec<usize> = f.char_indices().map(|(i, _)| i).collect();
+            let mut damaged: Vec<String> = cuts.iter().map(|&i| f[..i].to_string()).collect();
+            for (n, &i) in cuts.iter().enumerate() {
+                let next = cuts.get(n + 1).copied().unwrap_or(f.len());
+                damaged.push(format!("{}{}", &f[..i], &f[next..]));
+            }
+            for d in damaged {
+                match Filter::parse(&d) {
+                    Ok(_) => {}
+                    Err(Error::Filter { position, message }) => {
+                        assert!(position <= d.len(), "{d:?}: position {position}");
+                        assert!(!message.is_empty());
+                    }
+                    Err(e) => panic!("{d:?}: {e}"),
+                }
+            }
+        }
+    }
+
     #[test]
     fn comparison_rule() {
         assert_eq!(compare("1.10", "1.9"), Ordering::Greater);
