@@ -52,6 +52,9 @@ use crate::store::DocEntry;
 pub const MAX_FILTER_BYTES: usize = 8192;
 /// Deepest nesting of parentheses and `NOT`s.
 const MAX_DEPTH: usize = 64;
+/// Fields every document has (or derives), which win over front-matter fields of the
+/// same name.
+pub const BUILT_IN: [&str; 4] = ["path", "format", "mtime", "collection"];
 /// What `collection` matches until indexes hold named collections.
 pub const DEFAULT_COLLECTION: &str = "default";
 

@@ -205,6 +205,38 @@ impl Index {
         })
     }
 
+    /// Every field a filter can test in this generation, with how many documents have it
+    /// (the built-in `path`, `format`, `mtime`, `collection`, then front-matter fields), for
+    /// `GET /v1/index` and the page's filter hint.
+    pub fn filter_fields(&self) -> std::collections::BTreeMap<String, usize> {
+        let docs = &self.manifest.documents;
+        let mut out = std::collections::BTreeMap::new();
+        out.insert("path".to_string(), docs.len());
+        out.insert("collection".to_string(), docs.len());
+        let with = |f: &dyn Fn(&store::DocMeta) -> bool| {
+            docs.values()
+                .filter(|e| e.meta.as_ref().is_some_and(f))
+                .count()
+        };
+        let formats = docs
+            .iter()
+            .filter(|(p, e)| {
+                e.meta.as_ref().is_some_and(|m| m.format.is_some())
+                    || crate::source::Format::for_path(Path::new(p)).is_some()
+            })
+            .count();
+        out.insert("format".to_string(), formats);
+        out.insert("mtime".to_string(), with(&|m| m.mtime.is_some()));
+        for e in docs.values() {
+            for k in e.meta.iter().flat_map(|m| m.fields.keys()) {
+                if !crate::filter::BUILT_IN.contains(&k.as_str()) {
+                    *out.entry(k.clone()).or_insert(0) += 1;
+                }
+            }
+        }
+        out
+    }
+
     /// The chunks `filter` admits, from the cache when this generation has seen the filter.
     pub fn admitted(&self, filter: &Filter) -> Arc<Admitted> {
         let key = filter.normalized();

@@ -799,6 +799,8 @@ pub struct IndexInfo {
     pub model_dim: usize,
     pub source: Option<String>,
     pub max_context_tokens: usize,
+    /// Fields a `filter` can test, with how many documents have each.
+    pub filter_fields: std::collections::BTreeMap<String, usize>,
 }
 
 #[utoipa::path(get, path = "/v1/index", responses((status = 200, body = IndexInfo)), security(("bearer" = ["search"])))]
@@ -814,6 +816,7 @@ async fn index_info(State(state): State<AppState>) -> Json<IndexInfo> {
         model_dim: m.model.dim,
         source: m.source.clone(),
         max_context_tokens: state.prompt.options.max_context_tokens,
+        filter_fields: index.filter_fields(),
     })
 }
 

@@ -348,6 +348,34 @@ async fn http_filter_field_and_positioned_400() {
         }
     };
 
+    // The fields a filter can test, with how many documents have each.
+    let info: Value = client
+        .get(format!("http://{addr}/v1/index"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let docs = docs();
+    let fields = &info["filter_fields"];
+    assert_eq!(fields["path"], docs.len(), "{info}");
+    assert_eq!(fields["format"], docs.len(), "{info}");
+    assert_eq!(fields["mtime"], docs.len(), "{info}");
+    assert_eq!(
+        fields["tags"],
+        docs.iter().filter(|d| !d.tags.is_empty()).count(),
+        "{info}"
+    );
+    assert_eq!(
+        fields["draft"],
+        docs.iter().filter(|d| d.draft.is_some()).count()
+    );
+    assert_eq!(
+        fields["lang"],
+        docs.iter().filter(|d| d.lang.is_some()).count()
+    );
+
     let (status, body) = post(
         "/v1/search",
         json!({"query": "kubernetes autoscaling", "top_k": 3, "candidates": 3, "filter": "path STARTS WITH 'guide/'"}),
