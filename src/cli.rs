@@ -211,6 +211,10 @@ struct SearchArgs {
     top_k: Option<usize>,
     #[arg(long)]
     mode: Option<Mode>,
+    /// Search only documents whose metadata passes this filter, e.g.
+    /// 'tags = api AND version >= 2' (README "Filters").
+    #[arg(long)]
+    filter: Option<String>,
     #[command(flatten)]
     tuning: Tuning,
     /// Print the same JSON object as `POST /v1/search`.
@@ -305,10 +309,21 @@ struct PromptCmdArgs {
 
 #[derive(clap::Args, Debug)]
 struct BenchAnnArgs {
+    #[arg(long, required_unless_present = "synthetic", requires = "queries")]
+    base: Option<PathBuf>,
+    #[arg(long, requires = "base")]
+    queries: Option<PathBuf>,
+    /// Instead of .npy files: N clustered 384-dimensional unit vectors (bench-scale's
+    /// generator) and 200 queries from the same clusters.
+    #[arg(long, conflicts_with = "base")]
+    synthetic: Option<usize>,
+    /// Also measure filtered search at the first --ef: recall@k against the exact filtered
+    /// top k, and latency, at each --selectivity (filters admit random 5-chunk documents).
     #[arg(long)]
-    base: PathBuf,
-    #[arg(long)]
-    queries: PathBuf,
+    filter: bool,
+    /// Shares of documents the filters admit (with --filter).
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.1,0.01,0.001")]
+    selectivity: Vec<f64>,
     #[arg(long, default_value_t = 10)]
     k: usize,
     #[arg(long, default_value_t = 16)]
@@ -435,6 +450,9 @@ struct PromptArgs {
     /// `default`).
     #[arg(long, value_delimiter = ',')]
     collection: Vec<String>,
+    /// Retrieve only from documents whose metadata passes this filter (README "Filters").
+    #[arg(long)]
+    filter: Option<String>,
 }
 
 impl PromptArgs {
@@ -450,6 +468,7 @@ impl PromptArgs {
             min_confidence: self.min_confidence,
             collection: None,
             collections: Some(self.collection.clone()),
+            filter: self.filter.clone(),
             retrieval_query: None,
             fallback_query: None,
         }
@@ -611,6 +630,8 @@ fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
             "path": doc.path,
             "format": format.name(),
             "title": doc.title,
+            // What filters see of this file (README "Filters").
+            "meta": doc.meta,
             "chunks": chunks.iter().map(|c| serde_json::json!({
                 "chunk": c,
                 "source": lore::search::Source::of(c),
@@ -625,6 +646,15 @@ fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
             doc.title,
             chunks.len()
         );
+        if !doc.meta.fields.is_empty() {
+            let fields: Vec<String> = doc
+                .meta
+                .fields
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
+            println!("front matter (filterable): {}", fields.join(", "));
+        }
         for c in &chunks {
             let source = lore::search::Source::of(c);
             println!("\n── #{} {} ({})", c.ordinal, c.heading, source.location);
@@ -908,6 +938,7 @@ fn search(config: Config, args: SearchArgs) -> Result<ExitCode> {
         query,
         top_k,
         mode,
+        filter,
         tuning,
         json,
         verify,
@@ -930,6 +961,7 @@ fn search(config: Config, args: SearchArgs) -> Result<ExitCode> {
     if let Some(m) = mode {
         opts.mode = m;
     }
+    opts.filter = filter;
     let response = selection.search(&query, &opts)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&response)?);
@@ -1115,6 +1147,9 @@ fn bench_ann(global: &Global, args: BenchAnnArgs) -> Result<ExitCode> {
     let BenchAnnArgs {
         base,
         queries,
+        synthetic,
+        filter,
+        selectivity,
         k,
         m,
         ef_construction,
@@ -1132,11 +1167,34 @@ fn bench_ann(global: &Global, args: BenchAnnArgs) -> Result<ExitCode> {
         ef_construction,
         builder,
     };
-    let base = lore::bench::ann::read_npy(&base)?;
-    let queries = lore::bench::ann::read_npy(&queries)?;
+    let (base, queries) = match (synthetic, base, queries) {
+        (Some(n), _, _) => {
+            let clusters = (n / 1000).clamp(10, 1000);
+            (
+                lore::bench::scale::clustered(n, 384, clusters, 1),
+                lore::bench::scale::clustered(200, 384, clusters, 7),
+            )
+        }
+        (None, Some(b), Some(q)) => (
+            lore::bench::ann::read_npy(&b)?,
+            lore::bench::ann::read_npy(&q)?,
+        ),
+        _ => anyhow::bail!("give --base and --queries, or --synthetic N"),
+    };
     let progress = Bars::new(!global.quiet);
     progress.phase("building + sweeping", 0);
-    let r = lore::bench::ann::bench_vectors(base, queries, k, &hnsw, &ef, threads)?;
+    let (r, filtered) = if filter {
+        let ef0 = ef.first().copied().unwrap_or(100);
+        let (r, dense) =
+            lore::bench::ann::bench_vectors_keep(base, queries.clone(), k, &hnsw, &ef, threads)?;
+        let f = lore::bench::ann::filter_sweep(&dense, &queries, k, ef0, &selectivity, 5, 42);
+        (r, Some((ef0, f)))
+    } else {
+        (
+            lore::bench::ann::bench_vectors(base, queries, k, &hnsw, &ef, threads)?,
+            None,
+        )
+    };
     progress.finish();
     println!(
         "{} x {} base vectors, {} queries, M {}, ef_construction {}: built in {:.2} s with {} threads",
@@ -1149,8 +1207,30 @@ fn bench_ann(global: &Global, args: BenchAnnArgs) -> Result<ExitCode> {
             p.ef, p.recall_at_10, p.qps, p.p50_ms
         );
     }
+    if let Some((ef0, points)) = &filtered {
+        println!(
+            "\nfiltered, ef_search {ef0} (exact below {} admitted points here):",
+            (lore::dense::EXACT_FACTOR * ((ef0 * r.base) as f64).sqrt()) as usize
+        );
+        println!("| selectivity | admitted | search | recall@{k} | p50 ms | p99 ms | walk recall@{k} | walk p50 ms | exact p50 ms |\n|---:|---:|:--|---:|---:|---:|---:|---:|---:|");
+        for p in points {
+            println!(
+                "| {}% | {} | {} | {:.4} | {:.3} | {:.3} | {:.4} | {:.3} | {:.3} |",
+                p.selectivity * 100.0,
+                p.admitted,
+                p.chosen,
+                p.recall,
+                p.p50_ms,
+                p.p99_ms,
+                p.walk_recall,
+                p.walk_p50_ms,
+                p.exact_p50_ms
+            );
+        }
+    }
     if let Some(p) = json {
-        lore::bench::write_file(&p, &serde_json::to_string_pretty(&r)?)?;
+        let out = serde_json::json!({ "ann": r, "filtered": filtered.map(|(_, f)| f) });
+        lore::bench::write_file(&p, &serde_json::to_string_pretty(&out)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

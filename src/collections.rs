@@ -33,58 +33,11 @@ use crate::index::Engine;
 use crate::search::{SearchOptions, SearchResponse};
 use crate::store;
 
-/// The collection an index folder's root holds, and the one used when none is named.
-pub const DEFAULT: &str = "default";
-/// The folder under the index root that holds the other collections.
-pub const COLLECTIONS_DIR: &str = "collections";
-/// Longest collection name.
-pub const MAX_NAME: usize = 64;
-
-/// Checks a collection name: 1 to 64 of `a-z 0-9 _ -` (so a name is always a plain folder
-/// name and a URL path segment).
-pub fn validate_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "collection",
-            format!(
-                "`{}` is not a collection name: use 1 to {MAX_NAME} characters of a-z, 0-9, `_` and `-`",
-                name.chars().take(80).collect::<String>()
-            ),
-        ))
-    }
-}
-
-/// The index root of collection `name` under the index folder `root`.
-pub fn collection_root(root: &Path, name: &str) -> Result<PathBuf> {
-    validate_name(name)?;
-    Ok(if name == DEFAULT {
-        root.to_path_buf()
-    } else {
-        root.join(COLLECTIONS_DIR).join(name)
-    })
-}
-
-/// The collection name of a collection's index root (the inverse of [`collection_root`]):
-/// `…/collections/NAME` is `NAME`, anything else `default`.
-pub fn name_of_root(collection_root: &Path) -> String {
-    let parent = collection_root
-        .parent()
-        .and_then(|p| p.file_name())
-        .and_then(|n| n.to_str());
-    match (parent, collection_root.file_name().and_then(|n| n.to_str())) {
-        (Some(COLLECTIONS_DIR), Some(name)) if validate_name(name).is_ok() && name != DEFAULT => {
-            name.to_string()
-        }
-        _ => DEFAULT.to_string(),
-    }
-}
+// The naming layer lives with the on-disk layout (`store`), so the index and ingest can
+// name a root's collection without depending on this module.
+pub use crate::store::{
+    collection_root, name_of_root, validate_name, COLLECTIONS_DIR, DEFAULT, MAX_NAME,
+};
 
 /// The published collections of the index folder `root`, sorted by name (`default` when
 /// the root itself has a generation).

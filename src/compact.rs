@@ -196,6 +196,7 @@ fn merge(root: &Path, m: &Manifest, chosen: &[u64]) -> Result<CompactReport> {
                 segment: new_id,
                 first_chunk: first,
                 chunks: chunks.len() as u32 - first,
+                meta: e.meta.clone(),
             },
         );
     }
@@ -276,6 +277,7 @@ mod tests {
                     segment: i as u64 + 1,
                     first_chunk: 0,
                     chunks: n as u32,
+                    meta: None,
                 };
                 (format!("d{i}"), e)
             })

@@ -38,6 +38,11 @@ pub enum Error {
         message: String,
     },
 
+    /// A metadata filter that does not parse: `position` is the byte offset of the problem
+    /// in the filter text, `message` says what was expected there.
+    #[error("filter: {message} (at byte {position})")]
+    Filter { position: usize, message: String },
+
     /// An invalid configuration value (from lore.toml, the environment or a flag).
     #[error("configuration: {0}")]
     Config(String),

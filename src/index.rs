@@ -16,6 +16,7 @@ use crate::chunk::Chunk;
 use crate::config::SearchConfig;
 use crate::embed::{non_zero, Embedder};
 use crate::error::{Error, Result};
+use crate::filter::Filter;
 use crate::fusion::{self, Fused};
 #[cfg(doc)]
 use crate::lexical::LexicalIndex;
@@ -50,6 +51,27 @@ pub struct Index {
     /// Global chunk id → document ordinal (position in the manifest's path order);
     /// `u32::MAX` for a deleted chunk.
     chunk_doc: Vec<u32>,
+    /// Filters already evaluated on this generation, by normal form: a repeated filter
+    /// reuses its bitsets (a generation never changes, so entries never go stale).
+    filters: Mutex<LruCache<String, Arc<Admitted>>>,
+}
+
+/// Filters whose bitsets an [`Index`] keeps.
+const FILTER_CACHE: usize = 32;
+
+/// The chunks one filter admits in one generation: per segment, the live chunks of the
+/// documents it matches (a document's chunks are one range of one segment, so the filter is
+/// evaluated once per document).
+pub struct Admitted {
+    sets: Vec<Arc<LiveSet>>,
+    chunks: usize,
+}
+
+impl Admitted {
+    /// Chunks admitted over all segments.
+    pub fn chunks(&self) -> usize {
+        self.chunks
+    }
 }
 
 impl Index {
@@ -179,7 +201,84 @@ impl Index {
                 .map(|l| (!l.is_full()).then(|| Arc::new(l)))
                 .collect(),
             chunk_doc,
+            filters: Mutex::new(LruCache::new(non_zero(FILTER_CACHE))),
         })
+    }
+
+    /// Every field a filter can test in this generation, with how many documents have it
+    /// (the built-in `path`, `format`, `mtime`, `collection`, then front-matter fields), for
+    /// `GET /v1/index` and the page's filter hint.
+    pub fn filter_fields(&self) -> std::collections::BTreeMap<String, usize> {
+        let docs = &self.manifest.documents;
+        let mut out = std::collections::BTreeMap::new();
+        out.insert("path".to_string(), docs.len());
+        out.insert("collection".to_string(), docs.len());
+        let with = |f: &dyn Fn(&store::DocMeta) -> bool| {
+            docs.values()
+                .filter(|e| e.meta.as_ref().is_some_and(f))
+                .count()
+        };
+        let formats = docs
+            .iter()
+            .filter(|(p, e)| {
+                e.meta.as_ref().is_some_and(|m| m.format.is_some())
+                    || crate::source::Format::for_path(Path::new(p)).is_some()
+            })
+            .count();
+        out.insert("format".to_string(), formats);
+        out.insert("mtime".to_string(), with(&|m| m.mtime.is_some()));
+        for e in docs.values() {
+            for k in e.meta.iter().flat_map(|m| m.fields.keys()) {
+                if !crate::filter::BUILT_IN.contains(&k.as_str()) {
+                    *out.entry(k.clone()).or_insert(0) += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// The chunks `filter` admits, from the cache when this generation has seen the filter.
+    pub fn admitted(&self, filter: &Filter) -> Arc<Admitted> {
+        let key = filter.normalized();
+        let mut cache = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = cache.get(&key) {
+            return a.clone();
+        }
+        drop(cache);
+        let t = Instant::now();
+        let position: HashMap<u64, usize> = self
+            .manifest
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i))
+            .collect();
+        let mut sets: Vec<LiveSet> = self
+            .manifest
+            .segments
+            .iter()
+            .map(|r| LiveSet::new(r.chunks as usize))
+            .collect();
+        let collection = store::name_of_root(&self.root);
+        for (path, e) in &self.manifest.documents {
+            if e.chunks == 0 || !filter.matches(path, e, &collection) {
+                continue;
+            }
+            if let Some(&s) = position.get(&e.segment) {
+                // Checked disjoint and in bounds when the generation was opened.
+                sets[s].insert_range(e.first_chunk..e.first_chunk.saturating_add(e.chunks));
+            }
+        }
+        let admitted = Arc::new(Admitted {
+            chunks: sets.iter().map(LiveSet::live).sum(),
+            sets: sets.into_iter().map(Arc::new).collect(),
+        });
+        record_stage("filter", t);
+        self.filters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(key, admitted.clone());
+        admitted
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -275,13 +374,40 @@ impl Index {
     /// The `k` nearest live chunks over every segment's graph (each searched at `ef`,
     /// deleted chunks walked through but never returned), best first.
     pub fn dense_search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
+        self.dense_search_in(query, k, ef, None)
+    }
+
+    /// [`Index::dense_search`] over the chunks a filter admits: each segment's graph walked
+    /// with the filter's bitset, or scanned exactly when it admits few of the segment's
+    /// chunks (see `DenseIndex::search_subset`).
+    pub fn dense_search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        admitted: &Admitted,
+    ) -> Vec<(u32, f32)> {
+        self.dense_search_in(query, k, ef, Some(admitted))
+    }
+
+    fn dense_search_in(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        admitted: Option<&Admitted>,
+    ) -> Vec<(u32, f32)> {
         let one = |s: usize| -> Vec<(u32, f32)> {
             let seg = &self.segments[s];
             let base = self.bases[s];
-            let found = match &self.live[s] {
-                None => seg.dense().search(query, k, ef),
-                Some(l) if l.live() == 0 => Vec::new(),
-                Some(l) => seg.dense().search_alive(query, k, ef, &|i| l.contains(i)),
+            let found = match (admitted, &self.live[s]) {
+                (Some(a), _) => match a.sets.get(s) {
+                    Some(set) => seg.dense().search_subset(query, k, ef, set),
+                    None => Vec::new(),
+                },
+                (None, None) => seg.dense().search(query, k, ef),
+                (None, Some(l)) if l.live() == 0 => Vec::new(),
+                (None, Some(l)) => seg.dense().search_alive(query, k, ef, &|i| l.contains(i)),
             };
             found.into_iter().map(|(i, sim)| (base + i, sim)).collect()
         };
@@ -306,10 +432,35 @@ impl Index {
     /// The best `k` live chunks by BM25 over every segment, scored with statistics summed
     /// over all segments (so scores are those of one index holding them all).
     pub fn bm25_search(&self, query: &str, k: usize) -> Result<Vec<(u32, f32)>> {
+        self.bm25_search_in(query, k, None)
+    }
+
+    /// [`Index::bm25_search`] over the chunks a filter admits: the filter's bitset is
+    /// tested on the `id` fast field inside tantivy's collector, before the top `k` are
+    /// kept, so `k` hits come back whenever `k` admitted chunks match the query.
+    pub fn bm25_search_filtered(
+        &self,
+        query: &str,
+        k: usize,
+        admitted: &Admitted,
+    ) -> Result<Vec<(u32, f32)>> {
+        self.bm25_search_in(query, k, Some(admitted))
+    }
+
+    fn bm25_search_in(
+        &self,
+        query: &str,
+        k: usize,
+        admitted: Option<&Admitted>,
+    ) -> Result<Vec<(u32, f32)>> {
+        let sets: Vec<Option<Arc<LiveSet>>> = match admitted {
+            Some(a) => a.sets.iter().cloned().map(Some).collect(),
+            None => self.live.clone(),
+        };
         let legs: Vec<crate::lexical::SegmentLeg> = self
             .segments
             .iter()
-            .zip(&self.live)
+            .zip(&sets)
             .map(|(seg, live)| crate::lexical::SegmentLeg {
                 index: seg.lexical(),
                 alive: live.as_ref().map(|l| {
@@ -358,11 +509,17 @@ impl Index {
         // Collapsing or capping by document needs more chunks than documents wanted.
         let fetch = if opts.distinct > 0 { depth * 3 } else { depth };
         let by_doc = opts.distinct == 1;
+        let admitted = Filter::parse_optional(opts.filter.as_deref())?.map(|f| self.admitted(&f));
+        let admitted = admitted.as_deref();
+        if admitted.is_some_and(|a| a.chunks == 0) {
+            // Nothing can match: no hits, not an error (and no retriever to run).
+            return Ok(Vec::new());
+        }
         let bm25 = if opts.mode == Mode::Dense {
             Leg::default()
         } else {
             let t = Instant::now();
-            let list = self.bm25_search(query, fetch)?;
+            let list = self.bm25_search_in(query, fetch, admitted)?;
             record_stage("bm25_search", t);
             self.collapse(list, by_doc, if by_doc { depth } else { fetch })
         };
@@ -372,7 +529,7 @@ impl Index {
         let dense = match query_vec {
             Some(v) if opts.mode != Mode::Bm25 => {
                 let t = Instant::now();
-                let list = self.dense_search(v, fetch, opts.ef_search.max(fetch));
+                let list = self.dense_search_in(v, fetch, opts.ef_search.max(fetch), admitted);
                 record_stage("dense_search", t);
                 self.collapse(list, by_doc, if by_doc { depth } else { fetch })
             }

@@ -340,9 +340,15 @@ pub fn apply(
     for path in &changes.removes {
         plans.remove(path);
     }
+    // Metadata of unchanged documents as read now (a touched file has a new mtime; an index
+    // written before filters gets its fields on the next ingest).
+    let mut fresh_meta: HashMap<String, crate::store::DocMeta> = HashMap::new();
     for doc in changes.upserts {
         let old = prev_docs.get(&doc.path);
         let same = old.is_some_and(|e| reuse_chunks && e.hash == doc.hash);
+        if same {
+            fresh_meta.insert(doc.path.clone(), doc.meta.clone());
+        }
         match old {
             Some(_) if same => report.files_unchanged += 1,
             Some(_) => report.files_changed += 1,
@@ -405,14 +411,22 @@ pub fn apply(
     let mut documents = BTreeMap::new();
     let mut kept = 0usize;
     let mut cached_new = 0usize;
+    let mut meta_changed = false;
     for (path, plan) in &plans {
         let first = chunks.len() as u32;
-        let hash = match plan {
+        let (hash, meta) = match plan {
             Plan::Keep => {
                 let e = &prev_docs[path];
                 kept += e.chunks as usize;
+                let meta = match fresh_meta.remove(path) {
+                    Some(m) => {
+                        meta_changed |= e.meta.as_ref() != Some(&m);
+                        Some(m)
+                    }
+                    None => e.meta.clone(),
+                };
                 if !rewrite_all {
-                    documents.insert(path.clone(), e.clone());
+                    documents.insert(path.clone(), DocEntry { meta, ..e.clone() });
                     continue;
                 }
                 let p = previous
@@ -421,7 +435,7 @@ pub fn apply(
                 let (cs, vs) = p.read_doc(index_root, e)?;
                 chunks.extend(cs);
                 vectors.extend(vs.into_iter().map(Some));
-                e.hash.clone()
+                (e.hash.clone(), meta)
             }
             Plan::Chunk(d) => {
                 for c in fresh.get(d.path.as_str()).cloned().unwrap_or_default() {
@@ -432,7 +446,7 @@ pub fn apply(
                     vectors.push(v);
                     chunks.push(c);
                 }
-                d.hash.clone()
+                (d.hash.clone(), Some(d.meta.clone()))
             }
         };
         documents.insert(
@@ -442,6 +456,7 @@ pub fn apply(
                 segment: new_id,
                 first_chunk: first,
                 chunks: chunks.len() as u32 - first,
+                meta,
             },
         );
     }
@@ -487,7 +502,9 @@ pub fn apply(
 
     // 6. Write and publish the new generation (unless nothing changed at all).
     let unchanged = previous.as_ref().is_some_and(|_| {
-        !rewrite_all && report.files_added + report.files_changed + report.files_removed == 0
+        !rewrite_all
+            && !meta_changed
+            && report.files_added + report.files_changed + report.files_removed == 0
     });
     if unchanged {
         let current = current.expect("a previous generation exists");

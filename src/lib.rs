@@ -17,6 +17,7 @@ pub mod dense;
 pub mod doctor;
 pub mod embed;
 pub mod error;
+pub mod filter;
 pub mod fusion;
 pub mod index;
 pub mod ingest;

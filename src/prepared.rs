@@ -36,6 +36,8 @@ pub struct PreparedDoc {
     pub hash: String,
     pub chunks: Vec<Chunk>,
     pub vectors: Vec<Vec<f32>>,
+    /// Its filterable fields (`None`: only `path` and the format its extension implies).
+    pub meta: Option<store::DocMeta>,
 }
 
 /// One chunk as a client sends it: its text, where it sits, and its vector.
@@ -103,11 +105,20 @@ pub fn document_from_inputs(
         offset += len + 1;
         vectors.push(v);
     }
+    // Filterable like an API text document: `mtime` is when it arrived.
+    let meta = store::DocMeta {
+        mtime: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs() as i64),
+        ..store::DocMeta::default()
+    };
     Ok(PreparedDoc {
         path: path.to_string(),
         hash: hasher.finalize().to_hex().to_string(),
         chunks,
         vectors,
+        meta: Some(meta),
     })
 }
 
@@ -244,6 +255,7 @@ impl PreparedWriter {
                 segment: self.next_id,
                 first_chunk: first,
                 chunks: n,
+                meta: d.meta,
             },
         );
         self.changed = true;

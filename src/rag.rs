@@ -50,6 +50,8 @@ pub struct PromptRequest {
     /// Several collections to retrieve from, their hits merged by confidence (`["*"]`:
     /// all of them).
     pub collections: Option<Vec<String>>,
+    /// Retrieve only from documents whose metadata passes this filter (README "Filters").
+    pub filter: Option<String>,
     /// Searched instead of `query` (a chat follow-up rewritten as a standalone question;
     /// see [`crate::chat::FollowUp`]). Not part of the HTTP request.
     #[serde(skip)]
@@ -139,6 +141,7 @@ pub fn build_prompt<R: Retrieve + ?Sized>(
     if let Some(d) = req.distinct {
         opts.distinct = d.count();
     }
+    opts.filter = req.filter.clone();
     let floor = req.min_confidence.unwrap_or(defaults.min_confidence);
     if !(0.0..=1.0).contains(&floor) {
         return Err(crate::error::Error::invalid(

@@ -85,6 +85,9 @@ pub struct SearchOptions {
     /// `low_confidence` is set on the answer when its top hit is below this.
     pub confidence_flag: f32,
     pub max_query_chars: usize,
+    /// A metadata filter (the language of [`crate::filter`]); both retrievers search only
+    /// the chunks of documents it admits. Blank or `None`: no filter.
+    pub filter: Option<String>,
 }
 
 impl SearchOptions {
@@ -104,6 +107,7 @@ impl SearchOptions {
             min_confidence: (c.min_confidence > 0.0).then_some(c.min_confidence),
             confidence_flag: c.min_confidence_flag,
             max_query_chars: c.max_query_chars,
+            filter: None,
         }
     }
 
@@ -139,6 +143,7 @@ impl SearchOptions {
         if self.fusion.rrf_k < 0.0 {
             return Err(Error::invalid("rrf_k", "must not be negative"));
         }
+        crate::filter::Filter::parse_optional(self.filter.as_deref())?;
         Ok(())
     }
 }

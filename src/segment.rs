@@ -200,6 +200,20 @@ impl LiveSet {
     pub fn is_full(&self) -> bool {
         self.live == self.len
     }
+
+    /// The ids in the set, ascending (a metadata filter's exact search walks these).
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.bits.iter().enumerate().flat_map(|(w, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let b = rest.trailing_zeros();
+                    rest &= rest - 1;
+                    (w * 64) as u32 + b
+                })
+            })
+        })
+    }
 }
 
 #[cfg(test)]
@@ -216,5 +230,10 @@ mod tests {
         assert!(s.contains(0) && s.contains(128) && !s.contains(3) && !s.contains(129));
         assert!(!s.contains(10_000));
         assert!(!s.is_full());
+        let ids: Vec<u32> = s.iter().collect();
+        assert_eq!(
+            ids,
+            [0, 1, 2].into_iter().chain(64..129).collect::<Vec<u32>>()
+        );
     }
 }

@@ -110,6 +110,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
+    /// Byte offset of a filter's syntax error.
+    pub position: Option<usize>,
 }
 
 impl ApiError {
@@ -119,11 +121,13 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            position: None,
         }
     }
 }
 
-/// Every error answer: `{"error": {"code", "message"}}`.
+/// Every error answer: `{"error": {"code", "message"}}` (and `position` for a filter's
+/// syntax error).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     error: ErrorDetail,
@@ -134,6 +138,9 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     code: String,
     message: String,
+    /// For `invalid_filter`: the byte offset in `filter` where parsing failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<usize>,
 }
 
 impl IntoResponse for ApiError {
@@ -142,6 +149,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.to_string(),
                 message: self.message,
+                position: self.position,
             },
         });
         let mut resp = (self.status, body).into_response();
@@ -176,6 +184,10 @@ impl From<Error> for ApiError {
             Error::InvalidRequest { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
             }
+            Error::Filter { position, .. } => ApiError {
+                position: Some(position),
+                ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_filter", e.to_string())
+            },
             Error::Chat(m) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", m),
             Error::Locked { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "index_locked", e.to_string())
@@ -285,6 +297,10 @@ pub struct SearchRequest {
     /// Several collections to search as one, their hits merged by calibrated confidence
     /// (`["*"]`: every collection).
     pub collections: Option<Vec<String>>,
+    /// Search only documents whose metadata passes this filter, e.g.
+    /// `tags = "api" AND version >= 2 AND path STARTS WITH "guide/"` (README "Filters").
+    /// A syntax error answers 400 `invalid_filter` with the byte `position`.
+    pub filter: Option<String>,
 }
 
 impl SearchRequest {
@@ -334,6 +350,10 @@ impl SearchRequest {
                 ));
             }
             opts.min_confidence = Some(m);
+        }
+        if let Some(f) = &self.filter {
+            crate::filter::Filter::parse_optional(Some(f))?;
+            opts.filter = Some(f.clone());
         }
         Ok(opts)
     }
@@ -829,6 +849,8 @@ pub struct IndexInfo {
     pub model_dim: usize,
     pub source: Option<String>,
     pub max_context_tokens: usize,
+    /// Fields a `filter` can test, with how many documents have each.
+    pub filter_fields: std::collections::BTreeMap<String, usize>,
 }
 
 #[utoipa::path(get, path = "/v1/index", responses((status = 200, body = IndexInfo)), security(("bearer" = ["search"])))]
@@ -844,6 +866,7 @@ async fn index_info(State(state): State<AppState>) -> Json<IndexInfo> {
         model_dim: m.model.dim,
         source: m.source.clone(),
         max_context_tokens: state.prompt.options.max_context_tokens,
+        filter_fields: index.filter_fields(),
     })
 }
 
@@ -961,7 +984,7 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-#[utoipa::path(post, path = "/v1/search", request_body = SearchRequest, responses((status = 200, description = "hits, best first", body = SearchResponse), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)), security(("bearer" = ["search"])))]
+#[utoipa::path(post, path = "/v1/search", request_body = SearchRequest, responses((status = 200, description = "hits, best first", body = SearchResponse), (status = 400, description = "invalid request, or `invalid_filter` with the byte `position` of a filter syntax error", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn search(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<SearchRequest>,
@@ -1100,7 +1123,7 @@ impl Drop for CancelOnDrop {
     }
 }
 
-#[utoipa::path(post, path = "/v1/prompt", request_body = PromptRequest, responses((status = 200, description = "the augmented prompt", body = AssembledPrompt), (status = 400, description = "invalid request", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)), security(("bearer" = ["search"])))]
+#[utoipa::path(post, path = "/v1/prompt", request_body = PromptRequest, responses((status = 200, description = "the augmented prompt", body = AssembledPrompt), (status = 400, description = "invalid request, or `invalid_filter` with the byte `position` of a filter syntax error", body = ErrorBody), (status = 503, description = "overloaded", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn prompt(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<PromptRequest>,
@@ -1163,7 +1186,7 @@ impl From<UpstreamError> for ApiError {
 /// `chat.condense`; see [`chat::FollowUp`]), put the sources
 /// into the conversation, forward upstream, and relay the answer (streamed or not) with
 /// citations.
-#[utoipa::path(post, path = "/v1/chat/completions", request_body(content = Object, description = "an OpenAI chat completion request"), responses((status = 200, description = "the upstream answer with `citations` (or its SSE stream with an `x-lore-citations` header)", body = Object), (status = 400, body = ErrorBody), (status = 502, description = "upstream failed", body = ErrorBody), (status = 503, description = "no upstream configured", body = ErrorBody), (status = 504, description = "upstream timed out", body = ErrorBody)), security(("bearer" = ["search"])))]
+#[utoipa::path(post, path = "/v1/chat/completions", request_body(content = Object, description = "an OpenAI chat completion request; lore also reads `filter` (a metadata filter string, README \"Filters\"), which restricts retrieval and is not forwarded"), responses((status = 200, description = "the upstream answer with `citations` (or its SSE stream with an `x-lore-citations` header)", body = Object), (status = 400, description = "invalid request, or `invalid_filter` with the error's byte `position`", body = ErrorBody), (status = 502, description = "upstream failed", body = ErrorBody), (status = 503, description = "no upstream configured", body = ErrorBody), (status = 504, description = "upstream timed out", body = ErrorBody)), security(("bearer" = ["search"])))]
 async fn chat_completions(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<serde_json::Value>,
@@ -1175,8 +1198,16 @@ async fn chat_completions(
             Error::invalid("body", "must be a JSON object (an OpenAI chat request)").into(),
         );
     };
-    // lore's own fields, taken out before the request goes upstream.
+    // lore's own fields, taken out (and checked) before the request goes upstream.
     let names = chat_collections(fields.remove("collection"), fields.remove("collections"))?;
+    let filter = match fields.remove("filter") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(f)) => Some(f),
+        Some(_) => {
+            return Err(Error::invalid("filter", "must be a string (a filter expression)").into())
+        }
+    };
+    crate::filter::Filter::parse_optional(filter.as_deref())?;
     let follow_up = chat::follow_up(
         Some(&client),
         &state.config.chat,
@@ -1185,7 +1216,11 @@ async fn chat_completions(
     )
     .await?;
     let defaults = state.prompt.clone();
-    let req = PromptRequest::default().with_follow_up(follow_up);
+    let req = PromptRequest {
+        filter,
+        ..PromptRequest::default()
+    }
+    .with_follow_up(follow_up);
     let collections = state.collections.clone();
     let assembled = run_blocking(&state, move |_| {
         let selection = collections.select(&names)?;
@@ -1338,12 +1373,15 @@ async fn put_document(
     // Readers are bounded but not free (a large HTML page): off the async workers, under
     // the admission limit like all blocking work.
     let doc = run_blocking(&state, move |_| {
-        Document::try_from_text(path, text, format, req.title).map_err(|e| {
+        let mut doc = Document::try_from_text(path, text, format, req.title).map_err(|e| {
             Error::invalid(
                 "text",
                 format!("the {} reader refused it: {e}", format.name()),
             )
-        })
+        })?;
+        // A document sent through the API has no file: its `mtime` is when it arrived.
+        doc.meta.mtime = crate::source::unix_seconds(std::time::SystemTime::now());
+        Ok(doc)
     })
     .await?;
     let changes = Changes {

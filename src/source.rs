@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::IngestConfig;
 use crate::error::{Error, Result};
 use crate::read::{self, Budget, Layout, ReadError, SkipReason};
+use crate::store::DocMeta;
 
 /// The built-in extension table (lower case, no dot); `[ingest.formats]` adds to it.
 pub const EXTENSIONS: [(&str, Format); 16] = [
@@ -110,6 +111,9 @@ pub struct Document {
     pub hash: String,
     /// For converted formats: headings, anchors and source locations of `text`.
     pub layout: Option<Arc<Layout>>,
+    /// What filters test: format, front-matter fields, and (set by [`read_file`]) the
+    /// file's modified time.
+    pub meta: DocMeta,
 }
 
 impl Document {
@@ -204,12 +208,13 @@ impl Document {
         } else {
             0
         };
-        let (fm_title, fm_len) = if format.markdown_like() {
-            parse_front_matter(&text[bom..])
+        let fm = if format.markdown_like() {
+            front_matter(&text[bom..])
         } else {
-            (None, 0)
+            FrontMatter::default()
         };
-        let body_start = bom + fm_len;
+        let (fm_title, fields) = (fm.title, fm.fields);
+        let body_start = bom + fm.end;
         let title = title
             .or(fm_title)
             .or_else(|| {
@@ -228,6 +233,11 @@ impl Document {
             format,
             hash,
             layout: None,
+            meta: DocMeta {
+                format: Some(format.name().to_string()),
+                mtime: None,
+                fields,
+            },
         }
     }
 
@@ -256,6 +266,10 @@ impl Document {
             format,
             hash,
             layout: Some(Arc::new(layout)),
+            meta: DocMeta {
+                format: Some(format.name().to_string()),
+                ..DocMeta::default()
+            },
         }
     }
 
@@ -492,7 +506,8 @@ pub fn read_file(
             format.name()
         )))
     });
-    let doc = result.map_err(skip)?;
+    let mut doc = result.map_err(skip)?;
+    doc.meta.mtime = meta.modified().ok().and_then(unix_seconds);
     if doc.body().trim().is_empty() {
         return Err(skip(ReadError::new(
             SkipReason::Empty,
@@ -557,41 +572,288 @@ fn escape_os(s: &std::ffi::OsStr) -> String {
     s.to_string_lossy().into_owned()
 }
 
+/// Seconds since the Unix epoch (negative before it), for `mtime` filters.
+pub fn unix_seconds(t: std::time::SystemTime) -> Option<i64> {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).ok(),
+        Err(e) => i64::try_from(e.duration().as_secs()).ok().map(|s| -s),
+    }
+}
+
 /// Splits YAML (`---`) or TOML (`+++`) front matter off a Markdown file.
 /// Returns the `title` if present and the byte offset where the body starts.
 pub fn parse_front_matter(text: &str) -> (Option<String>, usize) {
+    let f = front_matter(text);
+    (f.title, f.end)
+}
+
+/// A Markdown file's front matter: its title, its fields (what filters test) and where the
+/// body starts.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct FrontMatter {
+    pub title: Option<String>,
+    /// Byte offset where the body starts (0 without front matter).
+    pub end: usize,
+    /// Scalars and lists of scalars, nested tables flattened to dotted names; at most
+    /// [`MAX_FIELDS`] fields, each string cut to [`MAX_VALUE_BYTES`].
+    pub fields: BTreeMap<String, serde_json::Value>,
+}
+
+/// Front-matter fields kept per document (the manifest holds them for every document, so a
+/// hostile file must not grow it without bound).
+pub const MAX_FIELDS: usize = 64;
+/// Longest string value (or field name) kept, in bytes.
+pub const MAX_VALUE_BYTES: usize = 256;
+/// Most elements kept of one list.
+const MAX_LIST: usize = 64;
+/// Deepest nesting flattened (`a.b.c.d`); deeper values are left out.
+const MAX_DEPTH: usize = 4;
+
+/// Splits off and parses front matter. A block that is not valid YAML/TOML still ends
+/// before the body (it is metadata, not text), but contributes no fields; its `title:`
+/// line is still read as before.
+pub fn front_matter(text: &str) -> FrontMatter {
     let fence = if text.starts_with("---") {
         "---"
     } else if text.starts_with("+++") {
         "+++"
     } else {
-        return (None, 0);
+        return FrontMatter::default();
     };
     let first_line_end = match text.find('\n') {
         Some(i) => i + 1,
-        None => return (None, 0),
+        None => return FrontMatter::default(),
     };
     if text[..first_line_end].trim_end() != fence {
-        return (None, 0);
+        return FrontMatter::default();
     }
     let mut offset = first_line_end;
     for line in text[first_line_end..].split_inclusive('\n') {
         if line.trim_end() == fence {
             let meta = &text[first_line_end..offset];
             let end = offset + line.len();
-            let title = if fence == "+++" {
-                toml::from_str::<toml::Table>(meta)
-                    .ok()
-                    .and_then(|t| t.get("title").and_then(|v| v.as_str()).map(str::to_string))
+            let fields = if fence == "+++" {
+                toml_fields(meta)
             } else {
-                yaml_title(meta)
+                yaml_fields(meta)
             };
-            return (title.filter(|t| !t.is_empty()), end);
+            let title = match fields.get("title") {
+                Some(serde_json::Value::String(t)) => Some(t.clone()),
+                _ if fence == "---" => yaml_title(meta),
+                _ => None,
+            };
+            return FrontMatter {
+                title: title.filter(|t| !t.is_empty()),
+                end,
+                fields,
+            };
         }
         offset += line.len();
     }
     // An opening fence with no closing one is body text, not metadata.
-    (None, 0)
+    FrontMatter::default()
+}
+
+/// A parsed front-matter value before flattening.
+enum Node {
+    Null,
+    Scalar(serde_json::Value),
+    List(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+/// Builds [`Node`]s from YAML events. Aliases become null rather than copies of their
+/// anchor (so nested aliases cannot multiply), and containers nested deeper than
+/// [`MAX_DEPTH`] + 1 are skipped (so dropping the tree cannot recurse deeply).
+#[derive(Default)]
+struct YamlTree {
+    /// Open containers, each with a map's pending key.
+    stack: Vec<(Node, Option<Node>)>,
+    /// Containers opened past the depth limit and not yet closed.
+    skipped: usize,
+    root: Option<Node>,
+}
+
+impl YamlTree {
+    fn add(&mut self, n: Node) {
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(n);
+                }
+            }
+            Some((Node::List(items), _)) => items.push(n),
+            Some((Node::Map(entries), pending)) => match pending.take() {
+                None => *pending = Some(n),
+                Some(k) => entries.push((k, n)),
+            },
+            Some(_) => {}
+        }
+    }
+
+    fn open(&mut self, n: Node) {
+        if self.skipped > 0 || self.stack.len() > MAX_DEPTH {
+            self.skipped += 1;
+        } else {
+            self.stack.push((n, None));
+        }
+    }
+
+    fn close(&mut self) {
+        if self.skipped > 0 {
+            self.skipped -= 1;
+            if self.skipped == 0 {
+                self.add(Node::Null);
+            }
+        } else if let Some((n, _)) = self.stack.pop() {
+            self.add(n);
+        }
+    }
+}
+
+impl yaml_rust2::parser::EventReceiver for YamlTree {
+    fn on_event(&mut self, ev: yaml_rust2::Event) {
+        use yaml_rust2::scanner::TScalarStyle;
+        use yaml_rust2::{Event, Yaml};
+        match ev {
+            Event::Scalar(..) | Event::Alias(_) if self.skipped > 0 => {}
+            Event::Scalar(text, style, _, tag) => {
+                let as_string =
+                    style != TScalarStyle::Plain || tag.is_some_and(|t| t.suffix == "str");
+                let v = if as_string {
+                    Node::Scalar(serde_json::Value::String(text))
+                } else {
+                    match Yaml::from_str(&text) {
+                        Yaml::Integer(i) => Node::Scalar(i.into()),
+                        Yaml::Boolean(b) => Node::Scalar(b.into()),
+                        // Kept as written, so `1.10` stays a version, not 1.1.
+                        Yaml::Real(r) => Node::Scalar(serde_json::Value::String(r)),
+                        Yaml::String(s) => Node::Scalar(serde_json::Value::String(s)),
+                        _ => Node::Null,
+                    }
+                };
+                self.add(v);
+            }
+            Event::Alias(_) => self.add(Node::Null),
+            Event::SequenceStart(..) => self.open(Node::List(Vec::new())),
+            Event::MappingStart(..) => self.open(Node::Map(Vec::new())),
+            Event::SequenceEnd | Event::MappingEnd => self.close(),
+            _ => {}
+        }
+    }
+}
+
+/// The fields of a YAML front-matter block (empty when it is not a valid YAML mapping).
+fn yaml_fields(meta: &str) -> BTreeMap<String, serde_json::Value> {
+    let mut tree = YamlTree::default();
+    let mut parser = yaml_rust2::parser::Parser::new_from_str(meta);
+    let mut out = BTreeMap::new();
+    if parser.load(&mut tree, false).is_ok() {
+        if let Some(root @ Node::Map(_)) = tree.root.take() {
+            flatten("", root, 0, &mut out);
+        }
+    }
+    out
+}
+
+/// The fields of a TOML front-matter block (empty when it is not valid TOML).
+fn toml_fields(meta: &str) -> BTreeMap<String, serde_json::Value> {
+    fn node(v: toml::Value, depth: usize) -> Node {
+        match v {
+            toml::Value::String(s) => Node::Scalar(s.into()),
+            toml::Value::Integer(i) => Node::Scalar(i.into()),
+            toml::Value::Float(f) => {
+                serde_json::Number::from_f64(f).map_or(Node::Null, |n| Node::Scalar(n.into()))
+            }
+            toml::Value::Boolean(b) => Node::Scalar(b.into()),
+            toml::Value::Datetime(d) => Node::Scalar(d.to_string().into()),
+            _ if depth > MAX_DEPTH => Node::Null,
+            toml::Value::Array(a) => {
+                Node::List(a.into_iter().map(|v| node(v, depth + 1)).collect())
+            }
+            toml::Value::Table(t) => Node::Map(
+                t.into_iter()
+                    .map(|(k, v)| (Node::Scalar(k.into()), node(v, depth + 1)))
+                    .collect(),
+            ),
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Ok(t) = toml::from_str::<toml::Table>(meta) {
+        flatten("", node(toml::Value::Table(t), 0), 0, &mut out);
+    }
+    out
+}
+
+/// A scalar's text for a field name.
+fn key_text(k: &Node) -> Option<String> {
+    match k {
+        Node::Scalar(serde_json::Value::String(s)) => Some(s.clone()),
+        Node::Scalar(v) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+/// A scalar for storing, strings cut to [`MAX_VALUE_BYTES`] (at a character boundary).
+fn bounded(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::String(mut s) if s.len() > MAX_VALUE_BYTES => {
+            let mut at = MAX_VALUE_BYTES;
+            while !s.is_char_boundary(at) {
+                at -= 1;
+            }
+            s.truncate(at);
+            serde_json::Value::String(s)
+        }
+        v => v,
+    }
+}
+
+/// Adds `node` under `name` (tables as `name.key`), within the field and size limits.
+fn flatten(name: &str, node: Node, depth: usize, out: &mut BTreeMap<String, serde_json::Value>) {
+    if out.len() >= MAX_FIELDS && !name.is_empty() {
+        return;
+    }
+    match node {
+        Node::Null => {}
+        Node::Scalar(v) => {
+            if !name.is_empty() {
+                out.insert(name.to_string(), bounded(v));
+            }
+        }
+        Node::List(items) => {
+            if name.is_empty() {
+                return;
+            }
+            let list: Vec<serde_json::Value> = items
+                .into_iter()
+                .filter_map(|n| match n {
+                    Node::Scalar(v) => Some(bounded(v)),
+                    _ => None,
+                })
+                .take(MAX_LIST)
+                .collect();
+            out.insert(name.to_string(), serde_json::Value::Array(list));
+        }
+        Node::Map(entries) => {
+            if depth >= MAX_DEPTH {
+                return;
+            }
+            for (k, v) in entries {
+                let Some(k) = key_text(&k).filter(|k| !k.is_empty()) else {
+                    continue;
+                };
+                let full = if name.is_empty() {
+                    k
+                } else {
+                    format!("{name}.{k}")
+                };
+                if full.len() <= MAX_VALUE_BYTES {
+                    flatten(&full, v, depth + 1, out);
+                }
+            }
+        }
+    }
 }
 
 /// The top-level `title:` of a YAML block (scalars only; enough for front matter).
@@ -653,6 +915,68 @@ mod tests {
         let (title, start) = parse_front_matter(text);
         assert_eq!(title.as_deref(), Some("Config"));
         assert_eq!(&text[start..], "body\n");
+    }
+
+    #[test]
+    fn yaml_fields_keep_types_lists_and_version_text() {
+        let text = "---\ntitle: Guide\ntags: [api, \"cli\"]\nversion: 1.10\nrev: 3\ndraft: false\nparams:\n  lang: en\nempty:\nanchor: &a x\nalias: *a\n---\nbody\n";
+        let f = front_matter(text);
+        assert_eq!(f.title.as_deref(), Some("Guide"));
+        assert_eq!(&text[f.end..], "body\n");
+        let j = serde_json::json!({
+            "title": "Guide", "tags": ["api", "cli"], "version": "1.10", "rev": 3,
+            "draft": false, "params.lang": "en", "anchor": "x"
+        });
+        assert_eq!(serde_json::to_value(&f.fields).unwrap(), j);
+    }
+
+    #[test]
+    fn toml_fields_and_bad_blocks() {
+        let f = front_matter("+++\ntags = ['a']\nversion = 2\n[extra]\nlang = 'de'\n+++\nx");
+        assert_eq!(f.fields["tags"], serde_json::json!(["a"]));
+        assert_eq!(f.fields["version"], serde_json::json!(2));
+        assert_eq!(f.fields["extra.lang"], serde_json::json!("de"));
+        // Not YAML: still metadata (the body starts after it), no fields, title still read.
+        let text = "---\ntitle: A: B\n  - [\n---\nbody";
+        let f = front_matter(text);
+        assert!(f.fields.is_empty());
+        assert_eq!(f.title.as_deref(), Some("A: B"));
+        assert_eq!(&text[f.end..], "body");
+    }
+
+    #[test]
+    fn hostile_front_matter_is_bounded() {
+        // Billion laughs: aliases are not expanded.
+        let mut y = String::from("---\na: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..9 {
+            y.push_str(&format!(
+                "b{i}: &b{i} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n",
+                p = if i == 0 {
+                    "a".to_string()
+                } else {
+                    format!("b{}", i - 1)
+                }
+            ));
+        }
+        y.push_str("---\nbody");
+        let f = front_matter(&y);
+        assert_eq!(f.fields["a"].as_array().map(Vec::len), Some(10));
+        // Deep nesting and many fields stay within the limits.
+        let deep = format!(
+            "---\nd: {}{}\n---\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let _ = front_matter(&deep);
+        let many: String = (0..1000)
+            .map(|i| format!("k{i}: {}\n", "v".repeat(1000)))
+            .collect();
+        let f = front_matter(&format!("---\n{many}---\n"));
+        assert_eq!(f.fields.len(), MAX_FIELDS);
+        assert!(f
+            .fields
+            .values()
+            .all(|v| v.as_str().is_some_and(|s| s.len() <= MAX_VALUE_BYTES)));
     }
 
     #[test]

@@ -69,6 +69,29 @@ pub struct DocEntry {
     /// Its chunks are the segment's local ids `first_chunk .. first_chunk + chunks`.
     pub first_chunk: u32,
     pub chunks: u32,
+    /// What filters test (format, modified time, front matter). Absent in manifests
+    /// written before filters existed: such a document still has its `path`, and its
+    /// `format` is derived from the extension; every other field is missing (see
+    /// `filter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<DocMeta>,
+}
+
+/// A document's filterable fields, stored in its manifest entry: filters are evaluated per
+/// document (its chunks are one contiguous range of one segment), so nothing is stored per
+/// chunk.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DocMeta {
+    /// The reader's name (`markdown`, `html`, `pdf`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// The source file's modified time, Unix seconds (for API documents: when received).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<i64>,
+    /// Front-matter fields: each a scalar (string, number, boolean) or a list of scalars;
+    /// nested tables are flattened to dotted names (`params.version`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, serde_json::Value>,
 }
 
 /// A segment as a generation lists it.
@@ -243,7 +266,7 @@ pub fn check_is_lore_folder(root: &Path) -> Result<()> {
             || name == LOCK
             || name == "CURRENT.tmp"
             || name == SEGMENTS
-            || name == crate::collections::COLLECTIONS_DIR
+            || name == COLLECTIONS_DIR
             || name.eq_ignore_ascii_case("README.md")
             || name.starts_with("gen-");
         if !ours {
@@ -1001,4 +1024,59 @@ pub fn disk_size(dir: &Path) -> u64 {
             }
         })
         .sum()
+}
+
+// ---------- collections: names and roots ----------
+
+/// The collection an index folder's root holds, and the one used when none is named.
+pub const DEFAULT: &str = "default";
+/// The folder under the index root that holds the other collections.
+pub const COLLECTIONS_DIR: &str = "collections";
+/// Longest collection name.
+pub const MAX_NAME: usize = 64;
+
+/// Checks a collection name: 1 to 64 of `a-z 0-9 _ -` (so a name is always a plain folder
+/// name and a URL path segment).
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "collection",
+            format!(
+                "`{}` is not a collection name: use 1 to {MAX_NAME} characters of a-z, 0-9, `_` and `-`",
+                name.chars().take(80).collect::<String>()
+            ),
+        ))
+    }
+}
+
+/// The index root of collection `name` under the index folder `root`.
+pub fn collection_root(root: &Path, name: &str) -> Result<PathBuf> {
+    validate_name(name)?;
+    Ok(if name == DEFAULT {
+        root.to_path_buf()
+    } else {
+        root.join(COLLECTIONS_DIR).join(name)
+    })
+}
+
+/// The collection name of a collection's index root (the inverse of [`collection_root`]):
+/// `…/collections/NAME` is `NAME`, anything else `default`.
+pub fn name_of_root(collection_root: &Path) -> String {
+    let parent = collection_root
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str());
+    match (parent, collection_root.file_name().and_then(|n| n.to_str())) {
+        (Some(COLLECTIONS_DIR), Some(name)) if validate_name(name).is_ok() && name != DEFAULT => {
+            name.to_string()
+        }
+        _ => DEFAULT.to_string(),
+    }
 }

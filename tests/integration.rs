@@ -18,6 +18,8 @@ mod cli;
 mod collections;
 #[path = "integration/docs_bench.rs"]
 mod docs_bench;
+#[path = "integration/filters.rs"]
+mod filters;
 #[path = "integration/formats.rs"]
 mod formats;
 #[path = "integration/fresh.rs"]

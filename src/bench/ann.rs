@@ -100,6 +100,18 @@ pub fn bench_vectors(
     efs: &[usize],
     threads: usize,
 ) -> Result<AnnReport> {
+    bench_vectors_keep(base, queries, k, hnsw, efs, threads).map(|(r, _)| r)
+}
+
+/// [`bench_vectors`], also returning the graph (for `--filter`'s sweep).
+pub fn bench_vectors_keep(
+    base: Vec<Vec<f32>>,
+    queries: Vec<Vec<f32>>,
+    k: usize,
+    hnsw: &HnswConfig,
+    efs: &[usize],
+    threads: usize,
+) -> Result<(AnnReport, DenseIndex)> {
     let dim = base.first().map_or(0, |v| v.len());
     if dim == 0 || queries.iter().any(|q| q.len() != dim) {
         return Err(Error::invalid(
@@ -116,7 +128,7 @@ pub fn bench_vectors(
     let build_s = t.elapsed().as_secs_f64();
     let truth = ground_truth(dense.vectors(), dim, &queries, k);
     let sweep = sweep(&dense, &queries, &truth, k, efs);
-    Ok(AnnReport {
+    let report = AnnReport {
         base: base.len(),
         queries: queries.len(),
         dim,
@@ -126,7 +138,8 @@ pub fn bench_vectors(
         threads: threads.max(1),
         build_s,
         sweep,
-    })
+    };
+    Ok((report, dense))
 }
 
 /// Reads a 2-D float32 `.npy` file as unit-length rows (cosine search needs unit vectors).
@@ -154,4 +167,97 @@ pub fn read_npy(path: &Path) -> Result<Vec<Vec<f32>>> {
             v
         })
         .collect())
+}
+
+/// One selectivity of `lore bench-ann --filter`: the filtered graph walk, the exact scan of
+/// the admitted points, and what [`DenseIndex::search_subset`] chooses, each against the
+/// exact filtered top `k`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FilterPoint {
+    /// Share of documents (and so of points) the filter admits.
+    pub selectivity: f64,
+    pub admitted: usize,
+    /// `walk` or `exact`: what `search_subset` does at this size.
+    pub chosen: &'static str,
+    pub walk_recall: f64,
+    pub walk_p50_ms: f64,
+    pub exact_p50_ms: f64,
+    pub recall: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// One way of searching a query's `k` nearest (the timed part of [`filter_sweep`]).
+type Search<'a> = dyn Fn(&[f32]) -> Vec<(u32, f32)> + 'a;
+
+/// Filtered dense search at each selectivity: a filter admits whole documents of
+/// `per_doc` consecutive points, drawn at random (independent of the vectors, the hard case
+/// for a graph walk: admitted points are scattered over every cluster). Single-threaded,
+/// search time only.
+pub fn filter_sweep(
+    dense: &DenseIndex,
+    queries: &[Vec<f32>],
+    k: usize,
+    ef: usize,
+    selectivities: &[f64],
+    per_doc: usize,
+    seed: u64,
+) -> Vec<FilterPoint> {
+    use rand::{Rng, SeedableRng};
+    let n = dense.len();
+    let per_doc = per_doc.max(1);
+    selectivities
+        .iter()
+        .map(|&sel| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut set = crate::segment::LiveSet::new(n);
+            for d in 0..n.div_ceil(per_doc) {
+                if rng.random::<f64>() < sel {
+                    let start = (d * per_doc) as u32;
+                    let end = ((d + 1) * per_doc).min(n) as u32;
+                    set.insert_range(start..end);
+                }
+            }
+            let truth: Vec<Vec<u32>> = queries
+                .iter()
+                .map(|q| {
+                    dense
+                        .search_exact(q, k, set.iter())
+                        .into_iter()
+                        .map(|(i, _)| i)
+                        .collect()
+                })
+                .collect();
+            let run = |search: &Search| {
+                let mut lat = Vec::with_capacity(queries.len());
+                let mut found = 0usize;
+                for (q, t) in queries.iter().zip(&truth) {
+                    let start = Instant::now();
+                    let got = search(q);
+                    lat.push(start.elapsed().as_secs_f64() * 1000.0);
+                    found += got.iter().filter(|(id, _)| t.contains(id)).count();
+                }
+                let expected: usize = truth.iter().map(Vec::len).sum();
+                (found as f64 / expected.max(1) as f64, lat)
+            };
+            let (walk_recall, walk) = run(&|q| dense.search_alive(q, k, ef, &|i| set.contains(i)));
+            let (_, exact) = run(&|q| dense.search_exact(q, k, set.iter()));
+            let (recall, auto) = run(&|q| dense.search_subset(q, k, ef, &set));
+            FilterPoint {
+                selectivity: sel,
+                admitted: set.live(),
+                chosen: if crate::dense::exact_is_cheaper(set.live(), n, ef.max(k)) {
+                    "exact"
+                } else {
+                    "walk"
+                },
+                walk_recall,
+                walk_p50_ms: percentile(&walk, 50.0),
+                exact_p50_ms: percentile(&exact, 50.0),
+                recall,
+                p50_ms: percentile(&auto, 50.0),
+                p99_ms: percentile(&auto, 99.0),
+            }
+        })
+        .collect()
 }

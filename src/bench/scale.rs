@@ -188,6 +188,7 @@ fn documents(
             path,
             chunks,
             vectors: vs,
+            meta: None,
         });
         d += 1;
     }

@@ -49,6 +49,7 @@ use std::collections::BinaryHeap;
 use std::path::Path;
 
 use self::build::Builder;
+pub use self::filter::{exact_is_cheaper, EXACT_FACTOR};
 pub use self::hnsw_rs::UnitCosine;
 pub use self::kernel::dot;
 use self::kernel::{dot_kernel, key, key_dist, key_id, prefetch, DotFn};

@@ -156,6 +156,22 @@ fn fused_search_ranks_by_confidence_across_collections() {
         .all(|h| h.collection.as_deref() == Some("ops") && h.source.path != BREAD));
     let all = c.select(&names(&["*"])).expect("all");
     assert_eq!(all.engines.len(), 2);
+    // A filter on `collection` scopes a search over every collection to one of them.
+    let scoped = SearchOptions {
+        filter: Some("collection = ops".into()),
+        ..opts.clone()
+    };
+    let r = all
+        .search("feeding a sourdough starter with rye flour", &scoped)
+        .expect("filtered search");
+    assert!(!r.results.is_empty());
+    assert!(
+        r.results
+            .iter()
+            .all(|h| h.collection.as_deref() == Some("ops") && h.source.path != BREAD),
+        "{:?}",
+        r.results.iter().map(|h| &h.source.path).collect::<Vec<_>>()
+    );
     // The same model: one embedder serves both.
     assert!(Arc::ptr_eq(
         all.engines[0].1.embedder(),

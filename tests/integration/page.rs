@@ -403,6 +403,88 @@ async fn search_page_works_in_a_real_browser() {
     .await;
 }
 
+/// The filter box: its filter goes with every search (only admitted documents come back, as
+/// the API answers), into the URL, and a syntax error is shown with the box marked invalid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_page_filter_box_filters() {
+    let (base, _fixture) = start_server().await;
+    in_browser(base, |page, _| async move {
+        let c = &page.client;
+        c.goto(&page.url("/")).await.expect("open the page");
+        c.execute(ERROR_HOOK, vec![]).await.expect("error hook");
+        let s = page.search(BREAD_QUERY).await;
+        assert!(paths(&s).iter().any(|p| !p.starts_with("money/")), "{s:#}");
+
+        let filter = "path STARTS WITH \"money/\"";
+        page.keys("#filter", filter).await;
+        page.keys("#filter", &Key::Enter).await;
+        let s = page
+            .wait_for("only money/ hits", |s| {
+                !s["busy"].as_bool().unwrap_or(true)
+                    && !hits(s).is_empty()
+                    && paths(s).iter().all(|p| p.starts_with("money/"))
+            })
+            .await;
+        let api: Value = reqwest::Client::new()
+            .post(page.url("/v1/search"))
+            .json(&json!({"query": BREAD_QUERY, "top_k": 10, "mode": "hybrid", "filter": filter}))
+            .send()
+            .await
+            .expect("POST /v1/search")
+            .json()
+            .await
+            .expect("JSON");
+        let api_paths: Vec<&str> = api["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|h| h["source"]["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            paths(&s),
+            api_paths,
+            "the page shows the API's filtered hits"
+        );
+        let url = c.current_url().await.expect("URL");
+        assert!(
+            url.query_pairs().any(|(k, v)| k == "filter" && v == filter),
+            "{url}"
+        );
+
+        c.find(Locator::Css("#filter"))
+            .await
+            .expect("filter box")
+            .clear()
+            .await
+            .expect("clear");
+        page.keys("#filter", "path STARTS").await;
+        page.keys("#filter", &Key::Enter).await;
+        let s = page
+            .wait_for("the filter error", |s| {
+                s["error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("invalid_filter")
+            })
+            .await;
+        assert!(s["error"].as_str().unwrap().contains("WITH"), "{s:#}");
+        let invalid = c
+            .execute(
+                "return document.querySelector('#filter').getAttribute('aria-invalid')",
+                vec![],
+            )
+            .await
+            .expect("aria-invalid");
+        assert_eq!(invalid, "true");
+        let errors = c
+            .execute("return window.__errors", vec![])
+            .await
+            .expect("errors");
+        assert_eq!(errors, json!([]), "no script errors");
+    })
+    .await;
+}
+
 /// On a server with API keys the page asks for one, keeps it in localStorage, sends it
 /// with every API call (the page itself needs none), and forgets it on request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -901,6 +901,59 @@ fn f32_scores(citations: &Value) -> Value {
     out
 }
 
+/// `filter` in a chat request is lore's: it restricts retrieval, is never forwarded, and a
+/// syntax error is a 400 naming its position before the backend is called.
+#[tokio::test]
+async fn chat_filter_restricts_retrieval_and_stays_in_lore() {
+    let upstream = FakeUpstream::start(Behaviour::Answer).await;
+    let lore = Lore::with_upstream(upstream.base_url(), 30).await;
+    let cited = |answer: &Value| -> Vec<String> {
+        answer["citations"]
+            .as_array()
+            .expect("citations")
+            .iter()
+            .map(|c| c["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let ask = |filter: String| {
+        json!({
+            "model": "m",
+            "filter": filter,
+            "messages": [{"role": "user", "content": TERN_QUESTION}]
+        })
+    };
+    // Admitting the tern's folder: it is cited, and only that folder.
+    let resp = lore.chat(&ask("path STARTS WITH \"nature/\"".into())).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let answer: Value = resp.json().await.expect("a JSON answer");
+    let paths = cited(&answer);
+    assert!(paths.iter().any(|p| p == TERNS), "{answer}");
+    assert!(paths.iter().all(|p| p.starts_with("nature/")), "{paths:?}");
+    // Excluding the tern document: it is not cited, although it answers the question.
+    let resp = lore.chat(&ask(format!("path != \"{TERNS}\""))).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let answer: Value = resp.json().await.expect("a JSON answer");
+    assert!(!cited(&answer).iter().any(|p| p == TERNS), "{answer}");
+    let received = upstream.received();
+    assert_eq!(received.len(), 2);
+    assert!(
+        received.iter().all(|r| r.get("filter").is_none()),
+        "{received:?}"
+    );
+
+    let bad = json!({"filter": "path GLOB", "messages": [{"role": "user", "content": "x"}]});
+    let resp = lore.chat(&bad).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_filter", "{body}");
+    assert_eq!(body["error"]["position"], 9, "{body}");
+    assert_eq!(
+        upstream.received().len(),
+        2,
+        "the backend was not called again"
+    );
+}
+
 #[tokio::test]
 async fn chat_streams_the_backend_answer_as_it_arrives() {
     let upstream = FakeUpstream::start(Behaviour::Answer).await;
