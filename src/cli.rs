@@ -163,6 +163,10 @@ struct BenchScaleArgs {
     /// Chunks per segment of the streaming build (bounds its memory).
     #[arg(long, default_value_t = lore::prepared::DEFAULT_SEGMENT_CHUNKS)]
     segment_chunks: usize,
+    /// Measure the indexes an earlier run left under --work instead of building them
+    /// again (build figures then read 0).
+    #[arg(long)]
+    reuse: bool,
     #[arg(long)]
     json: Option<PathBuf>,
 }
@@ -894,6 +898,7 @@ fn bench_scale(config: &Config, global: &Global, args: BenchScaleArgs) -> Result
         args.queries,
         &config.hnsw,
         args.segment_chunks,
+        args.reuse,
         |m| {
             if !quiet {
                 eprintln!("{m}");

@@ -17,21 +17,15 @@ use crate::config::SearchConfig;
 use crate::embed::{non_zero, Embedder};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::fusion::{self, Fused};
+
 #[cfg(doc)]
 use crate::lexical::LexicalIndex;
-use crate::search::{Hit, Mode, Ranks, SearchOptions, SearchResponse, Source};
+use crate::search::{Hit, Mode, SearchOptions, SearchResponse};
 use crate::segment::{LiveSet, Segment};
 use crate::store::{self, Manifest};
 
 /// One retriever's candidates, keyed by chunk id, or by document ordinal when collapsing
 /// (then `chunk_of` maps each document to its best chunk).
-#[derive(Default)]
-struct Leg {
-    ranked: Vec<(u32, f32)>,
-    chunk_of: HashMap<u32, u32>,
-}
-
 /// One generation opened for reading: its segments (graphs and BM25 readers in memory,
 /// chunk texts on disk), which of their chunks are live, and which document each live
 /// chunk belongs to.
@@ -505,125 +499,47 @@ impl Index {
         vector: impl FnOnce() -> Result<Option<V>>,
         opts: &SearchOptions,
     ) -> Result<Vec<Hit>> {
-        let depth = opts.candidates.max(opts.top_k);
-        // Collapsing or capping by document needs more chunks than documents wanted.
-        let fetch = if opts.distinct > 0 { depth * 3 } else { depth };
-        let by_doc = opts.distinct == 1;
-        let admitted = Filter::parse_optional(opts.filter.as_deref())?.map(|f| self.admitted(&f));
-        let admitted = admitted.as_deref();
-        if admitted.is_some_and(|a| a.chunks == 0) {
-            // Nothing can match: no hits, not an error (and no retriever to run).
-            return Ok(Vec::new());
-        }
-        let bm25 = if opts.mode == Mode::Dense {
-            Leg::default()
-        } else {
-            let t = Instant::now();
-            let list = self.bm25_search_in(query, fetch, admitted)?;
-            record_stage("bm25_search", t);
-            self.collapse(list, by_doc, if by_doc { depth } else { fetch })
-        };
-        // BM25-only searches get a vector only when the caller wants confidences.
-        let query_vec = vector()?;
-        let query_vec = query_vec.as_ref().map(AsRef::as_ref);
-        let dense = match query_vec {
-            Some(v) if opts.mode != Mode::Bm25 => {
-                let t = Instant::now();
-                let list = self.dense_search_in(v, fetch, opts.ef_search.max(fetch), admitted);
-                record_stage("dense_search", t);
-                self.collapse(list, by_doc, if by_doc { depth } else { fetch })
-            }
-            _ => Leg::default(),
-        };
-        let t = Instant::now();
-        let mut fused: Vec<Fused> = match opts.mode {
-            Mode::Hybrid => fusion::fuse(&dense.ranked, &bm25.ranked, &opts.fusion),
-            Mode::Dense => fusion::single(&dense.ranked, true),
-            Mode::Bm25 => fusion::single(&bm25.ranked, false),
-        };
-        record_stage("fusion", t);
-        if opts.distinct > 1 {
-            // Chunks were fused; now keep at most `distinct` per document.
-            let mut per_doc: HashMap<u32, usize> = HashMap::new();
-            fused.retain(|f| {
-                let n = per_doc.entry(self.chunk_doc[f.id as usize]).or_insert(0);
-                *n += 1;
-                *n <= opts.distinct
-            });
-        }
-        fused
-            .into_iter()
-            .take(opts.top_k)
-            .map(|f| {
-                // With `distinct: 1`, fused ids are documents: show the chunk of the leg that
-                // ranked the document higher.
-                let chunk = match (dense.chunk_of.get(&f.id), bm25.chunk_of.get(&f.id)) {
-                    (Some(&d), Some(&b)) => {
-                        if f.dense_rank <= f.bm25_rank {
-                            d
-                        } else {
-                            b
-                        }
-                    }
-                    (Some(&c), None) | (None, Some(&c)) => c,
-                    (None, None) => f.id,
-                };
-                self.hit(Fused { id: chunk, ..f }, query_vec)
-            })
-            .collect()
+        crate::storage::hybrid_search(self, query, vector, opts)
+    }
+}
+
+/// The local segment store behind lore's storage boundary: every method answers from this
+/// generation's open segments.
+impl crate::storage::SegmentStore for Index {
+    fn generation(&self) -> u64 {
+        self.manifest.generation
     }
 
-    /// Without `distinct`, cuts the list to `depth`. With it, keeps each document's best
-    /// chunk and re-keys the list by document, so fusion adds up evidence per document even
-    /// when the two retrievers matched different chunks of it.
-    fn collapse(&self, list: Vec<(u32, f32)>, distinct: bool, depth: usize) -> Leg {
-        if !distinct {
-            let mut ranked = list;
-            ranked.truncate(depth);
-            return Leg {
-                ranked,
-                chunk_of: HashMap::new(),
-            };
-        }
-        let mut chunk_of = HashMap::with_capacity(depth);
-        let mut ranked = Vec::with_capacity(depth);
-        for (chunk, score) in list {
-            let doc = self.chunk_doc[chunk as usize];
-            if let std::collections::hash_map::Entry::Vacant(e) = chunk_of.entry(doc) {
-                e.insert(chunk);
-                ranked.push((doc, score));
-                if ranked.len() == depth {
-                    break;
-                }
-            }
-        }
-        Leg { ranked, chunk_of }
+    fn admits_nothing(&self, filter: &Filter) -> bool {
+        self.admitted(filter).chunks == 0
     }
 
-    /// A hit for a fused chunk; its text is read from disk here, for the hits returned only.
-    fn hit(&self, f: Fused, query_vec: Option<&[f32]>) -> Result<Hit> {
-        let c = self.chunk(f.id)?;
-        let similarity = query_vec.map(|q| self.similarity(f.id, q));
-        Ok(Hit {
-            id: format!("{}#{}", c.path, c.ordinal),
-            score: f.score,
-            similarity,
-            confidence: similarity.map(|cos| {
-                crate::confidence::confidence(&crate::confidence::Features {
-                    cosine: cos,
-                    bm25_score: f.bm25_score,
-                })
-            }),
-            bm25_score: f.bm25_score,
-            snippet: None,
-            source: Source::of(&c),
-            text: c.text,
-            ranks: Ranks {
-                dense: f.dense_rank,
-                bm25: f.bm25_rank,
-            },
-            collection: None,
-        })
+    fn bm25(&self, query: &str, k: usize, filter: Option<&Filter>) -> Result<Vec<(u32, f32)>> {
+        let admitted = filter.map(|f| self.admitted(f));
+        self.bm25_search_in(query, k, admitted.as_deref())
+    }
+
+    fn dense(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<(u32, f32)>> {
+        let admitted = filter.map(|f| self.admitted(f));
+        Ok(self.dense_search_in(query, k, ef, admitted.as_deref()))
+    }
+
+    fn similarity(&self, id: u32, query: &[f32]) -> f32 {
+        Index::similarity(self, id, query)
+    }
+
+    fn fetch(&self, id: u32) -> Result<Chunk> {
+        self.chunk(id)
+    }
+
+    fn document_of(&self, id: u32) -> u32 {
+        self.chunk_doc.get(id as usize).copied().unwrap_or(u32::MAX)
     }
 }
 

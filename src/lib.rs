@@ -31,6 +31,7 @@ pub mod search;
 pub mod segment;
 pub mod server;
 pub mod source;
+pub mod storage;
 pub mod store;
 pub mod watch;
 

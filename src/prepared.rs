@@ -343,6 +343,20 @@ impl PreparedWriter {
     }
 }
 
+impl crate::storage::DocumentWriter for PreparedWriter {
+    fn upsert(&mut self, doc: PreparedDoc) -> Result<()> {
+        PreparedWriter::upsert(self, doc)
+    }
+
+    fn delete(&mut self, path: &str) -> bool {
+        self.remove(path)
+    }
+
+    fn publish(self: Box<Self>) -> Result<Published> {
+        self.finish()
+    }
+}
+
 /// The generation a write published, and what it holds.
 #[derive(Debug, Clone, Copy)]
 pub struct Published {
@@ -361,14 +375,22 @@ pub fn apply_prepared(
     chunking: &ChunkingConfig,
     hnsw: &HnswConfig,
 ) -> Result<Published> {
-    let mut w = PreparedWriter::begin(index_root, model, chunking, hnsw, DEFAULT_SEGMENT_CHUNKS)?;
+    // Through the storage boundary's write side, as any document writer would be driven.
+    use crate::storage::DocumentWriter;
+    let mut w: Box<dyn DocumentWriter> = Box::new(PreparedWriter::begin(
+        index_root,
+        model,
+        chunking,
+        hnsw,
+        DEFAULT_SEGMENT_CHUNKS,
+    )?);
     for path in removes {
-        w.remove(path);
+        w.delete(path);
     }
     for d in upserts {
         w.upsert(d)?;
     }
-    w.finish()
+    w.publish()
 }
 
 /// One line of a JSONL bulk load: a chunk of a document. Lines of one document follow

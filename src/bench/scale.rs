@@ -225,6 +225,7 @@ pub fn run(
     queries: usize,
     hnsw: &HnswConfig,
     segment_chunks: usize,
+    reuse: bool,
     mut log: impl FnMut(&str),
 ) -> Result<Vec<ScaleRow>> {
     const DIM: usize = 384;
@@ -243,11 +244,13 @@ pub fn run(
     let mut rows = Vec::new();
     for &n in sizes {
         let root: PathBuf = work.join(format!("scale-{n}"));
-        if root.exists() {
+        let clusters = (n / 1000).clamp(10, 1000);
+        // `reuse`: measure an index an earlier run built (its build figures read 0).
+        let reused = reuse && store::read_current(&root)?.is_some();
+        if root.exists() && !reused {
             std::fs::remove_dir_all(&root)
                 .map_err(|e| crate::Error::io(format!("removing {}", root.display()), e))?;
         }
-        let clusters = (n / 1000).clamp(10, 1000);
         log(&format!(
             "{n} chunks: building (streaming, {segment_chunks} chunks per segment)"
         ));
@@ -257,7 +260,7 @@ pub fn run(
             prepared::PreparedWriter::begin(&root, &model, &chunking, hnsw, segment_chunks)?;
         // Generated in batches so the generator does not hold the corpus either.
         const BATCH: usize = 10_000;
-        for (b, start) in (0..n).step_by(BATCH).enumerate() {
+        for (b, start) in (0..if reused { 0 } else { n }).step_by(BATCH).enumerate() {
             let len = BATCH.min(n - start);
             let first_doc = start / PER_DOC;
             let docs = documents(
@@ -271,8 +274,11 @@ pub fn run(
             }
         }
         w.finish()?;
-        let build_s = t.elapsed().as_secs_f64();
-        let build_peak_rss_mb = vm("VmHWM:");
+        let (build_s, build_peak_rss_mb) = if reused {
+            (0.0, 0.0)
+        } else {
+            (t.elapsed().as_secs_f64(), vm("VmHWM:"))
+        };
         let dir = |root: &Path| -> Result<PathBuf> {
             let c = store::read_current(root)?
                 .ok_or_else(|| crate::Error::index(root, "no generation after the build"))?;
@@ -372,7 +378,11 @@ pub fn run(
             update_max_s: update_s.iter().cloned().fold(0.0, f64::max),
             merge_max_s,
             update_1pct_s,
-            update_1pct_share: update_1pct_s / build_s.max(1e-9),
+            update_1pct_share: if reused {
+                0.0
+            } else {
+                update_1pct_s / build_s.max(1e-9)
+            },
             merging_p50_ms: percentile(&lat_m, 50.0),
             merging_p99_ms: percentile(&lat_m, 99.0),
             merging_searches: lat_m.len(),
@@ -409,6 +419,7 @@ mod tests {
             50,
             &HnswConfig::default(),
             700,
+            false,
             |_| {},
         )
         .expect("run");

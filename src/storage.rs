@@ -1,0 +1,201 @@
+//! The storage boundary. Retrieval (both legs, fusion, `distinct`, hits with sources and
+//! confidences) asks a generation for six things — BM25 top-k, dense top-k, whether a
+//! filter admits anything, a chunk's cosine to the query, a chunk's text and source, and the
+//! document a chunk belongs to — through [`SegmentStore`]; the write side
+//! ([`DocumentWriter`]) adds and removes documents and publishes them atomically.
+//!
+//! lore's local segment store ([`crate::index::Index`], and [`crate::prepared::PreparedWriter`]
+//! for writes) implements both. A server-backed engine (Qdrant, OpenSearch, a remote lore
+//! shard) could sit behind the same traits: chunk ids are opaque `u32`s local to one
+//! generation, filters travel as parsed [`Filter`]s (a remote engine translates them into its
+//! own payload filter), and everything above this module — prompt assembly, chat, the HTTP
+//! API, the benchmarks — is unchanged. ARCHITECTURE.md ("Scaling out") says what a sharded
+//! deployment would add.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::chunk::Chunk;
+use crate::error::Result;
+use crate::filter::Filter;
+use crate::fusion::{self, Fused};
+use crate::index::record_stage;
+use crate::search::{Hit, Mode, Ranks, SearchOptions, Source};
+
+/// The read side of one published generation.
+pub trait SegmentStore: Send + Sync {
+    /// The generation answering (hits are only meaningful with it).
+    fn generation(&self) -> u64;
+    /// True when `filter` admits no live chunk (retrieval then returns nothing at once).
+    fn admits_nothing(&self, filter: &Filter) -> bool;
+    /// The best `k` live chunks (admitted by `filter`) by BM25, with statistics of the
+    /// whole generation, best first.
+    fn bm25(&self, query: &str, k: usize, filter: Option<&Filter>) -> Result<Vec<(u32, f32)>>;
+    /// The `k` nearest live chunks (admitted by `filter`) to a unit query vector, searched
+    /// at beam width `ef`, with cosine similarity, best first.
+    fn dense(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<(u32, f32)>>;
+    /// Cosine similarity of chunk `id` to a unit query vector (full precision).
+    fn similarity(&self, id: u32, query: &[f32]) -> f32;
+    /// Chunk `id`'s text and source (read for returned hits only).
+    fn fetch(&self, id: u32) -> Result<Chunk>;
+    /// A number naming chunk `id`'s document within this generation (for `distinct`).
+    fn document_of(&self, id: u32) -> u32;
+}
+
+/// The write side: documents in, one atomic publication out. Until [`DocumentWriter::publish`]
+/// readers see the previous generation; dropping the writer unpublished changes nothing.
+pub trait DocumentWriter {
+    /// Adds or replaces a document already cut into chunks with their vectors.
+    fn upsert(&mut self, doc: crate::prepared::PreparedDoc) -> Result<()>;
+    /// Removes a document; false when there was none.
+    fn delete(&mut self, path: &str) -> bool;
+    /// Publishes everything written as one new generation.
+    fn publish(self: Box<Self>) -> Result<crate::prepared::Published>;
+}
+
+#[derive(Default)]
+struct Leg {
+    ranked: Vec<(u32, f32)>,
+    chunk_of: HashMap<u32, u32>,
+}
+
+/// Runs the BM25 leg first, then asks `vector` for the query embedding (which may still be
+/// computing on an embedding worker meanwhile), then the dense leg, and fuses: the one
+/// retrieval pipeline, over any [`SegmentStore`].
+pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
+    store: &S,
+    query: &str,
+    vector: impl FnOnce() -> Result<Option<V>>,
+    opts: &SearchOptions,
+) -> Result<Vec<Hit>> {
+    let depth = opts.candidates.max(opts.top_k);
+    // Collapsing or capping by document needs more chunks than documents wanted.
+    let fetch = if opts.distinct > 0 { depth * 3 } else { depth };
+    let by_doc = opts.distinct == 1;
+    let filter = Filter::parse_optional(opts.filter.as_deref())?;
+    let filter = filter.as_ref();
+    if filter.is_some_and(|f| store.admits_nothing(f)) {
+        // Nothing can match: no hits, not an error (and no retriever to run).
+        return Ok(Vec::new());
+    }
+    let bm25 = if opts.mode == Mode::Dense {
+        Leg::default()
+    } else {
+        let t = Instant::now();
+        let list = store.bm25(query, fetch, filter)?;
+        record_stage("bm25_search", t);
+        collapse(store, list, by_doc, if by_doc { depth } else { fetch })
+    };
+    // BM25-only searches get a vector only when the caller wants confidences.
+    let query_vec = vector()?;
+    let query_vec = query_vec.as_ref().map(AsRef::as_ref);
+    let dense = match query_vec {
+        Some(v) if opts.mode != Mode::Bm25 => {
+            let t = Instant::now();
+            let list = store.dense(v, fetch, opts.ef_search.max(fetch), filter)?;
+            record_stage("dense_search", t);
+            collapse(store, list, by_doc, if by_doc { depth } else { fetch })
+        }
+        _ => Leg::default(),
+    };
+    let t = Instant::now();
+    let mut fused: Vec<Fused> = match opts.mode {
+        Mode::Hybrid => fusion::fuse(&dense.ranked, &bm25.ranked, &opts.fusion),
+        Mode::Dense => fusion::single(&dense.ranked, true),
+        Mode::Bm25 => fusion::single(&bm25.ranked, false),
+    };
+    record_stage("fusion", t);
+    if opts.distinct > 1 {
+        // Chunks were fused; now keep at most `distinct` per document.
+        let mut per_doc: HashMap<u32, usize> = HashMap::new();
+        fused.retain(|f| {
+            let n = per_doc.entry(store.document_of(f.id)).or_insert(0);
+            *n += 1;
+            *n <= opts.distinct
+        });
+    }
+    fused
+        .into_iter()
+        .take(opts.top_k)
+        .map(|f| {
+            // With `distinct: 1`, fused ids are documents: show the chunk of the leg that
+            // ranked the document higher.
+            let chunk = match (dense.chunk_of.get(&f.id), bm25.chunk_of.get(&f.id)) {
+                (Some(&d), Some(&b)) => {
+                    if f.dense_rank <= f.bm25_rank {
+                        d
+                    } else {
+                        b
+                    }
+                }
+                (Some(&c), None) | (None, Some(&c)) => c,
+                (None, None) => f.id,
+            };
+            hit(store, Fused { id: chunk, ..f }, query_vec)
+        })
+        .collect()
+}
+
+/// Without `distinct`, cuts the list to `depth`. With it, keeps each document's best
+/// chunk and re-keys the list by document, so fusion adds up evidence per document even
+/// when the two retrievers matched different chunks of it.
+fn collapse<S: SegmentStore + ?Sized>(
+    store: &S,
+    list: Vec<(u32, f32)>,
+    distinct: bool,
+    depth: usize,
+) -> Leg {
+    if !distinct {
+        let mut ranked = list;
+        ranked.truncate(depth);
+        return Leg {
+            ranked,
+            chunk_of: HashMap::new(),
+        };
+    }
+    let mut chunk_of = HashMap::with_capacity(depth);
+    let mut ranked = Vec::with_capacity(depth);
+    for (chunk, score) in list {
+        let doc = store.document_of(chunk);
+        if let std::collections::hash_map::Entry::Vacant(e) = chunk_of.entry(doc) {
+            e.insert(chunk);
+            ranked.push((doc, score));
+            if ranked.len() == depth {
+                break;
+            }
+        }
+    }
+    Leg { ranked, chunk_of }
+}
+
+/// A hit for a fused chunk; its text is read from disk here, for the hits returned only.
+fn hit<S: SegmentStore + ?Sized>(store: &S, f: Fused, query_vec: Option<&[f32]>) -> Result<Hit> {
+    let c = store.fetch(f.id)?;
+    let similarity = query_vec.map(|q| store.similarity(f.id, q));
+    Ok(Hit {
+        id: format!("{}#{}", c.path, c.ordinal),
+        score: f.score,
+        similarity,
+        confidence: similarity.map(|cos| {
+            crate::confidence::confidence(&crate::confidence::Features {
+                cosine: cos,
+                bm25_score: f.bm25_score,
+            })
+        }),
+        bm25_score: f.bm25_score,
+        snippet: None,
+        source: Source::of(&c),
+        text: c.text,
+        ranks: Ranks {
+            dense: f.dense_rank,
+            bm25: f.bm25_rank,
+        },
+        collection: None,
+    })
+}
