@@ -751,17 +751,18 @@ fn bench_scale(config: &Config, global: &Global, args: BenchScaleArgs) -> Result
         args.updates,
         args.queries,
         &config.hnsw,
+        config.search.vectors,
         |m| {
             if !quiet {
                 eprintln!("{m}");
             }
         },
     )?;
-    println!("| chunks | build s | update p50 s | update max s | merge max s | hybrid p50 ms | p99 ms | dense recall@10 | RSS MB | peak MB | disk B/chunk | segments |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| chunks | build s | update p50 s | update max s | merge max s | hybrid p50 ms | p99 ms | dense recall@10 | RSS MB | peak MB | index MB | open s | disk B/chunk | segments |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {:.1} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {:.4} | {:.0} | {:.0} | {:.0} | {} |",
+            "| {} | {:.1} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {:.4} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {} |",
             r.chunks,
             r.build_s,
             r.update_p50_s,
@@ -772,6 +773,8 @@ fn bench_scale(config: &Config, global: &Global, args: BenchScaleArgs) -> Result
             r.recall_at_10,
             r.rss_mb,
             r.peak_rss_mb,
+            r.index_rss_mb,
+            r.open_s,
             r.disk_bytes_per_chunk,
             r.segments_after
         );
@@ -1018,12 +1021,16 @@ fn bench_ann(global: &Global, args: BenchAnnArgs) -> Result<ExitCode> {
         "{} x {} base vectors, {} queries, M {}, ef_construction {}: built in {:.2} s with {} threads",
         r.base, r.dim, r.queries, r.m, r.ef_construction, r.build_s, r.threads
     );
-    println!("| ef_search | recall@{k} | queries/s (1 thread) | p50 ms |\n|---:|---:|---:|---:|");
-    for p in &r.sweep {
-        println!(
-            "| {} | {:.4} | {:.0} | {:.4} |",
-            p.ef, p.recall_at_10, p.qps, p.p50_ms
-        );
+    println!(
+        "| vectors | ef_search | recall@{k} | queries/s (1 thread) | p50 ms |\n|---|---:|---:|---:|---:|"
+    );
+    for (name, sweep) in [("f32", &r.sweep), ("int8", &r.sweep_int8)] {
+        for p in sweep {
+            println!(
+                "| {name} | {} | {:.4} | {:.0} | {:.4} |",
+                p.ef, p.recall_at_10, p.qps, p.p50_ms
+            );
+        }
     }
     if let Some(p) = json {
         lore::bench::write_file(&p, &serde_json::to_string_pretty(&r)?)?;

@@ -4,6 +4,7 @@
 //! The engine is the library API every entry point shares: the CLI, the HTTP server, the
 //! benchmark and the tests all call [`Engine::search`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use arc_swap::ArcSwap;
 use lru::LruCache;
 
 use crate::chunk::Chunk;
-use crate::config::SearchConfig;
+use crate::config::{SearchConfig, VectorStorage};
 use crate::embed::{non_zero, Embedder};
 use crate::error::{Error, Result};
 use crate::fusion::{self, Fused};
@@ -50,11 +51,13 @@ pub struct Index {
     /// Global chunk id → document ordinal (position in the manifest's path order);
     /// `u32::MAX` for a deleted chunk.
     chunk_doc: Vec<u32>,
+    /// How the segments hold their vectors (a reload keeps it).
+    vectors: VectorStorage,
 }
 
 impl Index {
-    /// Opens the generation `CURRENT` points to.
-    pub fn open(root: &Path) -> Result<Index> {
+    /// Opens the generation `CURRENT` points to, its vectors held as `vectors` says.
+    pub fn open_as(root: &Path, vectors: VectorStorage) -> Result<Index> {
         let (_, dir) = store::current_generation_dir(root)?.ok_or_else(|| {
             if root.exists() {
                 Error::index(root, "has no published index yet; run `lore ingest` first")
@@ -65,7 +68,17 @@ impl Index {
                 )
             }
         })?;
-        Index::open_generation(&dir)
+        Index::open_generation_as(&dir, vectors)
+    }
+
+    /// Opens one generation folder, its vectors held as `vectors` says.
+    pub fn open_generation_as(dir: &Path, vectors: VectorStorage) -> Result<Index> {
+        Index::open_impl(dir, None, vectors)
+    }
+
+    /// Opens the generation `CURRENT` points to (vectors as `search.vectors` defaults).
+    pub fn open(root: &Path) -> Result<Index> {
+        Index::open_as(root, VectorStorage::default())
     }
 
     /// Checks every file of the generation `CURRENT` names (every file of every segment it
@@ -101,6 +114,11 @@ impl Index {
     /// Opens one generation folder, sharing the already-open segments of `previous` (a
     /// segment is immutable, so an update reloads only what it wrote).
     pub fn open_generation_with(dir: &Path, previous: Option<&Index>) -> Result<Index> {
+        let vectors = previous.map_or(VectorStorage::default(), |p| p.vectors);
+        Index::open_impl(dir, previous, vectors)
+    }
+
+    fn open_impl(dir: &Path, previous: Option<&Index>, vectors: VectorStorage) -> Result<Index> {
         let root = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
         let manifest = store::read_manifest(dir)?;
         let bad = |what: String| {
@@ -131,7 +149,7 @@ impl Index {
             });
             let seg = match shared {
                 Some(s) => s,
-                None => Arc::new(Segment::open(&root, r, manifest.model.dim)?),
+                None => Arc::new(Segment::open(&root, r, manifest.model.dim, vectors)?),
             };
             segments.push(seg);
         }
@@ -179,6 +197,7 @@ impl Index {
                 .map(|l| (!l.is_full()).then(|| Arc::new(l)))
                 .collect(),
             chunk_doc,
+            vectors,
         })
     }
 
@@ -250,11 +269,12 @@ impl Index {
             .collect()
     }
 
-    /// The stored embedding of chunk `id` (empty for an unknown id).
-    pub fn vector(&self, id: u32) -> &[f32] {
+    /// The stored embedding of chunk `id` (empty for an unknown id): borrowed when the
+    /// vectors are in memory, read from the segment's `vectors.f32` in the int8 mode.
+    pub fn vector(&self, id: u32) -> Cow<'_, [f32]> {
         match self.locate(id) {
             Some((s, local)) => self.segments[s].dense().vector(local),
-            None => &[],
+            None => Cow::Borrowed(&[]),
         }
     }
 
@@ -269,7 +289,7 @@ impl Index {
         if v.len() != query.len() {
             return 0.0;
         }
-        crate::dense::dot(v, query)
+        crate::dense::dot(&v, query)
     }
 
     /// The `k` nearest live chunks over every segment's graph (each searched at `ef`,
@@ -481,7 +501,7 @@ impl Engine {
         defaults: SearchConfig,
         cache_size: usize,
     ) -> Result<Engine> {
-        let index = Index::open(root)?;
+        let index = Index::open_as(root, defaults.vectors)?;
         check_model(&index, &embedder)?;
         Ok(Engine {
             root: root.to_path_buf(),

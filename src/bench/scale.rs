@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::chunk::Chunk;
 use crate::compact::{self, MergePolicy};
-use crate::config::{ChunkingConfig, HnswConfig};
+use crate::config::{ChunkingConfig, HnswConfig, VectorStorage};
 use crate::embed::ModelInfo;
 use crate::error::Result;
 use crate::index::Index;
@@ -44,6 +44,11 @@ pub struct ScaleRow {
     /// Resident memory of this process with the index open (MiB), and its peak.
     pub rss_mb: f64,
     pub peak_rss_mb: f64,
+    /// Resident memory the index itself adds: the process's RSS after opening the final
+    /// generation afresh and running the searches again, minus its RSS before (MiB).
+    pub index_rss_mb: f64,
+    /// Seconds to open the final generation afresh (every segment loaded).
+    pub open_s: f64,
     pub disk_bytes_per_chunk: f64,
     pub segments_after: usize,
 }
@@ -206,6 +211,7 @@ pub fn run(
     updates: usize,
     queries: usize,
     hnsw: &HnswConfig,
+    vectors: VectorStorage,
     mut log: impl FnMut(&str),
 ) -> Result<Vec<ScaleRow>> {
     const DIM: usize = 384;
@@ -242,7 +248,7 @@ pub fn run(
                 .ok_or_else(|| crate::Error::index(root, "no generation after the build"))?;
             Ok(root.join(c.dir))
         };
-        let mut index = Index::open_generation(&dir(&root)?)?;
+        let mut index = Index::open_generation_as(&dir(&root)?, vectors)?;
         crate::index::release_free_memory();
         let ndocs = n.div_ceil(PER_DOC);
         log(&format!("{n} chunks: built in {build_s:.1} s; updating"));
@@ -291,6 +297,21 @@ pub fn run(
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         let recall = crate::bench::ann_recall(&index, &qvecs, opts.ef_search.max(opts.candidates));
+        let (rss_mb, peak_rss_mb) = (vm("VmRSS:"), vm("VmHWM:"));
+        // What the index alone holds: reopen it with nothing else alive, search, compare.
+        let segments_after = index.segments().len();
+        drop(index);
+        crate::index::release_free_memory();
+        let before = vm("VmRSS:");
+        let t = Instant::now();
+        let fresh = Index::open_generation_as(&dir(&root)?, vectors)?;
+        let open_s = t.elapsed().as_secs_f64();
+        for (q, v) in qtexts.iter().zip(&qvecs) {
+            fresh.search_with_vector(q, Some(v), &opts)?;
+        }
+        crate::index::release_free_memory();
+        let index_rss_mb = vm("VmRSS:") - before;
+        drop(fresh);
         let row = ScaleRow {
             chunks: n,
             build_s,
@@ -300,14 +321,15 @@ pub fn run(
             search_p50_ms: percentile(&lat, 50.0),
             search_p99_ms: percentile(&lat, 99.0),
             recall_at_10: recall,
-            rss_mb: vm("VmRSS:"),
-            peak_rss_mb: vm("VmHWM:"),
+            rss_mb,
+            peak_rss_mb,
+            index_rss_mb,
+            open_s,
             disk_bytes_per_chunk: store::disk_size(&root) as f64 / n.max(1) as f64,
-            segments_after: index.segments().len(),
+            segments_after,
         };
         log(&format!("{row:?}"));
         rows.push(row);
-        drop(index);
         crate::index::release_free_memory();
     }
     Ok(rows)
@@ -327,6 +349,7 @@ mod tests {
             12,
             50,
             &HnswConfig::default(),
+            VectorStorage::default(),
             |_| {},
         )
         .expect("run");

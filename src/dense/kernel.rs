@@ -1,6 +1,7 @@
-//! The distance kernel and the small helpers every graph walk shares: the dot product
-//! (AVX2+FMA chosen at run time, a portable fallback), a cache prefetch hint, and the
-//! packed `u64` heap keys (distance bits, then id) the searches order candidates by.
+//! The distance kernels and the small helpers every graph walk shares: the dot product
+//! (AVX2+FMA chosen at run time, a portable fallback), its int8 form (an f32 query against
+//! a row of `u8` codes, see `quant.rs`), a cache prefetch hint, and the packed `u64` heap
+//! keys (distance bits, then id) the searches order candidates by.
 
 /// A dot-product kernel over `n` floats at two pointers.
 pub(super) type DotFn = unsafe fn(*const f32, *const f32, usize) -> f32;
@@ -103,6 +104,105 @@ fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
+/// A kernel over `n` f32 query weights and `n` `u8` codes: `Σ q[i] · c[i]`.
+pub(super) type DotU8Fn = unsafe fn(*const f32, *const u8, usize) -> f32;
+
+/// The fastest `u8` kernel this CPU runs (AVX2+FMA when present).
+#[inline]
+pub(super) fn dot_u8_kernel() -> DotU8Fn {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return dot_u8_avx2;
+        }
+    }
+    dot_u8_portable_raw
+}
+
+/// Widens 32 codes to floats (four groups of eight) and multiplies them into four
+/// accumulators: the same work per lane as the f32 kernel, over a quarter of the bytes.
+///
+/// # Safety
+/// `q` must be valid for `n` float reads, `c` for `n` byte reads, and the CPU must have
+/// AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_u8_avx2(q: *const f32, c: *const u8, n: usize) -> f32 {
+    use std::arch::x86_64::*;
+    // Eight codes at `p` as eight floats (a macro: a closure's body would not be compiled
+    // with this function's target features on every toolchain).
+    macro_rules! widen {
+        ($p:expr) => {
+            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64($p as *const __m128i)))
+        };
+    }
+    let (mut s0, mut s1, mut s2, mut s3) = (
+        _mm256_setzero_ps(),
+        _mm256_setzero_ps(),
+        _mm256_setzero_ps(),
+        _mm256_setzero_ps(),
+    );
+    let mut i = 0;
+    while i + 32 <= n {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q.add(i)), widen!(c.add(i)), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q.add(i + 8)), widen!(c.add(i + 8)), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(q.add(i + 16)), widen!(c.add(i + 16)), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(q.add(i + 24)), widen!(c.add(i + 24)), s3);
+        i += 32;
+    }
+    while i + 8 <= n {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q.add(i)), widen!(c.add(i)), s0);
+        i += 8;
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+    let x = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    let x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+    let mut sum = _mm_cvtss_f32(x);
+    while i < n {
+        sum += *q.add(i) * *c.add(i) as f32;
+        i += 1;
+    }
+    sum
+}
+
+/// # Safety
+/// `q` must be valid for `n` float reads and `c` for `n` byte reads.
+unsafe fn dot_u8_portable_raw(q: *const f32, c: *const u8, n: usize) -> f32 {
+    dot_u8_portable(
+        std::slice::from_raw_parts(q, n),
+        std::slice::from_raw_parts(c, n),
+    )
+}
+
+/// Eight independent accumulators, which LLVM vectorises with SSE.
+#[inline]
+pub(super) fn dot_u8_portable(q: &[f32], c: &[u8]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let n = q.len().min(c.len());
+    let chunks = n / 8;
+    for i in 0..chunks {
+        let (x, y) = (&q[i * 8..i * 8 + 8], &c[i * 8..i * 8 + 8]);
+        for j in 0..8 {
+            acc[j] += x[j] * y[j] as f32;
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for i in chunks * 8..n {
+        sum += q[i] * c[i] as f32;
+    }
+    sum
+}
+
+/// `Σ q[i] · c[i]` with the fastest kernel this CPU runs.
+#[cfg(test)]
+pub(super) fn dot_u8(q: &[f32], c: &[u8]) -> f32 {
+    let n = q.len().min(c.len());
+    // SAFETY: both slices hold at least `n` elements; the kernel suits this CPU.
+    unsafe { dot_u8_kernel()(q.as_ptr(), c.as_ptr(), n) }
+}
+
 /// Hints the CPU to fetch the cache line at `p` (no-op off x86_64; never faults).
 #[inline(always)]
 pub(super) fn prefetch<T>(p: *const T) {
@@ -146,6 +246,18 @@ mod tests {
         let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((dot(&a, &b) - naive).abs() < 1e-3);
         assert!((dot_portable(&a, &b) - naive).abs() < 1e-3);
+    }
+
+    #[test]
+    fn u8_dot_matches_naive_at_every_length() {
+        for n in [0usize, 1, 7, 8, 31, 32, 33, 384, 390] {
+            let q: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let c: Vec<u8> = (0..n).map(|i| (i * 97 % 256) as u8).collect();
+            let naive: f32 = q.iter().zip(&c).map(|(x, &y)| x * y as f32).sum();
+            let tol = 1e-4 * (1.0 + naive.abs());
+            assert!((dot_u8(&q, &c) - naive).abs() < tol, "n {n}");
+            assert!((dot_u8_portable(&q, &c) - naive).abs() < tol, "n {n}");
+        }
     }
 
     #[test]
