@@ -293,19 +293,37 @@ impl Index {
     }
 
     /// The `k` nearest live chunks over every segment's graph (each searched at `ef`,
-    /// deleted chunks walked through but never returned), best first.
+    /// deleted chunks walked through but never returned), best first. Graphs walked over
+    /// int8 codes return approximate candidates; the best `max(k, ef)` of them over all
+    /// segments are rescored at full precision (one row read each) before the best `k` are
+    /// taken, so every similarity returned is exact.
     pub fn dense_search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
         let mut out: Vec<(u32, f32)> = Vec::new();
+        let mut approximate = false;
         for (s, seg) in self.segments.iter().enumerate() {
             let base = self.bases[s];
+            let dense = seg.dense();
+            approximate |= dense.is_int8();
             let found = match &self.live[s] {
-                None => seg.dense().search(query, k, ef),
+                None => dense.search_candidates(query, k, ef, None),
                 Some(l) if l.live() == 0 => continue,
-                Some(l) => seg.dense().search_alive(query, k, ef, &|i| l.contains(i)),
+                Some(l) => dense.search_candidates(query, k, ef, Some(&|i| l.contains(i))),
             };
             out.extend(found.into_iter().map(|(i, sim)| (base + i, sim)));
         }
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let best_first = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        out.sort_by(best_first);
+        if approximate {
+            out.truncate(k.max(ef));
+            for (id, sim) in &mut out {
+                if let Some((s, local)) = self.locate(*id) {
+                    if let Some(exact) = self.segments[s].dense().similarity(local, query) {
+                        *sim = exact;
+                    }
+                }
+            }
+            out.sort_by(best_first);
+        }
         out.truncate(k);
         out
     }

@@ -64,6 +64,9 @@ impl Segment {
                 // A segment written with its codes must still have them; one written before
                 // codes existed is quantised now (and its vectors checked on the way).
                 let codes = if meta.files.contains_key(QUANT_FILE) {
+                    // The same refusal of NaN and non-unit vectors as the f32 mode, as one
+                    // streamed pass (the rows are rescored from this file).
+                    rows.check_unit_vectors()?;
                     Quantized::load(&dir, n, dim)?
                 } else {
                     Quantized::from_file(&rows)?

@@ -397,6 +397,47 @@ impl DenseIndex {
         self.search_filtered(query, k, ef, None)
     }
 
+    /// The candidates of a search, for callers that merge several graphs before rescoring
+    /// (`Index::dense_search`): with f32 vectors, the exact best `k`; with codes, the best
+    /// `max(k, ef)` by *approximate* similarity, best first, to be rescored with
+    /// [`DenseIndex::similarity`]. Only points `alive` accepts are returned, when given.
+    pub fn search_candidates(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        alive: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(u32, f32)> {
+        if self.is_empty() || k == 0 || query.len() != self.dim {
+            return Vec::new();
+        }
+        let ef = ef.max(k);
+        let mut found = match &self.vectors {
+            Vectors::F32(_) => return self.search_filtered(query, k, ef, alive),
+            Vectors::Int8 { codes, .. } => self.walk(&U8Query::new(codes, query), ef, ef, alive),
+        };
+        found.sort_unstable();
+        found
+            .into_iter()
+            .map(|c| (key_id(c), 1.0 - key_dist(c)))
+            .collect()
+    }
+
+    /// Cosine similarity of `query` to point `id` at full precision (`None` when `id` is
+    /// not a point or its row cannot be read).
+    pub fn similarity(&self, id: u32, query: &[f32]) -> Option<f32> {
+        if query.len() != self.dim || id as usize >= self.len() {
+            return None;
+        }
+        match &self.vectors {
+            Vectors::F32(v) => Some(dot(
+                &v[id as usize * self.dim..(id as usize + 1) * self.dim],
+                query,
+            )),
+            Vectors::Int8 { full, .. } => full.similarity(id, query, &mut Vec::new()),
+        }
+    }
+
     /// [`DenseIndex::search`], admitting to the results only points `alive` accepts when
     /// it is given. With codes, the walk keeps `max(k, ef)` candidates and they are all
     /// rescored at full precision before the best `k` are taken, so the similarities

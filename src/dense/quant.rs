@@ -394,6 +394,12 @@ impl RowFile {
         Ok(())
     }
 
+    /// Refuses the file if a row is not a finite unit vector, streaming it in blocks (so
+    /// the check costs a read of the file, not its size in memory).
+    pub fn check_unit_vectors(&self) -> Result<()> {
+        self.scan(|i, row| check_unit(&self.path, i, row))
+    }
+
     /// Calls `f` with every row in order, reading blocks of [`BLOCK_ROWS`].
     fn scan(&self, mut f: impl FnMut(usize, &[f32]) -> Result<()>) -> Result<()> {
         let mut buf = vec![0f32; BLOCK_ROWS * self.dim];
