@@ -286,9 +286,17 @@ impl Quantized {
     }
 }
 
-/// The query prepared against a graph's codes, for the walk (see `Space`).
+/// Largest magnitude of a query weight in [`U8Query`] (2^14: `vpmaddwd` pairs and every
+/// `i32` lane stay far from overflow, and weights keep 14 bits, an error ~100× below the
+/// codes' own).
+const WEIGHT_MAX: f32 = 16384.0;
+
+/// The query prepared against a graph's codes, for the walk (see `Space`): weights
+/// `q[d] · scale[d]` rounded to `i16` with one factor, so the kernel is integer.
 pub(super) struct U8Query<'a> {
-    weights: Vec<f32>,
+    weights: Vec<i16>,
+    /// Multiplies the integer sum back into a dot product.
+    unit: f32,
     constant: f32,
     codes: &'a [u8],
     dim: usize,
@@ -298,8 +306,19 @@ pub(super) struct U8Query<'a> {
 impl<'a> U8Query<'a> {
     pub(super) fn new(q: &'a Quantized, query: &[f32]) -> U8Query<'a> {
         let (weights, constant) = q.prepare(query);
+        let top = weights.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+        let factor = if top > 0.0 && top.is_finite() {
+            WEIGHT_MAX / top
+        } else {
+            0.0
+        };
         U8Query {
-            weights,
+            // `as` saturates (NaN → 0), so a hostile query still gives weights.
+            weights: weights
+                .iter()
+                .map(|w| (w * factor).round() as i16)
+                .collect(),
+            unit: if factor > 0.0 { 1.0 / factor } else { 0.0 },
             constant,
             codes: &q.codes,
             dim: q.dim,
@@ -314,7 +333,8 @@ impl<'a> U8Query<'a> {
     #[inline(always)]
     pub(super) unsafe fn dist(&self, id: u32) -> f32 {
         let c = self.codes.as_ptr().add(id as usize * self.dim);
-        1.0 - (self.constant + (self.dotf)(self.weights.as_ptr(), c, self.dim))
+        let sum = (self.dotf)(self.weights.as_ptr(), c, self.dim);
+        1.0 - (self.constant + sum as f32 * self.unit)
     }
 
     #[inline(always)]
@@ -514,12 +534,17 @@ mod tests {
         assert_eq!(q.first_mismatch(&flat), None);
         // The prepared query gives the dot product with the reconstruction.
         let query = &vectors[7];
-        let (w, c) = q.prepare(query);
+        let (w, _) = q.prepare(query);
+        let prepared = U8Query::new(&q, query);
         for i in [0usize, 500, 1999] {
-            let approx = c + super::super::kernel::dot_u8(&w, &q.codes[i * 64..(i + 1) * 64]);
+            // SAFETY: row `i` exists.
+            let approx = 1.0 - unsafe { prepared.dist(i as u32) };
             let exact = dot(query, &vectors[i]);
-            // |Σ q·e| ≤ Σ |q| · step/2.
-            let tol: f32 = query.iter().map(|x| x.abs() * bound).sum::<f32>() + 1e-5;
+            // |Σ q·e| ≤ Σ |q| · step/2, plus the weights' rounding (half a unit each).
+            let top = w.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            let tol: f32 = query.iter().map(|x| x.abs() * bound).sum::<f32>()
+                + 64.0 * 255.0 * top / WEIGHT_MAX
+                + 1e-5;
             assert!((approx - exact).abs() <= tol, "{approx} vs {exact}");
         }
         let dir = tempfile::TempDir::new().unwrap();
