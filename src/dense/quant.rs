@@ -6,8 +6,9 @@
 //! **Codes.** Per dimension `d`, `x[d] ≈ offset[d] + scale[d] · code[d]` with `offset` the
 //! segment's minimum in that dimension and `scale = (max − min) / 255`, so every stored value
 //! is within `scale / 2` of its reconstruction (no clipping: a segment's outliers widen its
-//! step instead of being cut). A query is not quantised the same way: `q · x ≈ Σ q[d]·offset[d]
-//! + Σ (q[d] · scale[d]) · code[d]`, the first sum a constant per query and the second the
+//! step instead of being cut). A query is not quantised the same way:
+//! `q · x ≈ Σ q[d]·offset[d] + Σ (q[d] · scale[d]) · code[d]`, the first sum a constant per
+//! query and the second the
 //! integer kernel in `kernel.rs` over the weights `q[d] · scale[d]` rounded to `i16` (14
 //! bits, an error ~100× below the codes' own). Measured on 100k clustered vectors, a
 //! float kernel (codes widened to f32 for an FMA) was slower than plain f32 at ef 300; the
