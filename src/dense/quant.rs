@@ -8,14 +8,14 @@
 //! is within `scale / 2` of its reconstruction (no clipping: a segment's outliers widen its
 //! step instead of being cut). A query is not quantised the same way:
 //! `q · x ≈ Σ q[d]·offset[d] + Σ (q[d] · scale[d]) · code[d]`, the first sum a constant per
-//! query and the second the
-//! integer kernel in `kernel.rs` over the weights `q[d] · scale[d]` rounded to `i16` (14
-//! bits, an error ~100× below the codes' own). Measured on 100k clustered vectors, a
+//! query and the second the integer kernel in `kernel.rs` over the weights
+//! `q[d] · scale[d]` rounded to `i16` (14 bits, an error ~100× below the codes' own). Measured on 100k clustered vectors, a
 //! float kernel (codes widened to f32 for an FMA) was slower than plain f32 at ef 300; the
 //! integer one is faster at every ef.
 //!
-//! **File.** `vectors.u8`, written with the segment (so opening reads 384 bytes per point
-//! rather than scanning the f32 file) and covered by its `segment.json` checksums:
+//! **File.** `vectors.u8`, written with the segment (so opening reads the codes instead of
+//! computing them; it still streams `vectors.f32` once in blocks to refuse NaN and non-unit
+//! rows, as the f32 mode does) and covered by its `segment.json` checksums:
 //! `LOREQ8v1`, `u32` dim, `u32` count, `dim` f32 offsets, `dim` f32 scales, then the codes,
 //! row-major; all little-endian. A segment written before the file existed is quantised when
 //! it opens, streaming `vectors.f32` in blocks (the graph never holds its f32 vectors).
