@@ -891,25 +891,25 @@ fn compact(config: &Config, args: CompactArgs) -> Result<ExitCode> {
 /// `lore bench-scale`: update and search cost on synthetic indexes of growing size.
 fn bench_scale(config: &Config, global: &Global, args: BenchScaleArgs) -> Result<ExitCode> {
     let quiet = global.quiet;
-    let rows = lore::bench::scale::run(
-        &args.work,
-        &args.sizes,
-        args.updates,
-        args.queries,
-        &config.hnsw,
-        args.segment_chunks,
-        args.reuse,
-        |m| {
-            if !quiet {
-                eprintln!("{m}");
-            }
-        },
-    )?;
-    println!("| chunks | build s | build peak MB | update p50 / max s | 1% update s (of build) | merge max s | hybrid p50 / p99 ms | during a merge p50 / p99 ms (searches, merge s) | dense recall@10 | RSS / peak MB | disk B/chunk | segments |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let opts = lore::bench::scale::ScaleOptions {
+        sizes: args.sizes,
+        updates: args.updates,
+        queries: args.queries,
+        hnsw: config.hnsw.clone(),
+        segment_chunks: args.segment_chunks,
+        reuse: args.reuse,
+        vectors: config.search.vectors,
+    };
+    let rows = lore::bench::scale::run(&args.work, &opts, |m| {
+        if !quiet {
+            eprintln!("{m}");
+        }
+    })?;
+    println!("| chunks | build s | build peak MB | update p50 / max s | 1% update s (of build) | merge max s | hybrid p50 / p99 ms | during a merge p50 / p99 ms (searches, merge s) | dense recall@10 | RSS / peak MB | index MB | open s | disk B/chunk | segments |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {:.1} | {:.0} | {:.3} / {:.3} | {:.2} ({:.1}%) | {:.3} | {:.2} / {:.2} | {:.2} / {:.2} ({}, {:.1}) | {:.4} | {:.0} / {:.0} | {:.0} | {} |",
+            "| {} | {:.1} | {:.0} | {:.3} / {:.3} | {:.2} ({:.1}%) | {:.3} | {:.2} / {:.2} | {:.2} / {:.2} ({}, {:.1}) | {:.4} | {:.0} / {:.0} | {:.0} | {:.2} | {:.0} | {} |",
             r.chunks,
             r.build_s,
             r.build_peak_rss_mb,
@@ -927,6 +927,8 @@ fn bench_scale(config: &Config, global: &Global, args: BenchScaleArgs) -> Result
             r.recall_at_10,
             r.rss_mb,
             r.peak_rss_mb,
+            r.index_rss_mb,
+            r.open_s,
             r.disk_bytes_per_chunk,
             r.segments_after
         );
@@ -1205,12 +1207,16 @@ fn bench_ann(global: &Global, args: BenchAnnArgs) -> Result<ExitCode> {
         "{} x {} base vectors, {} queries, M {}, ef_construction {}: built in {:.2} s with {} threads",
         r.base, r.dim, r.queries, r.m, r.ef_construction, r.build_s, r.threads
     );
-    println!("| ef_search | recall@{k} | queries/s (1 thread) | p50 ms |\n|---:|---:|---:|---:|");
-    for p in &r.sweep {
-        println!(
-            "| {} | {:.4} | {:.0} | {:.4} |",
-            p.ef, p.recall_at_10, p.qps, p.p50_ms
-        );
+    println!(
+        "| vectors | ef_search | recall@{k} | queries/s (1 thread) | p50 ms |\n|---|---:|---:|---:|---:|"
+    );
+    for (name, sweep) in [("f32", &r.sweep), ("int8", &r.sweep_int8)] {
+        for p in sweep {
+            println!(
+                "| {name} | {} | {:.4} | {:.0} | {:.4} |",
+                p.ef, p.recall_at_10, p.qps, p.p50_ms
+            );
+        }
     }
     if let Some((ef0, points)) = &filtered {
         println!(

@@ -184,6 +184,20 @@ pub struct SearchConfig {
     pub min_confidence_flag: f32,
     /// Longest accepted query, in characters.
     pub max_query_chars: usize,
+    /// How an open index holds its vectors (read when the index opens, not per request).
+    pub vectors: VectorStorage,
+}
+
+/// How an open index holds its vectors (`search.vectors`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum VectorStorage {
+    /// One byte per dimension in memory (a quarter of f32); the graph is walked on those
+    /// and the final candidates are rescored at full precision from `vectors.f32` on disk.
+    #[default]
+    Int8,
+    /// Every vector in memory as f32, as before quantisation (4 bytes per dimension).
+    F32,
 }
 
 impl Default for SearchConfig {
@@ -201,6 +215,7 @@ impl Default for SearchConfig {
             min_confidence: 0.0,
             min_confidence_flag: crate::confidence::DEFAULT_THRESHOLD,
             max_query_chars: 2000,
+            vectors: VectorStorage::Int8,
         }
     }
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::Config;
-use crate::dense::DenseIndex;
+use crate::config::{Config, VectorStorage};
+use crate::dense::{DenseIndex, Quantized, QUANT_FILE};
 use crate::embed::{Embedder, ModelSpec, Workload};
 use crate::lexical::LexicalIndex;
 use crate::segment::LiveSet;
@@ -326,8 +326,31 @@ pub fn check_index(config: &Config, embedder: Option<&Embedder>) -> Vec<Check> {
             )),
             Err(e) => bm25_problems.push(e.to_string()),
         }
+        if let Some(vectors) = &vectors {
+            // The codes the int8 mode walks must reconstruct these vectors.
+            if sdir.join(QUANT_FILE).exists() {
+                let flat = vectors.concat();
+                match Quantized::load(&sdir, n, manifest.model.dim) {
+                    Ok(q) => {
+                        if let Some(row) = q.first_mismatch(&flat) {
+                            vector_problems.push(format!(
+                                "{}: the codes of vector {row} do not match vectors.f32",
+                                sdir.join(QUANT_FILE).display()
+                            ));
+                        }
+                    }
+                    Err(e) => vector_problems.push(e.to_string()),
+                }
+            }
+        }
         if let Some(vectors) = vectors {
-            match DenseIndex::load(&sdir, vectors.concat(), manifest.model.dim) {
+            let loaded = DenseIndex::load(&sdir, vectors.concat(), manifest.model.dim);
+            // Probed the way searches will walk it.
+            let loaded = loaded.map(|d| match config.search.vectors {
+                VectorStorage::Int8 => d.into_int8(),
+                VectorStorage::F32 => d,
+            });
+            match loaded {
                 Ok(dense) => {
                     for (i, v) in vectors.iter().enumerate() {
                         let i = i as u32;
@@ -473,7 +496,7 @@ fn probe_queries(dir: &Path, chunks: Option<&[crate::chunk::Chunk]>, rebuild: &s
             top_k: 3,
             ..SearchOptions::default()
         };
-        let hits = index.search_with_vector("", Some(v), &opts)?;
+        let hits = index.search_with_vector("", Some(v.as_ref()), &opts)?;
         Ok(format!("a stored vector finds {} hits", hits.len()))
     });
     checks.push(match dense {

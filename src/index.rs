@@ -4,6 +4,7 @@
 //! The engine is the library API every entry point shares: the CLI, the HTTP server, the
 //! benchmark and the tests all call [`Engine::search`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use arc_swap::ArcSwap;
 use lru::LruCache;
 
 use crate::chunk::Chunk;
-use crate::config::SearchConfig;
+use crate::config::{SearchConfig, VectorStorage};
 use crate::embed::{non_zero, Embedder};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
@@ -45,6 +46,8 @@ pub struct Index {
     /// Global chunk id → document ordinal (position in the manifest's path order);
     /// `u32::MAX` for a deleted chunk.
     chunk_doc: Vec<u32>,
+    /// How the segments hold their vectors (a reload keeps it).
+    vectors: VectorStorage,
     /// Filters already evaluated on this generation, by normal form: a repeated filter
     /// reuses its bitsets (a generation never changes, so entries never go stale).
     filters: Mutex<LruCache<String, Arc<Admitted>>>,
@@ -69,8 +72,8 @@ impl Admitted {
 }
 
 impl Index {
-    /// Opens the generation `CURRENT` points to.
-    pub fn open(root: &Path) -> Result<Index> {
+    /// Opens the generation `CURRENT` points to, its vectors held as `vectors` says.
+    pub fn open_as(root: &Path, vectors: VectorStorage) -> Result<Index> {
         let (_, dir) = store::current_generation_dir(root)?.ok_or_else(|| {
             if root.exists() {
                 Error::index(root, "has no published index yet; run `lore ingest` first")
@@ -81,7 +84,17 @@ impl Index {
                 )
             }
         })?;
-        Index::open_generation(&dir)
+        Index::open_generation_as(&dir, vectors)
+    }
+
+    /// Opens one generation folder, its vectors held as `vectors` says.
+    pub fn open_generation_as(dir: &Path, vectors: VectorStorage) -> Result<Index> {
+        Index::open_impl(dir, None, vectors)
+    }
+
+    /// Opens the generation `CURRENT` points to (vectors as `search.vectors` defaults).
+    pub fn open(root: &Path) -> Result<Index> {
+        Index::open_as(root, VectorStorage::default())
     }
 
     /// Checks every file of the generation `CURRENT` names (every file of every segment it
@@ -117,6 +130,11 @@ impl Index {
     /// Opens one generation folder, sharing the already-open segments of `previous` (a
     /// segment is immutable, so an update reloads only what it wrote).
     pub fn open_generation_with(dir: &Path, previous: Option<&Index>) -> Result<Index> {
+        let vectors = previous.map_or(VectorStorage::default(), |p| p.vectors);
+        Index::open_impl(dir, previous, vectors)
+    }
+
+    fn open_impl(dir: &Path, previous: Option<&Index>, vectors: VectorStorage) -> Result<Index> {
         let root = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
         let manifest = store::read_manifest(dir)?;
         let bad = |what: String| {
@@ -147,7 +165,7 @@ impl Index {
             });
             let seg = match shared {
                 Some(s) => s,
-                None => Arc::new(Segment::open(&root, r, manifest.model.dim)?),
+                None => Arc::new(Segment::open(&root, r, manifest.model.dim, vectors)?),
             };
             segments.push(seg);
         }
@@ -196,6 +214,7 @@ impl Index {
                 .collect(),
             chunk_doc,
             filters: Mutex::new(LruCache::new(non_zero(FILTER_CACHE))),
+            vectors,
         })
     }
 
@@ -343,11 +362,12 @@ impl Index {
             .collect()
     }
 
-    /// The stored embedding of chunk `id` (empty for an unknown id).
-    pub fn vector(&self, id: u32) -> &[f32] {
+    /// The stored embedding of chunk `id` (empty for an unknown id): borrowed when the
+    /// vectors are in memory, read from the segment's `vectors.f32` in the int8 mode.
+    pub fn vector(&self, id: u32) -> Cow<'_, [f32]> {
         match self.locate(id) {
             Some((s, local)) => self.segments[s].dense().vector(local),
-            None => &[],
+            None => Cow::Borrowed(&[]),
         }
     }
 
@@ -362,11 +382,14 @@ impl Index {
         if v.len() != query.len() {
             return 0.0;
         }
-        crate::dense::dot(v, query)
+        crate::dense::dot(&v, query)
     }
 
     /// The `k` nearest live chunks over every segment's graph (each searched at `ef`,
-    /// deleted chunks walked through but never returned), best first.
+    /// deleted chunks walked through but never returned), best first. Graphs walked over
+    /// int8 codes return approximate candidates; the best `max(k, ef)` of them over all
+    /// segments are rescored at full precision (one row read each) before the best `k` are
+    /// taken, so every similarity returned is exact.
     pub fn dense_search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
         self.dense_search_in(query, k, ef, None)
     }
@@ -399,9 +422,12 @@ impl Index {
                     Some(set) => seg.dense().search_subset(query, k, ef, set),
                     None => Vec::new(),
                 },
-                (None, None) => seg.dense().search(query, k, ef),
+                (None, None) => seg.dense().search_candidates(query, k, ef, None),
                 (None, Some(l)) if l.live() == 0 => Vec::new(),
-                (None, Some(l)) => seg.dense().search_alive(query, k, ef, &|i| l.contains(i)),
+                (None, Some(l)) => {
+                    seg.dense()
+                        .search_candidates(query, k, ef, Some(&|i| l.contains(i)))
+                }
             };
             found.into_iter().map(|(i, sim)| (base + i, sim)).collect()
         };
@@ -418,7 +444,21 @@ impl Index {
         } else {
             (0..self.segments.len()).flat_map(one).collect()
         };
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let best_first = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        out.sort_by(best_first);
+        // Int8 graphs gave approximate similarities: rescore the global best `max(k, ef)`
+        // at full precision (one row read each), so every similarity returned is exact.
+        if self.segments.iter().any(|s| s.dense().is_int8()) {
+            out.truncate(k.max(ef));
+            for (id, sim) in &mut out {
+                if let Some((s, local)) = self.locate(*id) {
+                    if let Some(exact) = self.segments[s].dense().similarity(local, query) {
+                        *sim = exact;
+                    }
+                }
+            }
+            out.sort_by(best_first);
+        }
         out.truncate(k);
         out
     }
@@ -571,7 +611,7 @@ impl Engine {
         defaults: SearchConfig,
         cache_size: usize,
     ) -> Result<Engine> {
-        let index = Index::open(root)?;
+        let index = Index::open_as(root, defaults.vectors)?;
         check_model(&index, &embedder)?;
         Ok(Engine {
             root: root.to_path_buf(),

@@ -10,14 +10,15 @@
 use std::path::{Path, PathBuf};
 
 use crate::chunk::Chunk;
-use crate::config::HnswConfig;
-use crate::dense::DenseIndex;
+use crate::config::{HnswConfig, VectorStorage};
+use crate::dense::{DenseIndex, Quantized, RowFile, QUANT_FILE};
 use crate::error::{Error, Result};
 use crate::lexical::LexicalIndex;
 use crate::store::{self, ChunkStore, SegmentRef};
 
-/// One segment, opened for reading: graph and vectors in memory, BM25 reader, and the chunk
-/// store's offsets (texts stay on disk).
+/// One segment, opened for reading: the graph and its vectors (as `u8` codes, or f32 when
+/// `search.vectors = "f32"`) in memory, BM25 reader, and the chunk store's offsets (texts
+/// stay on disk, and so do the f32 vectors in the int8 mode).
 pub struct Segment {
     pub id: u64,
     dir: PathBuf,
@@ -30,8 +31,13 @@ pub struct Segment {
 impl Segment {
     /// Opens segment `r` of the index at `root`, checking its files agree with each other,
     /// with its `segment.json` and with the generation's reference (checked before
-    /// anything is sized by a count).
-    pub fn open(root: &Path, r: &SegmentRef, dim: usize) -> Result<Segment> {
+    /// anything is sized by a count). `vectors` says how the graph holds its vectors.
+    pub fn open(
+        root: &Path,
+        r: &SegmentRef,
+        dim: usize,
+        vectors: VectorStorage,
+    ) -> Result<Segment> {
         let meta = store::read_segment_meta(root, r)?;
         let dir = store::segment_dir(root, r.id);
         if meta.dim != dim {
@@ -45,11 +51,29 @@ impl Segment {
         }
         let n = r.chunks as usize;
         let store = ChunkStore::open(&dir, n)?;
-        let vectors = store::read_vectors(&dir, n, dim)?.concat();
-        // O(n·d), ~10 ms for 15k × 384: a NaN or non-unit vector would otherwise rank first
-        // (or never) without a word.
-        store::check_unit_vectors(&dir.join(store::VECTORS), &vectors, dim)?;
-        let dense = DenseIndex::load(&dir, vectors, dim)?;
+        let dense = match vectors {
+            VectorStorage::F32 => {
+                let vectors = store::read_vectors(&dir, n, dim)?.concat();
+                // O(n·d), ~10 ms for 15k × 384: a NaN or non-unit vector would otherwise
+                // rank first (or never) without a word.
+                store::check_unit_vectors(&dir.join(store::VECTORS), &vectors, dim)?;
+                DenseIndex::load(&dir, vectors, dim)?
+            }
+            VectorStorage::Int8 => {
+                let rows = RowFile::open(&dir.join(store::VECTORS), n, dim)?;
+                // A segment written with its codes must still have them; one written before
+                // codes existed is quantised now (and its vectors checked on the way).
+                let codes = if meta.files.contains_key(QUANT_FILE) {
+                    // The same refusal of NaN and non-unit vectors as the f32 mode, as one
+                    // streamed pass (the rows are rescored from this file).
+                    rows.check_unit_vectors()?;
+                    Quantized::load(&dir, n, dim)?
+                } else {
+                    Quantized::from_file(&rows)?
+                };
+                DenseIndex::load_int8(&dir, codes, rows)?
+            }
+        };
         let lexical = LexicalIndex::open(&dir.join(store::BM25_DIR))?;
         let docs = lexical.num_docs() as usize;
         if docs != n {
@@ -104,6 +128,7 @@ impl Segment {
         }
         store::write_chunks(&tmp, chunks)?;
         store::write_vectors(&tmp, vectors)?;
+        Quantized::encode_rows(vectors.iter().map(|v| v.as_slice()), dim).save(&tmp)?;
         crate::lexical::build(&tmp.join(store::BM25_DIR), chunks)?;
         DenseIndex::build(vectors, hnsw)?.save(&tmp)?;
         let r = store::write_segment_meta(&tmp, id, chunks.len() as u32, dim)?;

@@ -14,6 +14,8 @@
 //!       chunks.jsonl   one Chunk per line; line i is local chunk id i
 //!       chunks.offsets u64 LE byte offsets of each line (n + 1), so one chunk is one pread
 //!       vectors.f32    chunk embeddings, row i = local chunk i, little-endian f32
+//!       vectors.u8     the same as u8 codes (per-dimension offset + scale), which the
+//!                      graph walks by default (`dense::Quantized`)
 //!       hnsw.graph     the HNSW graph over vectors.f32
 //!       bm25/          the tantivy index over chunks.jsonl (fast field `id` = local id)
 //!   collections/NAME/  another named collection: an index root of this same layout

@@ -88,7 +88,11 @@ pub struct AnnReport {
     pub ef_construction: usize,
     pub threads: usize,
     pub build_s: f64,
+    /// The graph searched over its f32 vectors in memory (`search.vectors = "f32"`).
     pub sweep: Vec<AnnPoint>,
+    /// The same graph walked over `u8` codes, candidates rescored at full precision
+    /// (`search.vectors = "int8"`, the default).
+    pub sweep_int8: Vec<AnnPoint>,
 }
 
 /// Builds a graph over `base` with `threads` threads, then sweeps `efs`.
@@ -126,8 +130,11 @@ pub fn bench_vectors_keep(
     let t = Instant::now();
     let dense = pool.install(|| DenseIndex::build(&base, hnsw))?;
     let build_s = t.elapsed().as_secs_f64();
-    let truth = ground_truth(dense.vectors(), dim, &queries, k);
-    let sweep = sweep(&dense, &queries, &truth, k, efs);
+    let truth = ground_truth(&base.concat(), dim, &queries, k);
+    let f32_sweep = sweep(&dense, &queries, &truth, k, efs);
+    // The same graph over int8 codes (full rows kept in memory for rescoring).
+    let int8 = dense.into_int8();
+    let sweep_int8 = sweep(&int8, &queries, &truth, k, efs);
     let report = AnnReport {
         base: base.len(),
         queries: queries.len(),
@@ -137,9 +144,10 @@ pub fn bench_vectors_keep(
         ef_construction: hnsw.ef_construction,
         threads: threads.max(1),
         build_s,
-        sweep,
+        sweep: f32_sweep,
+        sweep_int8,
     };
-    Ok((report, dense))
+    Ok((report, int8))
 }
 
 /// Reads a 2-D float32 `.npy` file as unit-length rows (cosine search needs unit vectors).

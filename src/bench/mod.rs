@@ -561,7 +561,7 @@ pub fn self_recall(index: &crate::index::Index, ef: usize) -> f64 {
         .iter()
         .filter(|&&i| {
             index
-                .dense_search(index.vector(i), 10, ef)
+                .dense_search(&index.vector(i), 10, ef)
                 .iter()
                 .any(|(id, _)| *id == i)
         })

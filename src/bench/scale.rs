@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::chunk::Chunk;
 use crate::compact::{self, MergePolicy};
-use crate::config::{ChunkingConfig, HnswConfig};
+use crate::config::{ChunkingConfig, HnswConfig, VectorStorage};
 use crate::embed::ModelInfo;
 use crate::error::Result;
 use crate::index::Index;
@@ -55,6 +55,11 @@ pub struct ScaleRow {
     /// Resident memory of this process with the index open (MiB), and its peak.
     pub rss_mb: f64,
     pub peak_rss_mb: f64,
+    /// Resident memory the index itself adds: the process's RSS after opening the final
+    /// generation afresh and running the searches again, minus its RSS before (MiB).
+    pub index_rss_mb: f64,
+    /// Seconds to open the final generation afresh (every segment loaded).
+    pub open_s: f64,
     pub disk_bytes_per_chunk: f64,
     pub segments_after: usize,
 }
@@ -217,17 +222,37 @@ fn percentile(v: &[f64], p: f64) -> f64 {
     crate::bench::metrics::percentile(v, p)
 }
 
-/// Runs the benchmark for each size in `sizes` (chunks) under `work` (a folder per size).
-pub fn run(
-    work: &Path,
-    sizes: &[usize],
-    updates: usize,
-    queries: usize,
-    hnsw: &HnswConfig,
-    segment_chunks: usize,
-    reuse: bool,
-    mut log: impl FnMut(&str),
-) -> Result<Vec<ScaleRow>> {
+/// What `lore bench-scale` runs.
+#[derive(Debug, Clone)]
+pub struct ScaleOptions {
+    /// Index sizes in chunks.
+    pub sizes: Vec<usize>,
+    /// Single-document updates per size.
+    pub updates: usize,
+    /// Searches per size.
+    pub queries: usize,
+    pub hnsw: HnswConfig,
+    /// Chunks per segment of the streaming build.
+    pub segment_chunks: usize,
+    /// Measure indexes an earlier run left instead of building them.
+    pub reuse: bool,
+    /// How the opened index holds its vectors.
+    pub vectors: VectorStorage,
+}
+
+/// Runs the benchmark for each size in `opts.sizes` (chunks) under `work` (a folder per size).
+pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Result<Vec<ScaleRow>> {
+    let ScaleOptions {
+        sizes,
+        updates,
+        queries,
+        hnsw,
+        segment_chunks,
+        reuse,
+        vectors,
+    } = opts;
+    let (updates, queries, segment_chunks, reuse, vectors) =
+        (*updates, *queries, *segment_chunks, *reuse, *vectors);
     const DIM: usize = 384;
     let model = ModelInfo {
         name: "synthetic (bench-scale)".into(),
@@ -284,7 +309,7 @@ pub fn run(
                 .ok_or_else(|| crate::Error::index(root, "no generation after the build"))?;
             Ok(root.join(c.dir))
         };
-        let mut index = Index::open_generation(&dir(&root)?)?;
+        let mut index = Index::open_generation_as(&dir(&root)?, vectors)?;
         crate::index::release_free_memory();
         let ndocs = n.div_ceil(PER_DOC);
         log(&format!("{n} chunks: built in {build_s:.1} s; updating"));
@@ -371,6 +396,21 @@ pub fn run(
         if merged.is_some() {
             index = Index::open_generation_with(&dir(&root)?, Some(&index))?;
         }
+        let (rss_mb, peak_rss_mb) = (vm("VmRSS:"), vm("VmHWM:"));
+        // What the index alone holds: reopen it with nothing else alive, search, compare.
+        let segments_after = index.segments().len();
+        drop(index);
+        crate::index::release_free_memory();
+        let before = vm("VmRSS:");
+        let t = Instant::now();
+        let fresh = Index::open_generation_as(&dir(&root)?, vectors)?;
+        let open_s = t.elapsed().as_secs_f64();
+        for (q, v) in qtexts.iter().zip(&qvecs) {
+            fresh.search_with_vector(q, Some(v), &opts)?;
+        }
+        crate::index::release_free_memory();
+        let index_rss_mb = vm("VmRSS:") - before;
+        drop(fresh);
         let row = ScaleRow {
             chunks: n,
             build_s,
@@ -391,14 +431,15 @@ pub fn run(
             search_p50_ms: percentile(&lat, 50.0),
             search_p99_ms: percentile(&lat, 99.0),
             recall_at_10: recall,
-            rss_mb: vm("VmRSS:"),
-            peak_rss_mb: vm("VmHWM:"),
+            rss_mb,
+            peak_rss_mb,
+            index_rss_mb,
+            open_s,
             disk_bytes_per_chunk: store::disk_size(&root) as f64 / n.max(1) as f64,
-            segments_after: index.segments().len(),
+            segments_after,
         };
         log(&format!("{row:?}"));
         rows.push(row);
-        drop(index);
         crate::index::release_free_memory();
     }
     Ok(rows)
@@ -414,12 +455,15 @@ mod tests {
         let work = tempfile::TempDir::new().expect("temp dir");
         let rows = run(
             work.path(),
-            &[2_000],
-            12,
-            50,
-            &HnswConfig::default(),
-            700,
-            false,
+            &ScaleOptions {
+                sizes: vec![2_000],
+                updates: 12,
+                queries: 50,
+                hnsw: HnswConfig::default(),
+                segment_chunks: 700,
+                reuse: false,
+                vectors: VectorStorage::default(),
+            },
             |_| {},
         )
         .expect("run");

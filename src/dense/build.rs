@@ -9,7 +9,7 @@ use std::sync::atomic::{
 use std::sync::Mutex;
 
 use super::kernel::{dot_kernel, key, key_dist, key_id, DotFn};
-use super::{search_layer, DenseIndex, Links, Scratch, MAX_LAYER};
+use super::{search_layer, DenseIndex, F32Space, Links, Scratch, MAX_LAYER};
 use crate::config::HnswConfig;
 
 /// Seed of the native builder's level generator.
@@ -204,16 +204,13 @@ impl Builder {
             unsafe {
                 search_layer(
                     self,
-                    &self.vectors,
-                    self.dim,
-                    qv,
+                    &F32Space::new(qv, &self.vectors, self.dim, dotf),
                     ep,
                     ep_d,
                     self.ef,
                     layer,
                     stamp,
                     &mut b.s,
-                    dotf,
                 );
             }
             b.found.clear();

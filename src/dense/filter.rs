@@ -17,8 +17,8 @@
 
 use std::collections::BinaryHeap;
 
-use super::kernel::{dot_kernel, key, key_dist, key_id, prefetch, DotFn};
-use super::{DenseIndex, Links, Scratch, SCRATCH};
+use super::kernel::{key, key_dist, key_id, prefetch};
+use super::{DenseIndex, Links, Scratch, Space};
 use crate::segment::LiveSet;
 
 /// The walk is used only when the filter admits more than `EXACT_FACTOR * sqrt(ef * n)`
@@ -52,7 +52,8 @@ impl DenseIndex {
         if exact_is_cheaper(set.live(), self.len(), ef.max(k)) {
             self.search_exact(query, k, set.iter())
         } else {
-            self.search_alive(query, k, ef, &|i| set.contains(i))
+            // Candidates (approximate with int8 codes): the caller rescores the merged list.
+            self.search_candidates(query, k, ef, Some(&|i| set.contains(i)))
         }
     }
 
@@ -70,7 +71,7 @@ impl DenseIndex {
         // The `k` best so far as keys; the root is the worst of them.
         let mut best: BinaryHeap<u64> = BinaryHeap::with_capacity(k + 1);
         for id in ids.filter(|&i| i < n) {
-            let d = 1.0 - super::dot(self.vector(id), query);
+            let d = 1.0 - super::dot(&self.vector(id), query);
             if best.len() < k {
                 best.push(key(d, id));
             } else if best.peek().is_some_and(|&w| key(d, id) < w) {
@@ -92,69 +93,23 @@ impl DenseIndex {
         ef: usize,
         alive: &dyn Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
-        if self.is_empty() || k == 0 || query.len() != self.dim {
-            return Vec::new();
-        }
-        let ef = ef.max(k);
-        let dotf = dot_kernel();
-        // SAFETY: the query and every point's vector hold `dim` floats (checked above and
-        // on build/load), and `dotf` suits this CPU.
-        let dist =
-            |id: u32| 1.0 - unsafe { dotf(query.as_ptr(), self.vector(id).as_ptr(), self.dim) };
-        let mut cur = self.entry;
-        let mut cur_d = dist(cur);
-        for layer in (1..=self.levels[cur as usize] as usize).rev() {
-            let mut improved = true;
-            while improved {
-                improved = false;
-                if let Some(nbs) = self.upper[cur as usize].get(layer - 1) {
-                    for &nb in nbs {
-                        let d = dist(nb);
-                        if d < cur_d {
-                            cur_d = d;
-                            cur = nb;
-                            improved = true;
-                        }
-                    }
-                }
-            }
-        }
-        let mut found = SCRATCH.with(|cell| {
-            let mut guard = cell.borrow_mut();
-            let s = &mut *guard;
-            let stamp = s.start(self.len());
-            s.marks[cur as usize] = stamp;
-            // SAFETY: as in `search`: layer-0 ids are points, marks cover every point.
-            unsafe {
-                search_layer_alive(self, query, cur, cur_d, ef, stamp, s, dotf, alive);
-            }
-            while s.res.len() > k {
-                s.res.pop();
-            }
-            s.res.drain().collect::<Vec<u64>>()
-        });
-        found.sort_unstable();
-        found
-            .into_iter()
-            .map(|c| (key_id(c), 1.0 - key_dist(c)))
-            .collect()
+        self.search_filtered(query, k, ef, Some(alive))
     }
 }
 
 /// Layer-0 beam search admitting only `alive` points to the results.
 ///
 /// # Safety
-/// As `search_layer`: every id the graph returns is a point with `dim` floats and a mark.
+/// As `search_layer`: `sp` measures every id the graph returns, which has a mark.
 #[allow(clippy::too_many_arguments)]
-unsafe fn search_layer_alive(
+pub(super) unsafe fn search_layer_alive<S: Space>(
     g: &DenseIndex,
-    q: &[f32],
+    sp: &S,
     ep: u32,
     ep_d: f32,
     ef: usize,
     stamp: u32,
     s: &mut Scratch,
-    dotf: DotFn,
     alive: &dyn Fn(u32) -> bool,
 ) {
     let Scratch {
@@ -164,8 +119,6 @@ unsafe fn search_layer_alive(
         links,
         ..
     } = s;
-    let dim = g.dim;
-    let vp = g.vectors.as_ptr();
     let mp = marks.as_mut_ptr();
     cand.push(!key(ep_d, ep));
     if alive(ep) {
@@ -183,14 +136,14 @@ unsafe fn search_layer_alive(
             let nb = *nbs.get_unchecked(j);
             if let Some(&next) = nbs.get(j + 1) {
                 prefetch(mp.add(next as usize));
-                prefetch(vp.add(next as usize * dim));
+                sp.prefetch(next);
             }
             let mark = &mut *mp.add(nb as usize);
             if *mark == stamp {
                 continue;
             }
             *mark = stamp;
-            let d = 1.0 - dotf(q.as_ptr(), vp.add(nb as usize * dim), dim);
+            let d = sp.dist(nb);
             if res.len() < ef || d < worst {
                 cand.push(!key(d, nb));
                 if alive(nb) {

@@ -36,14 +36,21 @@
 //! similarity. The file (`hnsw.graph`, `LOREHNS1`) keeps its compressed layout, so graphs
 //! written before the fixed-stride form still load.
 //!
-//! A graph is never edited: each index generation builds its own from the stored vectors
+//! **Vectors.** A graph searches either its f32 vectors held in memory (`[search] vectors =
+//! "f32"`) or, by default, `u8` codes of them with the final candidates rescored at full
+//! precision from the segment's `vectors.f32` (`quant.rs`): the walk is the same code over
+//! a [`Space`], the distance the query is prepared for.
+//!
+//! A graph is never edited: each segment builds its own from the stored vectors
 //! (see ARCHITECTURE.md, "Generations").
 
 mod build;
 mod filter;
 mod hnsw_rs;
 mod kernel;
+mod quant;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BinaryHeap;
 use std::path::Path;
@@ -53,6 +60,8 @@ pub use self::filter::{exact_is_cheaper, EXACT_FACTOR};
 pub use self::hnsw_rs::UnitCosine;
 pub use self::kernel::dot;
 use self::kernel::{dot_kernel, key, key_dist, key_id, prefetch, DotFn};
+use self::quant::{FullRows, U8Query};
+pub use self::quant::{Quantized, RowFile, QUANT_FILE};
 use crate::config::{HnswBuilder, HnswConfig};
 use crate::error::{Error, Result};
 
@@ -65,8 +74,7 @@ const MAX_DEGREE: usize = 512;
 /// An HNSW graph whose point ids are chunk numbers (0-based, dense), with the vectors.
 pub struct DenseIndex {
     dim: usize,
-    /// Row-major, `dim` floats per point.
-    vectors: Vec<f32>,
+    vectors: Vectors,
     /// Layer of each point (0 for most).
     levels: Vec<u8>,
     /// Layer-0 neighbours, `stride` slots per point: `[count, id0, id1, …]`. Every id is
@@ -76,6 +84,73 @@ pub struct DenseIndex {
     /// Neighbours on layers 1..=level, for the few points above layer 0 (empty otherwise).
     upper: Vec<Vec<Vec<u32>>>,
     entry: u32,
+}
+
+/// How a graph holds its vectors.
+enum Vectors {
+    /// Row-major, `dim` floats per point, in memory.
+    F32(Vec<f32>),
+    /// `u8` codes in memory, full-precision rows for rescoring elsewhere.
+    Int8 { codes: Quantized, full: FullRows },
+}
+
+/// A query prepared for one way of holding vectors: what a graph walk measures with.
+pub(super) trait Space {
+    /// Cosine distance (approximate for codes) from the query to point `id`.
+    ///
+    /// # Safety
+    /// `id` must be a point of the graph the space was prepared for.
+    unsafe fn dist(&self, id: u32) -> f32;
+    /// Hints the CPU to fetch point `id`'s vector (never faults).
+    fn prefetch(&self, id: u32);
+}
+
+/// A query against f32 rows.
+pub(super) struct F32Space<'a> {
+    q: &'a [f32],
+    vectors: &'a [f32],
+    dim: usize,
+    dotf: DotFn,
+}
+
+impl<'a> F32Space<'a> {
+    /// `q` must hold `dim` floats and `vectors` `dim` per point.
+    pub(super) fn new(q: &'a [f32], vectors: &'a [f32], dim: usize, dotf: DotFn) -> Self {
+        F32Space {
+            q,
+            vectors,
+            dim,
+            dotf,
+        }
+    }
+}
+
+impl Space for F32Space<'_> {
+    #[inline(always)]
+    unsafe fn dist(&self, id: u32) -> f32 {
+        1.0 - (self.dotf)(
+            self.q.as_ptr(),
+            self.vectors.as_ptr().add(id as usize * self.dim),
+            self.dim,
+        )
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        prefetch(self.vectors.as_ptr().wrapping_add(id as usize * self.dim));
+    }
+}
+
+impl Space for U8Query<'_> {
+    #[inline(always)]
+    unsafe fn dist(&self, id: u32) -> f32 {
+        U8Query::dist(self, id)
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        prefetch(self.row_ptr(id));
+    }
 }
 
 /// Per-thread search state, reused across searches: visited stamps (a stamp per point, so
@@ -125,22 +200,18 @@ trait Links {
 /// leaves the best `ef` in `s.res`.
 ///
 /// # Safety
-/// `vectors` must hold `dim` floats for every id `g` returns, `s.marks` a slot for each,
-/// `q` at least `dim` floats, and `dotf` must suit the CPU.
+/// `sp` must measure every id `g` returns, and `s.marks` hold a slot for each.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn search_layer<G: Links>(
+unsafe fn search_layer<G: Links, S: Space>(
     g: &G,
-    vectors: &[f32],
-    dim: usize,
-    q: &[f32],
+    sp: &S,
     ep: u32,
     ep_d: f32,
     ef: usize,
     layer: usize,
     stamp: u32,
     s: &mut Scratch,
-    dotf: DotFn,
 ) {
     let Scratch {
         marks,
@@ -149,7 +220,6 @@ unsafe fn search_layer<G: Links>(
         links,
         ..
     } = s;
-    let vp = vectors.as_ptr();
     let mp = marks.as_mut_ptr();
     cand.push(!key(ep_d, ep));
     res.push(key(ep_d, ep));
@@ -162,20 +232,20 @@ unsafe fn search_layer<G: Links>(
         let nbs = g.links(key_id(c), layer, links);
         if let Some(&first) = nbs.first() {
             prefetch(mp.add(first as usize));
-            prefetch(vp.add(first as usize * dim));
+            sp.prefetch(first);
         }
         for j in 0..nbs.len() {
             let nb = *nbs.get_unchecked(j);
             if let Some(&next) = nbs.get(j + 1) {
                 prefetch(mp.add(next as usize));
-                prefetch(vp.add(next as usize * dim));
+                sp.prefetch(next);
             }
             let mark = &mut *mp.add(nb as usize);
             if *mark == stamp {
                 continue;
             }
             *mark = stamp;
-            let d = 1.0 - dotf(q.as_ptr(), vp.add(nb as usize * dim), dim);
+            let d = sp.dist(nb);
             if res.len() < ef || d < worst {
                 cand.push(!key(d, nb));
                 res.push(key(d, nb));
@@ -209,7 +279,7 @@ impl Links for DenseIndex {
 
 impl DenseIndex {
     /// Builds a graph over `vectors` (row i gets id i) on the current rayon pool, with the
-    /// builder `cfg` names.
+    /// builder `cfg` names. Its vectors stay in memory, as f32.
     pub fn build(vectors: &[Vec<f32>], cfg: &HnswConfig) -> Result<DenseIndex> {
         if !(2..=256).contains(&cfg.m) {
             return Err(Error::Config(format!(
@@ -234,7 +304,7 @@ impl DenseIndex {
     fn empty(dim: usize) -> DenseIndex {
         DenseIndex {
             dim,
-            vectors: Vec::new(),
+            vectors: Vectors::F32(Vec::new()),
             levels: Vec::new(),
             l0: Vec::new(),
             stride: 1,
@@ -262,13 +332,34 @@ impl DenseIndex {
         }
         DenseIndex {
             dim,
-            vectors,
+            vectors: Vectors::F32(vectors),
             levels,
             l0,
             stride,
             upper,
             entry,
         }
+    }
+
+    /// The same graph searched over `u8` codes of its vectors, rescored from the f32 rows
+    /// it held (for comparing the two on one graph, as `bench-ann` does).
+    pub fn into_int8(self) -> DenseIndex {
+        let vectors = match self.vectors {
+            Vectors::F32(v) => {
+                let codes = Quantized::encode(&v, self.dim);
+                Vectors::Int8 {
+                    codes,
+                    full: FullRows::Memory(v),
+                }
+            }
+            int8 => int8,
+        };
+        DenseIndex { vectors, ..self }
+    }
+
+    /// True when the graph walks `u8` codes (and rescores at full precision).
+    pub fn is_int8(&self) -> bool {
+        matches!(self.vectors, Vectors::Int8 { .. })
     }
 
     /// Number of points in the graph.
@@ -281,15 +372,14 @@ impl DenseIndex {
         self.levels.is_empty()
     }
 
-    /// The vector of point `id`.
-    pub fn vector(&self, id: u32) -> &[f32] {
-        let s = id as usize * self.dim;
-        &self.vectors[s..s + self.dim]
-    }
-
-    /// All vectors, row-major.
-    pub fn vectors(&self) -> &[f32] {
-        &self.vectors
+    /// The full-precision vector of point `id`: borrowed when in memory, read from the
+    /// segment's `vectors.f32` otherwise (empty when `id` is not a point or the read fails).
+    pub fn vector(&self, id: u32) -> Cow<'_, [f32]> {
+        let (s, e) = (id as usize * self.dim, (id as usize + 1) * self.dim);
+        match &self.vectors {
+            Vectors::F32(v) => Cow::Borrowed(v.get(s..e).unwrap_or(&[])),
+            Vectors::Int8 { full, .. } => full.row(id, self.dim).unwrap_or(Cow::Borrowed(&[])),
+        }
     }
 
     /// Vector dimension.
@@ -305,16 +395,106 @@ impl DenseIndex {
 
     /// The `k` nearest chunk ids with cosine similarity, best first.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
+        self.search_filtered(query, k, ef, None)
+    }
+
+    /// The candidates of a search, for callers that merge several graphs before rescoring
+    /// (`Index::dense_search`): with f32 vectors, the exact best `k`; with codes, the best
+    /// `max(k, ef)` by *approximate* similarity, best first, to be rescored with
+    /// [`DenseIndex::similarity`]. Only points `alive` accepts are returned, when given.
+    pub fn search_candidates(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        alive: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(u32, f32)> {
         if self.is_empty() || k == 0 || query.len() != self.dim {
             return Vec::new();
         }
         let ef = ef.max(k);
-        let dotf = dot_kernel();
-        // SAFETY: the query and every point's vector hold `dim` floats (checked above and
-        // on build/load), and `dotf` suits this CPU.
-        let dist =
-            |id: u32| 1.0 - unsafe { dotf(query.as_ptr(), self.vector(id).as_ptr(), self.dim) };
-        // Greedy descent through the upper layers.
+        let mut found = match &self.vectors {
+            Vectors::F32(_) => return self.search_filtered(query, k, ef, alive),
+            Vectors::Int8 { codes, .. } => self.walk(&U8Query::new(codes, query), ef, ef, alive),
+        };
+        found.sort_unstable();
+        found
+            .into_iter()
+            .map(|c| (key_id(c), 1.0 - key_dist(c)))
+            .collect()
+    }
+
+    /// Cosine similarity of `query` to point `id` at full precision (`None` when `id` is
+    /// not a point or its row cannot be read).
+    pub fn similarity(&self, id: u32, query: &[f32]) -> Option<f32> {
+        if query.len() != self.dim || id as usize >= self.len() {
+            return None;
+        }
+        match &self.vectors {
+            Vectors::F32(v) => Some(dot(
+                &v[id as usize * self.dim..(id as usize + 1) * self.dim],
+                query,
+            )),
+            Vectors::Int8 { full, .. } => full.similarity(id, query, &mut Vec::new()),
+        }
+    }
+
+    /// [`DenseIndex::search`], admitting to the results only points `alive` accepts when
+    /// it is given. With codes, the walk keeps `max(k, ef)` candidates and they are all
+    /// rescored at full precision before the best `k` are taken, so the similarities
+    /// returned are exact either way.
+    fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        alive: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(u32, f32)> {
+        if self.is_empty() || k == 0 || query.len() != self.dim {
+            return Vec::new();
+        }
+        let ef = ef.max(k);
+        match &self.vectors {
+            Vectors::F32(v) => {
+                let sp = F32Space::new(query, v, self.dim, dot_kernel());
+                let mut found = self.walk(&sp, ef, k, alive);
+                found.sort_unstable();
+                found
+                    .into_iter()
+                    .map(|c| (key_id(c), 1.0 - key_dist(c)))
+                    .collect()
+            }
+            Vectors::Int8 { codes, full } => {
+                let sp = U8Query::new(codes, query);
+                let found = self.walk(&sp, ef, ef, alive);
+                let mut buf = Vec::new();
+                let mut scored: Vec<(u32, f32)> = found
+                    .into_iter()
+                    .map(|c| {
+                        let id = key_id(c);
+                        let exact = full.similarity(id, query, &mut buf);
+                        (id, exact.unwrap_or(1.0 - key_dist(c)))
+                    })
+                    .collect();
+                scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                scored.truncate(k);
+                scored
+            }
+        }
+    }
+
+    /// Greedy descent through the upper layers, then the layer-0 beam of width `ef`
+    /// (skipping points `alive` refuses, when given); returns the best `keep` keys, unsorted.
+    fn walk<S: Space>(
+        &self,
+        sp: &S,
+        ef: usize,
+        keep: usize,
+        alive: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<u64> {
+        // SAFETY (every `dist` here and below): ids come from the graph, whose every stored
+        // id is a point (checked on build/load), and `sp` was prepared for this graph.
+        let dist = |id: u32| unsafe { sp.dist(id) };
         let mut cur = self.entry;
         let mut cur_d = dist(cur);
         for layer in (1..=self.levels[cur as usize] as usize).rev() {
@@ -333,39 +513,26 @@ impl DenseIndex {
                 }
             }
         }
-        // Beam search on layer 0.
-        let mut found = SCRATCH.with(|cell| {
+        SCRATCH.with(|cell| {
             let mut guard = cell.borrow_mut();
             let s = &mut *guard;
             let stamp = s.start(self.len());
             s.marks[cur as usize] = stamp;
             // SAFETY: every layer-0 id is a point (see `l0`), `start` sized the marks for
-            // all points, and the vectors hold `len() * dim` floats.
+            // all points, and `sp` measures every point.
             unsafe {
-                search_layer(
-                    self,
-                    &self.vectors,
-                    self.dim,
-                    query,
-                    cur,
-                    cur_d,
-                    ef,
-                    0,
-                    stamp,
-                    s,
-                    dotf,
-                );
+                match alive {
+                    None => search_layer(self, sp, cur, cur_d, ef, 0, stamp, s),
+                    Some(alive) => {
+                        filter::search_layer_alive(self, sp, cur, cur_d, ef, stamp, s, alive)
+                    }
+                }
             }
-            while s.res.len() > k {
+            while s.res.len() > keep {
                 s.res.pop();
             }
             s.res.drain().collect::<Vec<u64>>()
-        });
-        found.sort_unstable();
-        found
-            .into_iter()
-            .map(|c| (key_id(c), 1.0 - key_dist(c)))
-            .collect()
+        })
     }
 
     /// Writes the flat graph (`hnsw.graph`) into `dir`; the vectors are stored separately
@@ -407,16 +574,42 @@ impl DenseIndex {
         std::fs::write(&path, out).map_err(|e| Error::io(format!("writing {}", path.display()), e))
     }
 
-    /// Loads a graph written by [`DenseIndex::save`] over `vectors` (`len` rows of `dim`).
-    /// Any inconsistency is reported as a damaged file.
+    /// Loads a graph written by [`DenseIndex::save`] over `vectors` (`len` rows of `dim`),
+    /// held in memory as f32. Any inconsistency is reported as a damaged file.
     pub fn load(dir: &Path, vectors: Vec<f32>, dim: usize) -> Result<DenseIndex> {
-        let path = dir.join(GRAPH_FILE);
         let n = vectors.len() / dim.max(1);
+        let mut g = DenseIndex::load_graph(dir, n, dim)?;
+        g.vectors = Vectors::F32(vectors);
+        Ok(g)
+    }
+
+    /// Loads a graph written by [`DenseIndex::save`] over `codes`, rescoring from `rows`
+    /// (both of the graph's point count).
+    pub fn load_int8(dir: &Path, codes: Quantized, rows: RowFile) -> Result<DenseIndex> {
+        let dim = rows.dim();
+        if codes.len() != rows.len() || (codes.dim() != dim && !codes.is_empty()) {
+            return Err(Error::index(
+                dir.join(QUANT_FILE),
+                format!(
+                    "holds {} codes for {} vectors; run `lore ingest --rebuild`",
+                    codes.len(),
+                    rows.len()
+                ),
+            ));
+        }
+        let mut g = DenseIndex::load_graph(dir, rows.len(), dim)?;
+        g.vectors = Vectors::Int8 {
+            codes,
+            full: FullRows::File(rows),
+        };
+        Ok(g)
+    }
+
+    /// The graph of `n` points from `dir`, with no vectors yet.
+    fn load_graph(dir: &Path, n: usize, dim: usize) -> Result<DenseIndex> {
+        let path = dir.join(GRAPH_FILE);
         if n == 0 {
-            return Ok(DenseIndex {
-                vectors,
-                ..DenseIndex::empty(dim)
-            });
+            return Ok(DenseIndex::empty(dim));
         }
         let bytes = std::fs::read(&path)
             .map_err(|e| Error::index(&path, format!("cannot read the HNSW graph: {e}")))?;
@@ -490,7 +683,12 @@ impl DenseIndex {
             .map(|w| &l0[w[0] as usize..w[1] as usize])
             .collect();
         Ok(DenseIndex::assemble(
-            dim, vectors, levels, &lists, upper, entry,
+            dim,
+            Vec::new(),
+            levels,
+            &lists,
+            upper,
+            entry,
         ))
     }
 }
