@@ -785,12 +785,7 @@ fn check_model(index: &Index, embedder: &Embedder) -> Result<()> {
     Ok(())
 }
 
-/// Records a stage's latency in the `lore_stage_seconds` histogram (a no-op unless the
-/// server installed a metrics recorder).
-pub fn record_stage(stage: &'static str, since: Instant) {
-    metrics::histogram!("lore_stage_seconds", "stage" => stage)
-        .record(since.elapsed().as_secs_f64());
-}
+pub use crate::storage::record_stage;
 
 /// Hands freed heap pages back to the system. A server that swaps generations and runs
 /// ingests frees hundreds of megabytes at a time; glibc keeps them in its arenas (measured:

@@ -597,7 +597,7 @@ fn check_same_source(root: &Path, current: Option<&Current>, changes: &Changes) 
         return Ok(());
     }
     Err(Error::SourceChanged {
-        collection: crate::collections::name_of_root(root),
+        collection: store::name_of_root(root),
         built_from,
         ingesting: new.clone(),
         removes,

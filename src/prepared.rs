@@ -23,22 +23,12 @@ use crate::config::{ChunkingConfig, HnswConfig};
 use crate::embed::ModelInfo;
 use crate::error::{Error, Result};
 use crate::store::{self, Current, DocEntry, Manifest, SegmentRef};
+// The write side's vocabulary lives with the storage boundary.
+pub use crate::storage::{PreparedDoc, Published};
 
 /// Chunks a bulk load holds in memory before writing them as a segment. A segment of this
 /// size costs ~600 MB to build at 384 dimensions; larger loads become several segments.
 pub const DEFAULT_SEGMENT_CHUNKS: usize = 200_000;
-
-/// A document already cut into chunks and embedded elsewhere: one unit vector of the
-/// index's dimension per chunk.
-pub struct PreparedDoc {
-    pub path: String,
-    /// Content hash recorded in the manifest.
-    pub hash: String,
-    pub chunks: Vec<Chunk>,
-    pub vectors: Vec<Vec<f32>>,
-    /// Its filterable fields (`None`: only `path` and the format its extension implies).
-    pub meta: Option<store::DocMeta>,
-}
 
 /// One chunk as a client sends it: its text, where it sits, and its vector.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -355,14 +345,6 @@ impl crate::storage::DocumentWriter for PreparedWriter {
     fn publish(self: Box<Self>) -> Result<Published> {
         self.finish()
     }
-}
-
-/// The generation a write published, and what it holds.
-#[derive(Debug, Clone, Copy)]
-pub struct Published {
-    pub generation: u64,
-    pub documents: usize,
-    pub chunks: usize,
 }
 
 /// Publishes an update of prepared documents (replacing documents of the same path) and

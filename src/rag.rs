@@ -183,7 +183,7 @@ pub fn build_prompt<R: Retrieve + ?Sized>(
     }
     let t = std::time::Instant::now();
     let assembled = prompt::assemble(&req.query, &hits, &popts);
-    crate::index::record_stage("prompt_assembly", t);
+    crate::storage::record_stage("prompt_assembly", t);
     assembled
 }
 

@@ -19,7 +19,6 @@ use crate::chunk::Chunk;
 use crate::error::Result;
 use crate::filter::Filter;
 use crate::fusion::{self, Fused};
-use crate::index::record_stage;
 use crate::search::{Hit, Mode, Ranks, SearchOptions, Source};
 
 /// The read side of one published generation.
@@ -52,11 +51,38 @@ pub trait SegmentStore: Send + Sync {
 /// readers see the previous generation; dropping the writer unpublished changes nothing.
 pub trait DocumentWriter {
     /// Adds or replaces a document already cut into chunks with their vectors.
-    fn upsert(&mut self, doc: crate::prepared::PreparedDoc) -> Result<()>;
+    fn upsert(&mut self, doc: PreparedDoc) -> Result<()>;
     /// Removes a document; false when there was none.
     fn delete(&mut self, path: &str) -> bool;
     /// Publishes everything written as one new generation.
-    fn publish(self: Box<Self>) -> Result<crate::prepared::Published>;
+    fn publish(self: Box<Self>) -> Result<Published>;
+}
+
+/// Records a stage's latency in the `lore_stage_seconds` histogram (a no-op unless the
+/// server installed a metrics recorder).
+pub fn record_stage(stage: &'static str, since: Instant) {
+    metrics::histogram!("lore_stage_seconds", "stage" => stage)
+        .record(since.elapsed().as_secs_f64());
+}
+
+/// A document already cut into chunks and embedded elsewhere: one unit vector of the
+/// index's dimension per chunk.
+pub struct PreparedDoc {
+    pub path: String,
+    /// Content hash recorded in the manifest.
+    pub hash: String,
+    pub chunks: Vec<Chunk>,
+    pub vectors: Vec<Vec<f32>>,
+    /// Its filterable fields (`None`: only `path` and the format its extension implies).
+    pub meta: Option<crate::store::DocMeta>,
+}
+
+/// The generation a write published, and what it holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Published {
+    pub generation: u64,
+    pub documents: usize,
+    pub chunks: usize,
 }
 
 #[derive(Default)]

@@ -19,7 +19,7 @@
 //!       hnsw.graph     the HNSW graph over vectors.f32
 //!       bm25/          the tantivy index over chunks.jsonl (fast field `id` = local id)
 //!   collections/NAME/  another named collection: an index root of this same layout
-//!                      (see `crate::collections`; the root itself is `default`)
+//!                      (named by `name_of_root`; the root itself is `default`)
 //! ```
 //!
 //! A chunk of a segment is live in a generation when a document of that generation's
