@@ -259,13 +259,7 @@ impl Index {
         }
         drop(cache);
         let t = Instant::now();
-        let position: HashMap<u64, usize> = self
-            .manifest
-            .segments
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.id, i))
-            .collect();
+        let position = self.manifest.segment_positions();
         let mut sets: Vec<LiveSet> = self
             .manifest
             .segments
@@ -335,13 +329,7 @@ impl Index {
     /// Every live chunk, in document path order (read from disk: for tests and tools, not
     /// for serving).
     pub fn chunks(&self) -> Result<Vec<Chunk>> {
-        let position: HashMap<u64, usize> = self
-            .manifest
-            .segments
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.id, i))
-            .collect();
+        let position = self.manifest.segment_positions();
         let mut out = Vec::with_capacity(self.manifest.chunks);
         for e in self.manifest.documents.values().filter(|e| e.chunks > 0) {
             let s = position[&e.segment];

@@ -631,12 +631,7 @@ fn add_segments(
     hnsw: &HnswConfig,
 ) -> Result<()> {
     if let Some(kept) = kept {
-        let used: std::collections::BTreeSet<u64> = manifest
-            .documents
-            .values()
-            .filter(|e| e.chunks > 0)
-            .map(|e| e.segment)
-            .collect();
+        let used = manifest.used_segments();
         manifest.segments = kept
             .iter()
             .filter(|r| used.contains(&r.id))

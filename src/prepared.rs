@@ -310,12 +310,7 @@ impl PreparedWriter {
             manifest.model_dir = p.model_dir.clone();
             manifest.model_quantized = p.model_quantized;
         }
-        let used: std::collections::BTreeSet<u64> = manifest
-            .documents
-            .values()
-            .filter(|e| e.chunks > 0)
-            .map(|e| e.segment)
-            .collect();
+        let used = manifest.used_segments();
         manifest.segments = self
             .previous
             .iter()

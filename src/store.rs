@@ -157,6 +157,25 @@ pub struct FileSum {
 }
 
 impl Manifest {
+    /// Ids of the segments some document still claims chunks in (a writer drops the others
+    /// from the next generation).
+    pub fn used_segments(&self) -> std::collections::BTreeSet<u64> {
+        self.documents
+            .values()
+            .filter(|e| e.chunks > 0)
+            .map(|e| e.segment)
+            .collect()
+    }
+
+    /// Each listed segment's position in `segments`, by id.
+    pub fn segment_positions(&self) -> std::collections::HashMap<u64, usize> {
+        self.segments
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i))
+            .collect()
+    }
+
     pub fn new(
         generation: u64,
         model: ModelInfo,
@@ -551,15 +570,19 @@ pub fn write_vectors(dir: &Path, vectors: &[Vec<f32>]) -> Result<()> {
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
+/// Opens an index file and reads its length, so the caller can check the size before it
+/// allocates anything from a count (`what` names the file in the error).
+pub fn open_with_len(path: &Path, what: &str) -> Result<(File, u64)> {
+    let err = |e: std::io::Error| Error::index(path, format!("cannot read {what}: {e}"));
+    let f = File::open(path).map_err(err)?;
+    let len = f.metadata().map_err(err)?.len();
+    Ok((f, len))
+}
+
 /// Reads `n` vectors of `dim` floats, checking the file size.
 pub fn read_vectors(dir: &Path, n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
     let path = dir.join(VECTORS);
-    let mut f =
-        File::open(&path).map_err(|e| Error::index(&path, format!("cannot read vectors: {e}")))?;
-    let len = f
-        .metadata()
-        .map_err(|e| Error::index(&path, format!("cannot read vectors: {e}")))?
-        .len();
+    let (mut f, len) = open_with_len(&path, "vectors")?;
     // Checked before allocating: a damaged manifest must not ask for a terabyte.
     let expected = n
         .checked_mul(dim)

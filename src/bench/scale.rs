@@ -382,12 +382,16 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
             std::thread::spawn(move || compact::compact(&merge_root, &merge_policy, false));
         let mut lat_m = Vec::new();
         let mut i = 0;
-        while !merging.is_finished() && lat_m.len() < 100 * queries {
+        // The first search starts as the merge does; then as many as the merge lasts.
+        loop {
             let q = i % queries;
             let t = Instant::now();
             index.search_with_vector(&qtexts[q], Some(&qvecs[q]), &opts)?;
             lat_m.push(t.elapsed().as_secs_f64() * 1000.0);
             i += 1;
+            if merging.is_finished() || lat_m.len() >= 100 * queries {
+                break;
+            }
         }
         let merged = merging
             .join()

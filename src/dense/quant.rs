@@ -235,12 +235,7 @@ impl Quantized {
                 format!("the quantised vectors are damaged ({what}); run `lore ingest --rebuild`"),
             )
         };
-        let mut f = File::open(&path)
-            .map_err(|e| Error::index(&path, format!("cannot read the quantised vectors: {e}")))?;
-        let len = f
-            .metadata()
-            .map_err(|e| Error::index(&path, format!("cannot read the quantised vectors: {e}")))?
-            .len();
+        let (mut f, len) = crate::store::open_with_len(&path, "the quantised vectors")?;
         // Checked before anything is allocated: a damaged count must not size a buffer.
         let expected = n
             .checked_mul(dim)

@@ -883,3 +883,57 @@ fn cli_bench_lists_available_splits_for_an_unknown_split() {
         "stderr does not list the splits: {stderr}"
     );
 }
+
+/// `lore bench-scale` at 50,000 chunks, the CI-sized version of the scale benchmark: a
+/// streaming build in several segments, single-document updates found right after their
+/// update (the run fails otherwise), one update of 1% of the documents, searches during a
+/// merge, and dense recall against exact search over the live chunks.
+#[test]
+fn bench_scale_at_fifty_thousand_chunks() {
+    let dir = TempDir::new().expect("temp dir");
+    let json = dir.path().join("scale.json");
+    let out = lore(
+        dir.path(),
+        &[
+            "bench-scale",
+            "--sizes",
+            "50000",
+            "--updates",
+            "8",
+            "--queries",
+            "100",
+            "--segment-chunks",
+            "20000",
+            "--work",
+            dir.path().join("work").to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "lore bench-scale failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("rows");
+    let r = &rows[0];
+    assert_eq!(r["chunks"].as_u64(), Some(50_000), "{r}");
+    let num = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+    assert!(num("recall_at_10") >= 0.99, "{r}");
+    // The streaming build wrote 3 segments; updates add small ones that merges fold in.
+    let segments = r["segments_after"].as_u64().expect("segments");
+    assert!((3..=12).contains(&segments), "{r}");
+    assert!(
+        num("update_p50_s") > 0.0 && num("update_1pct_s") > 0.0,
+        "{r}"
+    );
+    assert!(num("merging_searches") >= 1.0, "{r}");
+    assert!(
+        num("index_rss_mb") > 0.0 && num("build_peak_rss_mb") > 0.0,
+        "{r}"
+    );
+    // The table is printed too.
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("| 50000 |"), "{table}");
+}
