@@ -59,9 +59,11 @@ pub enum Error {
     #[error("BM25 index: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
 
-    /// A benchmark data set is missing a file or malformed (names file and line).
+    /// A benchmark data set is missing a file or malformed (names file and line). The
+    /// loader's own error type stays in `bench` (which converts into this), so the library's
+    /// error does not depend on the benchmark.
     #[error("data set: {0}")]
-    Dataset(#[from] crate::bench::beir::BeirError),
+    Dataset(#[source] Box<dyn std::error::Error + Send + Sync>),
 
     /// The chat backend (an OpenAI-compatible server) failed or is not configured.
     #[error("chat backend: {0}")]

@@ -25,6 +25,12 @@ use serde_json::Value;
 
 use super::metrics::Qrels;
 
+impl From<BeirError> for crate::Error {
+    fn from(e: BeirError) -> Self {
+        crate::Error::Dataset(Box::new(e))
+    }
+}
+
 /// What went wrong while loading a BEIR folder; every variant names the file
 /// (and, for content errors, the 1-based line) so the bad input can be found.
 #[derive(Debug, thiserror::Error)]
