@@ -501,17 +501,15 @@ fn search_segments_unguarded(
     };
     let one = |pos: usize| -> Result<Vec<(usize, u32, f32)>> {
         let (leg, searcher) = (&legs[pos], &searchers[pos]);
-        let local_ids = |found: Vec<(Score, DocAddress)>| -> Result<Vec<(u32, f32)>> {
-            Ok(found
+        let local_ids = |found: Vec<(Score, DocAddress)>| -> Vec<(u32, f32)> {
+            found
                 .into_iter()
                 .filter_map(|(score, addr)| Some((leg.index.local_id(addr)?, score)))
-                .collect())
+                .collect()
         };
         let top = |limit: usize| TopDocs::with_limit(limit).order_by_score();
         let found = match &leg.alive {
-            None => {
-                local_ids(searcher.search_with_statistics_provider(&query, &top(k), &stats)?)?
-            }
+            None => local_ids(searcher.search_with_statistics_provider(&query, &top(k), &stats)?),
             Some(alive) => {
                 // A `FilterCollector` scores every matching document (it cannot skip blocks
                 // as top-k's block-max WAND does), which at a million chunks costs tens of
@@ -524,7 +522,7 @@ fn search_segments_unguarded(
                     &query,
                     &top(limit),
                     &stats,
-                )?)?;
+                )?);
                 let exhausted = unfiltered.len() < limit;
                 let live: Vec<(u32, f32)> = unfiltered
                     .into_iter()
@@ -537,7 +535,7 @@ fn search_segments_unguarded(
                     let alive = alive.clone();
                     let filtered =
                         FilterCollector::new("id".to_string(), move |id: u64| alive(id), top(k));
-                    local_ids(searcher.search_with_statistics_provider(&query, &filtered, &stats)?)?
+                    local_ids(searcher.search_with_statistics_provider(&query, &filtered, &stats)?)
                 }
             }
         };

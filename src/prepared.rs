@@ -407,7 +407,6 @@ pub fn ingest_jsonl(
     let started = std::time::Instant::now();
     let mut w = PreparedWriter::begin(index_root, model, chunking, hnsw, segment_chunks)?;
     let dim = w.dim();
-    let before = w.written.len();
     // The document being gathered: its first line, path, title and chunks.
     type Pending = (usize, String, Option<String>, Vec<ChunkInput>);
     let mut pending: Option<Pending> = None;
@@ -450,12 +449,13 @@ pub fn ingest_jsonl(
     }
     let documents = w.documents_in;
     let chunks = w.chunks_in;
-    let written_before_finish = w.written.len() - before + usize::from(!w.chunks.is_empty());
+    // Segments already written, plus the one `finish` writes from what is buffered.
+    let segments_written = w.written.len() + usize::from(!w.chunks.is_empty());
     let generation = w.finish()?.generation;
     Ok(JsonlReport {
         documents,
         chunks,
-        segments_written: written_before_finish,
+        segments_written,
         generation,
         seconds: started.elapsed().as_secs_f64(),
         peak_rss_mb: crate::ingest::peak_rss_mb(),

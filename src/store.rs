@@ -579,24 +579,30 @@ pub fn open_with_len(path: &Path, what: &str) -> Result<(File, u64)> {
     Ok((f, len))
 }
 
-/// Reads `n` vectors of `dim` floats, checking the file size.
-pub fn read_vectors(dir: &Path, n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
-    let path = dir.join(VECTORS);
-    let (mut f, len) = open_with_len(&path, "vectors")?;
-    // Checked before allocating: a damaged manifest must not ask for a terabyte.
+/// Opens a `vectors.f32` file of `n` rows of `dim` floats, checking its size before the
+/// caller allocates anything from `n` (a damaged manifest must not ask for a terabyte).
+pub fn open_vectors(path: &Path, n: usize, dim: usize) -> Result<(File, u64)> {
+    let (f, len) = open_with_len(path, "vectors")?;
     let expected = n
         .checked_mul(dim)
         .and_then(|x| x.checked_mul(4))
         .filter(|_| dim > 0 || n == 0);
     if expected.map(|e| e as u64) != Some(len) {
         return Err(Error::index(
-            &path,
+            path,
             format!(
                 "is {len} bytes, expected {} for {n} vectors of {dim} floats; the index is damaged, run `lore ingest --rebuild`",
                 expected.map_or("more than memory can hold".to_string(), |e| e.to_string())
             ),
         ));
     }
+    Ok((f, len))
+}
+
+/// Reads `n` vectors of `dim` floats, checking the file size.
+pub fn read_vectors(dir: &Path, n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
+    let path = dir.join(VECTORS);
+    let (mut f, len) = open_vectors(&path, n, dim)?;
     let mut bytes = Vec::with_capacity(len as usize);
     f.read_to_end(&mut bytes)
         .map_err(|e| Error::index(&path, format!("cannot read vectors: {e}")))?;

@@ -28,6 +28,8 @@ use crate::store;
 
 /// Chunks per synthetic document.
 const PER_DOC: usize = 5;
+/// Dimension of the synthetic vectors (all-MiniLM-L6-v2's).
+const DIM: usize = 384;
 
 /// One size's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -212,6 +214,39 @@ fn vm(field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The streaming build: `n` chunks generated in batches (so the generator does not hold
+/// the corpus either) and written through a [`prepared::PreparedWriter`] in segments of
+/// `segment_chunks`, published once.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    root: &Path,
+    model: &ModelInfo,
+    zipf: &Zipf,
+    n: usize,
+    clusters: usize,
+    hnsw: &HnswConfig,
+    segment_chunks: usize,
+) -> Result<()> {
+    const BATCH: usize = 10_000;
+    let chunking = ChunkingConfig::default();
+    let mut w = prepared::PreparedWriter::begin(root, model, &chunking, hnsw, segment_chunks)?;
+    for (b, start) in (0..n).step_by(BATCH).enumerate() {
+        let len = BATCH.min(n - start);
+        let first_doc = start / PER_DOC;
+        let docs = documents(
+            zipf,
+            clustered(len, DIM, clusters, 1 + b as u64 * 7),
+            11 + b as u64,
+            |d| format!("doc-{:07}.md", first_doc + d),
+        );
+        for d in docs {
+            w.upsert(d)?;
+        }
+    }
+    w.finish()?;
+    Ok(())
+}
+
 /// Resets the kernel's peak-RSS mark (`VmHWM`) so the next phase's peak is its own.
 fn reset_peak_rss() {
     // Linux ≥ 4.0; elsewhere the peak simply covers the whole process.
@@ -253,7 +288,6 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
     } = opts;
     let (updates, queries, segment_chunks, reuse, vectors) =
         (*updates, *queries, *segment_chunks, *reuse, *vectors);
-    const DIM: usize = 384;
     let model = ModelInfo {
         name: "synthetic (bench-scale)".into(),
         hash: "synthetic".into(),
@@ -281,24 +315,9 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
         ));
         reset_peak_rss();
         let t = Instant::now();
-        let mut w =
-            prepared::PreparedWriter::begin(&root, &model, &chunking, hnsw, segment_chunks)?;
-        // Generated in batches so the generator does not hold the corpus either.
-        const BATCH: usize = 10_000;
-        for (b, start) in (0..if reused { 0 } else { n }).step_by(BATCH).enumerate() {
-            let len = BATCH.min(n - start);
-            let first_doc = start / PER_DOC;
-            let docs = documents(
-                &zipf,
-                clustered(len, DIM, clusters, 1 + b as u64 * 7),
-                11 + b as u64,
-                |d| format!("doc-{:07}.md", first_doc + d),
-            );
-            for d in docs {
-                w.upsert(d)?;
-            }
+        if !reused {
+            build(&root, &model, &zipf, n, clusters, hnsw, segment_chunks)?;
         }
-        w.finish()?;
         let (build_s, build_peak_rss_mb) = if reused {
             (0.0, 0.0)
         } else {

@@ -353,23 +353,7 @@ pub struct RowFile {
 impl RowFile {
     /// Opens `path`, which must be exactly `n` rows of `dim` little-endian floats.
     pub fn open(path: &Path, n: usize, dim: usize) -> Result<RowFile> {
-        let file = File::open(path)
-            .map_err(|e| Error::index(path, format!("cannot read vectors: {e}")))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::index(path, format!("cannot read vectors: {e}")))?
-            .len();
-        let expected = n
-            .checked_mul(dim)
-            .and_then(|x| x.checked_mul(4))
-            .filter(|_| dim > 0 || n == 0);
-        if expected.map(|e| e as u64) != Some(len) {
-            return Err(Error::index(
-                path,
-                format!("is {len} bytes, expected {} for {n} vectors of {dim} floats; the index is damaged, run `lore ingest --rebuild`",
-                    expected.map_or("more than memory can hold".to_string(), |e| e.to_string())),
-            ));
-        }
+        let (file, _) = crate::store::open_vectors(path, n, dim)?;
         Ok(RowFile {
             file,
             path: path.to_path_buf(),
