@@ -167,6 +167,10 @@ struct BenchScaleArgs {
     /// again (build figures then read 0).
     #[arg(long)]
     reuse: bool,
+    /// Skip starting `lore serve` on each index (its memory and HTTP latency); the index
+    /// is then labelled with a synthetic model and no model needs to be installed.
+    #[arg(long)]
+    no_serve: bool,
     #[arg(long)]
     json: Option<PathBuf>,
 }
@@ -891,6 +895,23 @@ fn compact(config: &Config, args: CompactArgs) -> Result<ExitCode> {
 /// `lore bench-scale`: update and search cost on synthetic indexes of growing size.
 fn bench_scale(config: &Config, global: &Global, args: BenchScaleArgs) -> Result<ExitCode> {
     let quiet = global.quiet;
+    // The server measurement needs the index labelled with the model `serve` will load
+    // (only its fingerprint: the vectors stay synthetic, queries are embedded for real).
+    let (model, serve) = if args.no_serve {
+        (None, None)
+    } else {
+        let model = load_embedder(config, Workload::Queries)?.info().clone();
+        let mut serve_args = Vec::new();
+        if let Some(c) = &global.config {
+            serve_args.push("--config".into());
+            serve_args.push(c.clone().into_os_string());
+        }
+        let serve = lore::bench::scale::ServeCommand {
+            exe: std::env::current_exe()?,
+            args: serve_args,
+        };
+        (Some(model), Some(serve))
+    };
     let opts = lore::bench::scale::ScaleOptions {
         sizes: args.sizes,
         updates: args.updates,
@@ -899,6 +920,8 @@ fn bench_scale(config: &Config, global: &Global, args: BenchScaleArgs) -> Result
         segment_chunks: args.segment_chunks,
         reuse: args.reuse,
         vectors: config.search.vectors,
+        model,
+        serve,
     };
     let rows = lore::bench::scale::run(&args.work, &opts, |m| {
         if !quiet {
@@ -932,6 +955,28 @@ fn bench_scale(config: &Config, global: &Global, args: BenchScaleArgs) -> Result
             r.disk_bytes_per_chunk,
             r.segments_after
         );
+    }
+    if rows.iter().any(|r| r.serve.is_some()) {
+        println!(
+            "\n`lore serve` on each index (model loaded; text queries over HTTP, one client):\n"
+        );
+        println!("| chunks | start s | RSS / peak MB | hybrid p50 / p99 ms (embedding included) | requests (failed) |");
+        println!("|---:|---:|---:|---:|---:|");
+        for r in &rows {
+            if let Some(s) = &r.serve {
+                println!(
+                    "| {} | {:.1} | {:.0} / {:.0} | {:.2} / {:.2} | {} ({}) |",
+                    r.chunks,
+                    s.start_s,
+                    s.rss_mb,
+                    s.peak_rss_mb,
+                    s.p50_ms,
+                    s.p99_ms,
+                    s.requests,
+                    s.failed
+                );
+            }
+        }
     }
     if let Some(p) = args.json {
         lore::bench::write_file(&p, &serde_json::to_string_pretty(&rows)?)?;

@@ -23,6 +23,37 @@ use crate::error::Result;
 use crate::segment::Segment;
 use crate::store::{self, DocEntry, Manifest};
 
+/// Runs index writes that share the machine with searches (a server's updates and merges,
+/// `serve --watch` re-ingests) on their own thread pool at a lower CPU priority. Both
+/// matter: a graph build occupies every thread of its rayon pool until it is done, so on
+/// the global pool a search's parallel legs would queue behind a whole merge; and on a
+/// small machine the searches' threads should win the cores while both run.
+pub fn in_background<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("lore-write-{i}"))
+            .start_handler(|_| lower_this_threads_priority())
+            .build()
+            .ok()
+    });
+    match pool {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
+/// Nice 10 for the calling thread only (Linux applies `setpriority` to one thread when given
+/// its id); elsewhere nothing.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on this thread's own id, no memory is passed.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
 /// When segments are merged.
 #[derive(Debug, Clone)]
 pub struct MergePolicy {

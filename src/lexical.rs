@@ -15,7 +15,6 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use tantivy::collector::FilterCollector;
 use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
@@ -488,77 +487,131 @@ fn search_segments_unguarded(
     query: &str,
     k: usize,
 ) -> Result<Vec<(usize, u32, f32)>> {
+    use rayon::prelude::*;
     let first = legs[0].index;
     let terms = first.terms(query);
     if terms.is_empty() || k == 0 {
         return Ok(Vec::new());
     }
-    // Every segment has the same schema, so one query (its field ids) serves all.
+    // Every segment has the same schema and is scored with the statistics of them all, so
+    // one weight (its field ids and BM25 idfs) serves every segment.
     let query = bag_of_terms(first.fields.text, &terms);
     let searchers: Vec<Searcher> = legs.iter().map(|l| l.index.reader.searcher()).collect();
     let stats = SummedStats {
         searchers: &searchers,
     };
-    let one = |pos: usize| -> Result<Vec<(usize, u32, f32)>> {
-        let (leg, searcher) = (&legs[pos], &searchers[pos]);
-        let local_ids = |found: Vec<(Score, DocAddress)>| -> Vec<(u32, f32)> {
-            found
-                .into_iter()
-                .filter_map(|(score, addr)| Some((leg.index.local_id(addr)?, score)))
-                .collect()
-        };
-        let top = |limit: usize| TopDocs::with_limit(limit).order_by_score();
-        let found = match &leg.alive {
-            None => local_ids(searcher.search_with_statistics_provider(&query, &top(k), &stats)?),
-            Some(alive) => {
-                // A `FilterCollector` scores every matching document (it cannot skip blocks
-                // as top-k's block-max WAND does), which at a million chunks costs tens of
-                // milliseconds for common words. Tombstones are few (merges rewrite a
-                // segment past a third deleted), so first take the unfiltered top `2k + 16`
-                // with WAND and drop the dead; only when that leaves fewer than `k` live
-                // hits while more may exist is the exact filtered collection run.
-                let limit = 2 * k + 16;
-                let unfiltered = local_ids(searcher.search_with_statistics_provider(
-                    &query,
-                    &top(limit),
-                    &stats,
-                )?);
-                let exhausted = unfiltered.len() < limit;
-                let live: Vec<(u32, f32)> = unfiltered
-                    .into_iter()
-                    .filter(|&(id, _)| alive(id as u64))
-                    .take(k)
-                    .collect();
-                if live.len() == k || exhausted {
-                    live
-                } else {
-                    let alive = alive.clone();
-                    let filtered =
-                        FilterCollector::new("id".to_string(), move |id: u64| alive(id), top(k));
-                    local_ids(searcher.search_with_statistics_provider(&query, &filtered, &stats)?)
+    let weight = query.weight(
+        tantivy::query::EnableScoring::enabled_from_statistics_provider(&stats, &searchers[0]),
+    )?;
+    // Every tantivy segment of every lore segment, largest first: one shared top-k whose
+    // k-th score is the block-max WAND threshold of every segment searched after it fills
+    // (tantivy's own collector starts each segment from nothing). At a million chunks in
+    // a dozen segments this is what keeps common words from being scored block by block
+    // in each of them.
+    let mut tasks: Vec<(usize, u32, u32)> = searchers
+        .iter()
+        .enumerate()
+        .flat_map(|(pos, s)| {
+            s.segment_readers()
+                .iter()
+                .enumerate()
+                .map(move |(ord, r)| (pos, ord as u32, r.max_doc()))
+        })
+        .collect();
+    tasks.sort_by_key(|&(pos, ord, docs)| (std::cmp::Reverse(docs), pos, ord));
+    let top = SharedTopK::new(k);
+    tasks
+        .par_iter()
+        .try_for_each(|&(pos, ord, _)| -> Result<()> {
+            let (leg, reader) = (&legs[pos], searchers[pos].segment_reader(ord));
+            let Some(ids) = leg.index.ids.get(ord as usize) else {
+                return Ok(());
+            };
+            let deleted = reader.alive_bitset();
+            // Dead chunks (tombstones, or a filter's rejects) are passed over without
+            // raising the threshold, so the pass stays exact and still prunes.
+            weight.for_each_pruning(top.threshold(), reader, &mut |doc, score| {
+                if deleted.is_some_and(|d| d.is_deleted(doc)) {
+                    return top.threshold();
                 }
-            }
+                let Some(id) = ids.first(doc) else {
+                    return top.threshold();
+                };
+                if leg.alive.as_ref().is_some_and(|alive| !alive(id)) {
+                    return top.threshold();
+                }
+                top.push(score, pos, id as u32)
+            })?;
+            Ok(())
+        })?;
+    Ok(top.into_sorted())
+}
+
+/// The best `k` hits found so far by several threads, and the score a new hit must beat.
+struct SharedTopK {
+    k: usize,
+    heap: std::sync::Mutex<std::collections::BinaryHeap<std::cmp::Reverse<Ranked>>>,
+    /// `f32` bits of the k-th best score (`Score::MIN` until `k` hits are in).
+    threshold: std::sync::atomic::AtomicU32,
+}
+
+/// A hit ordered by score, then by segment and id (lower first) so ties are deterministic.
+#[derive(Clone, Copy, PartialEq)]
+struct Ranked(f32, usize, u32);
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0
+            .total_cmp(&other.0)
+            .then(other.1.cmp(&self.1))
+            .then(other.2.cmp(&self.2))
+    }
+}
+
+impl SharedTopK {
+    fn new(k: usize) -> SharedTopK {
+        SharedTopK {
+            k,
+            heap: std::sync::Mutex::new(std::collections::BinaryHeap::with_capacity(k + 1)),
+            threshold: std::sync::atomic::AtomicU32::new(Score::MIN.to_bits()),
+        }
+    }
+
+    fn threshold(&self) -> Score {
+        f32::from_bits(self.threshold.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Offers a hit; returns the new threshold.
+    fn push(&self, score: Score, pos: usize, id: u32) -> Score {
+        let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        heap.push(std::cmp::Reverse(Ranked(score, pos, id)));
+        if heap.len() > self.k {
+            heap.pop();
+        }
+        let t = match heap.peek() {
+            Some(std::cmp::Reverse(r)) if heap.len() == self.k => r.0,
+            _ => Score::MIN,
         };
-        Ok(found
+        self.threshold
+            .store(t.to_bits(), std::sync::atomic::Ordering::Relaxed);
+        t
+    }
+
+    fn into_sorted(self) -> Vec<(usize, u32, f32)> {
+        let heap = self.heap.into_inner().unwrap_or_else(|e| e.into_inner());
+        heap.into_sorted_vec()
             .into_iter()
-            .map(|(id, score)| (pos, id, score))
-            .collect())
-    };
-    // Segments are independent: several are searched on all cores (each still scores
-    // with the statistics of them all), one stays on this thread.
-    let lists: Vec<Vec<(usize, u32, f32)>> = if legs.len() > 1 {
-        use rayon::prelude::*;
-        (0..legs.len())
-            .into_par_iter()
-            .map(one)
-            .collect::<Result<_>>()?
-    } else {
-        (0..legs.len()).map(one).collect::<Result<_>>()?
-    };
-    let mut out: Vec<(usize, u32, f32)> = lists.into_iter().flatten().collect();
-    out.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
-    out.truncate(k);
-    Ok(out)
+            .map(|std::cmp::Reverse(Ranked(score, pos, id))| (pos, id, score))
+            .collect()
+    }
 }
 
 /// Escapes text for HTML element content and attributes.
@@ -826,5 +879,83 @@ mod tests {
             got.iter().all(|&(s, local, _)| s != 1 || local % 2 == 0),
             "{got:?}"
         );
+    }
+
+    /// With `k` far below the matches, the pruned search over segments sharing one top-k
+    /// returns exactly the best `k` of one index over the same chunks (live ones only when
+    /// some are deleted): the shared threshold skips work, never a hit.
+    #[test]
+    fn a_shared_top_k_over_segments_prunes_without_losing_hits() {
+        let words = [
+            "alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta", "lambda",
+            "zeta", "eta", "iota", "rho", "tau", "phi", "chi",
+        ];
+        let chunks: Vec<Chunk> = (0..900)
+            .map(|i| {
+                let n = 4 + (i * 13) % 37;
+                let text: Vec<&str> = (0..n)
+                    .map(|j| words[(i * 7 + j * j * 3 + j * i) % words.len()])
+                    .collect();
+                chunk(i, &text.join(" "))
+            })
+            .collect();
+        let one = tempfile::TempDir::new().expect("temp dir");
+        build(one.path(), &chunks).expect("build");
+        let single = LexicalIndex::open(one.path()).expect("open");
+        let parts = [0..400, 400..450, 450..820, 820..900];
+        let dirs: Vec<tempfile::TempDir> = parts
+            .iter()
+            .map(|r| {
+                let d = tempfile::TempDir::new().expect("temp dir");
+                build(d.path(), &chunks[r.clone()]).expect("build");
+                d
+            })
+            .collect();
+        let split: Vec<LexicalIndex> = dirs
+            .iter()
+            .map(|d| LexicalIndex::open(d.path()).expect("open"))
+            .collect();
+        let dead = |global: u32| global % 3 == 1 && global >= 400;
+        for deletes in [false, true] {
+            let legs: Vec<SegmentLeg> = split
+                .iter()
+                .enumerate()
+                .map(|(s, index)| {
+                    let start = parts[s].start as u64;
+                    let alive: Option<std::sync::Arc<dyn Fn(u64) -> bool + Send + Sync>> = deletes
+                        .then(|| {
+                            std::sync::Arc::new(move |id: u64| !dead((start + id) as u32))
+                                as std::sync::Arc<dyn Fn(u64) -> bool + Send + Sync>
+                        });
+                    SegmentLeg { index, alive }
+                })
+                .collect();
+            for q in [
+                "alpha omega",
+                "kappa theta chi",
+                "rho",
+                "beta gamma delta sigma",
+            ] {
+                for k in [1, 5, 20] {
+                    let all = single.search(q, 900).expect("search");
+                    let want: Vec<(u32, f32)> = all
+                        .into_iter()
+                        .filter(|&(id, _)| !deletes || !dead(id))
+                        .take(k)
+                        .collect();
+                    let got = search_segments(&legs, q, k).expect("search");
+                    assert_eq!(got.len(), want.len(), "{q} k={k}");
+                    let score_of: std::collections::HashMap<u32, f32> =
+                        single.search(q, 900).expect("search").into_iter().collect();
+                    for (&(s, local, score), &(_, best)) in got.iter().zip(&want) {
+                        let id = parts[s].start as u32 + local;
+                        assert!(!deletes || !dead(id), "{q}: deleted chunk {id}");
+                        assert!((score - score_of[&id]).abs() < 1e-4, "{q}: chunk {id}");
+                        // Same scores rank by rank (ties may swap equal-scored chunks).
+                        assert!((score - best).abs() < 1e-4, "{q} k={k}: {score} vs {best}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -1520,7 +1520,9 @@ async fn update_then_merge(
     let (engine, report) = run_blocking(state, move |primary| match collections.get(&collection) {
         Ok(engine) => {
             let turn = engine.write_turn();
-            let report = update(engine.root(), engine.embedder(), Some(&engine))?;
+            let report = crate::compact::in_background(|| {
+                update(engine.root(), engine.embedder(), Some(&engine))
+            })?;
             engine.reload_if_changed()?;
             drop(turn);
             Ok((engine, report))
@@ -1537,11 +1539,13 @@ async fn update_then_merge(
     // blocked by a merge; this server's next update waits for it (`write_turn`).
     tokio::task::spawn_blocking(move || {
         let _turn = engine.write_turn();
-        match crate::compact::compact(
-            engine.root(),
-            &crate::compact::MergePolicy::default(),
-            false,
-        ) {
+        match crate::compact::in_background(|| {
+            crate::compact::compact(
+                engine.root(),
+                &crate::compact::MergePolicy::default(),
+                false,
+            )
+        }) {
             Ok(Some(_)) => {
                 if let Err(e) = engine.reload_if_changed() {
                     tracing::warn!(error = %e, "could not switch to the merged generation");

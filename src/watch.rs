@@ -59,20 +59,22 @@ pub async fn watch_folder(
                 let (e, s, d) = (engine.clone(), settings.clone(), dir.clone());
                 let result = tokio::task::spawn_blocking(move || {
                     let _turn = e.write_turn();
-                    let mut report =
-                        ingest::ingest_folder(&d, e.root(), e.embedder(), &s, &NoProgress)?;
-                    e.reload_if_changed()?;
-                    // Then merge small segments (searches keep running on the update
-                    // meanwhile) and swap to the merged generation.
-                    report.merge = crate::compact::compact(
-                        e.root(),
-                        &crate::compact::MergePolicy::default(),
-                        false,
-                    )?;
-                    if report.merge.is_some() {
+                    crate::compact::in_background(|| {
+                        let mut report =
+                            ingest::ingest_folder(&d, e.root(), e.embedder(), &s, &NoProgress)?;
                         e.reload_if_changed()?;
-                    }
-                    Ok::<_, crate::Error>(report)
+                        // Then merge small segments (searches keep running on the update
+                        // meanwhile) and swap to the merged generation.
+                        report.merge = crate::compact::compact(
+                            e.root(),
+                            &crate::compact::MergePolicy::default(),
+                            false,
+                        )?;
+                        if report.merge.is_some() {
+                            e.reload_if_changed()?;
+                        }
+                        Ok::<_, crate::Error>(report)
+                    })
                 })
                 .await;
                 match result {

@@ -7,7 +7,10 @@
 //! five chunks) from the call to an `Index` that returns it, with the tiered merge run after
 //! each as `lore ingest` does; hybrid search in-process with the query vector given (p50,
 //! p99); the dense leg's recall@10 against exact search over the live chunks; the process's
-//! resident memory with the index open; and bytes on disk per chunk.
+//! resident memory with the index open; and bytes on disk per chunk. With a real model
+//! (the configured one, whose fingerprint the synthetic index then carries) it finally starts
+//! `lore serve` on the index and measures the server from outside: its resident memory after
+//! text queries over HTTP, each embedded by the model, and their latency.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -64,6 +67,9 @@ pub struct ScaleRow {
     pub open_s: f64,
     pub disk_bytes_per_chunk: f64,
     pub segments_after: usize,
+    /// `lore serve` on this index (model loaded), measured from outside; `None` when the
+    /// run had no model or was asked not to.
+    pub serve: Option<ServeFigures>,
 }
 
 /// Unit vectors with the structure of real embeddings: clusters in a 24-dimensional latent
@@ -203,7 +209,12 @@ fn documents(
 }
 
 fn vm(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    vm_of("self", field)
+}
+
+/// A `VmRSS:`-style field of `/proc/<pid>/status`, in MiB (0 where there is no procfs).
+fn vm_of(pid: &str, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -273,6 +284,117 @@ pub struct ScaleOptions {
     pub reuse: bool,
     /// How the opened index holds its vectors.
     pub vectors: VectorStorage,
+    /// The model the index is labelled with (the synthetic label when `None`): a real one
+    /// lets `lore serve` open the index and embed text queries against it.
+    pub model: Option<ModelInfo>,
+    /// How to start `lore serve` (the executable and global arguments such as `--config`);
+    /// `None` skips the server measurement. Needs `model`.
+    pub serve: Option<ServeCommand>,
+}
+
+/// The `lore` executable and the global arguments to start `serve` with.
+#[derive(Debug, Clone)]
+pub struct ServeCommand {
+    pub exe: PathBuf,
+    pub args: Vec<std::ffi::OsString>,
+}
+
+/// `lore serve` measured from outside (see [`ScaleRow::serve`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServeFigures {
+    /// Resident memory of the server process after the queries, and its peak (MiB).
+    pub rss_mb: f64,
+    pub peak_rss_mb: f64,
+    /// Seconds from spawning the server to its listening line (every segment opened).
+    pub start_s: f64,
+    /// `/v1/search` hybrid latency from one keep-alive client, query embedding included.
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub requests: usize,
+    pub failed: usize,
+}
+
+/// Kills the server when the measurement ends, however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `lore serve` on `root` (port chosen by the system), sends `queries` as hybrid
+/// searches after a short warm-up, and reads the server's memory from `/proc`.
+fn measure_serve(cmd: &ServeCommand, root: &Path, queries: &[String]) -> Result<ServeFigures> {
+    use std::io::BufRead;
+    use std::sync::Arc;
+    let io = |what: &str, e: std::io::Error| crate::Error::io(what.to_string(), e);
+    let started = Instant::now();
+    let mut child = std::process::Command::new(&cmd.exe)
+        .args(&cmd.args)
+        .arg("--index")
+        .arg(root)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| io("starting lore serve", e))?;
+    let stderr = child.stderr.take();
+    let server = Server(child);
+    // The listening line carries the port; the rest of the log is drained so the server
+    // never blocks on a full pipe.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let Some(stderr) = stderr else { return };
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(|l| l.ok())
+        {
+            if let Some(url) = line.strip_prefix("lore listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(std::time::Duration::from_secs(600))
+        .map_err(|_| crate::Error::index(root, "lore serve did not start listening"))?;
+    let start_s = started.elapsed().as_secs_f64();
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| io("starting a runtime", e))?;
+    let warm: Vec<String> = queries
+        .iter()
+        .take(20)
+        .enumerate()
+        .map(|(i, q)| format!("{q} (warm-up {i})"))
+        .collect();
+    runtime.block_on(crate::bench::http::load(
+        &url,
+        Arc::new(warm),
+        0,
+        "hybrid",
+        1,
+        20,
+        None,
+    ))?;
+    let load = runtime.block_on(crate::bench::http::load(
+        &url,
+        Arc::new(queries.to_vec()),
+        0,
+        "hybrid",
+        1,
+        queries.len(),
+        None,
+    ))?;
+    let pid = server.0.id().to_string();
+    Ok(ServeFigures {
+        rss_mb: vm_of(&pid, "VmRSS:"),
+        peak_rss_mb: vm_of(&pid, "VmHWM:"),
+        start_s,
+        p50_ms: load.p50_ms,
+        p99_ms: load.p99_ms,
+        requests: load.requests,
+        failed: load.failed + load.overloaded,
+    })
 }
 
 /// Runs the benchmark for each size in `opts.sizes` (chunks) under `work` (a folder per size).
@@ -285,10 +407,12 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
         segment_chunks,
         reuse,
         vectors,
+        model,
+        serve,
     } = opts;
     let (updates, queries, segment_chunks, reuse, vectors) =
         (*updates, *queries, *segment_chunks, *reuse, *vectors);
-    let model = ModelInfo {
+    let model = model.clone().unwrap_or_else(|| ModelInfo {
         name: "synthetic (bench-scale)".into(),
         hash: "synthetic".into(),
         dim: DIM,
@@ -297,7 +421,16 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
         query_prompt: String::new(),
         document_prompt: String::new(),
         normalize: true,
-    };
+    });
+    if model.dim != DIM {
+        return Err(crate::Error::invalid(
+            "model",
+            format!(
+                "has {} dimensions; the synthetic vectors have {DIM}",
+                model.dim
+            ),
+        ));
+    }
     let zipf = Zipf::new();
     let chunking = ChunkingConfig::default();
     let mut rows = Vec::new();
@@ -397,8 +530,9 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
         };
         let merge_root = root.clone();
         let t = Instant::now();
-        let merging =
-            std::thread::spawn(move || compact::compact(&merge_root, &merge_policy, false));
+        let merging = std::thread::spawn(move || {
+            compact::in_background(|| compact::compact(&merge_root, &merge_policy, false))
+        });
         let mut lat_m = Vec::new();
         let mut i = 0;
         // The first search starts as the merge does; then as many as the merge lasts.
@@ -434,6 +568,14 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
         crate::index::release_free_memory();
         let index_rss_mb = vm("VmRSS:") - before;
         drop(fresh);
+        crate::index::release_free_memory();
+        let serve = match serve {
+            Some(cmd) => {
+                log(&format!("{n} chunks: lore serve"));
+                Some(measure_serve(cmd, &root, &qtexts)?)
+            }
+            None => None,
+        };
         let row = ScaleRow {
             chunks: n,
             build_s,
@@ -460,6 +602,7 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
             open_s,
             disk_bytes_per_chunk: store::disk_size(&root) as f64 / n.max(1) as f64,
             segments_after,
+            serve,
         };
         log(&format!("{row:?}"));
         rows.push(row);
@@ -486,6 +629,8 @@ mod tests {
                 segment_chunks: 700,
                 reuse: false,
                 vectors: VectorStorage::default(),
+                model: None,
+                serve: None,
             },
             |_| {},
         )
