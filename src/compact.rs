@@ -216,7 +216,7 @@ fn merge(root: &Path, m: &Manifest, chosen: &[u64]) -> Result<CompactReport> {
             documents.insert(path.clone(), e.clone());
             continue;
         }
-        let (cs, vs) = crate::ingest::read_document(root, m, &mut stores, e)?;
+        let (cs, vs) = store::read_document(root, m, &mut stores, e)?;
         let first = chunks.len() as u32;
         chunks.extend(cs);
         vectors.extend(vs);
@@ -268,7 +268,7 @@ fn merge(root: &Path, m: &Manifest, chosen: &[u64]) -> Result<CompactReport> {
     };
     let n = chunks.len();
     drop((chunks, vectors));
-    crate::ingest::publish(root, &next)?;
+    store::publish(root, &next)?;
     crate::index::release_free_memory();
     Ok(CompactReport {
         generation,

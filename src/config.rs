@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::search::{FusionMethod, Mode};
+use crate::fusion::{FusionMethod, Mode};
 
 /// The file lore looks for in the working directory when `--config` is not given.
 pub const CONFIG_FILE: &str = "lore.toml";
@@ -46,7 +46,7 @@ pub struct IngestConfig {
     pub exclude: Vec<String>,
     /// Extension (without the dot) → reader, added to or overriding the built-in table, e.g.
     /// `txt = "asciidoc"`. Readers: markdown, text, html, rst, asciidoc, mdx, ipynb, pdf, docx.
-    pub formats: std::collections::BTreeMap<String, crate::source::Format>,
+    pub formats: std::collections::BTreeMap<String, crate::read::Format>,
     /// Files larger than this are skipped as `too_large`.
     pub max_file_mb: f64,
     /// A reader still busy with one file after this long gives up on it (`timeout`).

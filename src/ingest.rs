@@ -7,7 +7,7 @@
 //! before (with the same model) keeps its vector.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -247,42 +247,8 @@ impl Previous {
     /// A document's chunks and vectors, read from its segment (positioned reads of just its
     /// range: the cost of an update does not grow with the segment).
     fn read_doc(&mut self, root: &Path, e: &DocEntry) -> Result<(Vec<Chunk>, Vec<Vec<f32>>)> {
-        read_document(root, &self.manifest, &mut self.stores, e)
+        store::read_document(root, &self.manifest, &mut self.stores, e)
     }
-}
-
-/// A document's chunks and vectors, read from its segment with positioned reads of just its
-/// range (the cost of an update or a merge does not grow with the segment). `stores`
-/// caches the segments' opened chunk stores.
-pub(crate) fn read_document(
-    root: &Path,
-    manifest: &Manifest,
-    stores: &mut HashMap<u64, store::ChunkStore>,
-    e: &DocEntry,
-) -> Result<(Vec<Chunk>, Vec<Vec<f32>>)> {
-    if e.chunks == 0 {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let n = manifest
-        .segments
-        .iter()
-        .find(|r| r.id == e.segment)
-        .map(|r| r.chunks as usize)
-        .ok_or_else(|| {
-            Error::index(
-                store::segment_dir(root, e.segment),
-                "is named by a document but not listed by the manifest; run `lore ingest --rebuild`",
-            )
-        })?;
-    let dir = store::segment_dir(root, e.segment);
-    let st = match stores.entry(e.segment) {
-        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-        std::collections::hash_map::Entry::Vacant(v) => v.insert(store::ChunkStore::open(&dir, n)?),
-    };
-    let range = e.first_chunk..e.first_chunk.saturating_add(e.chunks);
-    let chunks = st.range(range.clone())?;
-    let vectors = store::read_vector_rows(&dir, n, manifest.model.dim, range)?;
-    Ok((chunks, vectors))
 }
 
 /// Applies `changes` to the index at `index_root` and publishes a new generation.
@@ -300,7 +266,7 @@ pub fn apply(
     progress: &dyn Progress,
     started: Instant,
 ) -> Result<IngestReport> {
-    let (_lock, current) = begin_write(index_root)?;
+    let (_lock, current) = store::begin_write(index_root)?;
     if !settings.replace {
         check_same_source(index_root, current.as_ref(), &changes)?;
     }
@@ -551,7 +517,7 @@ pub fn apply(
         &hnsw,
     )?;
     drop((chunks, vectors, previous));
-    publish(index_root, &manifest)?;
+    store::publish(index_root, &manifest)?;
     crate::index::release_free_memory();
 
     report.generation = generation;
@@ -602,21 +568,6 @@ fn check_same_source(root: &Path, current: Option<&Current>, changes: &Changes) 
         ingesting: new.clone(),
         removes,
     })
-}
-
-/// Takes the writer lock and reads `CURRENT`; leftovers of an interrupted write are removed
-/// now that the lock is held. The lock is released when the returned guard drops.
-pub(crate) fn begin_write(index_root: &Path) -> Result<(std::fs::File, Option<Current>)> {
-    store::check_is_lore_folder(index_root)?;
-    let lock = store::lock(index_root)?;
-    let current = store::read_current(index_root)?;
-    store::collect_garbage(
-        index_root,
-        current
-            .as_ref()
-            .map_or(0, |c| c.generation.saturating_sub(1)),
-    );
-    Ok((lock, current))
 }
 
 /// The new manifest's segments: those of `kept` that a document still claims chunks in,
@@ -695,48 +646,6 @@ fn load_previous(
         stores: HashMap::new(),
         manifest,
     })
-}
-
-/// Publishes a generation whose segments are already written: `gen-N.tmp/manifest.json`,
-/// synced, renamed to `gen-N`, then `CURRENT` pointed at it. Until that last rename,
-/// readers see the previous generation; a crash before it leaves only unreferenced
-/// folders, which the next writer's garbage collection removes.
-pub(crate) fn publish(root: &Path, manifest: &Manifest) -> Result<PathBuf> {
-    let name = store::generation_dir_name(manifest.generation);
-    let tmp = root.join(format!("{name}.tmp"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)
-            .map_err(|e| Error::io(format!("removing {}", tmp.display()), e))?;
-    }
-    std::fs::create_dir_all(&tmp)
-        .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-    // Compact: at a million chunks the document list is tens of megabytes, and indentation
-    // would add a third to every update's write and read.
-    let manifest_json = serde_json::to_vec(manifest).expect("manifest serialises");
-    std::fs::write(tmp.join(store::MANIFEST), manifest_json).map_err(|e| {
-        Error::io(
-            format!("writing {}", tmp.join(store::MANIFEST).display()),
-            e,
-        )
-    })?;
-    store::sync_tree(&tmp)?;
-    let dir = root.join(&name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| Error::io(format!("removing {}", dir.display()), e))?;
-    }
-    std::fs::rename(&tmp, &dir).map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
-    store::sync_dir(root)?;
-    let current = Current {
-        generation: manifest.generation,
-        dir: name,
-    };
-    store::write_atomic(
-        &root.join(store::CURRENT),
-        &serde_json::to_vec(&current).expect("pointer serialises"),
-    )?;
-    store::collect_garbage(root, manifest.generation.saturating_sub(1));
-    Ok(dir)
 }
 
 /// The process's peak resident memory in MiB (Linux `VmHWM`; 0 elsewhere).

@@ -164,7 +164,7 @@ impl PreparedWriter {
         hnsw: &HnswConfig,
         segment_chunks: usize,
     ) -> Result<PreparedWriter> {
-        let (lock, current) = crate::ingest::begin_write(root)?;
+        let (lock, current) = store::begin_write(root)?;
         let previous = match &current {
             Some(c) => Some(store::read_manifest(&root.join(&c.dir))?),
             None => None,
@@ -319,7 +319,7 @@ impl PreparedWriter {
             .filter(|r| used.contains(&r.id))
             .cloned()
             .collect();
-        crate::ingest::publish(&self.root, &manifest)?;
+        store::publish(&self.root, &manifest)?;
         Ok(Published {
             generation: self.generation,
             documents: manifest.documents.len(),

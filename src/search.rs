@@ -5,44 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::SearchConfig;
 use crate::error::{Error, Result};
-pub use crate::fusion::{Fusion, FusionMethod};
-
-/// Which retrievers answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Both retrievers, fused.
-    #[default]
-    Hybrid,
-    /// Embedding similarity only.
-    Dense,
-    /// Keyword (BM25) only.
-    Bm25,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "hybrid" => Ok(Mode::Hybrid),
-            "dense" => Ok(Mode::Dense),
-            "bm25" => Ok(Mode::Bm25),
-            _ => Err(format!(
-                "unknown mode `{s}` (expected hybrid, dense or bm25)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Mode::Hybrid => "hybrid",
-            Mode::Dense => "dense",
-            Mode::Bm25 => "bm25",
-        })
-    }
-}
+pub use crate::fusion::{Fusion, FusionMethod, Mode};
 
 /// `distinct` in request bodies: a count of hits per document, or `true` (= 1) / `false`
 /// (= no limit), as older clients sent.

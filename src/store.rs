@@ -39,6 +39,7 @@ use crate::chunk::Chunk;
 use crate::config::{ChunkingConfig, HnswConfig};
 use crate::embed::ModelInfo;
 use crate::error::{Error, Result};
+pub use crate::source::DocMeta;
 
 /// Bumped whenever the layout changes incompatibly.
 /// 2: segmented generations (issue 13); 1 was one folder per generation.
@@ -77,23 +78,6 @@ pub struct DocEntry {
     /// `filter`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<DocMeta>,
-}
-
-/// A document's filterable fields, stored in its manifest entry: filters are evaluated per
-/// document (its chunks are one contiguous range of one segment), so nothing is stored per
-/// chunk.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct DocMeta {
-    /// The reader's name (`markdown`, `html`, `pdf`, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<String>,
-    /// The source file's modified time, Unix seconds (for API documents: when received).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mtime: Option<i64>,
-    /// Front-matter fields: each a scalar (string, number, boolean) or a list of scalars;
-    /// nested tables are flattened to dotted names (`params.version`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub fields: BTreeMap<String, serde_json::Value>,
 }
 
 /// A segment as a generation lists it.
@@ -1110,4 +1094,91 @@ pub fn name_of_root(collection_root: &Path) -> String {
         }
         _ => DEFAULT.to_string(),
     }
+}
+
+/// A document's chunks and vectors, read from its segment with positioned reads of just its
+/// range (the cost of an update or a merge does not grow with the segment). `stores`
+/// caches the segments' opened chunk stores.
+pub(crate) fn read_document(
+    root: &Path,
+    manifest: &Manifest,
+    stores: &mut std::collections::HashMap<u64, ChunkStore>,
+    e: &DocEntry,
+) -> Result<(Vec<Chunk>, Vec<Vec<f32>>)> {
+    if e.chunks == 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let n = manifest
+        .segments
+        .iter()
+        .find(|r| r.id == e.segment)
+        .map(|r| r.chunks as usize)
+        .ok_or_else(|| {
+            Error::index(
+                segment_dir(root, e.segment),
+                "is named by a document but not listed by the manifest; run `lore ingest --rebuild`",
+            )
+        })?;
+    let dir = segment_dir(root, e.segment);
+    let st = match stores.entry(e.segment) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => v.insert(ChunkStore::open(&dir, n)?),
+    };
+    let range = e.first_chunk..e.first_chunk.saturating_add(e.chunks);
+    let chunks = st.range(range.clone())?;
+    let vectors = read_vector_rows(&dir, n, manifest.model.dim, range)?;
+    Ok((chunks, vectors))
+}
+
+/// Takes the writer lock and reads `CURRENT`; leftovers of an interrupted write are removed
+/// now that the lock is held. The lock is released when the returned guard drops.
+pub(crate) fn begin_write(index_root: &Path) -> Result<(std::fs::File, Option<Current>)> {
+    check_is_lore_folder(index_root)?;
+    let lock = lock(index_root)?;
+    let current = read_current(index_root)?;
+    collect_garbage(
+        index_root,
+        current
+            .as_ref()
+            .map_or(0, |c| c.generation.saturating_sub(1)),
+    );
+    Ok((lock, current))
+}
+
+/// Publishes a generation whose segments are already written: `gen-N.tmp/manifest.json`,
+/// synced, renamed to `gen-N`, then `CURRENT` pointed at it. Until that last rename,
+/// readers see the previous generation; a crash before it leaves only unreferenced
+/// folders, which the next writer's garbage collection removes.
+pub(crate) fn publish(root: &Path, manifest: &Manifest) -> Result<PathBuf> {
+    let name = generation_dir_name(manifest.generation);
+    let tmp = root.join(format!("{name}.tmp"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)
+            .map_err(|e| Error::io(format!("removing {}", tmp.display()), e))?;
+    }
+    std::fs::create_dir_all(&tmp)
+        .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+    // Compact: at a million chunks the document list is tens of megabytes, and indentation
+    // would add a third to every update's write and read.
+    let manifest_json = serde_json::to_vec(manifest).expect("manifest serialises");
+    std::fs::write(tmp.join(MANIFEST), manifest_json)
+        .map_err(|e| Error::io(format!("writing {}", tmp.join(MANIFEST).display()), e))?;
+    sync_tree(&tmp)?;
+    let dir = root.join(&name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| Error::io(format!("removing {}", dir.display()), e))?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
+    sync_dir(root)?;
+    let current = Current {
+        generation: manifest.generation,
+        dir: name,
+    };
+    write_atomic(
+        &root.join(CURRENT),
+        &serde_json::to_vec(&current).expect("pointer serialises"),
+    )?;
+    collect_garbage(root, manifest.generation.saturating_sub(1));
+    Ok(dir)
 }

@@ -18,8 +18,8 @@
 use std::collections::BinaryHeap;
 
 use super::kernel::{key, key_dist, key_id, prefetch};
+use super::LiveSet;
 use super::{DenseIndex, Links, Scratch, Space};
-use crate::segment::LiveSet;
 
 /// The walk is used only when the filter admits more than `EXACT_FACTOR * sqrt(ef * n)`
 /// points of a segment of `n` (see [`exact_is_cheaper`]).
@@ -206,7 +206,7 @@ mod tests {
     /// ones, and the exact ones when the set is small (whichever path it takes).
     #[test]
     fn subset_search_returns_k_admitted_points() {
-        use crate::segment::LiveSet;
+        use super::LiveSet;
         let base = random_unit(3000, 32, 11);
         let queries = random_unit(20, 32, 12);
         let g = with_threads(2, || {

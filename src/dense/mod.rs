@@ -48,6 +48,7 @@ mod build;
 mod filter;
 mod hnsw_rs;
 mod kernel;
+mod live;
 mod quant;
 
 use std::borrow::Cow;
@@ -60,6 +61,7 @@ pub use self::filter::{exact_is_cheaper, EXACT_FACTOR};
 pub use self::hnsw_rs::UnitCosine;
 pub use self::kernel::dot;
 use self::kernel::{dot_kernel, key, key_dist, key_id, prefetch, DotFn};
+pub use self::live::LiveSet;
 use self::quant::{FullRows, U8Query};
 pub use self::quant::{Quantized, RowFile, QUANT_FILE};
 use crate::config::{HnswBuilder, HnswConfig};

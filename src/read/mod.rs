@@ -13,6 +13,8 @@
 //! [`ReadError`] whose [`SkipReason`] the ingest summary counts, and the caller runs it
 //! under a [`Budget`] (deadline and output cap) and `catch_unwind`.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -410,6 +412,78 @@ fn longest_run(s: &str, c: char) -> usize {
         }
     }
     best
+}
+
+/// The built-in extension table (lower case, no dot); `[ingest.formats]` adds to it.
+pub const EXTENSIONS: [(&str, Format); 16] = [
+    ("md", Format::Markdown),
+    ("markdown", Format::Markdown),
+    ("txt", Format::Text),
+    ("text", Format::Text),
+    ("html", Format::Html),
+    ("htm", Format::Html),
+    ("xhtml", Format::Html),
+    ("rst", Format::Rst),
+    ("rest", Format::Rst),
+    ("adoc", Format::Asciidoc),
+    ("asciidoc", Format::Asciidoc),
+    ("asc", Format::Asciidoc),
+    ("mdx", Format::Mdx),
+    ("ipynb", Format::Ipynb),
+    ("pdf", Format::Pdf),
+    ("docx", Format::Docx),
+];
+
+/// Which reader a file goes through (its structure decides how it is chunked and located).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Markdown,
+    Text,
+    Html,
+    Rst,
+    Asciidoc,
+    Mdx,
+    Ipynb,
+    Pdf,
+    Docx,
+}
+
+impl Format {
+    /// The format for a file name under the built-in table, or `None` when lore has no reader
+    /// for it.
+    pub fn for_path(path: &Path) -> Option<Format> {
+        Format::for_path_with(path, &BTreeMap::new())
+    }
+
+    /// Like [`Format::for_path`], with `[ingest.formats]` overrides taking precedence.
+    pub fn for_path_with(path: &Path, overrides: &BTreeMap<String, Format>) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        if let Some(f) = overrides.get(&ext) {
+            return Some(*f);
+        }
+        EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, f)| *f)
+    }
+
+    /// The reader's name, as `[ingest.formats]` and the summary spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Markdown => "markdown",
+            Format::Text => "text",
+            Format::Html => "html",
+            Format::Rst => "rst",
+            Format::Asciidoc => "asciidoc",
+            Format::Mdx => "mdx",
+            Format::Ipynb => "ipynb",
+            Format::Pdf => "pdf",
+            Format::Docx => "docx",
+        }
+    }
+
+    /// Whether the body is chunked as Markdown (headings and blocks are semantic levels).
+    pub(crate) fn markdown_like(self) -> bool {
+        matches!(self, Format::Markdown | Format::Mdx)
+    }
 }
 
 #[cfg(test)]
