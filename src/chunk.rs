@@ -89,7 +89,7 @@ impl Chunk {
 
 /// Bumped whenever the same file and settings would give different chunks (a new reader,
 /// new hygiene): an index written by another version re-chunks every document once.
-pub const CHUNKER_VERSION: u32 = 3;
+pub const CHUNKER_VERSION: u32 = 4;
 
 /// Bodies are cut into sections of at most this many bytes before the splitter sees them,
 /// at a heading, a blank line, a line end or a space. text-splitter's cost grows faster than

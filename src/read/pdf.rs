@@ -949,8 +949,12 @@ fn build_blocks(pages: &[PageText], page_nums: &[u32], outline: &[OutlineEntry])
         let loc = Loc::new(num, num);
         let mut roles = vec![Role::Body; page.lines.len()];
 
-        // Outline entries: at the line that matches the title, else at the top of the page.
+        // Outline entries: at the line that matches the title, else at a line that opens
+        // with it (a run-in heading: "Using examples This creates a plot…"), else at the
+        // top of the page.
         let mut unplaced: Vec<usize> = Vec::new();
+        // The text after a run-in heading, by line.
+        let mut run_in: Vec<Option<&str>> = vec![None; page.lines.len()];
         let mut from = 0;
         for (ei, e) in outline.iter().enumerate().filter(|(_, e)| e.page == num) {
             let want = norm(&e.title);
@@ -968,6 +972,14 @@ fn build_blocks(pages: &[PageText], page_nums: &[u32], outline: &[OutlineEntry])
                     .map(|l| format!("{one}{}", norm(&l.text)))?;
                 (roles[i + 1] == Role::Body && matches_title(&two, &want)).then_some((i, true))
             });
+            let run_in_at = || {
+                (from..page.lines.len()).find_map(|i| {
+                    (roles[i] == Role::Body)
+                        .then(|| run_in_rest(&page.lines[i].text, &want))
+                        .flatten()
+                        .map(|rest| (i, rest))
+                })
+            };
             match found {
                 Some((i, two)) => {
                     roles[i] = Role::Heading(HeadingSource::Outline(ei));
@@ -976,7 +988,14 @@ fn build_blocks(pages: &[PageText], page_nums: &[u32], outline: &[OutlineEntry])
                     }
                     from = i + 1;
                 }
-                None => unplaced.push(ei),
+                None => match run_in_at() {
+                    Some((i, rest)) => {
+                        roles[i] = Role::Heading(HeadingSource::Outline(ei));
+                        run_in[i] = Some(rest);
+                        from = i + 1;
+                    }
+                    None => unplaced.push(ei),
+                },
             }
         }
         for ei in unplaced {
@@ -1043,6 +1062,10 @@ fn build_blocks(pages: &[PageText], page_nums: &[u32], outline: &[OutlineEntry])
                         loc,
                     });
                     prev = None;
+                    if let Some(rest) = run_in[i] {
+                        join_line(&mut para, rest);
+                        prev = Some(line);
+                    }
                     i = j;
                     continue;
                 }
@@ -1064,6 +1087,42 @@ fn build_blocks(pages: &[PageText], page_nums: &[u32], outline: &[OutlineEntry])
         flush(&mut blocks, &mut para, loc);
     }
     blocks
+}
+
+/// The rest of `line` when it opens with the (normalised) outline title `want` and then
+/// a new sentence, as a run-in heading does ("Using examples This creates a plot…"); a line
+/// that merely starts with the same word ("Using the mouse…") does not start a sentence
+/// after it. Titles shorter than four letters are too common to place this way.
+fn run_in_rest<'l>(line: &'l str, want: &str) -> Option<&'l str> {
+    if want.chars().count() < 4 {
+        return None;
+    }
+    let mut wanted = want.chars().peekable();
+    let mut end = 0;
+    for (at, c) in line.char_indices() {
+        if wanted.peek().is_none() {
+            break;
+        }
+        if !c.is_alphanumeric() {
+            continue;
+        }
+        for lower in c.to_lowercase() {
+            if wanted.next() != Some(lower) {
+                return None;
+            }
+        }
+        end = at + c.len_utf8();
+    }
+    if wanted.peek().is_some() {
+        return None;
+    }
+    let (head, rest) = line.split_at(end);
+    let rest = rest.strip_prefix(|c: char| c.is_whitespace())?.trim_start();
+    let opens_sentence = rest
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_uppercase() || c == '(');
+    (!head.is_empty() && opens_sentence).then_some(rest)
 }
 
 fn matches_title(line: &str, title: &str) -> bool {
@@ -1475,6 +1534,50 @@ mod tests {
         let at = text.find("The last page").unwrap();
         assert_eq!(layout.trail_at(at).0, ["Usage", "Reference"]);
         assert_eq!(layout.loc_of(at, at + 5), Some(Loc::new(4, 4)));
+    }
+
+    #[test]
+    fn run_in_outline_headings_are_placed_where_they_start() {
+        // "Examples" is a run-in heading in the middle of its page; "Using the mouse"
+        // merely opens with the word of the next bookmark, which has no line of its own.
+        let pages = vec![vec![
+            (72.0, 740.0, 14.0, "Plotting"),
+            (
+                72.0,
+                710.0,
+                11.0,
+                "Plot columns of a data file with a using clause.",
+            ),
+            (
+                72.0,
+                680.0,
+                11.0,
+                "Examples This plots the sum of the 2nd and 3rd",
+            ),
+            (72.0, 666.0, 11.0, "columns against the first one."),
+            (72.0, 636.0, 11.0, "Using the mouse is described elsewhere."),
+        ]];
+        let outline = vec![bm(
+            "Plotting",
+            1,
+            vec![bm("Examples", 1, vec![]), bm("Using", 1, vec![])],
+        )];
+        let parsed = read(&build(&pages, &outline, None), &Budget::unlimited()).unwrap();
+        let (text, layout) = super::super::render(&parsed);
+        let trail = |s: &str| layout.trail_at(text.find(s).unwrap()).0;
+        assert_eq!(trail("Plot columns"), ["Plotting"]);
+        assert_eq!(trail("This plots the sum"), ["Plotting", "Examples"]);
+        assert!(!text.contains("Examples This"), "{text}");
+        assert!(text.contains("This plots the sum of the 2nd and 3rd columns against"));
+        // "Using" found no line of its own nor a run-in line: at the top of the page.
+        assert!(text.contains("Using the mouse"), "{text}");
+        assert_eq!(
+            run_in_rest("Using examples This creates", &norm("Using_examples")),
+            Some("This creates")
+        );
+        assert_eq!(run_in_rest("Using the mouse", &norm("Using")), None);
+        assert_eq!(run_in_rest("Key Value", &norm("Key")), None);
+        assert_eq!(run_in_rest("Usingexamples Foo", &norm("Using")), None);
     }
 
     #[test]
