@@ -237,8 +237,13 @@ struct Previous {
     manifest: Manifest,
     /// Documents may keep their chunks (same model, chunking and chunker).
     reuse_chunks: bool,
-    /// Its vectors are of the loaded model (reusable by embedding text).
+    /// Its vectors are of the loaded model.
     same_model: bool,
+    /// Its vectors may be reused by embedding text: same model and same chunker version.
+    /// The cache keys are the stored chunks' embedding texts recomputed by this version's
+    /// code, so after a change to how that text is composed a stored chunk would hand its
+    /// old vector to a new text.
+    vectors_by_text: bool,
     /// Chunk stores of its segments, opened when a document of theirs is read.
     stores: HashMap<u64, store::ChunkStore>,
 }
@@ -356,7 +361,7 @@ pub fn apply(
     // 3. Vectors worth reusing: those of the documents being replaced or removed (an edit
     //    keeps most of a document's chunks, a rename all of them), by embedding text.
     let mut cache: HashMap<blake3::Hash, Vec<f32>> = HashMap::new();
-    if let Some(p) = previous.as_mut().filter(|p| p.same_model) {
+    if let Some(p) = previous.as_mut().filter(|p| p.vectors_by_text) {
         for (path, e) in &prev_docs {
             if matches!(plans.get(path), Some(Plan::Keep)) {
                 continue;
@@ -643,6 +648,7 @@ fn load_previous(
     Ok(Previous {
         reuse_chunks: reason.is_none(),
         same_model: !model_changed,
+        vectors_by_text: !model_changed && !chunker_changed,
         stores: HashMap::new(),
         manifest,
     })

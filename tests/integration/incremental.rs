@@ -27,6 +27,37 @@ fn reingesting_an_unchanged_folder_embeds_nothing_and_publishes_nothing() {
     assert_eq!(engine.reload_if_changed().expect("reload"), None);
 }
 
+/// An index cut by another chunker version is chunked and embedded again in full: no old
+/// vector is reused by embedding text, since this version may compose that text differently
+/// (the stored chunk's text, recomputed now, would otherwise fetch a vector of the old text).
+#[test]
+fn a_chunker_version_change_embeds_every_chunk_again() {
+    let f = Fixture::with_files(&TOPICS);
+    let first = f.ingest().expect("first ingest");
+    let index = f.index();
+    let current: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(index.join(lore::store::CURRENT)).expect("CURRENT"),
+    )
+    .expect("pointer");
+    let manifest = index
+        .join(current["dir"].as_str().expect("dir"))
+        .join(lore::store::MANIFEST);
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).expect("manifest")).expect("json");
+    assert_eq!(m["chunker"], lore::chunk::CHUNKER_VERSION, "fixture check");
+    m["chunker"] = serde_json::json!(lore::chunk::CHUNKER_VERSION - 1);
+    std::fs::write(&manifest, serde_json::to_vec(&m).expect("json")).expect("write");
+
+    let second = f.ingest().expect("second ingest");
+    assert!(second.full_reembed_reason.is_some());
+    assert_eq!(second.chunks, first.chunks);
+    assert_eq!(second.chunks_embedded, second.chunks, "{second:?}");
+    assert_eq!(second.chunks_reused, 0);
+    let engine = f.engine();
+    let hits = search(&engine, "crumbometer", Mode::Hybrid, 3);
+    assert_eq!(paths(&hits)[0], BREAD);
+}
+
 #[test]
 fn editing_one_file_reembeds_only_its_chunks() {
     let f = Fixture::with_files(&TOPICS);
