@@ -35,10 +35,9 @@ fn a_chunker_version_change_embeds_every_chunk_again() {
     let f = Fixture::with_files(&TOPICS);
     let first = f.ingest().expect("first ingest");
     let index = f.index();
-    let current: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(index.join(lore::store::CURRENT)).expect("CURRENT"),
-    )
-    .expect("pointer");
+    let current: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(index.join(lore::store::CURRENT)).expect("CURRENT"))
+            .expect("pointer");
     let manifest = index
         .join(current["dir"].as_str().expect("dir"))
         .join(lore::store::MANIFEST);
