@@ -312,12 +312,14 @@ pub fn apply(
         plans.remove(path);
     }
     // Metadata of unchanged documents as read now (a touched file has a new mtime; an index
-    // written before filters gets its fields on the next ingest).
+    // written before filters gets its fields on the next ingest). Documents sent through
+    // the API (a partial change) have no file: their `mtime` is when they arrived, so the
+    // same text sent again keeps the stored metadata and publishes nothing.
     let mut fresh_meta: HashMap<String, crate::store::DocMeta> = HashMap::new();
     for doc in changes.upserts {
         let old = prev_docs.get(&doc.path);
         let same = old.is_some_and(|e| reuse_chunks && e.hash == doc.hash);
-        if same {
+        if same && (changes.complete || old.is_some_and(|e| e.meta.is_none())) {
             fresh_meta.insert(doc.path.clone(), doc.meta.clone());
         }
         match old {

@@ -793,6 +793,26 @@ mod tests {
         .expect("a chunk")
     }
 
+    /// The chunks as one BM25 index and split into one index per range of `parts` (the
+    /// folders are returned to keep them alive).
+    fn one_and_split(
+        chunks: &[Chunk],
+        parts: &[std::ops::Range<usize>],
+    ) -> (Vec<tempfile::TempDir>, LexicalIndex, Vec<LexicalIndex>) {
+        let one = tempfile::TempDir::new().expect("temp dir");
+        build(one.path(), chunks).expect("build");
+        let single = LexicalIndex::open(one.path()).expect("open");
+        let mut dirs = vec![one];
+        let mut split = Vec::new();
+        for r in parts {
+            let d = tempfile::TempDir::new().expect("temp dir");
+            build(d.path(), &chunks[r.clone()]).expect("build");
+            split.push(LexicalIndex::open(d.path()).expect("open"));
+            dirs.push(d);
+        }
+        (dirs, single, split)
+    }
+
     /// The same chunks in one index and split over three score the same: the statistics
     /// are summed over the segments. Deleted chunks never come back.
     #[test]
@@ -821,22 +841,8 @@ mod tests {
                 chunk(i, &text.join(" "))
             })
             .collect();
-        let one = tempfile::TempDir::new().expect("temp dir");
-        build(one.path(), &chunks).expect("build");
-        let single = LexicalIndex::open(one.path()).expect("open");
         let parts = [0..10, 10..35, 35..60];
-        let dirs: Vec<tempfile::TempDir> = parts
-            .iter()
-            .map(|r| {
-                let d = tempfile::TempDir::new().expect("temp dir");
-                build(d.path(), &chunks[r.clone()]).expect("build");
-                d
-            })
-            .collect();
-        let split: Vec<LexicalIndex> = dirs
-            .iter()
-            .map(|d| LexicalIndex::open(d.path()).expect("open"))
-            .collect();
+        let (_dirs, single, split) = one_and_split(&chunks, &parts);
         let legs: Vec<SegmentLeg> = split
             .iter()
             .map(|index| SegmentLeg { index, alive: None })
@@ -899,22 +905,8 @@ mod tests {
                 chunk(i, &text.join(" "))
             })
             .collect();
-        let one = tempfile::TempDir::new().expect("temp dir");
-        build(one.path(), &chunks).expect("build");
-        let single = LexicalIndex::open(one.path()).expect("open");
         let parts = [0..400, 400..450, 450..820, 820..900];
-        let dirs: Vec<tempfile::TempDir> = parts
-            .iter()
-            .map(|r| {
-                let d = tempfile::TempDir::new().expect("temp dir");
-                build(d.path(), &chunks[r.clone()]).expect("build");
-                d
-            })
-            .collect();
-        let split: Vec<LexicalIndex> = dirs
-            .iter()
-            .map(|d| LexicalIndex::open(d.path()).expect("open"))
-            .collect();
+        let (_dirs, single, split) = one_and_split(&chunks, &parts);
         let dead = |global: u32| global % 3 == 1 && global >= 400;
         for deletes in [false, true] {
             let legs: Vec<SegmentLeg> = split

@@ -507,6 +507,27 @@ fn run_updates(
         restore_seconds: 0.0,
         segments_after: 0,
     };
+    // One incremental ingest of the whole document set, then the tiered merge, as after
+    // `lore ingest`, and the engine switched to the result.
+    let update = |docs: Vec<Document>| -> Result<crate::ingest::IngestReport> {
+        let changes = Changes {
+            upserts: docs,
+            removes: Vec::new(),
+            complete: true,
+            source: Some(format!("beir:{}", opts.dataset.display())),
+        };
+        let r = ingest::apply(
+            &opts.index,
+            changes,
+            embedder,
+            &settings,
+            progress,
+            Instant::now(),
+        )?;
+        crate::compact::compact(&opts.index, &crate::compact::MergePolicy::default(), false)?;
+        engine.reload_if_changed()?;
+        Ok(r)
+    };
     for round in 0..opts.update_rounds {
         // A deterministic, different 1% each round: an appended sentence changes the last
         // chunk of each document.
@@ -522,46 +543,14 @@ fn run_updates(
             docs[i] =
                 Document::from_text(d.path.clone(), text, Format::Text, Some(d.title.clone()));
         }
-        let changes = Changes {
-            upserts: docs.clone(),
-            removes: Vec::new(),
-            complete: true,
-            source: Some(format!("beir:{}", opts.dataset.display())),
-        };
-        let r = ingest::apply(
-            &opts.index,
-            changes,
-            embedder,
-            &settings,
-            progress,
-            Instant::now(),
-        )?;
-        // As after `lore ingest`: small segments are merged by the tiered policy.
-        crate::compact::compact(&opts.index, &crate::compact::MergePolicy::default(), false)?;
-        engine.reload_if_changed()?;
+        let r = update(docs.clone())?;
         report.seconds.push(r.seconds);
         report.chunks_embedded.push(r.chunks_embedded);
         report.chunks_reused.push(r.chunks_reused);
     }
     // Put every document back as first ingested, so the figures below compare with the
     // fresh build's on the same corpus.
-    let changes = Changes {
-        upserts: documents(ds),
-        removes: Vec::new(),
-        complete: true,
-        source: Some(format!("beir:{}", opts.dataset.display())),
-    };
-    let r = ingest::apply(
-        &opts.index,
-        changes,
-        embedder,
-        &settings,
-        progress,
-        Instant::now(),
-    )?;
-    crate::compact::compact(&opts.index, &crate::compact::MergePolicy::default(), false)?;
-    engine.reload_if_changed()?;
-    report.restore_seconds = r.seconds;
+    report.restore_seconds = update(documents(ds))?.seconds;
     let index = engine.index();
     report.segments_after = index.segments().len();
     report.recall_after = ann_recall(&index, qvecs, opts.search.ef_search);

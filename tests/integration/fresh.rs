@@ -747,7 +747,9 @@ async fn documents_api_adds_replaces_and_deletes() {
         "dense after the add"
     );
 
-    // The same text again: nothing to embed, nothing published.
+    // The same text again, in a later second (an API document's `mtime` is when it
+    // arrived): nothing to embed, nothing published.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (status, body) = server
         .post_document(json!({"path": path, "text": text}))
         .await;
