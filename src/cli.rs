@@ -1306,19 +1306,11 @@ fn bench_http(args: BenchHttpArgs) -> Result<ExitCode> {
     let queries = Arc::new(lore::bench::http::read_queries(&queries)?);
     let runtime = tokio::runtime::Runtime::new()?;
     if warmup > 0 {
-        let variants: Vec<String> = queries
-            .iter()
-            .take(warmup)
-            .enumerate()
-            .map(|(i, q)| format!("{q} (warm-up {i})"))
-            .collect();
-        runtime.block_on(lore::bench::http::load(
+        runtime.block_on(lore::bench::http::warm_up(
             &url,
-            Arc::new(variants),
-            0,
-            &mode,
-            1,
+            &queries,
             warmup,
+            &mode,
             api_key.as_deref(),
         ))?;
     }

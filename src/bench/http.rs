@@ -27,6 +27,29 @@ pub struct HttpLoad {
     pub p99_ms: f64,
 }
 
+/// Sends `n` variants of the first queries, unmeasured: ONNX Runtime sizes its buffers on
+/// the first calls, and the variants (`… (warm-up i)`) keep the server's query cache from
+/// answering a measured query later.
+pub async fn warm_up(
+    url: &str,
+    queries: &[String],
+    n: usize,
+    mode: &str,
+    api_key: Option<&str>,
+) -> Result<()> {
+    let variants: Vec<String> = queries
+        .iter()
+        .take(n)
+        .enumerate()
+        .map(|(i, q)| format!("{q} (warm-up {i})"))
+        .collect();
+    let n = variants.len();
+    if n > 0 {
+        load(url, Arc::new(variants), 0, mode, 1, n, api_key).await?;
+    }
+    Ok(())
+}
+
 /// Sends `requests` searches from `concurrency` keep-alive clients, queries taken in turn
 /// from `queries` starting at `offset` (each used once while there are enough; give each
 /// run its own offset so no run meets queries the server has already cached).

@@ -361,20 +361,8 @@ fn measure_serve(cmd: &ServeCommand, root: &Path, queries: &[String]) -> Result<
         .map_err(|_| crate::Error::index(root, "lore serve did not start listening"))?;
     let start_s = started.elapsed().as_secs_f64();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| io("starting a runtime", e))?;
-    let warm: Vec<String> = queries
-        .iter()
-        .take(20)
-        .enumerate()
-        .map(|(i, q)| format!("{q} (warm-up {i})"))
-        .collect();
-    runtime.block_on(crate::bench::http::load(
-        &url,
-        Arc::new(warm),
-        0,
-        "hybrid",
-        1,
-        20,
-        None,
+    runtime.block_on(crate::bench::http::warm_up(
+        &url, queries, 20, "hybrid", None,
     ))?;
     let load = runtime.block_on(crate::bench::http::load(
         &url,

@@ -933,6 +933,15 @@ fn bench_scale_at_fifty_thousand_chunks() {
         num("index_rss_mb") > 0.0 && num("build_peak_rss_mb") > 0.0,
         "{r}"
     );
+    // `lore serve` was started on the index and answered every text query over HTTP.
+    let serve = &r["serve"];
+    assert_eq!(serve["requests"].as_u64(), Some(100), "{r}");
+    assert_eq!(serve["failed"].as_u64(), Some(0), "{r}");
+    assert!(
+        serve["rss_mb"].as_f64().is_some_and(|mb| mb > 0.0)
+            && serve["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{r}"
+    );
     // The table is printed too.
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("| 50000 |"), "{table}");
