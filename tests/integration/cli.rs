@@ -148,13 +148,9 @@ fn cli_refuses_an_index_built_with_another_model_until_reingested() {
     let response = stdout_json(&out, "lore search --quantized on a full-precision index");
     assert_eq!(response["results"][0]["source"]["path"], TOPICS[0].0);
     // An index that does not record it (written by an older lore) is refused.
-    let current = lore::store::read_current(&index_dir)
-        .expect("CURRENT")
-        .expect("published");
-    let manifest = index_dir.join(current.dir).join(lore::store::MANIFEST);
-    let mut m: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
-    m.as_object_mut().unwrap().remove("model_dir");
-    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    crate::support::edit_manifest(&index_dir, |m| {
+        m.remove("model_dir");
+    });
     let out = lore(
         cwd,
         &["search", "sourdough", "--index", index, "--quantized"],

@@ -237,20 +237,14 @@ fn an_index_from_before_collections_opens_as_default() {
     ingest(two.home.path(), &root, false).expect("ingest");
     // What an older lore wrote: no collections folder, a manifest without the model folder
     // and with the folder as given.
-    let current = lore::store::read_current(&root)
-        .expect("CURRENT")
-        .expect("published");
-    let manifest_path = root.join(&current.dir).join(lore::store::MANIFEST);
-    let mut m: Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).expect("read")).expect("json");
-    let obj = m.as_object_mut().expect("object");
-    obj.remove("model_dir");
-    obj.remove("model_quantized");
-    obj.insert(
-        "source".into(),
-        json!(two.home.path().display().to_string()),
-    );
-    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).expect("json")).expect("write");
+    crate::support::edit_manifest(&root, |m| {
+        m.remove("model_dir");
+        m.remove("model_quantized");
+        m.insert(
+            "source".into(),
+            json!(two.home.path().display().to_string()),
+        );
+    });
     assert!(!root.join(collections::COLLECTIONS_DIR).exists());
 
     assert_eq!(collections::list(&root).expect("list"), names(&["default"]));

@@ -34,18 +34,13 @@ fn reingesting_an_unchanged_folder_embeds_nothing_and_publishes_nothing() {
 fn a_chunker_version_change_embeds_every_chunk_again() {
     let f = Fixture::with_files(&TOPICS);
     let first = f.ingest().expect("first ingest");
-    let index = f.index();
-    let current: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(index.join(lore::store::CURRENT)).expect("CURRENT"))
-            .expect("pointer");
-    let manifest = index
-        .join(current["dir"].as_str().expect("dir"))
-        .join(lore::store::MANIFEST);
-    let mut m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&manifest).expect("manifest")).expect("json");
-    assert_eq!(m["chunker"], lore::chunk::CHUNKER_VERSION, "fixture check");
-    m["chunker"] = serde_json::json!(lore::chunk::CHUNKER_VERSION - 1);
-    std::fs::write(&manifest, serde_json::to_vec(&m).expect("json")).expect("write");
+    crate::support::edit_manifest(&f.index(), |m| {
+        assert_eq!(m["chunker"], lore::chunk::CHUNKER_VERSION, "fixture check");
+        m.insert(
+            "chunker".into(),
+            serde_json::json!(lore::chunk::CHUNKER_VERSION - 1),
+        );
+    });
 
     let second = f.ingest().expect("second ingest");
     assert!(second.full_reembed_reason.is_some());

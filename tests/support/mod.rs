@@ -149,6 +149,18 @@ be chased by minor pieces gaining tempo.
 ];
 
 /// Writes `files` (relative path, contents) under `dir`, creating folders as needed.
+/// Rewrites the current generation's manifest of the index at `root` through `edit`: how
+/// tests make an index look as an older lore (or another chunker) wrote it.
+pub fn edit_manifest(root: &Path, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) {
+    let current = lore::store::read_current(root)
+        .expect("CURRENT")
+        .expect("published");
+    let path = root.join(current.dir).join(lore::store::MANIFEST);
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    edit(m.as_object_mut().expect("a manifest is an object"));
+    std::fs::write(&path, serde_json::to_vec(&m).expect("json")).expect("write");
+}
+
 pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
     for (rel, text) in files {
         write_bytes(dir, rel, text.as_bytes());
