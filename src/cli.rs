@@ -629,8 +629,7 @@ fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
     };
     let doc = read_file(root, &candidate, &config.ingest)
         .map_err(|s| anyhow::anyhow!("lore would skip this file: {s}"))?;
-    let dir = ModelSpec::locate(config.model_dir.as_deref());
-    let spec = ModelSpec::from_dir(&dir, config.quantized, config.embed.max_length)?;
+    let spec = model_spec(config)?;
     let chunker = lore::chunk::Chunker::new(spec.sizing_tokenizer()?, &config.chunking)?;
     let chunks = chunker.chunk(&doc);
     if json {
@@ -717,10 +716,22 @@ fn ingest_jsonl(
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_embedder(config: &Config, workload: Workload) -> Result<Embedder> {
+/// The configured model folder, read (its configs, not the ONNX session).
+fn model_spec(config: &Config) -> Result<ModelSpec> {
     let dir = ModelSpec::locate(config.model_dir.as_deref());
-    let spec = ModelSpec::from_dir(&dir, config.quantized, config.embed.max_length)?;
-    Ok(Embedder::load(spec, &config.embed, workload)?)
+    Ok(ModelSpec::from_dir(
+        &dir,
+        config.quantized,
+        config.embed.max_length,
+    )?)
+}
+
+fn load_embedder(config: &Config, workload: Workload) -> Result<Embedder> {
+    Ok(Embedder::load(
+        model_spec(config)?,
+        &config.embed,
+        workload,
+    )?)
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -900,7 +911,7 @@ fn bench_scale(config: &Config, global: &Global, args: BenchScaleArgs) -> Result
     let (model, serve) = if args.no_serve {
         (None, None)
     } else {
-        let model = load_embedder(config, Workload::Queries)?.info().clone();
+        let model = model_spec(config)?.info()?;
         let mut serve_args = Vec::new();
         if let Some(c) = &global.config {
             serve_args.push("--config".into());

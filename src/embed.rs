@@ -242,6 +242,33 @@ impl ModelSpec {
         })
     }
 
+    /// The fingerprint an index records for this model, without starting ONNX Runtime:
+    /// what `lore bench-scale` labels a synthetic index with so `lore serve` accepts it.
+    pub fn info(&self) -> Result<ModelInfo> {
+        let onnx = std::fs::read(&self.onnx_file)
+            .map_err(|e| Error::io(format!("reading {}", self.onnx_file.display()), e))?;
+        Ok(self.info_of(&onnx))
+    }
+
+    /// The fingerprint of this folder with `onnx` as its model bytes.
+    fn info_of(&self, onnx: &[u8]) -> ModelInfo {
+        let file_name = |p: &Path| {
+            p.file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        ModelInfo {
+            name: format!("{}/{}", file_name(&self.dir), file_name(&self.onnx_file)),
+            hash: blake3::hash(onnx).to_hex()[..16].to_string(),
+            dim: self.dim,
+            max_length: self.max_length,
+            pooling: self.pooling.name().to_string(),
+            query_prompt: self.query_prompt.clone(),
+            document_prompt: self.document_prompt.clone(),
+            normalize: self.normalize,
+        }
+    }
+
     /// The model's tokenizer with truncation and padding turned off, for sizing chunks and
     /// counting real tokens (the shipped tokenizer.json pads and truncates at 128).
     pub fn sizing_tokenizer(&self) -> Result<Tokenizer> {
@@ -373,18 +400,7 @@ impl Embedder {
     pub fn load(spec: ModelSpec, cfg: &EmbedConfig, workload: Workload) -> Result<Embedder> {
         let onnx = std::fs::read(&spec.onnx_file)
             .map_err(|e| Error::io(format!("reading {}", spec.onnx_file.display()), e))?;
-        let hash = blake3::hash(&onnx).to_hex()[..16].to_string();
-        let name = format!(
-            "{}/{}",
-            spec.dir
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            spec.onnx_file
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        );
+        let info = spec.info_of(&onnx);
         let (n_sessions, threads) = match workload {
             Workload::Batch => (
                 1,
@@ -424,16 +440,6 @@ impl Embedder {
                 spec.max_length,
                 spec.pooling,
             )?),
-        };
-        let info = ModelInfo {
-            name,
-            hash,
-            dim: spec.dim,
-            max_length: spec.max_length,
-            pooling: spec.pooling.name().to_string(),
-            query_prompt: spec.query_prompt.clone(),
-            document_prompt: spec.document_prompt.clone(),
-            normalize: spec.normalize,
         };
         Ok(Embedder {
             sessions,
