@@ -207,9 +207,10 @@ struct IngestArgs {
     /// segment (`--segment-chunks`).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["rebuild", "include", "exclude"])]
     jsonl: Option<PathBuf>,
-    /// Chunks per segment written by a `--jsonl` load.
-    #[arg(long, default_value_t = lore::prepared::DEFAULT_SEGMENT_CHUNKS, requires = "jsonl")]
-    segment_chunks: usize,
+    /// Chunks per segment the ingest writes (default: `ingest.segment_chunks`, 200,000):
+    /// its memory is that of one segment, about 5 KB per chunk, however large the folder.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    segment_chunks: Option<u64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -811,10 +812,13 @@ fn ingest(config: Config, global: &Global, args: IngestArgs) -> Result<ExitCode>
     } = args;
     let root = lore::collections::collection_root(&config.index_dir(), &collection)?;
     let embedder = load_embedder(&config, Workload::Batch)?;
-    if let Some(file) = jsonl {
-        return ingest_jsonl(&config, &root, &embedder, &file, segment_chunks, json);
-    }
     let mut read = config.ingest.clone();
+    if let Some(n) = segment_chunks {
+        read.segment_chunks = n as usize;
+    }
+    if let Some(file) = jsonl {
+        return ingest_jsonl(&config, &root, &embedder, &file, read.segment_chunks, json);
+    }
     read.include.extend(include);
     read.exclude.extend(exclude);
     let settings = IngestSettings {

@@ -34,8 +34,15 @@ pub struct Config {
     pub chat: ChatConfig,
 }
 
-/// Which files of a folder are read, and how. Not part of the index fingerprint: a file
-/// whose reader or filter changes is simply added, changed or removed on the next ingest.
+/// Chunks a writer holds in memory before writing them as a segment. A segment of this
+/// size costs ~1 GB to build at 384 dimensions (about 5 KB per chunk: vectors, their flat
+/// copy for the graph, int8 codes, the BM25 writer, chunk texts); larger writes become
+/// several segments.
+pub const DEFAULT_SEGMENT_CHUNKS: usize = 200_000;
+
+/// Which files of a folder are read, and how, and how much an ingest holds in memory. Not
+/// part of the index fingerprint: a file whose reader or filter changes is simply added,
+/// changed or removed on the next ingest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
@@ -51,6 +58,9 @@ pub struct IngestConfig {
     pub max_file_mb: f64,
     /// A reader still busy with one file after this long gives up on it (`timeout`).
     pub file_timeout_s: f64,
+    /// Chunks per segment an ingest writes: its memory is that of one segment, whatever
+    /// the size of the folder or of the change.
+    pub segment_chunks: usize,
 }
 
 impl Default for IngestConfig {
@@ -63,6 +73,7 @@ impl Default for IngestConfig {
             // always a dump or a log, and would hold the writer lock for minutes.
             max_file_mb: 50.0,
             file_timeout_s: 30.0,
+            segment_chunks: DEFAULT_SEGMENT_CHUNKS,
         }
     }
 }

@@ -1,13 +1,15 @@
 //! Ingestion: documents → chunks → embeddings → a new published index generation.
 //!
-//! Every ingest builds a complete new generation beside the current one and publishes it
-//! by rewriting `CURRENT` atomically, so readers never see a half-built index and a crash at
-//! any moment leaves the previous generation intact. Work is incremental: a document whose
-//! content hash is unchanged keeps its chunks, and any chunk whose embedding text was seen
-//! before (with the same model) keeps its vector.
+//! Every ingest writes new segments beside the current generation and publishes a new
+//! generation by rewriting `CURRENT` atomically, so readers never see a half-built index and
+//! a crash at any moment leaves the previous generation intact. Work is incremental: a
+//! document whose content hash is unchanged keeps its chunks where they are, and any chunk
+//! whose embedding text was seen before (with the same model) keeps its vector. It also
+//! streams: files are read, chunked and embedded a group at a time and written a segment at
+//! a time, so memory does not grow with the folder.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -18,7 +20,7 @@ use crate::config::{ChunkingConfig, HnswConfig, IngestConfig};
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::read::SkipReason;
-use crate::segment::Segment;
+use crate::segment::SegmentSink;
 use crate::source::{self, Document, Skipped};
 use crate::store::{self, Current, DocEntry, Manifest};
 
@@ -87,14 +89,26 @@ pub struct IngestReport {
 
 /// A set of changes to apply to the current generation.
 pub struct Changes {
-    /// Documents to add or replace.
+    /// Documents to add or replace, already in memory (API documents, a watcher's batch).
     pub upserts: Vec<Document>,
+    /// Files to read and add or replace (a folder ingest). They are read a group at a time
+    /// as the ingest goes, so its memory holds one segment, not the folder.
+    pub files: Option<FolderFiles>,
     /// Paths to remove.
     pub removes: Vec<String>,
-    /// `upserts` is the complete document set: anything else is removed (folder ingest).
+    /// `upserts` and `files` are the complete document set: anything else is removed
+    /// (folder ingest).
     pub complete: bool,
     /// The ingested folder, recorded in the manifest.
     pub source: Option<String>,
+}
+
+/// A listed folder whose files an ingest reads as it goes.
+pub struct FolderFiles {
+    pub root: PathBuf,
+    pub files: Vec<source::Candidate>,
+    /// Files the walk already skipped; reported with those that fail to read.
+    pub skipped: Vec<Skipped>,
 }
 
 /// Ingests a folder: every readable file under it becomes the new document set.
@@ -107,48 +121,8 @@ pub fn ingest_folder(
 ) -> Result<IngestReport> {
     let started = Instant::now();
     let listing = source::list_files(folder, &settings.read)?;
-    progress.phase("reading", listing.files.len() as u64);
-    let results: Vec<std::result::Result<Document, Skipped>> = listing
-        .files
-        .par_iter()
-        .map(|f| {
-            let r = source::read_file(folder, f, &settings.read);
-            progress.advance(1);
-            r
-        })
-        .collect();
-    let mut docs = Vec::with_capacity(results.len());
-    let mut skipped = listing.skipped;
-    for r in results {
-        match r {
-            Ok(d) => docs.push(d),
-            Err(s) => skipped.push(s),
-        }
-    }
-    skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    let found = docs.len() + skipped.len();
-    if docs.is_empty() {
-        let summary = summarize_skips(&skipped);
-        let detail = if found == 0 {
-            "holds no files".to_string()
-        } else {
-            format!(
-                "holds {found} files but lore read none of them ({}){}",
-                summary.join(", "),
-                name_a_few(&skipped)
-            )
-        };
-        return Err(Error::Corpus {
-            path: folder.to_path_buf(),
-            message: format!(
-                "{detail}; nothing was changed (lore reads {})",
-                source::EXTENSIONS.map(|(e, _)| format!(".{e}")).join(" ")
-            ),
-        });
-    }
-    let mut by_format: BTreeMap<String, usize> = BTreeMap::new();
-    for d in &docs {
-        *by_format.entry(d.format.name().to_string()).or_default() += 1;
+    if listing.files.is_empty() {
+        return Err(nothing_read(folder, &listing.skipped));
     }
     // The canonical path, so the same folder reached another way is recognised as the
     // same (see the check in `apply`) and `/v1/source` finds its files from any cwd.
@@ -157,24 +131,38 @@ pub fn ingest_folder(
         .display()
         .to_string();
     let changes = Changes {
-        upserts: docs,
+        upserts: Vec::new(),
+        files: Some(FolderFiles {
+            root: folder.to_path_buf(),
+            files: listing.files,
+            skipped: listing.skipped,
+        }),
         removes: Vec::new(),
         complete: true,
         source: Some(source),
     };
-    let mut report = apply(index_root, changes, embedder, settings, progress, started)?;
-    report.files_found = found;
-    report.files_by_format = by_format;
-    report.files_skipped = skipped.len();
-    for s in &skipped {
-        *report
-            .skipped_by_reason
-            .entry(s.reason.as_str().to_string())
-            .or_default() += 1;
+    apply(index_root, changes, embedder, settings, progress, started)
+}
+
+/// The error of a folder with nothing lore could read; nothing is changed.
+fn nothing_read(folder: &Path, skipped: &[Skipped]) -> Error {
+    let detail = if skipped.is_empty() {
+        "holds no files".to_string()
+    } else {
+        format!(
+            "holds {} files but lore read none of them ({}){}",
+            skipped.len(),
+            summarize_skips(skipped).join(", "),
+            name_a_few(skipped)
+        )
+    };
+    Error::Corpus {
+        path: folder.to_path_buf(),
+        message: format!(
+            "{detail}; nothing was changed (lore reads {})",
+            source::EXTENSIONS.map(|(e, _)| format!(".{e}")).join(" ")
+        ),
     }
-    report.unsupported_extensions = unsupported_extensions(&skipped);
-    report.skipped = skipped;
-    Ok(report)
 }
 
 /// `unsupported 212 (.png 150, .css 40, .js 22)`-style counts, one entry per reason.
@@ -254,15 +242,80 @@ impl Previous {
     fn read_doc(&mut self, root: &Path, e: &DocEntry) -> Result<(Vec<Chunk>, Vec<Vec<f32>>)> {
         store::read_document(root, &self.manifest, &mut self.stores, e)
     }
+
+    /// Adds a document's vectors to `cache`, keyed by their chunks' embedding texts.
+    fn cache_vectors(
+        &mut self,
+        root: &Path,
+        e: &DocEntry,
+        cache: &mut HashMap<blake3::Hash, Vec<f32>>,
+    ) -> Result<()> {
+        let (chunks, vectors) = self.read_doc(root, e)?;
+        for (c, v) in chunks.iter().zip(vectors) {
+            cache.insert(blake3::hash(c.embedding_text().as_bytes()), v);
+        }
+        Ok(())
+    }
+}
+
+/// Files read (in parallel) before their documents are chunked and placed.
+const READ_GROUP: usize = 64;
+/// Chunks gathered before they are embedded together, shortest texts first so each batch
+/// pads little; also the most chunks waiting for vectors at any time.
+const EMBED_WINDOW: usize = 2048;
+
+/// What becomes of one path of the new document set.
+enum Work {
+    /// A document of the previous generation that this change does not touch.
+    Keep,
+    /// A file to read.
+    Read(source::Candidate),
+    /// A document given in memory.
+    Given(Document),
+}
+
+/// One path after reading and comparing with the previous generation.
+enum Outcome {
+    Skip(Skipped),
+    /// Unchanged: keeps its chunks. `meta` is the metadata read now (None when untouched).
+    Same {
+        path: String,
+        meta: Option<crate::store::DocMeta>,
+        format: Option<&'static str>,
+    },
+    /// New or changed: its fresh chunks.
+    New {
+        path: String,
+        hash: String,
+        meta: crate::store::DocMeta,
+        format: Option<&'static str>,
+        chunks: Vec<Chunk>,
+        existed: bool,
+    },
+}
+
+/// A document whose chunks wait for their vectors before going into a segment.
+struct Pending {
+    path: String,
+    hash: String,
+    meta: Option<crate::store::DocMeta>,
+    chunks: Vec<Chunk>,
+    vectors: Vec<Option<Vec<f32>>>,
 }
 
 /// Applies `changes` to the index at `index_root` and publishes a new generation.
 ///
 /// Documents that did not change stay where they are, in their segments; the new and
-/// changed ones are written as one new segment; removed and replaced documents simply
-/// leave the manifest (their chunks become tombstones of their segments). So an update
-/// costs what changed, not the corpus. When every chunk has to move (model, chunking or
-/// graph settings changed, or `--rebuild`), the new segment holds everything.
+/// changed ones are written to new segments; removed and replaced documents simply leave
+/// the manifest (their chunks become tombstones of their segments). So an update costs
+/// what changed, not the corpus. When every chunk has to move (model, chunking or graph
+/// settings changed, or `--rebuild`), the new segments hold everything.
+///
+/// The work streams: files are read a group at a time, chunked, embedded a window at a
+/// time and written a segment at a time (`settings.segment_chunks`), so peak memory is
+/// that of one segment however large the folder or the change. Nothing is published
+/// until the end; a crash leaves the previous generation and unreferenced segment
+/// folders, which the next writer removes.
 pub fn apply(
     index_root: &Path,
     changes: Changes,
@@ -272,9 +325,13 @@ pub fn apply(
     started: Instant,
 ) -> Result<IngestReport> {
     let (_lock, current) = store::begin_write(index_root)?;
-    if !settings.replace {
-        check_same_source(index_root, current.as_ref(), &changes)?;
-    }
+    let Changes {
+        upserts,
+        files,
+        removes,
+        complete,
+        source,
+    } = changes;
 
     let mut report = IngestReport::default();
     let mut previous = match (&current, settings.rebuild) {
@@ -287,208 +344,287 @@ pub fn apply(
         _ => None,
     };
     let reuse_chunks = previous.as_ref().is_some_and(|p| p.reuse_chunks);
-    // Every kept document moves into the new segment when its chunks or graph are stale.
+    // Every kept document moves into the new segments when its chunks or graph are stale.
     let rewrite_all = previous
         .as_ref()
         .is_some_and(|p| !p.reuse_chunks || p.manifest.hnsw != settings.hnsw);
     let same_model = previous.as_ref().is_some_and(|p| p.same_model);
-
-    // 1. Decide, per document, whether it keeps its chunks.
-    enum Plan {
-        Keep,
-        Chunk(Document),
-    }
-    let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
+    let by_text = previous.as_ref().is_some_and(|p| p.vectors_by_text);
     let prev_docs: BTreeMap<String, DocEntry> = previous
         .as_ref()
         .map(|p| p.manifest.documents.clone())
         .unwrap_or_default();
-    if !changes.complete {
+
+    // 1. The new document set, in path order: untouched documents (of a partial change),
+    //    then removals, then files and given documents (which win over both).
+    let mut work: BTreeMap<String, Work> = BTreeMap::new();
+    if !complete {
         for path in prev_docs.keys() {
-            plans.insert(path.clone(), Plan::Keep);
+            work.insert(path.clone(), Work::Keep);
         }
     }
-    for path in &changes.removes {
-        plans.remove(path);
+    for path in &removes {
+        work.remove(path);
     }
-    // Metadata of unchanged documents as read now (a touched file has a new mtime; an index
-    // written before filters gets its fields on the next ingest). Documents sent through
-    // the API (a partial change) have no file: their `mtime` is when they arrived, so the
-    // same text sent again keeps the stored metadata and publishes nothing.
-    let mut fresh_meta: HashMap<String, crate::store::DocMeta> = HashMap::new();
-    for doc in changes.upserts {
-        let old = prev_docs.get(&doc.path);
-        let same = old.is_some_and(|e| reuse_chunks && e.hash == doc.hash);
-        if same && (changes.complete || old.is_some_and(|e| e.meta.is_none())) {
-            fresh_meta.insert(doc.path.clone(), doc.meta.clone());
+    let (folder, mut skipped) = match files {
+        Some(f) => {
+            for c in f.files {
+                work.insert(source::rel_path(&f.root, &c.path), Work::Read(c));
+            }
+            (Some(f.root), f.skipped)
         }
-        match old {
-            Some(_) if same => report.files_unchanged += 1,
-            Some(_) => report.files_changed += 1,
-            None => report.files_added += 1,
-        }
-        plans.insert(
-            doc.path.clone(),
-            if same { Plan::Keep } else { Plan::Chunk(doc) },
-        );
+        None => (None, Vec::new()),
+    };
+    for d in upserts {
+        work.insert(d.path.clone(), Work::Given(d));
     }
-    report.files_read = report.files_added + report.files_changed + report.files_unchanged;
-    report.files_removed = prev_docs.keys().filter(|p| !plans.contains_key(*p)).count();
-    if rewrite_all && !same_model && plans.values().any(|p| matches!(p, Plan::Keep)) {
+    if !settings.replace && complete {
+        if let Err(e) = check_same_source(index_root, current.as_ref(), source.as_deref(), &work) {
+            // A folder of which nothing can be read says so first: that is the mistake to
+            // fix (reading stops at the first readable file).
+            if let Some(root) = &folder {
+                let mut all = skipped;
+                for w in work.values() {
+                    match w {
+                        Work::Read(c) => match source::read_file(root, c, &settings.read) {
+                            Ok(_) => return Err(e),
+                            Err(s) => all.push(s),
+                        },
+                        _ => return Err(e),
+                    }
+                }
+                all.sort_by(|a, b| a.path.cmp(&b.path));
+                return Err(nothing_read(root, &all));
+            }
+            return Err(e);
+        }
+    }
+    if rewrite_all && !same_model && work.values().any(|w| matches!(w, Work::Keep)) {
         return Err(Error::index(
             index_root,
             "was built with another embedding model, and documents added through the API cannot be embedded again without their files; ingest the folder again (`lore ingest DIR --rebuild`)",
         ));
     }
 
-    // 2. Chunk the new and changed documents.
-    let chunker = Chunker::new(embedder.tokenizer().clone(), &settings.chunking)?;
-    let to_chunk: Vec<&Document> = plans
-        .values()
-        .filter_map(|p| match p {
-            Plan::Chunk(d) => Some(d),
-            Plan::Keep => None,
-        })
-        .collect();
-    progress.phase("chunking", to_chunk.len() as u64);
-    let fresh: HashMap<&str, Vec<Chunk>> = to_chunk
-        .par_iter()
-        .map(|d| {
-            let c = chunker.chunk(d);
-            progress.advance(1);
-            (d.path.as_str(), c)
-        })
-        .collect();
-
-    // 3. Vectors worth reusing: those of the documents being replaced or removed (an edit
-    //    keeps most of a document's chunks, a rename all of them), by embedding text.
-    let mut cache: HashMap<blake3::Hash, Vec<f32>> = HashMap::new();
-    if let Some(p) = previous.as_mut().filter(|p| p.vectors_by_text) {
-        for (path, e) in &prev_docs {
-            if matches!(plans.get(path), Some(Plan::Keep)) {
-                continue;
-            }
-            let (cs, vs) = p.read_doc(index_root, e)?;
-            for (c, v) in cs.iter().zip(vs) {
-                cache.insert(blake3::hash(c.embedding_text().as_bytes()), v);
-            }
+    // 2. Vectors worth reusing, by embedding text: those of removed documents (a rename
+    //    keeps all of them) for the whole ingest, and those of each replaced document (an
+    //    edit keeps most) until the segment it goes into is written.
+    let mut removed_vectors: HashMap<blake3::Hash, Vec<f32>> = HashMap::new();
+    let mut replaced_vectors: HashMap<blake3::Hash, Vec<f32>> = HashMap::new();
+    if let Some(p) = previous.as_mut().filter(|_| by_text) {
+        for (_, e) in prev_docs.iter().filter(|(p, _)| !work.contains_key(*p)) {
+            p.cache_vectors(index_root, e, &mut removed_vectors)?;
         }
     }
 
-    // 4. The new segment's chunks in path order; kept documents stay in their segments
-    //    (or are copied in, chunks and vectors, when everything is rewritten).
+    // 3. Stream: read and chunk a group of files, gather chunks with their reusable
+    //    vectors, embed a window at a time, write a segment whenever one is full.
+    let chunker = Chunker::new(embedder.tokenizer().clone(), &settings.chunking)?;
     let generation = current.as_ref().map_or(1, |c| c.generation + 1);
-    let new_id = store::next_segment_id(index_root, generation);
-    let mut chunks: Vec<Chunk> = Vec::new();
-    let mut vectors: Vec<Option<Vec<f32>>> = Vec::new();
-    let mut documents = BTreeMap::new();
+    let mut sink = SegmentSink::new(
+        index_root,
+        store::next_segment_id(index_root, generation),
+        settings.read.segment_chunks,
+        embedder.info().dim,
+        &settings.hnsw,
+    );
+    let mut documents: BTreeMap<String, DocEntry> = BTreeMap::new();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut pending_chunks = 0usize;
     let mut kept = 0usize;
     let mut cached_new = 0usize;
     let mut meta_changed = false;
-    for (path, plan) in &plans {
-        let first = chunks.len() as u32;
-        let (hash, meta) = match plan {
-            Plan::Keep => {
-                let e = &prev_docs[path];
-                kept += e.chunks as usize;
-                let meta = match fresh_meta.remove(path) {
-                    Some(m) => {
-                        meta_changed |= e.meta.as_ref() != Some(&m);
-                        Some(m)
-                    }
-                    None => e.meta.clone(),
+    progress.phase("ingesting", work.len() as u64);
+    let mut work = work.into_iter();
+    loop {
+        let group: Vec<(String, Work)> = work.by_ref().take(READ_GROUP).collect();
+        let last = group.is_empty();
+        let decide = |d: Document, format: Option<&'static str>| {
+            let old = prev_docs.get(&d.path);
+            if old.is_some_and(|e| reuse_chunks && e.hash == d.hash) {
+                return Outcome::Same {
+                    path: d.path,
+                    meta: Some(d.meta),
+                    format,
                 };
-                if !rewrite_all {
-                    documents.insert(path.clone(), DocEntry { meta, ..e.clone() });
-                    continue;
-                }
-                let p = previous
-                    .as_mut()
-                    .expect("Keep implies a previous generation");
-                let (cs, vs) = p.read_doc(index_root, e)?;
-                chunks.extend(cs);
-                vectors.extend(vs.into_iter().map(Some));
-                (e.hash.clone(), meta)
             }
-            Plan::Chunk(d) => {
-                for c in fresh.get(d.path.as_str()).cloned().unwrap_or_default() {
-                    let v = cache
-                        .get(&blake3::hash(c.embedding_text().as_bytes()))
-                        .cloned();
-                    cached_new += v.is_some() as usize;
-                    vectors.push(v);
-                    chunks.push(c);
-                }
-                (d.hash.clone(), Some(d.meta.clone()))
+            Outcome::New {
+                chunks: chunker.chunk(&d),
+                existed: old.is_some(),
+                path: d.path,
+                hash: d.hash,
+                meta: d.meta,
+                format,
             }
         };
-        documents.insert(
-            path.clone(),
-            DocEntry {
-                hash,
-                segment: new_id,
-                first_chunk: first,
-                chunks: chunks.len() as u32 - first,
-                meta,
-            },
-        );
+        let outcomes: Vec<Outcome> = group
+            .into_par_iter()
+            .map(|(path, w)| match w {
+                Work::Keep => Outcome::Same {
+                    path,
+                    meta: None,
+                    format: None,
+                },
+                Work::Read(c) => {
+                    let root = folder.as_deref().expect("files come with their folder");
+                    match source::read_file(root, &c, &settings.read) {
+                        Ok(d) => {
+                            let format = d.format.name();
+                            decide(d, Some(format))
+                        }
+                        Err(s) => Outcome::Skip(s),
+                    }
+                }
+                Work::Given(d) => decide(d, None),
+            })
+            .collect();
+        for o in outcomes {
+            match o {
+                Outcome::Skip(s) => {
+                    skipped.push(s);
+                    progress.advance(1);
+                }
+                Outcome::Same { path, meta, format } => {
+                    let e = &prev_docs[&path];
+                    if let Some(f) = format {
+                        *report.files_by_format.entry(f.to_string()).or_default() += 1;
+                    }
+                    // Metadata as read now (a touched file has a new mtime; an index written
+                    // before filters gets its fields). A document sent through the API (a
+                    // partial change) has no file: its `mtime` is when it arrived, so the
+                    // same text sent again keeps the stored metadata and publishes nothing.
+                    let meta = match meta {
+                        Some(m) => {
+                            report.files_unchanged += 1;
+                            if complete || e.meta.is_none() {
+                                meta_changed |= e.meta.as_ref() != Some(&m);
+                                Some(m)
+                            } else {
+                                e.meta.clone()
+                            }
+                        }
+                        None => e.meta.clone(),
+                    };
+                    kept += e.chunks as usize;
+                    if !rewrite_all {
+                        documents.insert(path, DocEntry { meta, ..e.clone() });
+                        progress.advance(1);
+                        continue;
+                    }
+                    let p = previous
+                        .as_mut()
+                        .expect("an unchanged document implies a previous generation");
+                    let (chunks, vectors) = p.read_doc(index_root, e)?;
+                    pending_chunks += chunks.len();
+                    pending.push(Pending {
+                        hash: e.hash.clone(),
+                        path,
+                        meta,
+                        chunks,
+                        vectors: vectors.into_iter().map(Some).collect(),
+                    });
+                }
+                Outcome::New {
+                    path,
+                    hash,
+                    meta,
+                    format,
+                    chunks,
+                    existed,
+                } => {
+                    if let Some(f) = format {
+                        *report.files_by_format.entry(f.to_string()).or_default() += 1;
+                    }
+                    if existed {
+                        report.files_changed += 1;
+                        if let Some(p) = previous.as_mut().filter(|_| by_text) {
+                            p.cache_vectors(index_root, &prev_docs[&path], &mut replaced_vectors)?;
+                        }
+                    } else {
+                        report.files_added += 1;
+                    }
+                    let vectors: Vec<Option<Vec<f32>>> = chunks
+                        .iter()
+                        .map(|c| {
+                            let key = blake3::hash(c.embedding_text().as_bytes());
+                            replaced_vectors
+                                .get(&key)
+                                .or_else(|| removed_vectors.get(&key))
+                                .cloned()
+                        })
+                        .collect();
+                    cached_new += vectors.iter().filter(|v| v.is_some()).count();
+                    pending_chunks += chunks.len();
+                    pending.push(Pending {
+                        path,
+                        hash,
+                        meta: Some(meta),
+                        chunks,
+                        vectors,
+                    });
+                }
+            }
+        }
+        if last || pending_chunks >= EMBED_WINDOW {
+            let before = sink.segments_written();
+            place(
+                &mut pending,
+                &mut sink,
+                &mut documents,
+                embedder,
+                &mut report,
+                progress,
+            )?;
+            pending_chunks = 0;
+            if sink.segments_written() > before {
+                replaced_vectors.clear();
+            }
+        }
+        if last {
+            break;
+        }
     }
-    drop(cache);
+    drop((removed_vectors, replaced_vectors));
+    report.files_read = report.files_added + report.files_changed + report.files_unchanged;
+    if let Some(folder) = &folder {
+        skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        if report.files_read == 0 {
+            return Err(nothing_read(folder, &skipped));
+        }
+        report.files_found = report.files_read + skipped.len();
+        report.files_skipped = skipped.len();
+        for s in &skipped {
+            *report
+                .skipped_by_reason
+                .entry(s.reason.as_str().to_string())
+                .or_default() += 1;
+        }
+        report.unsupported_extensions = unsupported_extensions(&skipped);
+        report.skipped = skipped;
+    }
+    report.files_removed = prev_docs
+        .keys()
+        .filter(|p| !documents.contains_key(*p))
+        .count();
     report.chunks_reused = kept + cached_new;
     if let Some(p) = &previous {
         report.chunks_removed = p.manifest.chunks.saturating_sub(report.chunks_reused);
     }
+    let live_chunks: usize = documents.values().map(|e| e.chunks as usize).sum();
+    report.chunks = live_chunks;
 
-    // 5. Embed what is new, shortest texts first so each batch pads little.
-    let missing: Vec<usize> = (0..chunks.len())
-        .filter(|&i| vectors[i].is_none())
-        .collect();
-    let texts: Vec<String> = missing
-        .iter()
-        .map(|&i| chunks[i].embedding_text())
-        .collect();
-    let lengths: Vec<usize> = texts.par_iter().map(|t| embedder.count_tokens(t)).collect();
-    let mut order: Vec<usize> = (0..missing.len()).collect();
-    order.sort_by_key(|&j| lengths[j]);
-    progress.phase("embedding", missing.len() as u64);
-    // One ONNX call per batch: fastembed keeps every output of a call until it pools, so
-    // larger calls only cost memory.
-    let batch = embedder.batch_size();
-    for group in order.chunks(batch) {
-        let refs: Vec<&str> = group.iter().map(|&j| texts[j].as_str()).collect();
-        let out = embedder.embed(&refs)?;
-        for (&j, v) in group.iter().zip(out) {
-            vectors[missing[j]] = Some(v);
-        }
-        progress.advance(group.len() as u64);
-    }
-    report.chunks_embedded = missing.len();
-    report.tokens_embedded = lengths.iter().sum();
-    let vectors: Vec<Vec<f32>> = vectors
-        .into_iter()
-        .map(|v| v.expect("every chunk has a vector now"))
-        .collect();
-    let live_chunks: usize = documents
-        .values()
-        .map(|e: &DocEntry| e.chunks as usize)
-        .sum();
-
-    // 6. Write and publish the new generation (unless nothing changed at all).
-    let unchanged = previous.as_ref().is_some_and(|_| {
-        !rewrite_all
-            && !meta_changed
-            && report.files_added + report.files_changed + report.files_removed == 0
-    });
+    // 4. Publish the new generation (unless nothing changed at all).
+    let unchanged = previous.is_some()
+        && !rewrite_all
+        && !meta_changed
+        && report.files_added + report.files_changed + report.files_removed == 0;
     if unchanged {
         let current = current.expect("a previous generation exists");
         report.generation = current.generation;
-        report.chunks = live_chunks;
-        report.seconds = started.elapsed().as_secs_f64();
-        report.chunks_per_s = report.chunks as f64 / report.seconds.max(1e-9);
-        report.peak_rss_mb = peak_rss_mb();
-        return Ok(report);
+        return Ok(finish_report(report, started));
     }
     progress.phase("indexing", 0);
+    let written = sink.finish()?;
     let mut manifest = Manifest::new(
         generation,
         embedder.info().clone(),
@@ -496,9 +632,7 @@ pub fn apply(
         settings.hnsw.clone(),
         live_chunks,
         documents,
-        changes
-            .source
-            .or_else(|| previous.as_ref().and_then(|p| p.manifest.source.clone())),
+        source.or_else(|| previous.as_ref().and_then(|p| p.manifest.source.clone())),
     );
     let spec = embedder.spec();
     manifest.model_dir = Some(
@@ -509,42 +643,100 @@ pub fn apply(
     );
     manifest.model_quantized =
         spec.onnx_file.file_name().and_then(|f| f.to_str()) == Some("model_int8.onnx");
-    let kept = previous
+    let kept_segments = previous
         .as_ref()
         .filter(|_| !rewrite_all)
-        .map(|p| p.manifest.segments.as_slice());
-    let hnsw = settings.hnsw.clone();
-    add_segments(
-        index_root,
-        &mut manifest,
-        kept,
-        new_id,
-        (&chunks, &vectors),
-        embedder.info().dim,
-        &hnsw,
-    )?;
-    drop((chunks, vectors, previous));
+        .map_or(&[][..], |p| p.manifest.segments.as_slice());
+    manifest.set_segments(kept_segments, &written);
+    drop(previous);
     store::publish(index_root, &manifest)?;
     crate::index::release_free_memory();
-
     report.generation = generation;
-    report.chunks = live_chunks;
+    Ok(finish_report(report, started))
+}
+
+/// Fills in the report's timing and memory figures.
+fn finish_report(mut report: IngestReport, started: Instant) -> IngestReport {
     report.seconds = started.elapsed().as_secs_f64();
-    report.chunks_per_s = if report.seconds > 0.0 {
-        report.chunks as f64 / report.seconds
-    } else {
-        0.0
-    };
+    report.chunks_per_s = report.chunks as f64 / report.seconds.max(1e-9);
     report.peak_rss_mb = peak_rss_mb();
-    Ok(report)
+    report
+}
+
+/// Embeds the pending documents' chunks that have no vector yet (shortest texts first so
+/// each batch pads little) and hands every pending document to the segment sink.
+fn place(
+    pending: &mut Vec<Pending>,
+    sink: &mut SegmentSink,
+    documents: &mut BTreeMap<String, DocEntry>,
+    embedder: &Embedder,
+    report: &mut IngestReport,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let missing: Vec<(usize, usize)> = pending
+        .iter()
+        .enumerate()
+        .flat_map(|(d, p)| {
+            p.vectors
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_none())
+                .map(move |(c, _)| (d, c))
+        })
+        .collect();
+    let texts: Vec<String> = missing
+        .iter()
+        .map(|&(d, c)| pending[d].chunks[c].embedding_text())
+        .collect();
+    let lengths: Vec<usize> = texts.par_iter().map(|t| embedder.count_tokens(t)).collect();
+    let mut order: Vec<usize> = (0..missing.len()).collect();
+    order.sort_by_key(|&j| lengths[j]);
+    // One ONNX call per batch: fastembed keeps every output of a call until it pools, so
+    // larger calls only cost memory.
+    for group in order.chunks(embedder.batch_size()) {
+        let refs: Vec<&str> = group.iter().map(|&j| texts[j].as_str()).collect();
+        let out = embedder.embed(&refs)?;
+        for (&j, v) in group.iter().zip(out) {
+            let (d, c) = missing[j];
+            pending[d].vectors[c] = Some(v);
+        }
+    }
+    report.chunks_embedded += missing.len();
+    report.tokens_embedded += lengths.iter().sum::<usize>();
+    for p in pending.drain(..) {
+        let n = p.chunks.len() as u32;
+        let vectors: Vec<Vec<f32>> = p
+            .vectors
+            .into_iter()
+            .map(|v| v.expect("every chunk has a vector now"))
+            .collect();
+        let placed = sink.push(p.chunks, vectors)?;
+        documents.insert(
+            p.path,
+            DocEntry {
+                hash: p.hash,
+                segment: placed.segment,
+                first_chunk: placed.first_chunk,
+                chunks: n,
+                meta: p.meta,
+            },
+        );
+        progress.advance(1);
+    }
+    Ok(())
 }
 
 /// Refuses a folder ingest that would silently empty a collection built from another
 /// folder: `lore ingest ~/docs/api` into the collection of `~/docs/product` would otherwise
 /// replace one doc set with the other. The same folder (however it is spelled) updates as
 /// usual, and another folder that removes nothing (the folder was moved) is accepted.
-fn check_same_source(root: &Path, current: Option<&Current>, changes: &Changes) -> Result<()> {
-    let (Some(current), Some(new), true) = (current, &changes.source, changes.complete) else {
+fn check_same_source(
+    root: &Path,
+    current: Option<&Current>,
+    new: Option<&str>,
+    incoming: &BTreeMap<String, Work>,
+) -> Result<()> {
+    let (Some(current), Some(new)) = (current, new) else {
         return Ok(());
     };
     // A damaged manifest is for the ingest itself (or `--rebuild`) to report.
@@ -555,16 +747,14 @@ fn check_same_source(root: &Path, current: Option<&Current>, changes: &Changes) 
         return Ok(());
     };
     let same =
-        built_from == *new || std::fs::canonicalize(&built_from).is_ok_and(|p| p == Path::new(new));
+        built_from == new || std::fs::canonicalize(&built_from).is_ok_and(|p| p == Path::new(new));
     if same {
         return Ok(());
     }
-    let incoming: std::collections::HashSet<&str> =
-        changes.upserts.iter().map(|d| d.path.as_str()).collect();
     let removes = old
         .documents
         .keys()
-        .filter(|p| !incoming.contains(p.as_str()))
+        .filter(|p| !incoming.contains_key(p.as_str()))
         .count();
     if removes == 0 {
         return Ok(());
@@ -572,35 +762,9 @@ fn check_same_source(root: &Path, current: Option<&Current>, changes: &Changes) 
     Err(Error::SourceChanged {
         collection: store::name_of_root(root),
         built_from,
-        ingesting: new.clone(),
+        ingesting: new.to_string(),
         removes,
     })
-}
-
-/// The new manifest's segments: those of `kept` that a document still claims chunks in,
-/// plus segment `new_id` written from `chunks` and `vectors` (when there are any).
-fn add_segments(
-    index_root: &Path,
-    manifest: &mut Manifest,
-    kept: Option<&[store::SegmentRef]>,
-    new_id: u64,
-    (chunks, vectors): (&[Chunk], &[Vec<f32>]),
-    dim: usize,
-    hnsw: &HnswConfig,
-) -> Result<()> {
-    if let Some(kept) = kept {
-        let used = manifest.used_segments();
-        manifest.segments = kept
-            .iter()
-            .filter(|r| used.contains(&r.id))
-            .cloned()
-            .collect();
-    }
-    if !chunks.is_empty() {
-        let r = Segment::write(index_root, new_id, chunks, vectors, dim, hnsw)?;
-        manifest.segments.push(r);
-    }
-    Ok(())
 }
 
 fn load_previous(

@@ -22,13 +22,12 @@ use crate::chunk::Chunk;
 use crate::config::{ChunkingConfig, HnswConfig};
 use crate::embed::ModelInfo;
 use crate::error::{Error, Result};
-use crate::store::{self, Current, DocEntry, Manifest, SegmentRef};
+use crate::store::{self, Current, DocEntry, Manifest};
 // The write side's vocabulary lives with the storage boundary.
 pub use crate::storage::{PreparedDoc, Published};
 
-/// Chunks a bulk load holds in memory before writing them as a segment. A segment of this
-/// size costs ~600 MB to build at 384 dimensions; larger loads become several segments.
-pub const DEFAULT_SEGMENT_CHUNKS: usize = 200_000;
+pub use crate::config::DEFAULT_SEGMENT_CHUNKS;
+use crate::segment::SegmentSink;
 
 /// One chunk as a client sends it: its text, where it sits, and its vector.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -142,12 +141,8 @@ pub struct PreparedWriter {
     chunking: ChunkingConfig,
     hnsw: HnswConfig,
     documents: BTreeMap<String, DocEntry>,
-    written: Vec<SegmentRef>,
-    next_id: u64,
     generation: u64,
-    segment_chunks: usize,
-    chunks: Vec<Chunk>,
-    vectors: Vec<Vec<f32>>,
+    sink: SegmentSink,
     changed: bool,
     /// Documents and chunks taken so far (for progress and the report).
     pub documents_in: usize,
@@ -181,6 +176,15 @@ impl PreparedWriter {
             }
         }
         let generation = current.as_ref().map_or(1, |c| c.generation + 1);
+        let dim = previous.as_ref().map_or(model.dim, |p| p.model.dim);
+        let hnsw = previous.as_ref().map_or(hnsw, |p| &p.hnsw);
+        let sink = SegmentSink::new(
+            root,
+            store::next_segment_id(root, generation),
+            segment_chunks,
+            dim,
+            hnsw,
+        );
         Ok(PreparedWriter {
             root: root.to_path_buf(),
             _lock: lock,
@@ -199,12 +203,8 @@ impl PreparedWriter {
                 .map_or_else(|| hnsw.clone(), |p| p.hnsw.clone()),
             current,
             previous,
-            written: Vec::new(),
-            next_id: store::next_segment_id(root, generation),
             generation,
-            segment_chunks: segment_chunks.max(1),
-            chunks: Vec::new(),
-            vectors: Vec::new(),
+            sink,
             changed: false,
             documents_in: 0,
             chunks_in: 0,
@@ -232,26 +232,21 @@ impl PreparedWriter {
         }
         store::check_unit_vectors(Path::new(&d.path), &d.vectors.concat(), dim)
             .map_err(|e| Error::invalid("vectors", e.to_string()))?;
-        let first = self.chunks.len() as u32;
         let n = d.chunks.len() as u32;
         self.documents_in += 1;
         self.chunks_in += d.chunks.len();
-        self.chunks.extend(d.chunks);
-        self.vectors.extend(d.vectors);
+        let placed = self.sink.push(d.chunks, d.vectors)?;
         self.documents.insert(
             d.path,
             DocEntry {
                 hash: d.hash,
-                segment: self.next_id,
-                first_chunk: first,
+                segment: placed.segment,
+                first_chunk: placed.first_chunk,
                 chunks: n,
                 meta: d.meta,
             },
         );
         self.changed = true;
-        if self.chunks.len() >= self.segment_chunks {
-            self.flush()?;
-        }
         Ok(())
     }
 
@@ -260,27 +255,6 @@ impl PreparedWriter {
         let gone = self.documents.remove(path).is_some();
         self.changed |= gone;
         gone
-    }
-
-    /// Writes the buffered chunks as one segment (not yet published).
-    fn flush(&mut self) -> Result<()> {
-        if self.chunks.is_empty() {
-            return Ok(());
-        }
-        let chunks = std::mem::take(&mut self.chunks);
-        let vectors = std::mem::take(&mut self.vectors);
-        let r = crate::segment::Segment::write(
-            &self.root,
-            self.next_id,
-            &chunks,
-            &vectors,
-            self.model.dim,
-            &self.hnsw,
-        )?;
-        tracing::debug!(segment = r.id, chunks = r.chunks, "segment written");
-        self.written.push(r);
-        self.next_id += 1;
-        Ok(())
     }
 
     /// Writes what is buffered and publishes the generation (nothing is published when
@@ -295,7 +269,7 @@ impl PreparedWriter {
                 });
             }
         }
-        self.flush()?;
+        let written = self.sink.finish()?;
         let live: usize = self.documents.values().map(|e| e.chunks as usize).sum();
         let mut manifest = Manifest::new(
             self.generation,
@@ -310,15 +284,8 @@ impl PreparedWriter {
             manifest.model_dir = p.model_dir.clone();
             manifest.model_quantized = p.model_quantized;
         }
-        let used = manifest.used_segments();
-        manifest.segments = self
-            .previous
-            .iter()
-            .flat_map(|p| p.segments.iter())
-            .chain(&self.written)
-            .filter(|r| used.contains(&r.id))
-            .cloned()
-            .collect();
+        let kept = self.previous.as_ref().map_or(&[][..], |p| &p.segments);
+        manifest.set_segments(kept, &written);
         store::publish(&self.root, &manifest)?;
         Ok(Published {
             generation: self.generation,
@@ -450,7 +417,7 @@ pub fn ingest_jsonl(
     let documents = w.documents_in;
     let chunks = w.chunks_in;
     // Segments already written, plus the one `finish` writes from what is buffered.
-    let segments_written = w.written.len() + usize::from(!w.chunks.is_empty());
+    let segments_written = w.sink.segments_written() + usize::from(w.sink.buffered() > 0);
     let generation = w.finish()?.generation;
     Ok(JsonlReport {
         documents,

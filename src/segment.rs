@@ -172,3 +172,94 @@ impl Segment {
         self.store.range(range)
     }
 }
+
+/// Where a document's chunks went: its segment and the position of its first chunk there.
+#[derive(Debug, Clone, Copy)]
+pub struct Placed {
+    pub segment: u64,
+    pub first_chunk: u32,
+}
+
+/// Streams documents into new segments of about `limit` chunks each, so a writer's peak
+/// memory is that of one segment whatever the size of the write. A document is never split
+/// (a segment ends after the document that fills it). The segments are not referenced by
+/// anything until the caller publishes a generation listing [`SegmentSink::finish`]'s
+/// result; a crash before that leaves unreferenced folders the next writer removes.
+pub struct SegmentSink {
+    root: PathBuf,
+    next_id: u64,
+    limit: usize,
+    dim: usize,
+    hnsw: HnswConfig,
+    chunks: Vec<Chunk>,
+    vectors: Vec<Vec<f32>>,
+    written: Vec<SegmentRef>,
+}
+
+impl SegmentSink {
+    /// Segment ids start at `first_id` (see [`store::next_segment_id`]).
+    pub fn new(root: &Path, first_id: u64, limit: usize, dim: usize, hnsw: &HnswConfig) -> Self {
+        SegmentSink {
+            root: root.to_path_buf(),
+            next_id: first_id,
+            limit: limit.max(1),
+            dim,
+            hnsw: hnsw.clone(),
+            chunks: Vec::new(),
+            vectors: Vec::new(),
+            written: Vec::new(),
+        }
+    }
+
+    /// Adds one document's chunks and vectors; writes the segment when it is full.
+    pub fn push(&mut self, chunks: Vec<Chunk>, vectors: Vec<Vec<f32>>) -> Result<Placed> {
+        let placed = Placed {
+            segment: self.next_id,
+            first_chunk: self.chunks.len() as u32,
+        };
+        self.chunks.extend(chunks);
+        self.vectors.extend(vectors);
+        if self.chunks.len() >= self.limit {
+            self.flush()?;
+        }
+        Ok(placed)
+    }
+
+    /// Segments written so far (a caller holding per-segment state can drop it when this
+    /// grows).
+    pub fn segments_written(&self) -> usize {
+        self.written.len()
+    }
+
+    /// Chunks waiting for the next segment.
+    pub fn buffered(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Writes the buffered chunks as one segment (not yet published).
+    fn flush(&mut self) -> Result<()> {
+        if self.chunks.is_empty() {
+            return Ok(());
+        }
+        let chunks = std::mem::take(&mut self.chunks);
+        let vectors = std::mem::take(&mut self.vectors);
+        let r = Segment::write(
+            &self.root,
+            self.next_id,
+            &chunks,
+            &vectors,
+            self.dim,
+            &self.hnsw,
+        )?;
+        tracing::debug!(segment = r.id, chunks = r.chunks, "segment written");
+        self.written.push(r);
+        self.next_id += 1;
+        Ok(())
+    }
+
+    /// Writes what is buffered; returns every segment written, for the manifest.
+    pub fn finish(mut self) -> Result<Vec<SegmentRef>> {
+        self.flush()?;
+        Ok(self.written)
+    }
+}

@@ -1386,6 +1386,7 @@ async fn put_document(
     .await?;
     let changes = Changes {
         upserts: vec![doc],
+        files: None,
         removes: Vec::new(),
         complete: false,
         source: None,
@@ -1419,6 +1420,7 @@ async fn delete_document(
     }
     let changes = Changes {
         upserts: Vec::new(),
+        files: None,
         removes: vec![path],
         complete: false,
         source: None,

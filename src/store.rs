@@ -151,6 +151,18 @@ impl Manifest {
             .collect()
     }
 
+    /// Lists the segments this generation reads: those of `kept` (the previous
+    /// generation's) and `written` (new) that a document still claims chunks in.
+    pub fn set_segments(&mut self, kept: &[SegmentRef], written: &[SegmentRef]) {
+        let used = self.used_segments();
+        self.segments = kept
+            .iter()
+            .chain(written)
+            .filter(|r| used.contains(&r.id))
+            .cloned()
+            .collect();
+    }
+
     /// Each listed segment's position in `segments`, by id.
     pub fn segment_positions(&self) -> std::collections::HashMap<u64, usize> {
         self.segments

@@ -306,6 +306,7 @@ pub fn run(
     };
     let changes = Changes {
         upserts: documents(&ds),
+        files: None,
         removes: Vec::new(),
         complete: true,
         source: Some(source),
@@ -512,6 +513,7 @@ fn run_updates(
     let update = |docs: Vec<Document>| -> Result<crate::ingest::IngestReport> {
         let changes = Changes {
             upserts: docs,
+            files: None,
             removes: Vec::new(),
             complete: true,
             source: Some(format!("beir:{}", opts.dataset.display())),

@@ -150,22 +150,7 @@ fn an_update_writes_only_what_changed_deletes_never_return_and_a_merge_equals_a_
     // The merged index scores like a fresh build of the same folder (BM25 statistics are
     // those of the live chunks once the tombstones are gone).
     engine.reload_if_changed().expect("reload");
-    let fresh = tempfile::TempDir::new().unwrap();
-    ingest_folder(
-        f.corpus(),
-        fresh.path(),
-        &embedder(),
-        &IngestSettings::default(),
-        &NoProgress,
-    )
-    .expect("fresh build");
-    let rebuilt = lore::Engine::open(
-        fresh.path(),
-        embedder(),
-        lore::config::SearchConfig::default(),
-        8,
-    )
-    .unwrap();
+    let (_fresh, rebuilt) = fresh_build(f.corpus());
     for q in [
         "sourdough starter feeding",
         "arctic terns migrate",
@@ -224,25 +209,7 @@ fn the_tiered_policy_merges_a_full_tier_of_small_segments() {
 fn a_killed_merge_leaves_the_previous_generation_serving() {
     let f = Fixture::with_files(&TOPICS);
     // Enough chunks that a merge takes a moment.
-    let bulk: Vec<(String, String)> = (0..150)
-        .map(|i| {
-            (
-                format!("bulk/note-{i:03}.md"),
-                format!(
-                    "# Note {i}\n\n{}\n",
-                    (0..60)
-                        .map(|j| format!(
-                            "Sentence {j} of note {i} about topic {} and more.",
-                            (i * j) % 17
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
-            )
-        })
-        .collect();
-    let refs: Vec<(&str, &str)> = bulk.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    write_files(f.corpus(), &refs);
+    write_bulk_notes(f.corpus(), 150);
     f.ingest().expect("first ingest");
     std::fs::write(
         f.corpus().join(BREAD),
@@ -328,6 +295,233 @@ fn a_killed_merge_leaves_the_previous_generation_serving() {
     );
     assert_eq!(segment_dirs(&index), referenced(&index));
     assert!(answers(&f.engine()).iter().all(|a| !a.is_empty()));
+}
+
+/// `n` notes of ~4 chunks each under `bulk/`.
+fn write_bulk_notes(corpus: &Path, n: usize) {
+    let bulk: Vec<(String, String)> = (0..n)
+        .map(|i| {
+            (
+                format!("bulk/note-{i:03}.md"),
+                format!(
+                    "# Note {i}\n\n{}\n",
+                    (0..60)
+                        .map(|j| format!(
+                            "Sentence {j} of note {i} about topic {} and more.",
+                            (i * j) % 17
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = bulk.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    write_files(corpus, &refs);
+}
+
+/// A build of `corpus` with the default settings into a new folder, opened.
+fn fresh_build(corpus: &Path) -> (tempfile::TempDir, lore::Engine) {
+    let dir = tempfile::TempDir::new().unwrap();
+    ingest_folder(
+        corpus,
+        dir.path(),
+        &embedder(),
+        &IngestSettings::default(),
+        &NoProgress,
+    )
+    .expect("fresh build");
+    let engine = lore::Engine::open(
+        dir.path(),
+        embedder(),
+        lore::config::SearchConfig::default(),
+        8,
+    )
+    .unwrap();
+    (dir, engine)
+}
+
+fn streaming(segment_chunks: usize) -> IngestSettings {
+    IngestSettings {
+        read: lore::config::IngestConfig {
+            segment_chunks,
+            ..Default::default()
+        },
+        ..IngestSettings::default()
+    }
+}
+
+/// Where each hit points and how it scored, for comparing two indexes of one folder.
+fn answers_by_source(engine: &lore::Engine, query: &str, mode: Mode) -> Vec<(String, u32, f32)> {
+    search(engine, query, mode, 10)
+        .results
+        .into_iter()
+        .map(|h| (h.source.path, h.source.start_line, h.score))
+        .collect()
+}
+
+#[test]
+fn a_folder_ingest_streams_into_segments_of_bounded_size() {
+    let f = Fixture::with_files(&TOPICS);
+    write_bulk_notes(f.corpus(), 30);
+    let index = f.index();
+    let limit = 25;
+    let report = ingest_folder(
+        f.corpus(),
+        &index,
+        &embedder(),
+        &streaming(limit),
+        &NoProgress,
+    )
+    .expect("streamed ingest");
+    let m = manifest(&index);
+    let largest = m
+        .documents
+        .values()
+        .map(|e| e.chunks as usize)
+        .max()
+        .unwrap();
+    assert!(largest < limit, "documents of {largest} chunks");
+    // Segments of at most one document past the limit, none of them split a document.
+    assert!(
+        m.segments.len() >= report.chunks / (limit + largest),
+        "{:?}",
+        m.segments
+    );
+    assert!(
+        m.segments.len() >= 4,
+        "{} chunks in {:?}",
+        report.chunks,
+        m.segments
+    );
+    for r in &m.segments {
+        assert!(r.chunks as usize <= limit - 1 + largest, "{r:?}");
+    }
+    assert_eq!(
+        m.segments.iter().map(|r| r.chunks as usize).sum::<usize>(),
+        report.chunks
+    );
+    assert_eq!(report.chunks_embedded, report.chunks);
+    assert_eq!(report.files_read, TOPICS.len() + 30);
+    index_ok(&index);
+    assert_eq!(segment_dirs(&index), referenced(&index));
+
+    // The same documents, chunks and answers as one segment built in one go.
+    let (whole, single) = fresh_build(f.corpus());
+    let one = manifest(whole.path());
+    assert_eq!(one.segments.len(), 1);
+    assert_eq!(one.documents.len(), m.documents.len());
+    for (path, e) in &m.documents {
+        let o = &one.documents[path];
+        assert_eq!((&e.hash, e.chunks), (&o.hash, o.chunks), "{path}");
+    }
+    let streamed = f.engine();
+    for q in [
+        "sourdough starter feeding",
+        "arctic terns migrate",
+        "note about topic 5",
+    ] {
+        for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+            let (a, b) = (
+                answers_by_source(&streamed, q, mode),
+                answers_by_source(&single, q, mode),
+            );
+            assert_eq!(a.len(), b.len(), "{q} {mode:?}");
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!((&x.0, x.1), (&y.0, y.1), "{q} {mode:?}: {a:?} vs {b:?}");
+                assert!((x.2 - y.2).abs() < 1e-3, "{q} {mode:?}: {x:?} vs {y:?}");
+            }
+        }
+    }
+
+    // Unchanged: nothing is published. One edited note: one small segment, the rest kept.
+    let again = ingest_folder(
+        f.corpus(),
+        &index,
+        &embedder(),
+        &streaming(limit),
+        &NoProgress,
+    )
+    .expect("unchanged");
+    assert_eq!(again.generation, m.generation);
+    std::fs::write(
+        f.corpus().join("bulk/note-007.md"),
+        "# Note 7\n\nRewritten: glassblowing furnaces and annealing ovens.\n",
+    )
+    .unwrap();
+    let edit = ingest_folder(
+        f.corpus(),
+        &index,
+        &embedder(),
+        &streaming(limit),
+        &NoProgress,
+    )
+    .expect("edit");
+    assert_eq!(
+        (edit.files_changed, edit.chunks_embedded),
+        (1, 1),
+        "{edit:?}"
+    );
+    let after = manifest(&index);
+    assert_eq!(after.segments.len(), m.segments.len() + 1);
+    let hits = search(&f.engine(), "glassblowing annealing ovens", Mode::Hybrid, 3).results;
+    assert_eq!(hits[0].source.path, "bulk/note-007.md");
+}
+
+/// `kill -9` while a streaming ingest has written some of its segments: the previous
+/// generation still answers, `doctor` passes, and the next ingest removes the orphans.
+#[test]
+fn a_killed_streaming_ingest_leaves_the_previous_generation_and_no_orphans() {
+    let f = Fixture::with_files(&TOPICS);
+    f.ingest().expect("first ingest");
+    let index = f.index();
+    let before = manifest(&index);
+    let expected = answers_by_source(&f.engine(), "arctic terns migrate", Mode::Hybrid);
+    write_bulk_notes(f.corpus(), 150);
+    let cwd = tempfile::TempDir::new().unwrap();
+    let mut child = lore_cmd(cwd.path())
+        .arg("ingest")
+        .arg(f.corpus())
+        .args(["--segment-chunks", "20", "--index"])
+        .arg(&index)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until two new segments are on disk (the ingest is then mid-way: ~600 chunks
+    // go into ~30 segments), then kill it.
+    let deadline = Instant::now() + std::time::Duration::from_secs(600);
+    let mut published = false;
+    loop {
+        let new = segment_dirs(&index).len() - before.segments.len();
+        if new >= 2 {
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            published = true;
+            break;
+        }
+        assert!(Instant::now() < deadline, "the ingest wrote no segment");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    assert!(
+        !published && status.signal() == Some(9),
+        "the ingest finished first"
+    );
+    assert_eq!(manifest(&index).generation, before.generation);
+    assert!(segment_dirs(&index).len() > referenced(&index).len());
+    assert_eq!(
+        answers_by_source(&f.engine(), "arctic terns migrate", Mode::Hybrid),
+        expected
+    );
+    index_ok(&index);
+    // The next ingest finishes the job and leaves only referenced segments.
+    let r = f.ingest().expect("next ingest");
+    assert_eq!(r.files_added, 150);
+    assert_eq!(segment_dirs(&index), referenced(&index));
+    index_ok(&index);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
