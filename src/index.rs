@@ -667,7 +667,7 @@ impl Engine {
         let generation = index.manifest.generation;
         // The old generation is freed now unless a request still holds it.
         drop(self.index.swap(Arc::new(index)));
-        release_free_memory();
+        crate::store::release_free_memory();
         tracing::info!(generation, "switched to a newly published index generation");
         Ok(Some(generation))
     }
@@ -774,15 +774,3 @@ fn check_model(index: &Index, embedder: &Embedder) -> Result<()> {
 }
 
 pub use crate::storage::record_stage;
-
-/// Hands freed heap pages back to the system. A server that swaps generations and runs
-/// ingests frees hundreds of megabytes at a time; glibc keeps them in its arenas (measured:
-/// RSS stayed at ~690 MB after many document updates, from ~210 MB), so they are trimmed
-/// explicitly after each swap and each ingest.
-pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases memory glibc's allocator already considers free.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}

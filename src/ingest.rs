@@ -650,7 +650,7 @@ pub fn apply(
     manifest.set_segments(kept_segments, &written);
     drop(previous);
     store::publish(index_root, &manifest)?;
-    crate::index::release_free_memory();
+    crate::store::release_free_memory();
     report.generation = generation;
     Ok(finish_report(report, started))
 }
@@ -723,6 +723,9 @@ fn place(
         );
         progress.advance(1);
     }
+    // The window's texts and token buffers are freed: hand the pages back (see
+    // `store::release_free_memory`) so a long ingest's RSS does not creep.
+    store::release_free_memory();
     Ok(())
 }
 

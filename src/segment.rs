@@ -254,6 +254,10 @@ impl SegmentSink {
         tracing::debug!(segment = r.id, chunks = r.chunks, "segment written");
         self.written.push(r);
         self.next_id += 1;
+        // The segment's build freed hundreds of bytes per chunk across glibc's per-thread
+        // arenas; without handing them back, a long write's RSS creeps up segment by segment.
+        drop((chunks, vectors));
+        store::release_free_memory();
         Ok(())
     }
 

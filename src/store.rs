@@ -1194,3 +1194,15 @@ pub(crate) fn publish(root: &Path, manifest: &Manifest) -> Result<PathBuf> {
     collect_garbage(root, manifest.generation.saturating_sub(1));
     Ok(dir)
 }
+
+/// Hands freed heap pages back to the system. A server that swaps generations and runs
+/// ingests frees hundreds of megabytes at a time; glibc keeps them in its arenas (measured:
+/// RSS stayed at ~690 MB after many document updates, from ~210 MB), so they are trimmed
+/// explicitly after each swap and each ingest.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory glibc's allocator already considers free.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
