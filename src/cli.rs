@@ -160,9 +160,10 @@ struct BenchScaleArgs {
     /// Working folder (one index per size is written under it).
     #[arg(long, default_value = "target/bench-scale")]
     work: PathBuf,
-    /// Chunks per segment of the streaming build (bounds its memory).
-    #[arg(long, default_value_t = lore::prepared::DEFAULT_SEGMENT_CHUNKS)]
-    segment_chunks: usize,
+    /// Chunks per segment of the streaming build, bounding its memory (default:
+    /// `ingest.segment_chunks`, 200,000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    segment_chunks: Option<u64>,
     /// Measure the indexes an earlier run left under --work instead of building them
     /// again (build figures then read 0).
     #[arg(long)]
@@ -932,7 +933,9 @@ fn bench_scale(config: &Config, global: &Global, args: BenchScaleArgs) -> Result
         updates: args.updates,
         queries: args.queries,
         hnsw: config.hnsw.clone(),
-        segment_chunks: args.segment_chunks,
+        segment_chunks: args
+            .segment_chunks
+            .map_or(config.ingest.segment_chunks, |n| n as usize),
         reuse: args.reuse,
         vectors: config.search.vectors,
         model,

@@ -269,7 +269,7 @@ fn merge(root: &Path, m: &Manifest, chosen: &[u64]) -> Result<CompactReport> {
     let n = chunks.len();
     drop((chunks, vectors));
     store::publish(root, &next)?;
-    crate::store::release_free_memory();
+    store::release_free_memory();
     Ok(CompactReport {
         generation,
         merged: chosen.to_vec(),

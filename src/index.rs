@@ -667,7 +667,7 @@ impl Engine {
         let generation = index.manifest.generation;
         // The old generation is freed now unless a request still holds it.
         drop(self.index.swap(Arc::new(index)));
-        crate::store::release_free_memory();
+        store::release_free_memory();
         tracing::info!(generation, "switched to a newly published index generation");
         Ok(Some(generation))
     }

@@ -21,7 +21,7 @@ use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::read::SkipReason;
 use crate::segment::SegmentSink;
-use crate::source::{self, Document, Skipped};
+use crate::source::{self, DocMeta, Document, Skipped};
 use crate::store::{self, Current, DocEntry, Manifest};
 
 /// What an ingest may change besides the documents themselves.
@@ -280,14 +280,14 @@ enum Outcome {
     /// Unchanged: keeps its chunks. `meta` is the metadata read now (None when untouched).
     Same {
         path: String,
-        meta: Option<crate::store::DocMeta>,
+        meta: Option<DocMeta>,
         format: Option<&'static str>,
     },
     /// New or changed: its fresh chunks.
     New {
         path: String,
         hash: String,
-        meta: crate::store::DocMeta,
+        meta: DocMeta,
         format: Option<&'static str>,
         chunks: Vec<Chunk>,
         existed: bool,
@@ -298,7 +298,7 @@ enum Outcome {
 struct Pending {
     path: String,
     hash: String,
-    meta: Option<crate::store::DocMeta>,
+    meta: Option<DocMeta>,
     chunks: Vec<Chunk>,
     vectors: Vec<Option<Vec<f32>>>,
 }
@@ -650,7 +650,7 @@ pub fn apply(
     manifest.set_segments(kept_segments, &written);
     drop(previous);
     store::publish(index_root, &manifest)?;
-    crate::store::release_free_memory();
+    store::release_free_memory();
     report.generation = generation;
     Ok(finish_report(report, started))
 }

@@ -26,7 +26,7 @@ use crate::store::{self, Current, DocEntry, Manifest};
 // The write side's vocabulary lives with the storage boundary.
 pub use crate::storage::{PreparedDoc, Published};
 
-pub use crate::config::DEFAULT_SEGMENT_CHUNKS;
+use crate::config::DEFAULT_SEGMENT_CHUNKS;
 use crate::segment::SegmentSink;
 
 /// One chunk as a client sends it: its text, where it sits, and its vector.

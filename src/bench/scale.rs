@@ -450,7 +450,7 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
             Ok(root.join(c.dir))
         };
         let mut index = Index::open_generation_as(&dir(&root)?, vectors)?;
-        crate::store::release_free_memory();
+        store::release_free_memory();
         let ndocs = n.div_ceil(PER_DOC);
         log(&format!("{n} chunks: built in {build_s:.1} s; updating"));
         let mut update_s = Vec::new();
@@ -492,7 +492,7 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
         prepared::apply_prepared(&root, &model, docs, &[], &chunking, hnsw)?;
         index = Index::open_generation_with(&dir(&root)?, Some(&index))?;
         let update_1pct_s = t.elapsed().as_secs_f64();
-        crate::store::release_free_memory();
+        store::release_free_memory();
         log(&format!("{n} chunks: searching"));
         let qvecs = clustered(queries, DIM, clusters, 7);
         let mut rng = StdRng::seed_from_u64(8);
@@ -545,7 +545,7 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
         // What the index alone holds: reopen it with nothing else alive, search, compare.
         let segments_after = index.segments().len();
         drop(index);
-        crate::store::release_free_memory();
+        store::release_free_memory();
         let before = vm("VmRSS:");
         let t = Instant::now();
         let fresh = Index::open_generation_as(&dir(&root)?, vectors)?;
@@ -553,10 +553,10 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
         for (q, v) in qtexts.iter().zip(&qvecs) {
             fresh.search_with_vector(q, Some(v), &opts)?;
         }
-        crate::store::release_free_memory();
+        store::release_free_memory();
         let index_rss_mb = vm("VmRSS:") - before;
         drop(fresh);
-        crate::store::release_free_memory();
+        store::release_free_memory();
         let serve = match serve {
             Some(cmd) => {
                 log(&format!("{n} chunks: lore serve"));
@@ -594,7 +594,7 @@ pub fn run(work: &Path, opts: &ScaleOptions, mut log: impl FnMut(&str)) -> Resul
         };
         log(&format!("{row:?}"));
         rows.push(row);
-        crate::store::release_free_memory();
+        store::release_free_memory();
     }
     Ok(rows)
 }
