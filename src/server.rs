@@ -1629,9 +1629,10 @@ pub async fn serve(
         tokio::spawn(crate::watch::watch_folder(target, settings, dir, poll));
     }
     tokio::spawn(watch_collections(collections, poll));
+    let shutdown = shutdown_signal();
     tracing::info!(%local, "lore is listening");
     eprintln!("lore listening on http://{local}");
-    serve_listener(listener, state, shutdown_signal()).await
+    serve_listener(listener, state, shutdown).await
 }
 
 /// Refuses to expose an open API: any non-loopback address in `addrs` needs at least one
@@ -1841,24 +1842,39 @@ pub async fn watch_collections(collections: Arc<Collections>, every: Duration) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are registered when this is called, not
+/// when the future is first polled: the accept loop may not poll it before the first
+/// connection is served, and a signal arriving in between would otherwise take its default
+/// action and kill the process instead of draining it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (int, term) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(int) => {},
+                _ = wait(term) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
