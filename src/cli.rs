@@ -284,7 +284,8 @@ struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     update_rounds: usize,
     /// Off-topic queries, one per line (e.g. tests/data/unanswerable.txt): report how
-    /// well `confidence` separates them from the split's queries (AUROC, thresholds).
+    /// well `confidence` separates them from the split's queries, or from the --docs
+    /// questions (AUROC, thresholds).
     #[arg(long)]
     unanswerable: Option<PathBuf>,
     /// With --unanswerable: fit the confidence model on this run and print the weights
@@ -1074,6 +1075,12 @@ fn bench(config: Config, global: &Global, args: BenchArgs) -> Result<ExitCode> {
     }
     config.validate()?;
     if let (Some(docs), Some(questions)) = (docs, questions) {
+        if fit_confidence {
+            anyhow::bail!(
+                "--fit-confidence fits on a BEIR train split (--dataset DIR --split train); \
+                 with --docs, --unanswerable only measures"
+            );
+        }
         let embedder = Arc::new(load_embedder(&config, Workload::Batch)?);
         let opts = lore::bench::docs::DocsBenchOptions {
             docs,
@@ -1087,6 +1094,7 @@ fn bench(config: Config, global: &Global, args: BenchArgs) -> Result<ExitCode> {
                 replace: false,
             },
             search: config.search.clone(),
+            unanswerable,
         };
         let progress = Bars::new(!global.quiet);
         let report = lore::bench::docs::run(&opts, embedder, &progress)?;

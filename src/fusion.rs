@@ -155,9 +155,15 @@ pub fn fuse(dense: &Ranked, bm25: &Ranked, f: &Fusion) -> Vec<Fused> {
             };
             let nd = norm(dense);
             let nb = norm(bm25);
+            // A document one retriever did not return scored below everything it did
+            // return, so it gets that list's lowest normalised score, not the mean (a z-score
+            // of 0 would rank it above every below-average hit of that retriever). Min-max
+            // does the same by construction (its lowest is 0).
+            let floor = |v: &[f32]| v.iter().copied().fold(0.0f32, f32::min);
+            let (md, mb) = (floor(&nd), floor(&nb));
             for e in &mut entries {
-                let d = e.dense_rank.map_or(0.0, |r| nd[r as usize - 1]);
-                let b = e.bm25_rank.map_or(0.0, |r| nb[r as usize - 1]);
+                let d = e.dense_rank.map_or(md, |r| nd[r as usize - 1]);
+                let b = e.bm25_rank.map_or(mb, |r| nb[r as usize - 1]);
                 e.score = wd * d + wb * b;
             }
         }
@@ -235,6 +241,35 @@ mod tests {
         // id 1: 1/61 (dense rank 1); id 3: 1/62 (BM25 rank 2).
         assert!((out[1].score - 1.0 / 61.0).abs() < 1e-6);
         assert!((out[2].score - 1.0 / 62.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn z_score_puts_a_missing_leg_at_that_lists_lowest_score() {
+        // dense z: id 1 +1, id 2 -1; BM25 z: id 3 +1.2247, id 2 0, id 4 -1.2247.
+        let dense = [(1, 1.0), (2, 0.0)];
+        let bm25 = [(3, 3.0), (2, 2.0), (4, 1.0)];
+        let f = Fusion {
+            method: FusionMethod::ZScore,
+            alpha: 0.5,
+            ..Fusion::default()
+        };
+        let out = fuse(&dense, &bm25, &f);
+        let score = |id| out.iter().find(|e| e.id == id).unwrap().score;
+        let low_b = -1.5f32.sqrt();
+        // Only dense found id 1: its BM25 part is BM25's lowest z, not 0 (the mean).
+        assert!(
+            (score(1) - 0.5 * (1.0 + low_b)).abs() < 1e-5,
+            "{}",
+            score(1)
+        );
+        // Only BM25 found id 3 and id 4: their dense part is dense's lowest z.
+        assert!(
+            (score(3) - 0.5 * (-1.0 - low_b)).abs() < 1e-5,
+            "{}",
+            score(3)
+        );
+        assert!((score(2) + 0.5).abs() < 1e-5, "{}", score(2));
+        assert_eq!(ids(&out), [3, 1, 2, 4]);
     }
 
     #[test]

@@ -116,8 +116,8 @@ fn run_queries<'a>(
     Ok(out)
 }
 
-/// Runs the answerable queries (with their judgements) and the unanswerable ones, fits a
-/// new model when `fit` is set, and measures the separation and thresholds.
+/// Runs a BEIR split's judged queries and the unanswerable ones, fits a new model when
+/// `fit` is set, and measures the separation and thresholds.
 pub fn evaluate(
     engine: &Engine,
     queries: &[BeirQuery],
@@ -126,19 +126,42 @@ pub fn evaluate(
     defaults: &SearchOptions,
     fit: bool,
 ) -> Result<ConfidenceReport> {
+    let answerable: Vec<Judged> = queries
+        .iter()
+        .filter_map(|q| {
+            let rels = qrels.get(&q.id)?;
+            rels.values().any(|&g| g > 0).then_some(Judged {
+                text: q.text.as_str(),
+                relevant: rels,
+            })
+        })
+        .collect();
+    evaluate_judged(engine, &answerable, unanswerable, defaults, fit)
+}
+
+/// An answerable query and the paths (document ids for BEIR, files for a docs folder)
+/// that answer it, with their grades.
+pub struct Judged<'a> {
+    pub text: &'a str,
+    pub relevant: &'a std::collections::HashMap<String, u32>,
+}
+
+/// [`evaluate`] over any judged queries: a BEIR split's, or a docs folder's questions
+/// (`lore bench --docs … --unanswerable`).
+pub fn evaluate_judged(
+    engine: &Engine,
+    answerable: &[Judged],
+    unanswerable: &Path,
+    defaults: &SearchOptions,
+    fit: bool,
+) -> Result<ConfidenceReport> {
     let (fit_off, held_off) = load_unanswerable(unanswerable)?;
     let mut opts = defaults.clone();
     opts.top_k = DEPTH;
     opts.min_confidence = None;
-    let answerable: Vec<&BeirQuery> = queries
-        .iter()
-        .filter(|q| qrels.get(&q.id).is_some_and(|r| r.values().any(|&g| g > 0)))
-        .collect();
     let ans = run_queries(
         engine,
-        answerable
-            .iter()
-            .map(|q| (q.text.as_str(), qrels.get(&q.id))),
+        answerable.iter().map(|q| (q.text, Some(q.relevant))),
         &opts,
     )?;
     let fitted = if fit {

@@ -13,7 +13,7 @@
 //! first appearance, so rank 2 means "the second distinct file". Page-level ranks count
 //! distinct (file, page range) locations the same way. Nothing here retrieves on its own.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,6 +50,9 @@ pub struct DocsBenchOptions {
     /// configuration); `rebuild` is honoured.
     pub ingest: IngestSettings,
     pub search: SearchConfig,
+    /// Off-topic queries (one per line): also report how well `confidence` separates the
+    /// questions from them, as `lore bench --dataset … --unanswerable` does for BEIR.
+    pub unanswerable: Option<PathBuf>,
 }
 
 /// A file a question is answered by, with the pages that answer it (PDF rows).
@@ -302,6 +305,10 @@ pub struct DocsReport {
     pub ingest: DocsIngest,
     /// `hybrid`, `dense`, `bm25`.
     pub modes: BTreeMap<String, DocsModeReport>,
+    /// With `--unanswerable`: the questions (answered by their files) against off-topic
+    /// queries, with the configured defaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<super::confidence::ConfidenceReport>,
 }
 
 /// Runs the benchmark.
@@ -391,6 +398,30 @@ pub fn run(
             },
         );
     }
+    let confidence = match &opts.unanswerable {
+        Some(path) => {
+            let files: Vec<HashMap<String, u32>> = questions
+                .iter()
+                .map(|q| q.expected.iter().map(|e| (e.file.clone(), 1)).collect())
+                .collect();
+            let judged: Vec<super::confidence::Judged> = questions
+                .iter()
+                .zip(&files)
+                .map(|(q, relevant)| super::confidence::Judged {
+                    text: &q.question,
+                    relevant,
+                })
+                .collect();
+            Some(super::confidence::evaluate_judged(
+                &engine,
+                &judged,
+                path,
+                &SearchOptions::from_config(&opts.search),
+                false,
+            )?)
+        }
+        None => None,
+    };
     Ok(DocsReport {
         docs: opts.docs.display().to_string(),
         questions_file: opts.questions.display().to_string(),
@@ -399,6 +430,7 @@ pub fn run(
         model: embedder.info().id(),
         ingest: ingest_summary,
         modes,
+        confidence,
     })
 }
 
@@ -553,6 +585,9 @@ pub fn markdown(r: &DocsReport) -> String {
             ));
         }
         s.push_str(&format!(" {:.1} |\n", rep.latency_ms.p50));
+    }
+    if let Some(c) = &r.confidence {
+        s.push_str(&super::confidence::markdown(c));
     }
     for m in MODES {
         let Some(rep) = r.modes.get(mode_name(m)) else {

@@ -45,6 +45,7 @@ fn options(index: Option<&Path>) -> DocsBenchOptions {
         index: index.map(Path::to_path_buf),
         ingest: IngestSettings::default(),
         search: SearchConfig::default(),
+        unanswerable: None,
     }
 }
 
@@ -164,6 +165,8 @@ fn docs_bench_scores_lores_guide_and_reuses_a_kept_index() {
             "tests/data/corpus-questions.tsv",
             "--json",
             json.to_str().unwrap(),
+            "--unanswerable",
+            "tests/data/unanswerable.txt",
         ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -181,8 +184,30 @@ fn docs_bench_scores_lores_guide_and_reuses_a_kept_index() {
         assert!(stdout.contains(&format!("#### {mode} misses")), "{stdout}");
     }
     assert!(stdout.contains("files read"), "{stdout}");
+    assert!(stdout.contains("Confidence ("), "{stdout}");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["questions"], rows().len());
+    // The questions against the held-out half of the off-topic queries: lore's own guide
+    // says nothing about cooking or football, so the top hit's confidence separates them.
+    let c = &v["confidence"];
+    assert_eq!(c["answerable_queries"], rows().len(), "{c}");
+    assert!(c["unanswerable_queries"].as_u64().unwrap() >= 40, "{c}");
+    let auroc = c["auroc_top1"].as_f64().unwrap();
+    assert!(
+        auroc >= 0.9,
+        "AUROC of the top hit's confidence {auroc} on lore's guide"
+    );
+    for key in ["unanswerable_empty", "answerable_kept"] {
+        let x = c["at_default"][key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&x), "{key} {x}");
+    }
+    assert!(
+        (c["at_default"]["threshold"].as_f64().unwrap()
+            - f64::from(lore::confidence::DEFAULT_THRESHOLD))
+        .abs()
+            < 1e-6,
+        "{c}"
+    );
     assert_eq!(
         v["ingest"]["chunks_embedded"], 0,
         "the CLI reused the kept index"
@@ -200,6 +225,28 @@ fn docs_bench_scores_lores_guide_and_reuses_a_kept_index() {
         );
         assert_eq!(m["questions"].as_array().unwrap().len(), rows().len());
     }
+
+    // Fitting the confidence model is for a BEIR train split, not a docs folder.
+    let out = lore(
+        &repo(),
+        &[
+            "-q",
+            "bench",
+            "--docs",
+            "corpus",
+            "--questions",
+            "tests/data/corpus-questions.tsv",
+            "--unanswerable",
+            "tests/data/unanswerable.txt",
+            "--fit-confidence",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--fit-confidence fits on a BEIR"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A questions file naming a file that is not there fails before anything is ingested.
     let bad = dir.path().join("bad.tsv");
