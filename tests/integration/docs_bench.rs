@@ -49,6 +49,20 @@ fn options(index: Option<&Path>) -> DocsBenchOptions {
     }
 }
 
+/// `lore -q bench --docs corpus --questions …` followed by `extra`.
+fn bench_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "-q",
+        "bench",
+        "--docs",
+        "corpus",
+        "--questions",
+        "tests/data/corpus-questions.tsv",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// success@1, success@5 and MRR@10 from per-question ranks, computed here.
 fn figures(ranks: &[Option<usize>]) -> (f64, f64, f64) {
     let n = ranks.len() as f64;
@@ -154,20 +168,14 @@ fn docs_bench_scores_lores_guide_and_reuses_a_kept_index() {
     let json = dir.path().join("report.json");
     let out = lore(
         &repo(),
-        &[
+        &bench_args(&[
             "--index",
             index.to_str().unwrap(),
-            "-q",
-            "bench",
-            "--docs",
-            "corpus",
-            "--questions",
-            "tests/data/corpus-questions.tsv",
             "--json",
             json.to_str().unwrap(),
             "--unanswerable",
             "tests/data/unanswerable.txt",
-        ],
+        ]),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -229,17 +237,11 @@ fn docs_bench_scores_lores_guide_and_reuses_a_kept_index() {
     // Fitting the confidence model is for a BEIR train split, not a docs folder.
     let out = lore(
         &repo(),
-        &[
-            "-q",
-            "bench",
-            "--docs",
-            "corpus",
-            "--questions",
-            "tests/data/corpus-questions.tsv",
+        &bench_args(&[
             "--unanswerable",
             "tests/data/unanswerable.txt",
             "--fit-confidence",
-        ],
+        ]),
     );
     assert!(!out.status.success());
     assert!(
