@@ -375,9 +375,9 @@ impl Index {
 
     /// The `k` nearest live chunks over every segment's graph (each searched at `ef`,
     /// deleted chunks walked through but never returned), best first. Graphs walked over
-    /// int8 codes return approximate candidates; the best `max(k, ef)` of them over all
-    /// segments are rescored at full precision (one row read each) before the best `k` are
-    /// taken, so every similarity returned is exact.
+    /// int8 codes return approximate candidates; the best [`RESCORE_HEAD`] of them over all
+    /// segments are rescored at full precision (one row read each) and the list re-sorted;
+    /// deeper candidates keep their approximate similarity.
     pub fn dense_search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
         self.dense_search_in(query, k, ef, None)
     }
@@ -434,11 +434,11 @@ impl Index {
         };
         let best_first = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         out.sort_by(best_first);
-        // Int8 graphs gave approximate similarities: rescore the global best `max(k, ef)`
-        // at full precision (one row read each), so every similarity returned is exact.
+        // Int8 graphs gave approximate similarities: rescore the global best at full
+        // precision (one row read each). Only the head is read (see `RESCORE_HEAD`).
         if self.segments.iter().any(|s| s.dense().is_int8()) {
             out.truncate(k.max(ef));
-            for (id, sim) in &mut out {
+            for (id, sim) in out.iter_mut().take(RESCORE_HEAD) {
                 if let Some((s, local)) = self.locate(*id) {
                     if let Some(exact) = self.segments[s].dense().similarity(local, query) {
                         *sim = exact;
@@ -570,6 +570,16 @@ impl crate::storage::SegmentStore for Index {
         self.chunk_doc.get(id as usize).copied().unwrap_or(u32::MAX)
     }
 }
+
+/// How many of the dense leg's best candidates are rescored at full precision when graphs
+/// walk int8 codes. Hybrid search asks the dense leg for 300 candidates so that fusion's
+/// z-score statistics describe the whole list, but only the head's order is ever shown:
+/// no request returns more than 100 hits, and a returned hit's similarity is read again
+/// exactly (`storage::hit`). Each rescored row is one positioned read of 1.5 KB (about
+/// 1 µs): rescoring all 300 made SciFact's dense leg 0.80 ms instead of 0.58 ms, of a 5 ms
+/// search, with nDCG@10 the same to four places. The tail keeps its int8 similarity
+/// (every code within half a quantisation step per dimension of the exact value).
+const RESCORE_HEAD: usize = 100;
 
 /// Chunks before the last segment from which the dense leg searches segments in parallel.
 const PARALLEL_DENSE_FROM: u32 = 50_000;
