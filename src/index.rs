@@ -577,7 +577,7 @@ impl crate::storage::SegmentStore for Index {
 /// no request returns more than 100 hits, and a returned hit's similarity is read again
 /// exactly (`storage::hit`). Each rescored row is one positioned read of 1.5 KB (about
 /// 1 µs): rescoring all 300 made SciFact's dense leg 0.80 ms instead of 0.58 ms, of a 5 ms
-/// search, with nDCG@10 the same to four places. The tail keeps its int8 similarity
+/// search, with hybrid nDCG@10 the same to four places. The tail keeps its int8 similarity
 /// (every code within half a quantisation step per dimension of the exact value).
 const RESCORE_HEAD: usize = 100;
 
