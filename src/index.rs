@@ -576,10 +576,9 @@ impl crate::storage::SegmentStore for Index {
 /// z-score statistics describe the whole list, but what requests see is decided in the
 /// head: none returns more than 100 hits, a returned hit's similarity is read again exactly
 /// (`storage::hit`), and a deeper chunk that `distinct` brings up is ordered by a value
-/// within int8 rounding of its exact one. Each rescored row is one positioned read of 1.5 KB (about
-/// 1 µs): rescoring all 300 made SciFact's dense leg 0.80 ms instead of 0.58 ms, of a 5 ms
-/// search, with hybrid nDCG@10 the same to four places. The tail keeps its int8 similarity
-/// (every code within half a quantisation step per dimension of the exact value).
+/// within int8 rounding of its exact one. Each rescored row is one positioned read of
+/// 1.5 KB (about 1 µs): rescoring all 300 made SciFact's dense leg 0.80 ms instead of
+/// 0.58 ms, of a 5 ms search, with hybrid nDCG@10 the same to four places.
 const RESCORE_HEAD: usize = 100;
 
 /// Chunks before the last segment from which the dense leg searches segments in parallel.
