@@ -3,7 +3,8 @@
 //! stemming). One field rather than a boosted title field: BM25 then sees a document's
 //! title words as ordinary occurrences, which scored better on SciFact train (ARCHITECTURE.md,
 //! "Retrieval quality"). tantivy's BM25 constants are fixed (k1 1.2, b 0.75). At index
-//! time camelCase identifiers also contribute their words ([`SplitIdentifiers`]).
+//! time camelCase identifiers and words ending in digits also contribute their words
+//! ([`SplitIdentifiers`]).
 //!
 //! Pseudo-relevance feedback (RM3: 10 feedback chunks, 10 terms, original weight 0.5) was
 //! tried and dropped: SciFact train BM25 nDCG@10 fell from 0.6915 to 0.6546 and hybrid from
@@ -33,7 +34,10 @@ use crate::error::{Error, Result};
 
 /// The name of the analyzer new indexes are written with ([`analyzer`]; the schema records
 /// it). Queries always use [`query_analyzer`].
-const ANALYZER: &str = "lore_en2";
+const ANALYZER: &str = "lore_en3";
+/// The analyzer of indexes written before `sql1` also gave `sql` and `microRNA` stayed whole
+/// ([`SplitIdentifiers::V2`]), still registered so they open.
+const ANALYZER_V2: &str = "lore_en2";
 /// The analyzer of indexes written before identifier splitting ([`query_analyzer`]), still
 /// registered so they open.
 const ANALYZER_V1: &str = "lore_en";
@@ -66,9 +70,18 @@ fn schema() -> (Schema, Fields) {
 /// queries as well spread a product name's weight over its fragments (`previ`, `sat`) and
 /// scored worse on the real-documentation sets (ARCHITECTURE.md, "Retrieval quality").
 pub fn analyzer() -> TextAnalyzer {
+    identifier_analyzer(SplitIdentifiers::CURRENT)
+}
+
+/// [`analyzer`] as it was for indexes written under [`ANALYZER_V2`].
+fn analyzer_v2() -> TextAnalyzer {
+    identifier_analyzer(SplitIdentifiers::V2)
+}
+
+fn identifier_analyzer(split: SplitIdentifiers) -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
-        .filter(SplitIdentifiers)
+        .filter(split)
         .filter(LowerCaser)
         .filter(StopWordFilter::new(Language::English).expect("tantivy ships English stop words"))
         .filter(Stemmer::new(Language::English))
@@ -89,12 +102,36 @@ pub fn query_analyzer() -> TextAnalyzer {
 /// Adds the words of camelCase and PascalCase identifiers after the identifier itself
 /// (`CheckExternalLinksBuilder` → `CheckExternalLinksBuilder Check External Links Builder`,
 /// `getHTTPResponse` → `… get HTTP Response`), so a person's words find the class or option
-/// that documentation names in code. A token is split only when it is all letters and
-/// every part has at least three characters, which leaves `mRNA`, `RNAs`, `IgG`, `iPhone`
-/// and `p53` whole. snake_case needs nothing: the tokenizer already splits at `_`. tantivy
-/// has no such filter (its compound splitter needs a dictionary), hence this one.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SplitIdentifiers;
+/// that documentation names in code. A token is split only when it is all letters, every
+/// part has at least three characters and the last is not an acronym, which leaves `mRNA`,
+/// `RNAs`, `IgG`, `iPhone`, `p53` and `microRNA` whole. snake_case needs nothing: the tokenizer already splits at `_`. tantivy
+/// has no such filter (its compound splitter needs a dictionary), hence this one; Lucene's
+/// `WordDelimiterGraphFilter` with `preserveOriginal` is the model.
+#[derive(Clone, Copy, Debug)]
+pub struct SplitIdentifiers {
+    /// Also add the letters of a word that ends in digits (`sql1` → `sql1 sql`, `utf8` →
+    /// `utf`, `python3` → `python`), so "SQL servers" finds a config listing `sql1`, `sql2`.
+    /// Only when the letters are a part by the same rule: `p53`, `IL6` and `H1N1` stay whole,
+    /// and the digits are never a term of their own (a lone `1` would match everything).
+    pub letters_before_digits: bool,
+    /// Leave a word whole when its last part is all capitals (`microRNA`, `proBNP`,
+    /// `parseURL`): the acronym is what it names, and `micro` or `pro` alone would match
+    /// unrelated words (SciFact train BM25 +0.13 points).
+    pub acronym_end_stays_whole: bool,
+}
+
+impl SplitIdentifiers {
+    /// The rules new indexes are written with ([`ANALYZER`]).
+    pub const CURRENT: SplitIdentifiers = SplitIdentifiers {
+        letters_before_digits: true,
+        acronym_end_stays_whole: true,
+    };
+    /// The rules of [`ANALYZER_V2`] indexes.
+    pub const V2: SplitIdentifiers = SplitIdentifiers {
+        letters_before_digits: false,
+        acronym_end_stays_whole: false,
+    };
+}
 
 impl TokenFilter for SplitIdentifiers {
     type Tokenizer<T: Tokenizer> = SplitIdentifiersFilter<T>;
@@ -102,6 +139,7 @@ impl TokenFilter for SplitIdentifiers {
     fn transform<T: Tokenizer>(self, tokenizer: T) -> SplitIdentifiersFilter<T> {
         SplitIdentifiersFilter {
             inner: tokenizer,
+            rules: self,
             parts: Vec::new(),
         }
     }
@@ -111,6 +149,7 @@ impl TokenFilter for SplitIdentifiers {
 #[derive(Clone)]
 pub struct SplitIdentifiersFilter<T> {
     inner: T,
+    rules: SplitIdentifiers,
     parts: Vec<Token>,
 }
 
@@ -121,6 +160,7 @@ impl<T: Tokenizer> Tokenizer for SplitIdentifiersFilter<T> {
         self.parts.clear();
         SplitIdentifiersStream {
             tail: self.inner.token_stream(text),
+            rules: self.rules,
             parts: &mut self.parts,
         }
     }
@@ -130,6 +170,7 @@ impl<T: Tokenizer> Tokenizer for SplitIdentifiersFilter<T> {
 /// kept in reverse order, so the last one is the current token.
 pub struct SplitIdentifiersStream<'a, T> {
     tail: T,
+    rules: SplitIdentifiers,
     parts: &'a mut Vec<Token>,
 }
 
@@ -140,8 +181,9 @@ const MIN_PART_CHARS: usize = 3;
 /// letter (`getHttp`), or the last capital of a run followed by a lowercase letter
 /// (`HTTPResponse`). Empty unless the word is all letters and every part has at least
 /// [`MIN_PART_CHARS`] characters: `miRNA`, `RNAs`, `HeLa`, `isEnabled` and `HbA1c` stay whole
-/// (on SciFact train, splitting such biomedical names cost BM25 0.2 points of nDCG@10).
-fn identifier_cuts(word: &str) -> Vec<usize> {
+/// (on SciFact train, splitting such biomedical names cost BM25 0.2 points of nDCG@10); with
+/// `acronym_end_stays_whole`, also when the last part is all capitals.
+fn identifier_cuts(word: &str, acronym_end_stays_whole: bool) -> Vec<usize> {
     if !word.chars().all(char::is_alphabetic) {
         return Vec::new();
     }
@@ -155,8 +197,9 @@ fn identifier_cuts(word: &str) -> Vec<usize> {
             cuts.push(at);
         }
     }
-    if cuts.is_empty() {
-        return cuts;
+    let acronym_end = |&last: &usize| word[last..].chars().all(char::is_uppercase);
+    if cuts.is_empty() || (acronym_end_stays_whole && cuts.last().is_some_and(acronym_end)) {
+        return Vec::new();
     }
     let mut start = 0;
     for &end in cuts.iter().chain(std::iter::once(&word.len())) {
@@ -166,6 +209,35 @@ fn identifier_cuts(word: &str) -> Vec<usize> {
         start = end;
     }
     cuts
+}
+
+/// Byte ranges of the parts `word` adds after itself ([`SplitIdentifiers`]); empty when it
+/// stays whole.
+fn identifier_parts(word: &str, rules: SplitIdentifiers) -> Vec<(usize, usize)> {
+    let cuts = identifier_cuts(word, rules.acronym_end_stays_whole);
+    if !cuts.is_empty() {
+        let ends = cuts.iter().copied().chain(std::iter::once(word.len()));
+        let starts = std::iter::once(0).chain(cuts.iter().copied());
+        return starts.zip(ends).collect();
+    }
+    let letters = word.trim_end_matches(|c: char| c.is_ascii_digit());
+    if !rules.letters_before_digits
+        || letters.len() == word.len()
+        || letters.chars().count() < MIN_PART_CHARS
+        || !letters.chars().all(char::is_alphabetic)
+    {
+        return Vec::new();
+    }
+    // `getItem2` → `getItem`, then `get`, `Item`.
+    let mut parts = vec![(0, letters.len())];
+    parts.extend(identifier_parts(
+        letters,
+        SplitIdentifiers {
+            letters_before_digits: false,
+            ..rules
+        },
+    ));
+    parts
 }
 
 impl<T: TokenStream> TokenStream for SplitIdentifiersStream<'_, T> {
@@ -178,17 +250,15 @@ impl<T: TokenStream> TokenStream for SplitIdentifiersStream<'_, T> {
             return false;
         }
         let token = self.tail.token();
-        let cuts = identifier_cuts(&token.text);
-        if !cuts.is_empty() {
-            let mut end = token.text.len();
-            for &cut in cuts.iter().rev().chain(std::iter::once(&0)) {
+        let parts = identifier_parts(&token.text, self.rules);
+        if !parts.is_empty() {
+            for &(start, end) in parts.iter().rev() {
                 self.parts.push(Token {
-                    text: token.text[cut..end].to_string(),
-                    offset_from: token.offset_from + cut,
+                    text: token.text[start..end].to_string(),
+                    offset_from: token.offset_from + start,
                     offset_to: token.offset_from + end,
                     ..*token
                 });
-                end = cut;
             }
             // The whole identifier comes first, then its parts.
             self.parts.push(token.clone());
@@ -289,6 +359,7 @@ impl LexicalIndex {
         let index = Index::open_in_dir(dir)
             .map_err(|e| Error::index(dir, format!("cannot open the BM25 index: {e}")))?;
         index.tokenizers().register(ANALYZER, analyzer());
+        index.tokenizers().register(ANALYZER_V2, analyzer_v2());
         index.tokenizers().register(ANALYZER_V1, query_analyzer());
         let schema = index.schema();
         let field = |name: &str| {
@@ -665,7 +736,10 @@ mod tests {
     }
 
     fn analysed(text: &str) -> Vec<String> {
-        let mut a = analyzer();
+        tokens(analyzer(), text)
+    }
+
+    fn tokens(mut a: TextAnalyzer, text: &str) -> Vec<String> {
         let mut stream = a.token_stream(text);
         let mut out = Vec::new();
         while stream.advance() {
@@ -690,13 +764,35 @@ mod tests {
             analysed("getHTTPResponse"),
             ["gethttprespons", "get", "http", "respons"]
         );
-        // Parts of one character would be noise: these stay whole.
+        // Short parts would be noise, and a trailing acronym is what the word names: these
+        // stay whole.
         for word in [
             "mRNA", "miRNAs", "RNAs", "IgG", "iPhone", "p53", "HbA1c", "HTTP", "Sphinx",
+            "microRNA", "proBNP", "parseURL",
         ] {
             assert_eq!(analysed(word).len(), 1, "{word}");
         }
         assert_eq!(analysed("coverage_ignore_functions").len(), 3);
+    }
+
+    #[test]
+    fn letters_before_trailing_digits_are_a_word_too() {
+        assert_eq!(analysed("sql1"), ["sql1", "sql"]);
+        assert_eq!(analysed("python3"), ["python3", "python"]);
+        assert_eq!(analysed("getItem2"), ["getitem2", "getitem", "get", "item"]);
+        // Short letter runs, digits inside or in front, and bare numbers stay whole.
+        for word in ["p53", "IL6", "H1N1", "HbA1c", "3des", "2024", "x86"] {
+            assert_eq!(analysed(word).len(), 1, "{word}");
+        }
+        // Indexes written before this keep their analyzer.
+        assert_eq!(
+            tokens(analyzer_v2(), "microRNA"),
+            ["microrna", "micro", "rna"]
+        );
+        assert_eq!(
+            tokens(analyzer_v2(), "sql1 getItem"),
+            ["sql1", "getitem", "get", "item"]
+        );
     }
 
     #[test]
