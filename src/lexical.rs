@@ -104,9 +104,10 @@ pub fn query_analyzer() -> TextAnalyzer {
 /// `getHTTPResponse` → `… get HTTP Response`), so a person's words find the class or option
 /// that documentation names in code. A token is split only when it is all letters, every
 /// part has at least three characters and the last is not an acronym, which leaves `mRNA`,
-/// `RNAs`, `IgG`, `iPhone`, `p53` and `microRNA` whole. snake_case needs nothing: the tokenizer already splits at `_`. tantivy
-/// has no such filter (its compound splitter needs a dictionary), hence this one; Lucene's
-/// `WordDelimiterGraphFilter` with `preserveOriginal` is the model.
+/// `RNAs`, `IgG`, `iPhone`, `p53` and `microRNA` whole. snake_case needs nothing: the
+/// tokenizer already splits at `_`. tantivy has no such filter (its compound splitter needs
+/// a dictionary), hence this one; Lucene's `WordDelimiterGraphFilter` with
+/// `preserveOriginal` is the model.
 #[derive(Clone, Copy, Debug)]
 pub struct SplitIdentifiers {
     /// Also add the letters of a word that ends in digits (`sql1` → `sql1 sql`, `utf8` →
@@ -214,15 +215,20 @@ fn identifier_cuts(word: &str, acronym_end_stays_whole: bool) -> Vec<usize> {
 /// Byte ranges of the parts `word` adds after itself ([`SplitIdentifiers`]); empty when it
 /// stays whole.
 fn identifier_parts(word: &str, rules: SplitIdentifiers) -> Vec<(usize, usize)> {
-    let cuts = identifier_cuts(word, rules.acronym_end_stays_whole);
-    if !cuts.is_empty() {
-        let ends = cuts.iter().copied().chain(std::iter::once(word.len()));
+    let camel_parts = |w: &str| -> Vec<(usize, usize)> {
+        let cuts = identifier_cuts(w, rules.acronym_end_stays_whole);
+        if cuts.is_empty() {
+            return Vec::new();
+        }
         let starts = std::iter::once(0).chain(cuts.iter().copied());
-        return starts.zip(ends).collect();
+        starts.zip(cuts.iter().copied().chain([w.len()])).collect()
+    };
+    let parts = camel_parts(word);
+    if !parts.is_empty() || !rules.letters_before_digits {
+        return parts;
     }
     let letters = word.trim_end_matches(|c: char| c.is_ascii_digit());
-    if !rules.letters_before_digits
-        || letters.len() == word.len()
+    if letters.len() == word.len()
         || letters.chars().count() < MIN_PART_CHARS
         || !letters.chars().all(char::is_alphabetic)
     {
@@ -230,13 +236,7 @@ fn identifier_parts(word: &str, rules: SplitIdentifiers) -> Vec<(usize, usize)> 
     }
     // `getItem2` → `getItem`, then `get`, `Item`.
     let mut parts = vec![(0, letters.len())];
-    parts.extend(identifier_parts(
-        letters,
-        SplitIdentifiers {
-            letters_before_digits: false,
-            ..rules
-        },
-    ));
+    parts.extend(camel_parts(letters));
     parts
 }
 
