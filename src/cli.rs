@@ -767,7 +767,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 /// `lore config`: the effective configuration, each value with where it came from.
 fn print_config(config: &Config, provenance: &lore::config::Provenance) -> Result<ExitCode> {
-    let value = toml::Value::try_from(config)?;
+    let mut value = toml::Value::try_from(config)?;
+    shortest_floats(&mut value);
     let text = toml::to_string_pretty(&value)?;
     let mut section = String::new();
     for line in text.lines() {
@@ -797,6 +798,25 @@ fn print_config(config: &Config, provenance: &lore::config::Provenance) -> Resul
         println!("\n# unset: {}", unset.join(", "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Most settings are `f32`, and serialising widens them to `f64`, so `0.01` would print as
+/// `0.009999999776482582`: a value a user never wrote and cannot tell is the default. A
+/// float that an `f32` holds exactly is printed as that `f32`'s shortest decimal instead.
+fn shortest_floats(value: &mut toml::Value) {
+    match value {
+        toml::Value::Float(f) => {
+            let narrow = *f as f32;
+            if f64::from(narrow) == *f {
+                if let Ok(short) = narrow.to_string().parse::<f64>() {
+                    *f = short;
+                }
+            }
+        }
+        toml::Value::Table(table) => table.iter_mut().for_each(|(_, v)| shortest_floats(v)),
+        toml::Value::Array(items) => items.iter_mut().for_each(shortest_floats),
+        _ => {}
+    }
 }
 
 /// `lore ingest`.

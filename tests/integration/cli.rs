@@ -4,7 +4,9 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::support::{check_response_json, lore, Fixture, CALIBRATION, RARE_TOKEN, TERNS, TOPICS};
+use crate::support::{
+    check_response_json, lore, lore_cmd, Fixture, CALIBRATION, RARE_TOKEN, TERNS, TOPICS,
+};
 
 fn stdout_json(out: &Output, what: &str) -> Value {
     assert!(
@@ -107,6 +109,66 @@ fn cli_ingest_of_a_missing_folder_fails_naming_it() {
         !index.exists(),
         "the failed ingest created the index folder"
     );
+}
+
+#[test]
+fn cli_config_names_each_values_source_and_prints_what_was_written() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    std::fs::write(
+        tmp.path().join("lore.toml"),
+        "[search]\nalpha = 0.3\n[chunking]\nmax_tokens = 200\n",
+    )
+    .unwrap();
+    let out = lore_cmd(tmp.path())
+        .args(["config"])
+        .env("LORE_SEARCH_TOP_K", "7")
+        .output()
+        .expect("run lore config");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `section.key` → (`key = value`, origin), as `lore config` prints them.
+    let mut section = String::new();
+    let mut lines = std::collections::HashMap::new();
+    for l in text.lines() {
+        if let Some(name) = l.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = format!("{name}.");
+        } else if let Some((setting, origin)) = l.split_once(" # ") {
+            let key = setting.split(" = ").next().unwrap().trim();
+            let entry = (setting.trim().to_string(), origin.trim().to_string());
+            lines.insert(format!("{section}{key}"), entry);
+        }
+    }
+    let line = |key: &str| {
+        lines
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no `{key}` line in:\n{text}"))
+    };
+    let (alpha, origin) = line("search.alpha");
+    assert_eq!(alpha, "alpha = 0.3", "{text}");
+    assert!(
+        origin.starts_with("file ") && origin.ends_with("lore.toml"),
+        "{origin}"
+    );
+    assert_eq!(line("chunking.max_tokens").0, "max_tokens = 200");
+    assert_eq!(
+        line("search.top_k"),
+        ("top_k = 7".into(), "env LORE_SEARCH_TOP_K".into())
+    );
+    assert_eq!(line("model_dir").1, "flag", "{text}");
+    // f32 settings print as written in the code, not widened to f64 digits.
+    assert_eq!(
+        line("prompt.min_confidence"),
+        ("min_confidence = 0.01".into(), "default".into())
+    );
+    let (flag, _) = line("search.min_confidence_flag");
+    let value: f32 = flag.split(" = ").nth(1).unwrap().parse().unwrap();
+    assert!(flag.len() <= "min_confidence_flag = 0.0123".len(), "{flag}");
+    assert!(value > 0.0 && value < 1.0, "{flag}");
 }
 
 #[test]
