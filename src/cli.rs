@@ -271,6 +271,11 @@ struct BenchArgs {
     run: Option<PathBuf>,
     #[arg(long, default_value = "hybrid")]
     run_mode: String,
+    /// Write both retrievers' candidate lists per query (document id and the leg's raw
+    /// score, as fusion receives them) as JSON lines, to replay fusion offline
+    /// (`eval/replay/fusion.py`).
+    #[arg(long, conflicts_with = "docs")]
+    dump_candidates: Option<PathBuf>,
     /// ef_search values of the ANN sweep.
     #[arg(long, value_delimiter = ',', default_value = "10,16,32,64,100,128,256")]
     ef: Vec<usize>,
@@ -1075,6 +1080,7 @@ fn bench(config: Config, global: &Global, args: BenchArgs) -> Result<ExitCode> {
         plot,
         run,
         run_mode,
+        dump_candidates,
         ef,
         sweep,
         max_queries,
@@ -1155,6 +1161,7 @@ fn bench(config: Config, global: &Global, args: BenchArgs) -> Result<ExitCode> {
         update_rounds,
         unanswerable,
         fit_confidence,
+        dump_candidates,
     };
     let progress = Bars::new(!global.quiet);
     let report = lore::bench::run(&opts, embedder, &progress)?;

@@ -519,6 +519,16 @@ impl Index {
         self.search_then_embed(query, || Ok(query_vec), opts)
     }
 
+    /// Both legs' candidates for an already-embedded query, as fusion would receive them.
+    pub fn candidates(
+        &self,
+        query: &str,
+        query_vec: Option<&[f32]>,
+        opts: &SearchOptions,
+    ) -> Result<crate::storage::Candidates> {
+        crate::storage::candidates(self, query, query_vec, opts)
+    }
+
     /// Runs the BM25 leg first, then asks `vector` for the query embedding (which may still
     /// be computing on an embedding worker meanwhile), then the dense leg, and fuses.
     pub fn search_then_embed<V: AsRef<[f32]>>(

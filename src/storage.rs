@@ -91,6 +91,94 @@ struct Leg {
     chunk_of: HashMap<u32, u32>,
 }
 
+impl Leg {
+    /// The list with chunk ids again (with `distinct: 1` it is keyed by document).
+    fn chunks(&self) -> Vec<(u32, f32)> {
+        self.ranked
+            .iter()
+            .map(|&(id, score)| (self.chunk_of.get(&id).copied().unwrap_or(id), score))
+            .collect()
+    }
+}
+
+/// What fusion receives for one query: each leg's candidates as (chunk id, the leg's raw
+/// score: cosine or BM25), best first, after `distinct: 1` kept each document's best chunk.
+/// The benchmark writes these out (`lore bench --dump-candidates`) so that a change to
+/// fusion can be replayed exactly, offline, before it is built (`eval/replay/`).
+#[derive(Debug, Clone, Default)]
+pub struct Candidates {
+    pub dense: Vec<(u32, f32)>,
+    pub bm25: Vec<(u32, f32)>,
+}
+
+/// Both legs of one search, and the query vector the dense leg used.
+struct Legs<V> {
+    dense: Leg,
+    bm25: Leg,
+    query_vec: Option<V>,
+}
+
+/// Runs the legs `opts.mode` asks for: BM25 first, then asks `vector` for the query
+/// embedding (which may still be computing on an embedding worker meanwhile), then the
+/// dense leg. `None` when the filter admits nothing.
+fn legs<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
+    store: &S,
+    query: &str,
+    vector: impl FnOnce() -> Result<Option<V>>,
+    opts: &SearchOptions,
+) -> Result<Option<Legs<V>>> {
+    let depth = opts.candidates.max(opts.top_k);
+    // Collapsing or capping by document needs more chunks than documents wanted.
+    let fetch = if opts.distinct > 0 { depth * 3 } else { depth };
+    let by_doc = opts.distinct == 1;
+    let keep = if by_doc { depth } else { fetch };
+    let filter = Filter::parse_optional(opts.filter.as_deref())?;
+    let filter = filter.as_ref();
+    if filter.is_some_and(|f| store.admits_nothing(f)) {
+        return Ok(None);
+    }
+    let bm25 = if opts.mode == Mode::Dense {
+        Leg::default()
+    } else {
+        let t = Instant::now();
+        let list = store.bm25(query, fetch, filter)?;
+        record_stage("bm25_search", t);
+        collapse(store, list, by_doc, keep)
+    };
+    // BM25-only searches get a vector only when the caller wants confidences.
+    let query_vec = vector()?;
+    let dense = match query_vec.as_ref().map(AsRef::as_ref) {
+        Some(v) if opts.mode != Mode::Bm25 => {
+            let t = Instant::now();
+            let list = store.dense(v, fetch, opts.ef_search.max(fetch), filter)?;
+            record_stage("dense_search", t);
+            collapse(store, list, by_doc, keep)
+        }
+        _ => Leg::default(),
+    };
+    Ok(Some(Legs {
+        dense,
+        bm25,
+        query_vec,
+    }))
+}
+
+/// Both legs' candidates for a query, exactly as [`hybrid_search`] would fuse them.
+pub fn candidates<S: SegmentStore + ?Sized>(
+    store: &S,
+    query: &str,
+    query_vec: Option<&[f32]>,
+    opts: &SearchOptions,
+) -> Result<Candidates> {
+    Ok(match legs(store, query, || Ok(query_vec), opts)? {
+        Some(l) => Candidates {
+            dense: l.dense.chunks(),
+            bm25: l.bm25.chunks(),
+        },
+        None => Candidates::default(),
+    })
+}
+
 /// Runs the BM25 leg first, then asks `vector` for the query embedding (which may still be
 /// computing on an embedding worker meanwhile), then the dense leg, and fuses: the one
 /// retrieval pipeline, over any [`SegmentStore`].
@@ -100,36 +188,16 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
     vector: impl FnOnce() -> Result<Option<V>>,
     opts: &SearchOptions,
 ) -> Result<Vec<Hit>> {
-    let depth = opts.candidates.max(opts.top_k);
-    // Collapsing or capping by document needs more chunks than documents wanted.
-    let fetch = if opts.distinct > 0 { depth * 3 } else { depth };
-    let by_doc = opts.distinct == 1;
-    let filter = Filter::parse_optional(opts.filter.as_deref())?;
-    let filter = filter.as_ref();
-    if filter.is_some_and(|f| store.admits_nothing(f)) {
+    let Some(Legs {
+        dense,
+        bm25,
+        query_vec,
+    }) = legs(store, query, vector, opts)?
+    else {
         // Nothing can match: no hits, not an error (and no retriever to run).
         return Ok(Vec::new());
-    }
-    let bm25 = if opts.mode == Mode::Dense {
-        Leg::default()
-    } else {
-        let t = Instant::now();
-        let list = store.bm25(query, fetch, filter)?;
-        record_stage("bm25_search", t);
-        collapse(store, list, by_doc, if by_doc { depth } else { fetch })
     };
-    // BM25-only searches get a vector only when the caller wants confidences.
-    let query_vec = vector()?;
     let query_vec = query_vec.as_ref().map(AsRef::as_ref);
-    let dense = match query_vec {
-        Some(v) if opts.mode != Mode::Bm25 => {
-            let t = Instant::now();
-            let list = store.dense(v, fetch, opts.ef_search.max(fetch), filter)?;
-            record_stage("dense_search", t);
-            collapse(store, list, by_doc, if by_doc { depth } else { fetch })
-        }
-        _ => Leg::default(),
-    };
     let t = Instant::now();
     let mut fused: Vec<Fused> = match opts.mode {
         Mode::Hybrid => fusion::fuse(&dense.ranked, &bm25.ranked, &opts.fusion),

@@ -60,6 +60,8 @@ pub struct BenchOptions {
     pub unanswerable: Option<PathBuf>,
     /// Also fit the confidence model's weights on this run (use the train split).
     pub fit_confidence: bool,
+    /// Write each query's two candidate lists here ([`dump_candidates`]).
+    pub dump_candidates: Option<PathBuf>,
 }
 
 /// What incremental updates cost and what they do to recall.
@@ -412,6 +414,9 @@ pub fn run(
         &opts.ef_values,
     );
     let self_recall = self_recall(&index, opts.search.ef_search);
+    if let Some(path) = &opts.dump_candidates {
+        dump_candidates(path, &index, &queries, &qvecs, &defaults)?;
+    }
     let updates = if opts.update_rounds > 0 {
         let fresh = ann_recall(&index, &qvecs, opts.search.ef_search);
         Some(run_updates(
@@ -598,6 +603,45 @@ pub fn self_recall(index: &crate::index::Index, ef: usize) -> f64 {
         })
         .count();
     found as f64 / ids.len() as f64
+}
+
+/// One query's candidate lists in a `--dump-candidates` file.
+#[derive(Serialize)]
+struct CandidateLine<'a> {
+    id: &'a str,
+    query: &'a str,
+    /// (document id, cosine), best first.
+    dense: Vec<(String, f32)>,
+    /// (document id, BM25 score), best first.
+    bm25: Vec<(String, f32)>,
+}
+
+/// Writes, one JSON line per query, the two lists the default hybrid search fuses (one
+/// chunk per document, `search.candidates` deep), named by BEIR document id. With these and
+/// the qrels a fusion variant is scored exactly without rebuilding lore; replaying today's
+/// fusion over them gives the bench's own hybrid figure (`eval/replay/fusion.py` checks).
+pub fn dump_candidates(
+    path: &Path,
+    index: &crate::index::Index,
+    queries: &[beir::BeirQuery],
+    qvecs: &[Vec<f32>],
+    opts: &SearchOptions,
+) -> Result<()> {
+    let mut out = String::new();
+    let doc =
+        |(id, score): (u32, f32)| -> Result<(String, f32)> { Ok((index.chunk(id)?.path, score)) };
+    for (q, v) in queries.iter().zip(qvecs) {
+        let c = index.candidates(&q.text, Some(v), opts)?;
+        let line = CandidateLine {
+            id: &q.id,
+            query: &q.text,
+            dense: c.dense.into_iter().map(doc).collect::<Result<_>>()?,
+            bm25: c.bm25.into_iter().map(doc).collect::<Result<_>>()?,
+        };
+        out.push_str(&serde_json::to_string(&line).expect("strings and numbers serialise"));
+        out.push('\n');
+    }
+    write_file(path, &out)
 }
 
 /// Writes a run in TREC format (`qid Q0 docid rank score tag`), sorted by query id.

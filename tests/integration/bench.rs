@@ -208,6 +208,7 @@ fn options(dataset: &Path, index: &Path, reuse_index: bool) -> BenchOptions {
         update_rounds: 0,
         unanswerable: None,
         fit_confidence: false,
+        dump_candidates: None,
     }
 }
 
@@ -499,6 +500,72 @@ fn bench_run_reports_metrics_that_match_its_own_rankings() {
         v["ingest"]["chunks"].as_u64(),
         Some(report.ingest.chunks as u64)
     );
+}
+
+/// `--dump-candidates` promises the lists fusion receives: fusing them again here with the
+/// default fusion must give the hybrid run's ranking exactly, query by query.
+#[test]
+fn bench_dumped_candidates_fuse_to_the_hybrid_run() {
+    let tmp = TempDir::new().expect("temp folder");
+    let dataset = write_dataset(tmp.path());
+    let dump = tmp.path().join("candidates.jsonl");
+    let mut opts = options(&dataset, &tmp.path().join("index"), false);
+    opts.dump_candidates = Some(dump.clone());
+    let report = bench(&opts);
+    let hybrid = &report.runs["hybrid"];
+    let fusion = lore::search::SearchOptions::from_config(&SearchConfig::default()).fusion;
+
+    let text = std::fs::read_to_string(&dump).expect("the dump was written");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect();
+    assert_eq!(lines.len(), report.queries, "one line per evaluated query");
+    let mut seen = HashSet::new();
+    for line in &lines {
+        let qid = line["id"].as_str().expect("id");
+        assert!(seen.insert(qid.to_string()), "{qid} dumped twice");
+        let query = QUERIES
+            .iter()
+            .find(|(id, _)| *id == qid)
+            .expect("a known query");
+        assert_eq!(line["query"], query.1);
+        // Documents get numbers in order of appearance; fusion only compares them on ties.
+        let mut names: Vec<String> = Vec::new();
+        let mut leg = |key: &str, range: std::ops::RangeInclusive<f32>| -> Vec<(u32, f32)> {
+            let list: Vec<(u32, f32)> = line[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("{qid}: no {key} list"))
+                .iter()
+                .map(|e| {
+                    let name = e[0].as_str().expect("document id").to_string();
+                    let score = e[1].as_f64().expect("score") as f32;
+                    assert!(range.contains(&score), "{qid} {key}: {score}");
+                    let id = names.iter().position(|n| *n == name).unwrap_or_else(|| {
+                        names.push(name);
+                        names.len() - 1
+                    });
+                    (id as u32, score)
+                })
+                .collect();
+            assert!(!list.is_empty(), "{qid}: empty {key} list");
+            assert!(
+                list.windows(2).all(|w| w[0].1 >= w[1].1),
+                "{qid} {key}: not best first"
+            );
+            let distinct: HashSet<u32> = list.iter().map(|e| e.0).collect();
+            assert_eq!(distinct.len(), list.len(), "{qid} {key}: a document twice");
+            list
+        };
+        let dense = leg("dense", -1.0..=1.0);
+        let bm25 = leg("bm25", 0.0..=f32::MAX);
+        let replayed: Vec<&str> = lore::fusion::fuse(&dense, &bm25, &fusion)
+            .iter()
+            .map(|f| names[f.id as usize].as_str())
+            .collect();
+        let run: Vec<&str> = hybrid[qid].iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(replayed, run, "{qid}: fusing the dumped lists");
+    }
 }
 
 #[test]
