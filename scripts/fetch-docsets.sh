@@ -4,7 +4,8 @@
 # stamp (eval/docsets/.stamps/<set>) matches its pinned versions is left alone; downloads
 # are cached in eval/docsets/.cache/.
 #
-#   bash scripts/fetch-docsets.sh [SET...]     # sets: html rst asciidoc pdf mixed (default: all)
+#   bash scripts/fetch-docsets.sh [SET...]     # sets: html rst asciidoc pdf mixed html-shipped
+#                                              # (default: all)
 #
 # Sources are Debian packages (`apt-get download NAME=VERSION`, unpacked with dpkg-deb) and
 # PyPI sdists (`pip download --no-deps --no-binary :all: NAME==VERSION`). Debian versions
@@ -103,6 +104,19 @@ set_html() {
         "$OUT/html/changes.html"
     find "$OUT/html" -type l -delete
     done_set html "$stamp"
+}
+
+# The same manual exactly as the package installs it (/usr/share/doc/sphinx-doc/html): what a
+# user points lore at. Beside the pages: `_sources/` (a copy of every page's reST source),
+# `_modules/` (highlighted code), generated index and search pages, the changelog, and links
+# into /usr/share/javascript. Questions: eval/questions/html.tsv.
+set_html_shipped() {
+    local stamp="sphinx-doc=$SPHINX_DOC"
+    fresh html-shipped "$stamp" || return 0
+    local x
+    x=$(deb sphinx-doc "$SPHINX_DOC")
+    cp -a "$x/usr/share/doc/sphinx-doc/html/." "$OUT/html-shipped/"
+    done_set html-shipped "$stamp"
 }
 
 set_rst() {
@@ -209,11 +223,12 @@ summary() {
 }
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed)
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped)
 for s in "${sets[@]}"; do
     case $s in
     html | rst | asciidoc | pdf | mixed) "set_$s" ;;
-    *) die "unknown set $s (html rst asciidoc pdf mixed)" ;;
+    html-shipped) set_html_shipped ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped)" ;;
     esac
 done
 echo "eval/docsets:"

@@ -1870,10 +1870,22 @@ fn print_ingest_summary(report: &lore::ingest::IngestReport, verbose: bool) {
     } else if report.files_skipped > 0 {
         println!("  (-v lists every skipped file)");
     }
-    if report.files_skipped > report.files_read {
+    // Files left out on purpose (globs, a generator's by-products) are not a sign of a
+    // folder lore cannot read.
+    let unread = report
+        .skipped
+        .iter()
+        .filter(|s| {
+            !matches!(
+                s.reason,
+                lore::read::SkipReason::Excluded | lore::read::SkipReason::Generated
+            )
+        })
+        .count();
+    if unread > report.files_read {
         eprintln!(
-            "warning: most of the folder was skipped ({} of {} files); see the reasons above, or map extensions to readers in [ingest.formats]",
-            report.files_skipped, report.files_found
+            "warning: most of the folder was skipped ({unread} of {} files could not be read); see the reasons above, or map extensions to readers in [ingest.formats]",
+            report.files_found
         );
     }
 }

@@ -61,6 +61,11 @@ pub struct IngestConfig {
     /// Chunks per segment an ingest writes: its memory is that of one segment, whatever
     /// the size of the folder or of the change.
     pub segment_chunks: usize,
+    /// Skip what a documentation generator writes beside its pages (in a Sphinx HTML build:
+    /// `_sources/` copies of every page, `_modules/` code, `_static/`, `_images/`,
+    /// `_downloads/`, `genindex`/`search`/`*-modindex` pages), counted as `generated`.
+    /// Read as pages, a page's source copy ranks beside the page and takes a result slot.
+    pub skip_generated: bool,
 }
 
 impl Default for IngestConfig {
@@ -74,6 +79,7 @@ impl Default for IngestConfig {
             max_file_mb: 50.0,
             file_timeout_s: 30.0,
             segment_chunks: DEFAULT_SEGMENT_CHUNKS,
+            skip_generated: true,
         }
     }
 }

@@ -173,34 +173,48 @@ pub fn summarize_skips(skipped: &[Skipped]) -> Vec<String> {
         if n == 0 {
             continue;
         }
-        if reason == SkipReason::Unsupported {
-            let exts = unsupported_extensions(skipped);
-            let top: Vec<String> = exts
-                .iter()
-                .take(5)
-                .map(|(e, n)| format!("{e} {n}"))
-                .collect();
-            let more = if exts.len() > 5 { ", …" } else { "" };
-            out.push(format!("{reason} {n} ({}{more})", top.join(", ")));
-        } else {
-            out.push(format!("{reason} {n}"));
-        }
+        let of_reason = skipped.iter().filter(|s| s.reason == reason);
+        let kinds = match reason {
+            SkipReason::Unsupported => commonest(of_reason.map(extension)),
+            SkipReason::Generated => commonest(of_reason.map(generated_kind)),
+            _ => {
+                out.push(format!("{reason} {n}"));
+                continue;
+            }
+        };
+        let top: Vec<String> = kinds
+            .iter()
+            .take(5)
+            .map(|(e, n)| format!("{e} {n}"))
+            .collect();
+        let more = if kinds.len() > 5 { ", …" } else { "" };
+        out.push(format!("{reason} {n} ({}{more})", top.join(", ")));
     }
     out
 }
 
-fn unsupported_extensions(skipped: &[Skipped]) -> Vec<(String, usize)> {
+/// `.png`, or `(no extension)`.
+fn extension(s: &Skipped) -> String {
+    let name = s.path.rsplit('/').next().unwrap_or(&s.path);
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!(".{}", ext.to_ascii_lowercase()),
+        _ => "(no extension)".to_string(),
+    }
+}
+
+/// The generator's folder a by-product was found in (`_sources/`), or `index pages`.
+fn generated_kind(s: &Skipped) -> String {
+    match s.detail.rsplit_once(" (") {
+        Some((_, folder)) if folder.ends_with("/)") => folder.trim_end_matches(')').to_string(),
+        _ => "index pages".to_string(),
+    }
+}
+
+/// Counts of each key, commonest first (ties by name).
+fn commonest(keys: impl Iterator<Item = String>) -> Vec<(String, usize)> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for s in skipped
-        .iter()
-        .filter(|s| s.reason == SkipReason::Unsupported)
-    {
-        let name = s.path.rsplit('/').next().unwrap_or(&s.path);
-        let ext = match name.rsplit_once('.') {
-            Some((stem, ext)) if !stem.is_empty() => format!(".{}", ext.to_ascii_lowercase()),
-            _ => "(no extension)".to_string(),
-        };
-        *counts.entry(ext).or_default() += 1;
+    for k in keys {
+        *counts.entry(k).or_default() += 1;
     }
     let mut v: Vec<(String, usize)> = counts.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -599,7 +613,12 @@ pub fn apply(
                 .entry(s.reason.as_str().to_string())
                 .or_default() += 1;
         }
-        report.unsupported_extensions = unsupported_extensions(&skipped);
+        report.unsupported_extensions = commonest(
+            skipped
+                .iter()
+                .filter(|s| s.reason == SkipReason::Unsupported)
+                .map(extension),
+        );
         report.skipped = skipped;
     }
     report.files_removed = prev_docs

@@ -298,6 +298,7 @@ pub fn list_files(root: &Path, cfg: &IngestConfig) -> Result<Listing> {
         });
     }
     let filters = Filters::new(root, cfg)?;
+    let mut generators = Generators::default();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(true)
         .git_ignore(true)
@@ -358,12 +359,82 @@ pub fn list_files(root: &Path, cfg: &IngestConfig) -> Result<Listing> {
                 .push(skip(SkipReason::Excluded, "ingest.include/exclude"));
             continue;
         }
-        match Format::for_path_with(&path, &cfg.formats) {
-            Some(format) => listing.files.push(Candidate { path, format }),
-            None => listing.skipped.push(skip(SkipReason::Unsupported, "")),
+        let Some(format) = Format::for_path_with(&path, &cfg.formats) else {
+            listing.skipped.push(skip(SkipReason::Unsupported, ""));
+            continue;
+        };
+        let by_product = cfg
+            .skip_generated
+            .then(|| generators.by_product(root, &path));
+        match by_product.flatten() {
+            Some(detail) => listing.skipped.push(skip(SkipReason::Generated, &detail)),
+            None => listing.files.push(Candidate { path, format }),
         }
     }
     Ok(listing)
+}
+
+/// Finds the by-products of documentation generators: files a generator writes beside the
+/// pages it renders, which its own search leaves out and which would otherwise compete with
+/// the pages (a Sphinx page and its `_sources/page.rst.txt` copy hold the same words).
+///
+/// Only Sphinx HTML builds are recognised, by the `objects.inv` or `searchindex.js` Sphinx
+/// writes at the build's root; what is skipped there is what Sphinx's search does not index.
+#[derive(Default)]
+pub struct Generators {
+    /// Folder → whether it is the root of a Sphinx HTML build.
+    sphinx_roots: std::collections::HashMap<PathBuf, bool>,
+}
+
+/// Folders at a Sphinx build's root that hold no pages, and what they hold.
+const SPHINX_FOLDERS: [(&str, &str); 5] = [
+    ("_sources", "a copy of a page's source"),
+    ("_modules", "highlighted source code"),
+    ("_static", "a static file of the theme or the project"),
+    ("_images", "an image file"),
+    ("_downloads", "a file offered for download"),
+];
+
+impl Generators {
+    /// Why `path` (under `root`) is a generator's by-product, or `None` for a page.
+    pub fn by_product(&mut self, root: &Path, path: &Path) -> Option<String> {
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if !d.starts_with(root) {
+                break;
+            }
+            if self.is_sphinx_root(d) {
+                let rel = path.strip_prefix(d).ok()?;
+                let build = match rel_path(root, d).as_str() {
+                    "" => String::from("the folder"),
+                    r => format!("{r}/"),
+                };
+                let mut parts = rel.components();
+                let first = parts.next()?.as_os_str().to_str()?;
+                if parts.next().is_some() {
+                    let (_, what) = SPHINX_FOLDERS.iter().find(|(f, _)| *f == first)?;
+                    return Some(format!("{what}, in the Sphinx build {build} ({first}/)"));
+                }
+                let is_index = first.starts_with("genindex")
+                    || first == "search.html"
+                    || first.ends_with("-modindex.html");
+                return is_index.then(|| {
+                    format!("a generated index or search page of the Sphinx build {build}")
+                });
+            }
+            dir = d.parent();
+        }
+        None
+    }
+
+    fn is_sphinx_root(&mut self, dir: &Path) -> bool {
+        *self
+            .sphinx_roots
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| {
+                dir.join("objects.inv").is_file() || dir.join("searchindex.js").is_file()
+            })
+    }
 }
 
 /// `ingest.include` / `ingest.exclude`, matched against the path relative to the folder.
@@ -968,5 +1039,92 @@ mod tests {
         );
         assert_eq!(Format::for_path(Path::new("a/b.txt")), Some(Format::Text));
         assert_eq!(Format::for_path(Path::new("a/b.png")), None);
+        // An override of `txt` wins over what the name says is inside.
+        assert_eq!(
+            Format::for_path_with(Path::new("_sources/a.rst.txt"), &o),
+            Some(Format::Asciidoc)
+        );
+    }
+
+    #[test]
+    fn a_source_published_as_txt_is_read_by_its_inner_extension() {
+        let f = |p: &str| Format::for_path(Path::new(p));
+        assert_eq!(f("_sources/usage/intro.rst.txt"), Some(Format::Rst));
+        assert_eq!(f("notes.MD.txt"), Some(Format::Markdown));
+        assert_eq!(f("guide.adoc.txt"), Some(Format::Asciidoc));
+        assert_eq!(f("tour.ipynb.txt"), Some(Format::Ipynb));
+        // Not text a person writes, or no inner extension: plain text as before.
+        assert_eq!(f("conf.py.txt"), Some(Format::Text));
+        assert_eq!(f("manual.pdf.txt"), Some(Format::Text));
+        assert_eq!(f("page.html.txt"), Some(Format::Text));
+        assert_eq!(f(".rst.txt"), Some(Format::Text));
+        assert_eq!(f("a.rst.bak"), None);
+    }
+
+    #[test]
+    fn sphinx_by_products_are_named_only_inside_a_sphinx_build() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let root = tmp.path();
+        let write = |rel: &str| {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "x").unwrap();
+            p
+        };
+        write("site/objects.inv");
+        write("docs/build/html/searchindex.js");
+        let mut g = Generators::default();
+        let mut why = |rel: &str| g.by_product(root, &write(rel));
+        for page in [
+            "site/index.html",
+            "site/usage/intro.html",
+            "site/usage/_sources/deep.rst.txt", // `_sources` only counts at the build's root
+            "site/changes.html",
+            "site/searching.html",
+            "other/_sources/page.rst.txt", // no Sphinx build here
+            "other/genindex.html",
+            "docs/build/html/api.html",
+        ] {
+            assert_eq!(why(page), None, "{page}");
+        }
+        for (by_product, says) in [
+            (
+                "site/_sources/usage/intro.rst.txt",
+                "a copy of a page's source",
+            ),
+            ("site/_modules/frob/core.html", "highlighted source code"),
+            ("site/_static/conf.py.txt", "a static file"),
+            ("site/_images/plot.pdf", "an image file"),
+            (
+                "site/_downloads/abc/example.ipynb",
+                "a file offered for download",
+            ),
+            ("site/genindex.html", "generated index or search page"),
+            ("site/genindex-A.html", "generated index or search page"),
+            ("site/search.html", "generated index or search page"),
+            ("site/py-modindex.html", "generated index or search page"),
+            (
+                "docs/build/html/_sources/api.rst.txt",
+                "copy of a page's source",
+            ),
+        ] {
+            let detail = why(by_product).unwrap_or_else(|| panic!("{by_product} not named"));
+            assert!(detail.contains(says), "{by_product}: {detail}");
+            let build = if by_product.starts_with("site/") {
+                "site/"
+            } else {
+                "docs/build/html/"
+            };
+            assert!(
+                detail.contains(&format!("Sphinx build {build}")),
+                "{detail}"
+            );
+        }
+        // A build at the ingested folder itself.
+        let mut g = Generators::default();
+        let html = root.join("docs/build/html");
+        let p = html.join("_sources/api.rst.txt");
+        let detail = g.by_product(&html, &p).expect("named");
+        assert!(detail.contains("Sphinx build the folder"), "{detail}");
     }
 }

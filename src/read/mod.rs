@@ -70,15 +70,20 @@ pub enum SkipReason {
     SpecialFile,
     /// Excluded by `ingest.exclude` or not matched by `ingest.include`.
     Excluded,
+    /// A documentation generator's by-products, not pages: in a Sphinx HTML build, the copies
+    /// of each page's source, highlighted module code, static files and generated index
+    /// pages (`ingest.skip_generated`; [`crate::source::Generators`]).
+    Generated,
     /// The file holds no text once its markup is removed.
     Empty,
 }
 
 impl SkipReason {
     /// Every reason, in the order the summary lists them.
-    pub const ALL: [SkipReason; 12] = [
+    pub const ALL: [SkipReason; 13] = [
         SkipReason::Unsupported,
         SkipReason::Excluded,
+        SkipReason::Generated,
         SkipReason::Binary,
         SkipReason::Undecodable,
         SkipReason::TooLarge,
@@ -105,6 +110,7 @@ impl SkipReason {
             SkipReason::Symlink => "symlink",
             SkipReason::SpecialFile => "special_file",
             SkipReason::Excluded => "excluded",
+            SkipReason::Generated => "generated",
             SkipReason::Empty => "empty",
         }
     }
@@ -458,11 +464,37 @@ impl Format {
 
     /// Like [`Format::for_path`], with `[ingest.formats]` overrides taking precedence.
     pub fn for_path_with(path: &Path, overrides: &BTreeMap<String, Format>) -> Option<Format> {
+        let lookup = |ext: &str| {
+            overrides
+                .get(ext)
+                .or_else(|| EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, f)| f))
+                .copied()
+        };
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        if let Some(f) = overrides.get(&ext) {
-            return Some(*f);
+        if ext == "txt" && !overrides.contains_key("txt") {
+            // `usage.rst.txt`, `intro.md.txt`: a source published as plain text (Sphinx's
+            // `_sources/` suffix, a forum attachment) is still read by its structure.
+            let stem = Path::new(path.file_stem()?);
+            let inner = stem
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            if let Some(f) = inner.as_deref().and_then(lookup) {
+                if f.is_plain_text() {
+                    return Some(f);
+                }
+            }
         }
-        EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, f)| *f)
+        lookup(&ext)
+    }
+
+    /// Formats whose files are text a person writes (not a container like PDF or docx, and
+    /// not HTML, which is rendered output): the ones a `.txt` copy can carry.
+    fn is_plain_text(self) -> bool {
+        matches!(
+            self,
+            Format::Markdown | Format::Rst | Format::Asciidoc | Format::Mdx | Format::Ipynb
+        )
     }
 
     /// The reader's name, as `[ingest.formats]` and the summary spell it.

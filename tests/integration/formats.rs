@@ -389,6 +389,110 @@ fn links_special_files_and_odd_names_are_counted_not_lost() {
     );
 }
 
+/// A Sphinx HTML build as a package ships it (`/usr/share/doc/*/html`): the pages are read;
+/// the copy of every page's source in `_sources/`, the highlighted code, static files and
+/// generated index pages are counted as `generated`, so the source copy of a page never takes
+/// a result slot beside the page. Outside a build, a `.rst.txt` file is read as reST.
+#[test]
+fn a_sphinx_build_is_read_as_its_pages_and_its_by_products_are_counted() {
+    let usage = sphinx_page(
+        "Usage",
+        "<h1 id=\"usage\">Usage</h1>\n<p>Feed the quokka marigolds every morning.</p>",
+    );
+    let index = sphinx_page("Welcome", "<h1>Welcome</h1>\n<p>The quokka handbook.</p>");
+    let generated_index = sphinx_page("Index", "<h1>Index</h1><p>marigolds, quokka</p>");
+    let f = Fixture::with_files(&[
+        ("site/objects.inv", "# Sphinx inventory version 2\n"),
+        ("site/searchindex.js", "Search.setIndex({})"),
+        ("site/index.html", &index),
+        ("site/usage.html", &usage),
+        (
+            "site/_sources/usage.rst.txt",
+            "Usage\n=====\n\nFeed the quokka marigolds every morning.\n",
+        ),
+        (
+            "site/_modules/quokka.html",
+            "<h1>Source code for quokka</h1><pre>def feed(): return 'marigolds every morning'</pre>",
+        ),
+        ("site/_static/conf.py.txt", "marigolds = 'every morning'\n"),
+        ("site/genindex.html", &generated_index),
+        ("site/search.html", &generated_index),
+        ("site/py-modindex.html", &generated_index),
+        (
+            "notes/howto.rst.txt",
+            "How to\n======\n\nRotate the beds weekly.\n\nTulip care\n----------\n\nWater the tulips sparingly.\n",
+        ),
+    ]);
+    let ingest = |skip_generated| {
+        let settings = IngestSettings {
+            read: lore::config::IngestConfig {
+                skip_generated,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        ingest_folder(f.corpus(), &f.index(), &embedder(), &settings, &NoProgress).expect("ingest")
+    };
+    let report = ingest(true);
+    let mut generated: Vec<&str> = report
+        .skipped
+        .iter()
+        .filter(|s| s.reason.to_string() == "generated")
+        .map(|s| s.path.as_str())
+        .collect();
+    generated.sort();
+    assert_eq!(
+        generated,
+        [
+            "site/_modules/quokka.html",
+            "site/_sources/usage.rst.txt",
+            "site/_static/conf.py.txt",
+            "site/genindex.html",
+            "site/py-modindex.html",
+            "site/search.html",
+        ]
+    );
+    for s in report
+        .skipped
+        .iter()
+        .filter(|s| s.reason.to_string() == "generated")
+    {
+        assert!(s.detail.contains("Sphinx build site/"), "{s}");
+    }
+    assert_eq!(report.files_read, 3, "{:?}", report.skipped);
+
+    let engine = f.engine();
+    let r = search(&engine, "quokka marigolds every morning", Mode::Hybrid, 5);
+    assert_eq!(r.results[0].source.path, "site/usage.html");
+    assert_eq!(r.results[0].source.anchor.as_deref(), Some("usage"));
+    assert!(
+        paths(&r).iter().all(|p| !p.contains("/_")),
+        "a by-product was indexed: {:?}",
+        paths(&r)
+    );
+    // Read by the reST reader: the title is a heading, its underline is gone.
+    let r = search(&engine, "water the tulips", Mode::Bm25, 1);
+    let hit = &r.results[0];
+    assert_eq!(hit.source.path, "notes/howto.rst.txt");
+    assert_eq!(hit.source.heading, "How to");
+    assert!(!hit.text.contains("==="), "{}", hit.text);
+
+    // Switched off, every by-product is read like any other file.
+    let report = ingest(false);
+    assert_eq!(report.files_read, 9, "{:?}", report.skipped);
+    let r = search(
+        &f.engine(),
+        "quokka marigolds every morning",
+        Mode::Bm25,
+        10,
+    );
+    assert!(
+        paths(&r).contains(&"site/_sources/usage.rst.txt"),
+        "{:?}",
+        paths(&r)
+    );
+}
+
 #[test]
 fn pathological_files_chunk_in_bounded_pieces() {
     let mut nested = String::from("# Deep\n\n");
