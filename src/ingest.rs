@@ -202,11 +202,12 @@ fn extension(s: &Skipped) -> String {
     }
 }
 
-/// The generator's folder a by-product was found in (`_sources/`), or `index pages`.
+/// The generator's folder a by-product was found in (`_sources/`), or `pages` (index,
+/// search and print pages).
 fn generated_kind(s: &Skipped) -> String {
     match s.detail.rsplit_once(" (") {
         Some((_, folder)) if folder.ends_with("/)") => folder.trim_end_matches(')').to_string(),
-        _ => "index pages".to_string(),
+        _ => "pages".to_string(),
     }
 }
 

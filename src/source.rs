@@ -376,64 +376,138 @@ pub fn list_files(root: &Path, cfg: &IngestConfig) -> Result<Listing> {
 
 /// Finds the by-products of documentation generators: files a generator writes beside the
 /// pages it renders, which its own search leaves out and which would otherwise compete with
-/// the pages (a Sphinx page and its `_sources/page.rst.txt` copy hold the same words).
+/// the pages (a Sphinx page and its `_sources/page.rst.txt` copy hold the same words; an
+/// mdBook's `print.html` holds every chapter again).
 ///
-/// Only Sphinx HTML builds are recognised, by the `objects.inv` or `searchindex.js` Sphinx
-/// writes at the build's root; what is skipped there is what Sphinx's search does not index.
+/// A generator's output folder is recognised by the files it always writes there (see
+/// [`Generator`]); what is skipped is what that generator's own search does not index.
 #[derive(Default)]
 pub struct Generators {
-    /// Folder → whether it is the root of a Sphinx HTML build.
-    sphinx_roots: std::collections::HashMap<PathBuf, bool>,
+    /// Folder → the generator whose output root it is, if any.
+    roots: std::collections::HashMap<PathBuf, Option<Generator>>,
 }
 
-/// Folders at a Sphinx build's root that hold no pages, and what they hold.
-const SPHINX_FOLDERS: [(&str, &str); 5] = [
-    ("_sources", "a copy of a page's source"),
-    ("_modules", "highlighted source code"),
-    ("_static", "a static file of the theme or the project"),
-    ("_images", "an image file"),
-    ("_downloads", "a file offered for download"),
-];
+/// The documentation generators whose output lore recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generator {
+    /// Sphinx HTML builds: `objects.inv` or `searchindex.js` at the root.
+    Sphinx,
+    /// mdBook: `book.js` beside `searchindex.js`/`searchindex.json` or `print.html`.
+    MdBook,
+    /// rustdoc: `search-index*.js` and `crates*.js` at the root.
+    Rustdoc,
+}
+
+impl Generator {
+    fn name(self) -> &'static str {
+        match self {
+            Generator::Sphinx => "Sphinx build",
+            Generator::MdBook => "mdBook",
+            Generator::Rustdoc => "rustdoc output",
+        }
+    }
+
+    /// Folders at the root that hold no pages, and what they hold.
+    fn folders(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Generator::Sphinx => &[
+                ("_sources", "a copy of a page's source"),
+                ("_modules", "highlighted source code"),
+                ("_static", "a static file of the theme or the project"),
+                ("_images", "an image file"),
+                ("_downloads", "a file offered for download"),
+            ],
+            Generator::MdBook => &[
+                ("FontAwesome", "a static file of the theme"),
+                ("css", "a static file of the theme"),
+                ("fonts", "a static file of the theme"),
+            ],
+            Generator::Rustdoc => &[
+                ("src", "highlighted source code"),
+                ("implementors", "a script of the documentation"),
+                ("static.files", "a static file of the theme"),
+            ],
+        }
+    }
+
+    /// Why a page at `rel` (relative to the root, `/`-separated) is not documentation.
+    fn page(self, rel: &str) -> Option<&'static str> {
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let top = dir.is_empty();
+        match self {
+            Generator::Sphinx => (top
+                && (name.starts_with("genindex")
+                    || name == "search.html"
+                    || name.ends_with("-modindex.html")))
+            .then_some("a generated index or search page"),
+            Generator::MdBook => match name {
+                "print.html" if top => Some("every chapter again on one page"),
+                "toc.html" | "404.html" if top => Some("the table of contents or error page"),
+                _ => None,
+            },
+            Generator::Rustdoc => match name {
+                "settings.html" | "help.html" if top => Some("a page of the documentation viewer"),
+                // One per crate: every item's name, as links.
+                "all.html" if !dir.contains('/') => Some("a generated list of all items"),
+                _ => None,
+            },
+        }
+    }
+
+    /// The generator whose output root `dir` is, from the files it always writes there.
+    fn of_root(dir: &Path) -> Option<Generator> {
+        let has = |name: &str| dir.join(name).is_file();
+        if has("objects.inv") {
+            return Some(Generator::Sphinx);
+        }
+        // mdBook writes a `searchindex.js` too, so it is told apart first.
+        if has("book.js") && (has("searchindex.js") || has("searchindex.json") || has("print.html"))
+        {
+            return Some(Generator::MdBook);
+        }
+        if has("searchindex.js") {
+            return Some(Generator::Sphinx);
+        }
+        let names: Vec<String> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".js"))
+            .collect();
+        let any = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
+        (any("search-index") && any("crates")).then_some(Generator::Rustdoc)
+    }
+}
 
 impl Generators {
-    /// Why `path` (under `root`) is a generator's by-product, or `None` for a page.
+    /// Why `path` (under `root`) is a generator's by-product, or `None` for a page. The
+    /// innermost generator root above the file decides (books nest inside books).
     pub fn by_product(&mut self, root: &Path, path: &Path) -> Option<String> {
         let mut dir = path.parent();
-        while let Some(d) = dir {
-            if !d.starts_with(root) {
-                break;
-            }
-            if self.is_sphinx_root(d) {
-                let rel = path.strip_prefix(d).ok()?;
-                let build = match rel_path(root, d).as_str() {
-                    "" => String::from("the folder"),
-                    r => format!("{r}/"),
+        while let Some(d) = dir.filter(|d| d.starts_with(root)) {
+            if let Some(generator) = self.generator(d) {
+                let rel = rel_path(d, path);
+                let at = match rel_path(root, d).as_str() {
+                    "" => format!("the {} at the folder's root", generator.name()),
+                    r => format!("the {} {r}/", generator.name()),
                 };
-                let mut parts = rel.components();
-                let first = parts.next()?.as_os_str().to_str()?;
-                if parts.next().is_some() {
-                    let (_, what) = SPHINX_FOLDERS.iter().find(|(f, _)| *f == first)?;
-                    return Some(format!("{what}, in the Sphinx build {build} ({first}/)"));
+                let (first, rest) = rel.split_once('/').unwrap_or((rel.as_str(), ""));
+                if !rest.is_empty() {
+                    if let Some((_, what)) = generator.folders().iter().find(|(f, _)| *f == first) {
+                        return Some(format!("{what}, in {at} ({first}/)"));
+                    }
                 }
-                let is_index = first.starts_with("genindex")
-                    || first == "search.html"
-                    || first.ends_with("-modindex.html");
-                return is_index.then(|| {
-                    format!("a generated index or search page of the Sphinx build {build}")
-                });
+                return generator.page(&rel).map(|what| format!("{what} of {at}"));
             }
             dir = d.parent();
         }
         None
     }
 
-    fn is_sphinx_root(&mut self, dir: &Path) -> bool {
+    fn generator(&mut self, dir: &Path) -> Option<Generator> {
         *self
-            .sphinx_roots
+            .roots
             .entry(dir.to_path_buf())
-            .or_insert_with(|| {
-                dir.join("objects.inv").is_file() || dir.join("searchindex.js").is_file()
-            })
+            .or_insert_with(|| Generator::of_root(dir))
     }
 }
 
@@ -1120,11 +1194,74 @@ mod tests {
                 "{detail}"
             );
         }
+        // mdBook (books nest inside books) and rustdoc.
+        for marker in [
+            "rust/book/book.js",
+            "rust/book/searchindex.js",
+            "rust/book/first-edition/book.js",
+            "rust/book/first-edition/print.html",
+            "rust/search-index1.63.0.js",
+            "rust/crates1.63.0.js",
+        ] {
+            write(marker);
+        }
+        for page in [
+            "rust/book/ch01-00-getting-started.html",
+            "rust/book/first-edition/ownership.html",
+            "rust/book/appendix/print.html",
+            "rust/std/vec/struct.Vec.html",
+            "rust/std/index.html",
+            "rust/guide-ffi.html",
+            "rust/std/vec/all.html",
+        ] {
+            assert_eq!(why(page), None, "{page}");
+        }
+        for (by_product, says, at) in [
+            (
+                "rust/book/print.html",
+                "every chapter again",
+                "mdBook rust/book/",
+            ),
+            (
+                "rust/book/toc.html",
+                "table of contents",
+                "mdBook rust/book/",
+            ),
+            (
+                "rust/book/first-edition/print.html",
+                "every chapter again",
+                "mdBook rust/book/first-edition/",
+            ),
+            (
+                "rust/src/core/option.rs.html",
+                "highlighted source code",
+                "rustdoc output rust/",
+            ),
+            (
+                "rust/std/all.html",
+                "list of all items",
+                "rustdoc output rust/",
+            ),
+            (
+                "rust/settings.html",
+                "documentation viewer",
+                "rustdoc output rust/",
+            ),
+        ] {
+            let detail = why(by_product).unwrap_or_else(|| panic!("{by_product} not named"));
+            assert!(
+                detail.contains(says) && detail.contains(at),
+                "{by_product}: {detail}"
+            );
+        }
         // A build at the ingested folder itself.
         let mut g = Generators::default();
         let html = root.join("docs/build/html");
         let p = html.join("_sources/api.rst.txt");
         let detail = g.by_product(&html, &p).expect("named");
-        assert!(detail.contains("Sphinx build the folder"), "{detail}");
+        assert!(
+            detail.contains("Sphinx build at the folder's root"),
+            "{detail}"
+        );
     }
 }
