@@ -908,7 +908,10 @@ async fn source_file(
     let Some(folder) = manifest.source.clone() else {
         return Err(gone("documents added through the API have no file to open"));
     };
-    let content_type = content_type(&path);
+    // A compressed file (`README.md.gz`, as Debian installs docs) is sent as it is stored,
+    // marked gzip-encoded, so the browser shows the document inside.
+    let gzip = path.to_ascii_lowercase().ends_with(".gz");
+    let content_type = content_type(if gzip { &path[..path.len() - 3] } else { &path });
     drop(index);
     let bytes = run_blocking(&state, move |_| {
         let read = || -> Option<Vec<u8>> {
@@ -933,6 +936,12 @@ async fn source_file(
         header::X_CONTENT_TYPE_OPTIONS,
         header::HeaderValue::from_static("nosniff"),
     );
+    if gzip {
+        h.insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
+    }
     if content_type.starts_with("text/html") || content_type.starts_with("application/xhtml") {
         h.insert(
             header::CONTENT_SECURITY_POLICY,

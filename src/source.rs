@@ -574,6 +574,16 @@ pub fn read_file(
     }
     let bytes = std::fs::read(&candidate.path)
         .map_err(|e| skip(ReadError::new(SkipReason::Unreadable, e.to_string())))?;
+    let is_gzip = candidate
+        .path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let bytes = if is_gzip {
+        gunzip(&bytes, max_bytes, cfg.max_file_mb).map_err(skip)?
+    } else {
+        bytes
+    };
     let budget = Budget::new(
         Duration::from_secs_f64(cfg.file_timeout_s),
         // Extracted text may be larger than the file (compressed PDF streams, docx), but not
@@ -581,7 +591,6 @@ pub fn read_file(
         (max_bytes as usize).saturating_mul(4).max(16 << 20),
     );
     let format = candidate.format;
-    let hash = blake3::hash(&bytes).to_hex().to_string();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         read_bytes(rel.clone(), &bytes, format, &budget, hash)
     }))
@@ -605,6 +614,24 @@ pub fn read_file(
         )));
     }
     Ok(doc)
+}
+
+/// The contents of a gzip file, refused past `max_bytes` (a small file can expand without
+/// bound).
+fn gunzip(bytes: &[u8], max_bytes: u64, max_mb: f64) -> std::result::Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(max_bytes + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ReadError::parse(format!("not a readable gzip file: {e}")))?;
+    if out.len() as u64 > max_bytes {
+        return Err(ReadError::new(
+            SkipReason::TooLarge,
+            format!("decompresses to more than ingest.max_file_mb = {max_mb}"),
+        ));
+    }
+    Ok(out)
 }
 
 fn read_bytes(
@@ -1133,6 +1160,36 @@ mod tests {
         assert_eq!(f("page.html.txt"), Some(Format::Text));
         assert_eq!(f(".rst.txt"), Some(Format::Text));
         assert_eq!(f("a.rst.bak"), None);
+    }
+
+    #[test]
+    fn a_gzip_file_is_read_by_the_name_inside() {
+        let f = |p: &str| Format::for_path(Path::new(p));
+        assert_eq!(f("usr/share/doc/x/README.rst.gz"), Some(Format::Rst));
+        assert_eq!(f("NEWS.md.GZ"), Some(Format::Markdown));
+        assert_eq!(f("manual.pdf.gz"), Some(Format::Pdf));
+        assert_eq!(f("intro.rst.txt.gz"), Some(Format::Rst));
+        assert_eq!(f("changelog.gz"), None);
+        assert_eq!(f("logo.png.gz"), None);
+    }
+
+    #[test]
+    fn gunzip_refuses_what_expands_past_the_limit_and_what_is_not_gzip() {
+        use std::io::Write;
+        let gz = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        };
+        assert_eq!(gunzip(&gz(b"# Hi\n"), 100, 1e-4).unwrap(), b"# Hi\n");
+        // 10 MB of zeros is a few KB compressed.
+        let bomb = gz(&vec![0u8; 10_000_000]);
+        assert!(bomb.len() < 20_000);
+        let e = gunzip(&bomb, 1_000_000, 1.0).unwrap_err();
+        assert_eq!(e.reason, SkipReason::TooLarge, "{e:?}");
+        assert!(e.detail.contains("max_file_mb = 1"), "{}", e.detail);
+        let e = gunzip(b"plain text, not gzip", 100, 1.0).unwrap_err();
+        assert_eq!(e.reason, SkipReason::ParseError, "{e:?}");
     }
 
     #[test]

@@ -471,6 +471,11 @@ impl Format {
                 .copied()
         };
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        if ext == "gz" && !overrides.contains_key("gz") {
+            // `README.rst.gz`: Debian compresses the documentation it installs; the file is
+            // read (decompressed) by the reader of the name inside.
+            return Format::for_path_with(Path::new(path.file_stem()?), overrides);
+        }
         if ext == "txt" && !overrides.contains_key("txt") {
             // `usage.rst.txt`, `intro.md.txt`: a source published as plain text (Sphinx's
             // `_sources/` suffix, a forum attachment) is still read by its structure.

@@ -19,6 +19,23 @@ fn sphinx_page(title: &str, body: &str) -> String {
     )
 }
 
+/// Each skipped file with its reason, in the report's order.
+fn skip_reasons(report: &lore::ingest::IngestReport) -> Vec<(&str, String)> {
+    report
+        .skipped
+        .iter()
+        .map(|s| (s.path.as_str(), s.reason.to_string()))
+        .collect()
+}
+
+/// `data` gzip-compressed, as Debian installs most documentation files.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).expect("compress");
+    e.finish().expect("compress")
+}
+
 /// A PDF with one text line per page (Helvetica, no compression), built by hand so the test
 /// needs no tool: objects, then an xref table with their exact byte offsets.
 pub fn tiny_pdf(pages: &[&str]) -> Vec<u8> {
@@ -360,11 +377,7 @@ fn links_special_files_and_odd_names_are_counted_not_lost() {
     let ingest = || ingest_folder(f.corpus(), &f.index(), &embedder(), &settings, &NoProgress);
     let report = ingest().expect("ingest");
     assert_eq!(report.files_read, 3, "{:?}", report.skipped);
-    let reasons: Vec<(&str, String)> = report
-        .skipped
-        .iter()
-        .map(|s| (s.path.as_str(), s.reason.to_string()))
-        .collect();
+    let reasons = skip_reasons(&report);
     assert_eq!(
         reasons,
         [
@@ -434,11 +447,10 @@ fn a_sphinx_build_is_read_as_its_pages_and_its_by_products_are_counted() {
         ingest_folder(f.corpus(), &f.index(), &embedder(), &settings, &NoProgress).expect("ingest")
     };
     let report = ingest(true);
-    let mut generated: Vec<&str> = report
-        .skipped
-        .iter()
-        .filter(|s| s.reason.to_string() == "generated")
-        .map(|s| s.path.as_str())
+    let mut generated: Vec<&str> = skip_reasons(&report)
+        .into_iter()
+        .filter(|(_, reason)| reason == "generated")
+        .map(|(path, _)| path)
         .collect();
     generated.sort();
     assert_eq!(
@@ -490,6 +502,58 @@ fn a_sphinx_build_is_read_as_its_pages_and_its_by_products_are_counted() {
         paths(&r).contains(&"site/_sources/usage.rst.txt"),
         "{:?}",
         paths(&r)
+    );
+}
+
+/// `/usr/share/doc/<package>` as Debian installs it: `README.rst.gz` is read by the reST
+/// reader after decompression; a gzip file that would expand past `max_file_mb` is skipped
+/// as too large, and a `.gz` with no document name inside is unsupported.
+#[test]
+fn gzip_compressed_documents_are_read_by_the_name_inside() {
+    let f = Fixture::empty();
+    write_bytes(
+        f.corpus(),
+        "usr/share/doc/frob/README.rst.gz",
+        &gzip(
+            b"Frob\n====\n\nInstalling\n----------\n\nThe capybara installer needs a warm room.\n",
+        ),
+    );
+    write_bytes(
+        f.corpus(),
+        "usr/share/doc/frob/big.md.gz",
+        &gzip(&vec![b'a'; 3_000_000]),
+    );
+    write_bytes(
+        f.corpus(),
+        "usr/share/doc/frob/changelog.gz",
+        &gzip(b"frob (1.0) stable\n"),
+    );
+    let settings = IngestSettings {
+        read: lore::config::IngestConfig {
+            max_file_mb: 1.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let report =
+        ingest_folder(f.corpus(), &f.index(), &embedder(), &settings, &NoProgress).expect("ingest");
+    assert_eq!(report.files_read, 1, "{:?}", report.skipped);
+    let reasons = skip_reasons(&report);
+    assert_eq!(
+        reasons,
+        [
+            ("usr/share/doc/frob/big.md.gz", "too_large".to_string()),
+            ("usr/share/doc/frob/changelog.gz", "unsupported".to_string()),
+        ]
+    );
+    let r = search(&f.engine(), "capybara installer", Mode::Bm25, 1);
+    let hit = &r.results[0];
+    assert_eq!(hit.source.path, "usr/share/doc/frob/README.rst.gz");
+    assert_eq!(hit.source.heading, "Frob > Installing");
+    assert!(
+        hit.text.contains("warm room") && !hit.text.contains("---"),
+        "{}",
+        hit.text
     );
 }
 

@@ -605,6 +605,11 @@ async fn search_page_shows_pages_and_links_to_anchors() {
                 &crate::formats::filler("The zeppelin mooring procedure needs three ropes", 1),
             ]),
         );
+        crate::support::write_bytes(
+            f.corpus(),
+            "notes/feeding.md.gz",
+            &crate::formats::gzip(b"# Feeding\n\nThe ibis gets crickets on Sundays.\n"),
+        );
         f.ingest().expect("ingest");
         f
     })
@@ -629,6 +634,23 @@ async fn search_page_shows_pages_and_links_to_anchors() {
         .to_string();
     assert!(csp.starts_with("sandbox"), "{csp}");
     assert!(resp.text().await.unwrap().contains("sardines"));
+    // A compressed file goes out as stored, marked gzip-encoded with the inner type.
+    let resp = reqwest::get(format!("{base}/v1/source/notes/feeding.md.gz"))
+        .await
+        .expect("GET /v1/source of a .gz file");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&resp.bytes().await.unwrap()[..]),
+        &mut text,
+    )
+    .expect("a gzip body");
+    assert!(text.contains("crickets on Sundays"), "{text}");
     let resp = reqwest::get(format!("{base}/v1/source/../../etc/passwd"))
         .await
         .expect("GET");
