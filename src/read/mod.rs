@@ -70,9 +70,9 @@ pub enum SkipReason {
     SpecialFile,
     /// Excluded by `ingest.exclude` or not matched by `ingest.include`.
     Excluded,
-    /// A documentation generator's by-products, not pages: in a Sphinx HTML build, the copies
-    /// of each page's source, highlighted module code, static files and generated index
-    /// pages (`ingest.skip_generated`; [`crate::source::Generators`]).
+    /// A documentation generator's by-products, not pages, which its own search leaves out:
+    /// a Sphinx build's `_sources/` copies of each page, an mdBook's `print.html`, rustdoc's
+    /// highlighted `src/` (`ingest.skip_generated`; [`crate::source::Generators`]).
     Generated,
     /// The file holds no text once its markup is removed.
     Empty,
