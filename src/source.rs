@@ -396,6 +396,10 @@ pub enum Generator {
     MdBook,
     /// rustdoc: `search-index*.js` and `crates*.js` at the root.
     Rustdoc,
+    /// Javadoc: `element-list`, or `package-list` with `stylesheet.css`, at the root.
+    Javadoc,
+    /// Doxygen HTML: `doxygen.css` at the root.
+    Doxygen,
 }
 
 impl Generator {
@@ -404,6 +408,8 @@ impl Generator {
             Generator::Sphinx => "Sphinx build",
             Generator::MdBook => "mdBook",
             Generator::Rustdoc => "rustdoc output",
+            Generator::Javadoc => "Javadoc output",
+            Generator::Doxygen => "Doxygen output",
         }
     }
 
@@ -427,6 +433,14 @@ impl Generator {
                 ("implementors", "a script of the documentation"),
                 ("static.files", "a static file of the theme"),
             ],
+            Generator::Javadoc => &[
+                ("src-html", "highlighted source code"),
+                ("index-files", "a page of the generated index"),
+                ("legal", "a licence of the documentation tool"),
+                ("resources", "a static file of the theme"),
+                ("script-dir", "a static file of the theme"),
+            ],
+            Generator::Doxygen => &[("search", "a page of the search index")],
         }
     }
 
@@ -451,6 +465,53 @@ impl Generator {
                 "all.html" if !dir.contains('/') => Some("a generated list of all items"),
                 _ => None,
             },
+            Generator::Javadoc => {
+                // Listings and cross references built from the class pages, which are read.
+                let listing = matches!(
+                    name,
+                    "package-tree.html" | "package-use.html" | "package-frame.html"
+                ) || dir.split('/').any(|c| c == "class-use")
+                    || top
+                        && (name.starts_with("allclasses")
+                            || matches!(
+                                name,
+                                "index-all.html"
+                                    | "allpackages-index.html"
+                                    | "overview-tree.html"
+                                    | "overview-frame.html"
+                                    | "constant-values.html"
+                                    | "serialized-form.html"
+                                    | "help-doc.html"
+                                    | "search.html"
+                            ));
+                listing.then_some("a generated index, tree or cross-reference page")
+            }
+            Generator::Doxygen => {
+                let index = ["functions", "globals", "namespacemembers"]
+                    .iter()
+                    .any(|p| name.starts_with(p))
+                    || name.starts_with("dir_")
+                    || matches!(
+                        name,
+                        "files.html"
+                            | "annotated.html"
+                            | "classes.html"
+                            | "hierarchy.html"
+                            | "inherits.html"
+                            | "namespaces.html"
+                            | "modules.html"
+                            | "graph_legend.html"
+                    );
+                if !top {
+                    None
+                } else if name.ends_with("_source.html") {
+                    Some("highlighted source code")
+                } else if name.ends_with("-members.html") {
+                    Some("a list of members the class page also has")
+                } else {
+                    index.then_some("a generated index page")
+                }
+            }
         }
     }
 
@@ -467,6 +528,12 @@ impl Generator {
         }
         if has("searchindex.js") {
             return Some(Generator::Sphinx);
+        }
+        if has("element-list") || has("package-list") && has("stylesheet.css") {
+            return Some(Generator::Javadoc);
+        }
+        if has("doxygen.css") {
+            return Some(Generator::Doxygen);
         }
         let names: Vec<String> = std::fs::read_dir(dir)
             .ok()?
@@ -1304,6 +1371,82 @@ mod tests {
                 "documentation viewer",
                 "rustdoc output rust/",
             ),
+        ] {
+            let detail = why(by_product).unwrap_or_else(|| panic!("{by_product} not named"));
+            assert!(
+                detail.contains(says) && detail.contains(at),
+                "{by_product}: {detail}"
+            );
+        }
+        // Javadoc and Doxygen, as Debian's libcommons-lang3-java-doc and libjsoncpp-doc lay
+        // them out.
+        for marker in ["java/api/element-list", "cpp/html/doxygen.css"] {
+            write(marker);
+        }
+        for page in [
+            "java/api/index.html",
+            "java/api/overview-summary.html",
+            "java/api/deprecated-list.html",
+            "java/api/org/apache/commons/lang3/StringUtils.html",
+            "java/api/org/apache/commons/lang3/package-summary.html",
+            "cpp/html/index.html",
+            "cpp/html/class_json_1_1_value.html",
+            "cpp/html/namespace_json.html",
+            "cpp/html/writer_8h.html",
+            "cpp/html/deprecated.html",
+        ] {
+            assert_eq!(why(page), None, "{page}");
+        }
+        for (by_product, says, at) in [
+            (
+                "java/api/index-all.html",
+                "generated index",
+                "Javadoc output java/api/",
+            ),
+            (
+                "java/api/allclasses-index.html",
+                "generated index",
+                "Javadoc",
+            ),
+            ("java/api/overview-tree.html", "tree", "Javadoc"),
+            (
+                "java/api/org/apache/commons/lang3/class-use/StringUtils.html",
+                "cross-reference",
+                "Javadoc",
+            ),
+            (
+                "java/api/org/apache/commons/lang3/package-tree.html",
+                "tree",
+                "Javadoc",
+            ),
+            (
+                "java/api/src-html/org/apache/commons/lang3/StringUtils.html",
+                "highlighted source code",
+                "Javadoc",
+            ),
+            (
+                "cpp/html/writer_8h_source.html",
+                "highlighted source code",
+                "Doxygen output cpp/html/",
+            ),
+            (
+                "cpp/html/class_json_1_1_value-members.html",
+                "list of members",
+                "Doxygen",
+            ),
+            (
+                "cpp/html/functions_func_n.html",
+                "generated index",
+                "Doxygen",
+            ),
+            ("cpp/html/globals.html", "generated index", "Doxygen"),
+            (
+                "cpp/html/dir_e68e8157741866f444e17edd764ebbae.html",
+                "generated index",
+                "Doxygen",
+            ),
+            ("cpp/html/annotated.html", "generated index", "Doxygen"),
+            ("cpp/html/search/all_0.html", "search index", "Doxygen"),
         ] {
             let detail = why(by_product).unwrap_or_else(|| panic!("{by_product} not named"));
             assert!(

@@ -3,7 +3,7 @@
 //! `chardetng` (the detector Firefox uses) and `encoding_rs` — the legacy encodings docs
 //! folders still hold are Latin-1/Windows-1252 and their neighbours. Binary files are
 //! refused before any of that guesswork, except that UTF-16's NULs are not mistaken for
-//! binary.
+//! binary, and a stray NUL or two (more than one per 1,000 bytes is binary) is dropped.
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
 
@@ -31,8 +31,15 @@ pub fn decode(bytes: &[u8]) -> Result<String, ReadError> {
         }
     }
     let head = &bytes[..bytes.len().min(SNIFF)];
-    if head.contains(&0) {
+    // Binary formats are full of NULs; a text file may hold a stray one (Javadoc writes the
+    // `NUL` constant's value literally), which costs it nothing once dropped.
+    let nuls = head.iter().filter(|&&b| b == 0).count();
+    if nuls > head.len() / 1000 {
         return Err(ReadError::new(SkipReason::Binary, "contains NUL bytes"));
+    }
+    if nuls > 0 || bytes.contains(&0) {
+        let without: Vec<u8> = bytes.iter().copied().filter(|&b| b != 0).collect();
+        return decode(&without);
     }
     if control_share(head.iter().map(|&b| b as char)) > 0.05 {
         return Err(ReadError::new(
@@ -172,6 +179,22 @@ mod tests {
         // Control characters without NULs.
         let ctrl: Vec<u8> = (0..400u32).map(|i| (i % 31 + 1) as u8).collect();
         assert_eq!(decode(&ctrl).unwrap_err().reason, SkipReason::Binary);
+    }
+
+    #[test]
+    fn a_stray_nul_in_a_text_file_is_dropped_not_fatal() {
+        let page = format!(
+            "<p>{}</p><code>\0</code> null control character, and another \0 here.",
+            "Plain documentation text. ".repeat(400)
+        );
+        let s = decode(page.as_bytes()).expect("text with two NULs in 10 KB");
+        assert!(
+            !s.contains('\0') && s.contains("<code></code> null control"),
+            "{s}"
+        );
+        // The same two NULs in a short file are too many.
+        let short = b"ab\0cd\0ef";
+        assert_eq!(decode(short).unwrap_err().reason, SkipReason::Binary);
     }
 
     #[test]

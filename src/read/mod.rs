@@ -71,8 +71,9 @@ pub enum SkipReason {
     /// Excluded by `ingest.exclude` or not matched by `ingest.include`.
     Excluded,
     /// A documentation generator's by-products, not pages, which its own search leaves out:
-    /// a Sphinx build's `_sources/` copies of each page, an mdBook's `print.html`, rustdoc's
-    /// highlighted `src/` (`ingest.skip_generated`; [`crate::source::Generators`]).
+    /// a Sphinx build's `_sources/` copies of each page, an mdBook's `print.html`, the
+    /// highlighted source and index pages of rustdoc, Javadoc and Doxygen
+    /// (`ingest.skip_generated`; [`crate::source::Generators`]).
     Generated,
     /// The file holds no text once its markup is removed.
     Empty,
