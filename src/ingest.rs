@@ -205,10 +205,8 @@ fn extension(s: &Skipped) -> String {
 /// The generator's folder a by-product was found in (`_sources/`), or `pages` (index,
 /// search and print pages).
 fn generated_kind(s: &Skipped) -> String {
-    match s.detail.rsplit_once(" (") {
-        Some((_, folder)) if folder.ends_with("/)") => folder.trim_end_matches(')').to_string(),
-        _ => "pages".to_string(),
-    }
+    s.folder
+        .map_or_else(|| "pages".to_string(), |f| format!("{f}/"))
 }
 
 /// Counts of each key, commonest first (ties by name).

@@ -255,6 +255,10 @@ pub struct Skipped {
     pub reason: SkipReason,
     /// What exactly went wrong ("encrypted", "first bad byte at offset 12", …).
     pub detail: String,
+    /// The generator folder a by-product was found in (`_sources`), so the summary can
+    /// count them by folder without parsing `detail` back; `None` for any other skip.
+    #[serde(skip)]
+    pub folder: Option<&'static str>,
 }
 
 impl std::fmt::Display for Skipped {
@@ -322,6 +326,7 @@ pub fn list_files(root: &Path, cfg: &IngestConfig) -> Result<Listing> {
                     path,
                     reason: SkipReason::Unreadable,
                     detail: e.to_string(),
+                    folder: None,
                 });
                 continue;
             }
@@ -338,6 +343,7 @@ pub fn list_files(root: &Path, cfg: &IngestConfig) -> Result<Listing> {
             path: rel.clone(),
             reason,
             detail: detail.to_string(),
+            folder: None,
         };
         if ft.is_symlink() {
             listing.skipped.push(skip(
@@ -367,7 +373,10 @@ pub fn list_files(root: &Path, cfg: &IngestConfig) -> Result<Listing> {
             .skip_generated
             .then(|| generators.by_product(root, &path));
         match by_product.flatten() {
-            Some(detail) => listing.skipped.push(skip(SkipReason::Generated, &detail)),
+            Some(b) => listing.skipped.push(Skipped {
+                folder: b.folder,
+                ..skip(SkipReason::Generated, &b.detail)
+            }),
             None => listing.files.push(Candidate { path, format }),
         }
     }
@@ -548,7 +557,7 @@ impl Generator {
 impl Generators {
     /// Why `path` (under `root`) is a generator's by-product, or `None` for a page. The
     /// innermost generator root above the file decides (books nest inside books).
-    pub fn by_product(&mut self, root: &Path, path: &Path) -> Option<String> {
+    pub fn by_product(&mut self, root: &Path, path: &Path) -> Option<ByProduct> {
         let mut dir = path.parent();
         while let Some(d) = dir.filter(|d| d.starts_with(root)) {
             if let Some(generator) = self.generator(d) {
@@ -559,11 +568,19 @@ impl Generators {
                 };
                 let (first, rest) = rel.split_once('/').unwrap_or((rel.as_str(), ""));
                 if !rest.is_empty() {
-                    if let Some((_, what)) = generator.folders().iter().find(|(f, _)| *f == first) {
-                        return Some(format!("{what}, in {at} ({first}/)"));
+                    if let Some(&(folder, what)) =
+                        generator.folders().iter().find(|(f, _)| *f == first)
+                    {
+                        return Some(ByProduct {
+                            detail: format!("{what}, in {at} ({folder}/)"),
+                            folder: Some(folder),
+                        });
                     }
                 }
-                return generator.page(&rel).map(|what| format!("{what} of {at}"));
+                return generator.page(&rel).map(|what| ByProduct {
+                    detail: format!("{what} of {at}"),
+                    folder: None,
+                });
             }
             dir = d.parent();
         }
@@ -571,11 +588,23 @@ impl Generators {
     }
 
     fn generator(&mut self, dir: &Path) -> Option<Generator> {
-        *self
-            .roots
-            .entry(dir.to_path_buf())
-            .or_insert_with(|| Generator::of_root(dir))
+        // Looked up before inserting: most files share a folder already seen, and the key
+        // is only allocated for a new one.
+        if let Some(&g) = self.roots.get(dir) {
+            return g;
+        }
+        let g = Generator::of_root(dir);
+        self.roots.insert(dir.to_path_buf(), g);
+        g
     }
+}
+
+/// A generator's by-product: why it is one, and the generator folder it is in (`None` for
+/// an index, search or print page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByProduct {
+    pub detail: String,
+    pub folder: Option<&'static str>,
 }
 
 /// `ingest.include` / `ingest.exclude`, matched against the path relative to the folder.
@@ -625,6 +654,7 @@ pub fn read_file(
         path: rel.clone(),
         reason: e.reason,
         detail: e.detail,
+        folder: None,
     };
     let max_bytes = (cfg.max_file_mb * 1_000_000.0) as u64;
     let meta = std::fs::metadata(&candidate.path)
@@ -1272,52 +1302,84 @@ mod tests {
         write("site/objects.inv");
         write("docs/build/html/searchindex.js");
         let mut g = Generators::default();
-        let mut why = |rel: &str| g.by_product(root, &write(rel));
-        for page in [
-            "site/index.html",
-            "site/usage/intro.html",
-            "site/usage/_sources/deep.rst.txt", // `_sources` only counts at the build's root
-            "site/changes.html",
-            "site/searching.html",
-            "other/_sources/page.rst.txt", // no Sphinx build here
-            "other/genindex.html",
-            "docs/build/html/api.html",
-        ] {
-            assert_eq!(why(page), None, "{page}");
-        }
-        for (by_product, says) in [
-            (
-                "site/_sources/usage/intro.rst.txt",
-                "a copy of a page's source",
-            ),
-            ("site/_modules/frob/core.html", "highlighted source code"),
-            ("site/_static/conf.py.txt", "a static file"),
-            ("site/_images/plot.pdf", "an image file"),
-            (
-                "site/_downloads/abc/example.ipynb",
-                "a file offered for download",
-            ),
-            ("site/genindex.html", "generated index or search page"),
-            ("site/genindex-A.html", "generated index or search page"),
-            ("site/search.html", "generated index or search page"),
-            ("site/py-modindex.html", "generated index or search page"),
-            (
-                "docs/build/html/_sources/api.rst.txt",
-                "copy of a page's source",
-            ),
-        ] {
-            let detail = why(by_product).unwrap_or_else(|| panic!("{by_product} not named"));
-            assert!(detail.contains(says), "{by_product}: {detail}");
-            let build = if by_product.starts_with("site/") {
-                "site/"
-            } else {
-                "docs/build/html/"
-            };
-            assert!(
-                detail.contains(&format!("Sphinx build {build}")),
-                "{detail}"
-            );
-        }
+        let mut why = |rel: &str| g.by_product(root, &write(rel)).map(|b| b.detail);
+        // Pages are not by-products; each by-product's detail says what it is and where.
+        let mut check = |pages: &[&str], by_products: &[(&str, &str, &str)]| {
+            for page in pages {
+                assert_eq!(why(page), None, "{page}");
+            }
+            for (by_product, says, at) in by_products {
+                let detail = why(by_product).unwrap_or_else(|| panic!("{by_product} not named"));
+                assert!(
+                    detail.contains(says) && detail.contains(at),
+                    "{by_product}: {detail}"
+                );
+            }
+        };
+        check(
+            &[
+                "site/index.html",
+                "site/usage/intro.html",
+                "site/usage/_sources/deep.rst.txt", // `_sources` only counts at the build's root
+                "site/changes.html",
+                "site/searching.html",
+                "other/_sources/page.rst.txt", // no Sphinx build here
+                "other/genindex.html",
+                "docs/build/html/api.html",
+            ],
+            &[
+                (
+                    "site/_sources/usage/intro.rst.txt",
+                    "a copy of a page's source",
+                    "Sphinx build site/",
+                ),
+                (
+                    "site/_modules/frob/core.html",
+                    "highlighted source code",
+                    "Sphinx build site/",
+                ),
+                (
+                    "site/_static/conf.py.txt",
+                    "a static file",
+                    "Sphinx build site/",
+                ),
+                (
+                    "site/_images/plot.pdf",
+                    "an image file",
+                    "Sphinx build site/",
+                ),
+                (
+                    "site/_downloads/abc/example.ipynb",
+                    "a file offered for download",
+                    "Sphinx build site/",
+                ),
+                (
+                    "site/genindex.html",
+                    "generated index or search page",
+                    "Sphinx build site/",
+                ),
+                (
+                    "site/genindex-A.html",
+                    "generated index or search page",
+                    "Sphinx build site/",
+                ),
+                (
+                    "site/search.html",
+                    "generated index or search page",
+                    "Sphinx build site/",
+                ),
+                (
+                    "site/py-modindex.html",
+                    "generated index or search page",
+                    "Sphinx build site/",
+                ),
+                (
+                    "docs/build/html/_sources/api.rst.txt",
+                    "copy of a page's source",
+                    "Sphinx build docs/build/html/",
+                ),
+            ],
+        );
         // mdBook (books nest inside books) and rustdoc.
         for marker in [
             "rust/book/book.js",
@@ -1329,136 +1391,124 @@ mod tests {
         ] {
             write(marker);
         }
-        for page in [
-            "rust/book/ch01-00-getting-started.html",
-            "rust/book/first-edition/ownership.html",
-            "rust/book/appendix/print.html",
-            "rust/std/vec/struct.Vec.html",
-            "rust/std/index.html",
-            "rust/guide-ffi.html",
-            "rust/std/vec/all.html",
-        ] {
-            assert_eq!(why(page), None, "{page}");
-        }
-        for (by_product, says, at) in [
-            (
-                "rust/book/print.html",
-                "every chapter again",
-                "mdBook rust/book/",
-            ),
-            (
-                "rust/book/toc.html",
-                "table of contents",
-                "mdBook rust/book/",
-            ),
-            (
-                "rust/book/first-edition/print.html",
-                "every chapter again",
-                "mdBook rust/book/first-edition/",
-            ),
-            (
-                "rust/src/core/option.rs.html",
-                "highlighted source code",
-                "rustdoc output rust/",
-            ),
-            (
-                "rust/std/all.html",
-                "list of all items",
-                "rustdoc output rust/",
-            ),
-            (
-                "rust/settings.html",
-                "documentation viewer",
-                "rustdoc output rust/",
-            ),
-        ] {
-            let detail = why(by_product).unwrap_or_else(|| panic!("{by_product} not named"));
-            assert!(
-                detail.contains(says) && detail.contains(at),
-                "{by_product}: {detail}"
-            );
-        }
+        check(
+            &[
+                "rust/book/ch01-00-getting-started.html",
+                "rust/book/first-edition/ownership.html",
+                "rust/book/appendix/print.html",
+                "rust/std/vec/struct.Vec.html",
+                "rust/std/index.html",
+                "rust/guide-ffi.html",
+                "rust/std/vec/all.html",
+            ],
+            &[
+                (
+                    "rust/book/print.html",
+                    "every chapter again",
+                    "mdBook rust/book/",
+                ),
+                (
+                    "rust/book/toc.html",
+                    "table of contents",
+                    "mdBook rust/book/",
+                ),
+                (
+                    "rust/book/first-edition/print.html",
+                    "every chapter again",
+                    "mdBook rust/book/first-edition/",
+                ),
+                (
+                    "rust/src/core/option.rs.html",
+                    "highlighted source code",
+                    "rustdoc output rust/",
+                ),
+                (
+                    "rust/std/all.html",
+                    "list of all items",
+                    "rustdoc output rust/",
+                ),
+                (
+                    "rust/settings.html",
+                    "documentation viewer",
+                    "rustdoc output rust/",
+                ),
+            ],
+        );
         // Javadoc and Doxygen, as Debian's libcommons-lang3-java-doc and libjsoncpp-doc lay
         // them out.
         for marker in ["java/api/element-list", "cpp/html/doxygen.css"] {
             write(marker);
         }
-        for page in [
-            "java/api/index.html",
-            "java/api/overview-summary.html",
-            "java/api/deprecated-list.html",
-            "java/api/org/apache/commons/lang3/StringUtils.html",
-            "java/api/org/apache/commons/lang3/package-summary.html",
-            "cpp/html/index.html",
-            "cpp/html/class_json_1_1_value.html",
-            "cpp/html/namespace_json.html",
-            "cpp/html/writer_8h.html",
-            "cpp/html/deprecated.html",
-        ] {
-            assert_eq!(why(page), None, "{page}");
-        }
-        for (by_product, says, at) in [
-            (
-                "java/api/index-all.html",
-                "generated index",
-                "Javadoc output java/api/",
-            ),
-            (
-                "java/api/allclasses-index.html",
-                "generated index",
-                "Javadoc",
-            ),
-            ("java/api/overview-tree.html", "tree", "Javadoc"),
-            (
-                "java/api/org/apache/commons/lang3/class-use/StringUtils.html",
-                "cross-reference",
-                "Javadoc",
-            ),
-            (
-                "java/api/org/apache/commons/lang3/package-tree.html",
-                "tree",
-                "Javadoc",
-            ),
-            (
-                "java/api/src-html/org/apache/commons/lang3/StringUtils.html",
-                "highlighted source code",
-                "Javadoc",
-            ),
-            (
-                "cpp/html/writer_8h_source.html",
-                "highlighted source code",
-                "Doxygen output cpp/html/",
-            ),
-            (
-                "cpp/html/class_json_1_1_value-members.html",
-                "list of members",
-                "Doxygen",
-            ),
-            (
-                "cpp/html/functions_func_n.html",
-                "generated index",
-                "Doxygen",
-            ),
-            ("cpp/html/globals.html", "generated index", "Doxygen"),
-            (
-                "cpp/html/dir_e68e8157741866f444e17edd764ebbae.html",
-                "generated index",
-                "Doxygen",
-            ),
-            ("cpp/html/annotated.html", "generated index", "Doxygen"),
-            ("cpp/html/search/all_0.html", "search index", "Doxygen"),
-        ] {
-            let detail = why(by_product).unwrap_or_else(|| panic!("{by_product} not named"));
-            assert!(
-                detail.contains(says) && detail.contains(at),
-                "{by_product}: {detail}"
-            );
-        }
+        check(
+            &[
+                "java/api/index.html",
+                "java/api/overview-summary.html",
+                "java/api/deprecated-list.html",
+                "java/api/org/apache/commons/lang3/StringUtils.html",
+                "java/api/org/apache/commons/lang3/package-summary.html",
+                "cpp/html/index.html",
+                "cpp/html/class_json_1_1_value.html",
+                "cpp/html/namespace_json.html",
+                "cpp/html/writer_8h.html",
+                "cpp/html/deprecated.html",
+            ],
+            &[
+                (
+                    "java/api/index-all.html",
+                    "generated index",
+                    "Javadoc output java/api/",
+                ),
+                (
+                    "java/api/allclasses-index.html",
+                    "generated index",
+                    "Javadoc",
+                ),
+                ("java/api/overview-tree.html", "tree", "Javadoc"),
+                (
+                    "java/api/org/apache/commons/lang3/class-use/StringUtils.html",
+                    "cross-reference",
+                    "Javadoc",
+                ),
+                (
+                    "java/api/org/apache/commons/lang3/package-tree.html",
+                    "tree",
+                    "Javadoc",
+                ),
+                (
+                    "java/api/src-html/org/apache/commons/lang3/StringUtils.html",
+                    "highlighted source code",
+                    "Javadoc",
+                ),
+                (
+                    "cpp/html/writer_8h_source.html",
+                    "highlighted source code",
+                    "Doxygen output cpp/html/",
+                ),
+                (
+                    "cpp/html/class_json_1_1_value-members.html",
+                    "list of members",
+                    "Doxygen",
+                ),
+                (
+                    "cpp/html/functions_func_n.html",
+                    "generated index",
+                    "Doxygen",
+                ),
+                ("cpp/html/globals.html", "generated index", "Doxygen"),
+                (
+                    "cpp/html/dir_e68e8157741866f444e17edd764ebbae.html",
+                    "generated index",
+                    "Doxygen",
+                ),
+                ("cpp/html/annotated.html", "generated index", "Doxygen"),
+                ("cpp/html/search/all_0.html", "search index", "Doxygen"),
+            ],
+        );
         // A build at the ingested folder itself.
         let mut g = Generators::default();
         let html = root.join("docs/build/html");
         let p = html.join("_sources/api.rst.txt");
-        let detail = g.by_product(&html, &p).expect("named");
+        let detail = g.by_product(&html, &p).expect("named").detail;
         assert!(
             detail.contains("Sphinx build at the folder's root"),
             "{detail}"

@@ -471,6 +471,13 @@ fn a_sphinx_build_is_read_as_its_pages_and_its_by_products_are_counted() {
     {
         assert!(s.detail.contains("Sphinx build site/"), "{s}");
     }
+    // The summary counts them by the generator's folder they were in.
+    assert!(
+        lore::ingest::summarize_skips(&report.skipped)
+            .contains(&"generated 6 (pages 3, _modules/ 1, _sources/ 1, _static/ 1)".to_string()),
+        "{:?}",
+        lore::ingest::summarize_skips(&report.skipped)
+    );
     assert_eq!(report.files_read, 3, "{:?}", report.skipped);
 
     let engine = f.engine();
