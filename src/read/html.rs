@@ -1408,9 +1408,10 @@ impl<'b> Blocks<'b> {
 
     fn push(&mut self, block: Block) -> Result<(), ReadError> {
         self.produced += match &block {
-            Block::Heading { text, .. } | Block::Text { text, .. } | Block::Code { text, .. } => {
-                text.len()
-            }
+            Block::Heading { text, .. }
+            | Block::Text { text, .. }
+            | Block::Item { text, .. }
+            | Block::Code { text, .. } => text.len(),
         };
         self.budget.check_size(self.produced)?;
         self.in_list = false;
@@ -1449,16 +1450,10 @@ impl<'b> Blocks<'b> {
             item.push_str(line.trim());
         }
         if self.in_list {
-            if let Some(Block::Text { text, loc: l }) = self.blocks.last_mut() {
-                self.produced += item.len() + 1;
-                self.budget.check_size(self.produced)?;
-                text.push('\n');
-                text.push_str(&item);
-                *l = l.union(loc);
-                return Ok(());
-            }
+            self.push(Block::Item { text: item, loc })?;
+        } else {
+            self.push(Block::Text { text: item, loc })?;
         }
-        self.push(Block::Text { text: item, loc })?;
         self.in_list = true;
         Ok(())
     }
@@ -1479,6 +1474,7 @@ mod tests {
             .map(|b| match b {
                 Block::Heading { text, .. }
                 | Block::Text { text, .. }
+                | Block::Item { text, .. }
                 | Block::Code { text, .. } => text.as_str(),
             })
             .collect::<Vec<_>>()
@@ -1908,6 +1904,28 @@ vec.push(<span class="number">1</span>);</code></pre></div></div></details>
                 },
             ]
         );
+    }
+
+    #[test]
+    fn list_items_keep_their_own_lines() {
+        let html = "<html><body><main>\n<p>Intro.</p>\n<ul>\n<li>one\nstill one</li>\n<li>two</li>\n<li>three\n<ul><li>nested</li></ul></li>\n</ul>\n<p>After.</p></main></body></html>";
+        let p = read_ok(html);
+        let (text, layout) = crate::read::render(&p);
+        // Laid out as before: the list is one paragraph to the splitter.
+        assert_eq!(
+            text,
+            "Intro.\n\n- one still one\n- two\n- three\n  - nested\n\nAfter.\n\n"
+        );
+        let loc = |needle: &str| {
+            let at = text.find(needle).unwrap();
+            layout.loc_of(at, at + needle.len()).unwrap()
+        };
+        assert_eq!(loc("one still"), Loc::new(4, 5));
+        assert_eq!(loc("two"), Loc::new(6, 6));
+        assert_eq!(loc("three"), Loc::new(7, 7));
+        assert_eq!(loc("nested"), Loc::new(8, 8));
+        assert_eq!(loc("two\n- three"), Loc::new(6, 7));
+        assert_eq!(loc("After"), Loc::new(10, 10));
     }
 
     #[test]

@@ -141,9 +141,10 @@ struct Out<'b> {
 impl Out<'_> {
     fn push(&mut self, block: Block) -> Result<(), ReadError> {
         self.produced += match &block {
-            Block::Heading { text, .. } | Block::Text { text, .. } | Block::Code { text, .. } => {
-                text.len()
-            }
+            Block::Heading { text, .. }
+            | Block::Text { text, .. }
+            | Block::Item { text, .. }
+            | Block::Code { text, .. } => text.len(),
         };
         self.budget.check_size(self.produced)?;
         self.blocks.push(block);

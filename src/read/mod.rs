@@ -204,6 +204,11 @@ pub enum Block {
     },
     /// Prose: a paragraph, list item, admonition, definition, or a table row as text.
     Text { text: String, loc: Loc },
+    /// The next item of a list, continuing the block before it. It is laid out after a
+    /// single newline, so the splitter still sees the list as one paragraph, but it keeps its
+    /// own source lines: a chunk cut from the middle of a long list cites the lines of the
+    /// items it holds, not the whole list's.
+    Item { text: String, loc: Loc },
     /// Verbatim text (code, literal blocks, notebook outputs), kept exactly.
     Code {
         lang: Option<String>,
@@ -215,7 +220,10 @@ pub enum Block {
 impl Block {
     pub fn loc(&self) -> Loc {
         match self {
-            Block::Heading { loc, .. } | Block::Text { loc, .. } | Block::Code { loc, .. } => *loc,
+            Block::Heading { loc, .. }
+            | Block::Text { loc, .. }
+            | Block::Item { loc, .. }
+            | Block::Code { loc, .. } => *loc,
         }
     }
 }
@@ -377,6 +385,25 @@ pub fn render(parsed: &Parsed) -> (String, Layout) {
                     continue;
                 }
                 out.push_str(text);
+            }
+            Block::Item { text, .. } => {
+                // Leading spaces are a nested item's indentation.
+                let text = text.trim_end();
+                if text.trim_start().is_empty() {
+                    continue;
+                }
+                if out.ends_with("\n\n") {
+                    out.pop();
+                }
+                let start = out.len();
+                out.push_str(text);
+                layout.spans.push(Span {
+                    start,
+                    end: out.len(),
+                    loc: block.loc(),
+                });
+                out.push_str("\n\n");
+                continue;
             }
             Block::Code { lang, text, .. } => {
                 let text = text.trim_matches('\n');

@@ -123,18 +123,18 @@ impl Out {
         }
         self.produced += text.len();
         budget.check_size(self.produced)?;
-        if item && self.list_open {
-            if let Some(Block::Text { text: prev, loc: l }) = self.blocks.last_mut() {
-                prev.push('\n');
-                prev.push_str(&text);
-                *l = l.union(loc(start, end));
-                return Ok(());
-            }
-        }
+        let continues = item
+            && self.list_open
+            && matches!(
+                self.blocks.last(),
+                Some(Block::Text { .. } | Block::Item { .. })
+            );
         self.list_open = item;
-        self.blocks.push(Block::Text {
-            text,
-            loc: loc(start, end),
+        let loc = loc(start, end);
+        self.blocks.push(if continues {
+            Block::Item { text, loc }
+        } else {
+            Block::Text { text, loc }
         });
         Ok(())
     }
@@ -1693,6 +1693,18 @@ x      y
                 "col 1 | col 2\nx | y",
             ]
         );
+        // Each item keeps its own lines, so a chunk cut from a long list cites its items.
+        let (text, layout) = crate::read::render(&p);
+        let loc = |needle: &str| {
+            let at = text.find(needle).unwrap();
+            layout.loc_of(at, at + needle.len()).unwrap()
+        };
+        use crate::read::Loc;
+        assert_eq!(loc("first item"), Loc::new(1, 2));
+        assert_eq!(loc("second"), Loc::new(3, 3));
+        assert_eq!(loc("2. two"), Loc::new(6, 6));
+        assert_eq!(loc("returns"), Loc::new(9, 9));
+        assert_eq!(loc("second\n1. one"), Loc::new(3, 5));
     }
 
     #[test]

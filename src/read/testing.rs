@@ -19,15 +19,26 @@ pub fn headings(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
         .collect()
 }
 
-/// The text of every prose block.
+/// The text of every prose block, a list's items joined to its first line as the layout
+/// joins them.
 pub fn texts(p: &Parsed) -> Vec<String> {
-    p.blocks
-        .iter()
-        .filter_map(|b| match b {
-            Block::Text { text, .. } => Some(text.clone()),
-            _ => None,
-        })
-        .collect()
+    let mut out: Vec<String> = Vec::new();
+    for (i, b) in p.blocks.iter().enumerate() {
+        match b {
+            Block::Text { text, .. } => out.push(text.clone()),
+            Block::Item { text, .. } => {
+                match (i.checked_sub(1).map(|j| &p.blocks[j]), out.last_mut()) {
+                    (Some(Block::Text { .. } | Block::Item { .. }), Some(last)) => {
+                        last.push('\n');
+                        last.push_str(text);
+                    }
+                    _ => out.push(text.clone()),
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `(language, text)` of every code block.

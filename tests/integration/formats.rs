@@ -564,6 +564,63 @@ fn gzip_compressed_documents_are_read_by_the_name_inside() {
     );
 }
 
+/// A list longer than a chunk is cut into several chunks; each cites the source lines of
+/// the items it holds, not the whole list's (HTML and reST both lay a list out as one
+/// paragraph, so this is where a coarse location would show).
+#[test]
+fn a_long_list_is_cited_by_the_lines_of_its_own_items() {
+    let item = |n: usize| {
+        format!(
+            "Option {n} sets the marker{n} value the frobnicator reads when it starts, and keeps it until the daemon stops."
+        )
+    };
+    let mut html = String::from(
+        "<html><head><title>Options</title></head><body><main>\n<h1>Options</h1>\n<p>Every option the frobnicator reads.</p>\n<ul>\n",
+    );
+    let mut rst = String::from("Options\n=======\n\nEvery option the frobnicator reads.\n\n");
+    for n in 1..=40 {
+        html.push_str(&format!("<li><p>{}</p></li>\n", item(n)));
+        rst.push_str(&format!("- {}\n", item(n)));
+    }
+    html.push_str("</ul>\n</main></body></html>\n");
+    let f = Fixture::with_files(&[("options.html", &html), ("options.rst", &rst)]);
+    assert_eq!(f.ingest().expect("ingest").files_read, 2);
+    let engine = f.engine();
+    for (path, source) in [("options.html", &html), ("options.rst", &rst)] {
+        let lines: Vec<&str> = source.lines().collect();
+        let line_of =
+            |needle: &str| 1 + lines.iter().position(|l| l.contains(needle)).unwrap() as u32;
+        let (first, last) = (line_of("marker1 "), line_of("marker40 "));
+        let r = search(&engine, "marker33", Mode::Bm25, 5);
+        let hit = r
+            .results
+            .iter()
+            .find(|h| h.source.path == path)
+            .unwrap_or_else(|| panic!("{path} not found: {:?}", paths(&r)));
+        let (start, end) = (hit.source.start_line, hit.source.end_line);
+        assert!(
+            start <= line_of("marker33 ") && line_of("marker33 ") <= end,
+            "{path}: lines {start}-{end}"
+        );
+        assert!(
+            start > first || end < last,
+            "{path}: lines {start}-{end} are the whole list's ({first}-{last})"
+        );
+        // The cited lines hold the chunk's own items: its first and last item are there.
+        let cited = lines[start as usize - 1..end as usize].join("\n");
+        for word in hit
+            .text
+            .split_whitespace()
+            .filter(|w| w.starts_with("marker"))
+        {
+            assert!(
+                cited.contains(&format!("{word} ")),
+                "{path}: {word} not in lines {start}-{end}"
+            );
+        }
+    }
+}
+
 #[test]
 fn pathological_files_chunk_in_bounded_pieces() {
     let mut nested = String::from("# Deep\n\n");
