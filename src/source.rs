@@ -1266,8 +1266,39 @@ mod tests {
         assert_eq!(f("NEWS.md.GZ"), Some(Format::Markdown));
         assert_eq!(f("manual.pdf.gz"), Some(Format::Pdf));
         assert_eq!(f("intro.rst.txt.gz"), Some(Format::Rst));
-        assert_eq!(f("changelog.gz"), None);
+        assert_eq!(f("changelog.gz"), Some(Format::Text));
+        assert_eq!(f("changelog.Debian.gz"), Some(Format::Text));
         assert_eq!(f("logo.png.gz"), None);
+    }
+
+    #[test]
+    fn documentation_named_without_an_extension_is_plain_text() {
+        let f = |p: &str| Format::for_path(Path::new(p));
+        for name in [
+            "README",
+            "docs/NEWS",
+            "ChangeLog",
+            "INSTALL",
+            "CONTRIBUTING",
+            "readme",
+            "README.Debian",
+        ] {
+            assert_eq!(f(name), Some(Format::Text), "{name}");
+        }
+        // Any other extensionless file, or a well-known name with a code extension, is not.
+        for name in [
+            "COPYING",
+            "AUTHORS",
+            "Makefile",
+            "objects",
+            "README.sh",
+            "README.old",
+        ] {
+            assert_eq!(f(name), None, "{name}");
+        }
+        // Known extensions decide first.
+        assert_eq!(f("README.md"), Some(Format::Markdown));
+        assert_eq!(f("CHANGES.rst"), Some(Format::Rst));
     }
 
     #[test]

@@ -468,6 +468,35 @@ pub const EXTENSIONS: [(&str, Format); 16] = [
     ("docx", Format::Docx),
 ];
 
+/// Documentation files conventionally named without an extension: GNU's `README`, `NEWS`,
+/// `INSTALL`, `ChangeLog`, a repository's `CONTRIBUTING`. Licences and lists of names
+/// (`COPYING`, `AUTHORS`) are left out: they answer no question about the software.
+const PLAIN_TEXT_NAMES: [&str; 12] = [
+    "readme",
+    "news",
+    "changes",
+    "changelog",
+    "history",
+    "install",
+    "faq",
+    "hacking",
+    "contributing",
+    "usage",
+    "todo",
+    "bugs",
+];
+
+/// Whether a file with no reader by extension is one of [`PLAIN_TEXT_NAMES`], bare or with
+/// Debian's `.Debian` suffix (`README.Debian`, `changelog.Debian.gz` once decompressed).
+fn plain_text_name(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let name = name.to_ascii_lowercase();
+    let base = name.strip_suffix(".debian").unwrap_or(&name);
+    PLAIN_TEXT_NAMES.contains(&base)
+}
+
 /// Which reader a file goes through (its structure decides how it is chunked and located).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -498,7 +527,10 @@ impl Format {
                 .or_else(|| EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, f)| f))
                 .copied()
         };
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        let Some(ext) = path.extension() else {
+            return plain_text_name(path).then_some(Format::Text);
+        };
+        let ext = ext.to_str()?.to_ascii_lowercase();
         if ext == "gz" && !overrides.contains_key("gz") {
             // `README.rst.gz`: Debian compresses the documentation it installs; the file is
             // read (decompressed) by the reader of the name inside.
@@ -518,7 +550,7 @@ impl Format {
                 }
             }
         }
-        lookup(&ext)
+        lookup(&ext).or_else(|| plain_text_name(path).then_some(Format::Text))
     }
 
     /// Formats whose files are text a person writes (not a container like PDF or docx, and

@@ -194,6 +194,12 @@ fn a_mixed_docs_folder_is_read_by_structure_and_fully_accounted_for() {
         ),
         ("assets/site.css", "body { color: red }"),
         ("assets/app.js", "console.log(1)"),
+        // Documentation named without an extension is text; a licence is not read.
+        (
+            "README",
+            "Frob\n\nThe hovercraft ballast tank holds four litres of seawater.\n",
+        ),
+        ("COPYING", "GNU GENERAL PUBLIC LICENSE\n"),
     ]);
     write_bytes(f.corpus(), "assets/logo.png", b"\x89PNG\r\n\x1a\n\0\0");
     write_bytes(
@@ -215,19 +221,22 @@ fn a_mixed_docs_folder_is_read_by_structure_and_fully_accounted_for() {
     );
 
     let report = f.ingest().expect("ingest");
-    assert_eq!(report.files_found, 12, "{report:?}");
-    assert_eq!(report.files_read, 8, "{:?}", report.skipped);
-    assert_eq!(report.skipped_by_reason.get("unsupported"), Some(&3));
+    assert_eq!(report.files_found, 14, "{report:?}");
+    assert_eq!(report.files_read, 9, "{:?}", report.skipped);
+    assert_eq!(report.skipped_by_reason.get("unsupported"), Some(&4));
     assert_eq!(report.skipped_by_reason.get("parse_error"), Some(&1));
     assert_eq!(
         report.unsupported_extensions,
         [
+            ("(no extension)".to_string(), 1),
             (".css".to_string(), 1),
             (".js".to_string(), 1),
             (".png".to_string(), 1)
         ]
     );
-    for format in ["html", "rst", "asciidoc", "ipynb", "mdx", "pdf", "markdown"] {
+    for format in [
+        "html", "rst", "asciidoc", "ipynb", "mdx", "pdf", "markdown", "text",
+    ] {
         assert!(
             report.files_by_format.contains_key(format),
             "{format} missing from {:?}",
@@ -236,6 +245,8 @@ fn a_mixed_docs_folder_is_read_by_structure_and_fully_accounted_for() {
     }
 
     let engine = f.engine();
+    let r = search(&engine, "hovercraft ballast tank", Mode::Bm25, 1);
+    assert_eq!(r.results[0].source.path, "README");
     let index = engine.index();
     // Navigation, footers, directives and attributes never reach a chunk.
     for chunk in index.chunks().expect("chunks") {
@@ -513,8 +524,9 @@ fn a_sphinx_build_is_read_as_its_pages_and_its_by_products_are_counted() {
 }
 
 /// `/usr/share/doc/<package>` as Debian installs it: `README.rst.gz` is read by the reST
-/// reader after decompression; a gzip file that would expand past `max_file_mb` is skipped
-/// as too large, and a `.gz` with no document name inside is unsupported.
+/// reader after decompression, `changelog.gz` as plain text; a gzip file that would expand
+/// past `max_file_mb` is skipped as too large, and a `.gz` with no document inside is
+/// unsupported.
 #[test]
 fn gzip_compressed_documents_are_read_by_the_name_inside() {
     let f = Fixture::empty();
@@ -535,6 +547,11 @@ fn gzip_compressed_documents_are_read_by_the_name_inside() {
         "usr/share/doc/frob/changelog.gz",
         &gzip(b"frob (1.0) stable\n"),
     );
+    write_bytes(
+        f.corpus(),
+        "usr/share/doc/frob/logo.png.gz",
+        &gzip(b"\x89PNG\r\n\x1a\n"),
+    );
     let settings = IngestSettings {
         read: lore::config::IngestConfig {
             max_file_mb: 1.0,
@@ -544,15 +561,18 @@ fn gzip_compressed_documents_are_read_by_the_name_inside() {
     };
     let report =
         ingest_folder(f.corpus(), &f.index(), &embedder(), &settings, &NoProgress).expect("ingest");
-    assert_eq!(report.files_read, 1, "{:?}", report.skipped);
+    assert_eq!(report.files_read, 2, "{:?}", report.skipped);
     let reasons = skip_reasons(&report);
     assert_eq!(
         reasons,
         [
             ("usr/share/doc/frob/big.md.gz", "too_large".to_string()),
-            ("usr/share/doc/frob/changelog.gz", "unsupported".to_string()),
+            ("usr/share/doc/frob/logo.png.gz", "unsupported".to_string()),
         ]
     );
+    // Named without an extension inside, like Debian's changelogs: plain text.
+    let r = search(&f.engine(), "frob stable", Mode::Bm25, 1);
+    assert_eq!(r.results[0].source.path, "usr/share/doc/frob/changelog.gz");
     let r = search(&f.engine(), "capybara installer", Mode::Bm25, 1);
     let hit = &r.results[0];
     assert_eq!(hit.source.path, "usr/share/doc/frob/README.rst.gz");
