@@ -1910,16 +1910,12 @@ vec.push(<span class="number">1</span>);</code></pre></div></div></details>
     fn list_items_keep_their_own_lines() {
         let html = "<html><body><main>\n<p>Intro.</p>\n<ul>\n<li>one\nstill one</li>\n<li>two</li>\n<li>three\n<ul><li>nested</li></ul></li>\n</ul>\n<p>After.</p></main></body></html>";
         let p = read_ok(html);
-        let (text, layout) = crate::read::render(&p);
         // Laid out as before: the list is one paragraph to the splitter.
         assert_eq!(
-            text,
+            crate::read::render(&p).0,
             "Intro.\n\n- one still one\n- two\n- three\n  - nested\n\nAfter.\n\n"
         );
-        let loc = |needle: &str| {
-            let at = text.find(needle).unwrap();
-            layout.loc_of(at, at + needle.len()).unwrap()
-        };
+        let loc = |needle: &str| crate::read::testing::rendered_loc(&p, needle);
         assert_eq!(loc("one still"), Loc::new(4, 5));
         assert_eq!(loc("two"), Loc::new(6, 6));
         assert_eq!(loc("three"), Loc::new(7, 7));

@@ -1694,11 +1694,7 @@ x      y
             ]
         );
         // Each item keeps its own lines, so a chunk cut from a long list cites its items.
-        let (text, layout) = crate::read::render(&p);
-        let loc = |needle: &str| {
-            let at = text.find(needle).unwrap();
-            layout.loc_of(at, at + needle.len()).unwrap()
-        };
+        let loc = |needle: &str| crate::read::testing::rendered_loc(&p, needle);
         use crate::read::Loc;
         assert_eq!(loc("first item"), Loc::new(1, 2));
         assert_eq!(loc("second"), Loc::new(3, 3));

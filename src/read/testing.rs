@@ -1,7 +1,7 @@
 //! Helpers shared by the readers' unit tests: block extraction and the pseudo-random
 //! mutations the robustness tests feed every reader.
 
-use super::{Block, Budget, Parsed, ReadError};
+use super::{Block, Budget, Loc, Parsed, ReadError};
 
 /// `(level, text, anchor)` of every heading block.
 pub fn headings(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
@@ -39,6 +39,15 @@ pub fn texts(p: &Parsed) -> Vec<String> {
         }
     }
     out
+}
+
+/// The source lines the first occurrence of `needle` in the rendered text came from.
+pub fn rendered_loc(p: &Parsed, needle: &str) -> Loc {
+    let (text, layout) = super::render(p);
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in {text:?}"));
+    layout.loc_of(at, at + needle.len()).expect("located")
 }
 
 /// `(language, text)` of every code block.
