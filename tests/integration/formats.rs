@@ -585,8 +585,8 @@ fn gzip_compressed_documents_are_read_by_the_name_inside() {
 }
 
 /// A list longer than a chunk is cut into several chunks; each cites the source lines of
-/// the items it holds, not the whole list's (HTML and reST both lay a list out as one
-/// paragraph, so this is where a coarse location would show).
+/// the items it holds, not the whole list's, in every format with line locations (the HTML
+/// and reST readers lay a list out as one paragraph, so there a coarse location would show).
 #[test]
 fn a_long_list_is_cited_by_the_lines_of_its_own_items() {
     let item = |n: usize| {
@@ -598,20 +598,30 @@ fn a_long_list_is_cited_by_the_lines_of_its_own_items() {
         "<html><head><title>Options</title></head><body><main>\n<h1>Options</h1>\n<p>Every option the frobnicator reads.</p>\n<ul>\n",
     );
     let mut rst = String::from("Options\n=======\n\nEvery option the frobnicator reads.\n\n");
+    let mut adoc = String::from("= Options\n\nEvery option the frobnicator reads.\n\n");
+    let mut md = String::from("# Options\n\nEvery option the frobnicator reads.\n\n");
     for n in 1..=40 {
         html.push_str(&format!("<li><p>{}</p></li>\n", item(n)));
         rst.push_str(&format!("- {}\n", item(n)));
+        adoc.push_str(&format!("* {}\n", item(n)));
+        md.push_str(&format!("- {}\n", item(n)));
     }
     html.push_str("</ul>\n</main></body></html>\n");
-    let f = Fixture::with_files(&[("options.html", &html), ("options.rst", &rst)]);
-    assert_eq!(f.ingest().expect("ingest").files_read, 2);
+    let files = [
+        ("options.html", &html),
+        ("options.rst", &rst),
+        ("options.adoc", &adoc),
+        ("options.md", &md),
+    ];
+    let f = Fixture::with_files(&files.map(|(p, s)| (p, s.as_str())));
+    assert_eq!(f.ingest().expect("ingest").files_read, 4);
     let engine = f.engine();
-    for (path, source) in [("options.html", &html), ("options.rst", &rst)] {
+    for (path, source) in files {
         let lines: Vec<&str> = source.lines().collect();
         let line_of =
             |needle: &str| 1 + lines.iter().position(|l| l.contains(needle)).unwrap() as u32;
         let (first, last) = (line_of("marker1 "), line_of("marker40 "));
-        let r = search(&engine, "marker33", Mode::Bm25, 5);
+        let r = search(&engine, "marker33", Mode::Bm25, 10);
         let hit = r
             .results
             .iter()
