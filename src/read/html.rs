@@ -1094,10 +1094,12 @@ impl<'n> Tree<'n> {
         layout.get()
     }
 
-    /// A data table as one text block, a row per line, cells joined by ` | `.
-    fn table_block(&self, table: usize, budget: &Budget) -> Result<Option<Block>, ReadError> {
-        let mut rows: Vec<String> = Vec::new();
-        let mut loc: Option<Loc> = None;
+    /// A data table as one paragraph, a row per line, cells joined by ` | `: its first row a
+    /// `Text` block, every further row an `Item` with its own source lines (a long table cut
+    /// into several chunks cites each chunk's rows).
+    fn table_blocks(&self, table: usize, budget: &Budget) -> Result<Vec<Block>, ReadError> {
+        let mut rows: Vec<(String, Option<Loc>)> = Vec::new();
+        let mut row_loc: Option<Loc> = None;
         let mut cells: Vec<String> = Vec::new();
         // (node, is_exit)
         let mut stack = vec![(table, false)];
@@ -1110,9 +1112,10 @@ impl<'n> Tree<'n> {
             let Some(e) = self.elem(i) else { continue };
             if exit {
                 if e.tag == Tag::Tr && cells.iter().any(|c| !c.is_empty()) {
-                    rows.push(cells.join(" | "));
+                    rows.push((cells.join(" | "), row_loc));
                 }
                 cells.clear();
+                row_loc = None;
                 continue;
             }
             if i != table && is_noise(e, true) {
@@ -1121,18 +1124,19 @@ impl<'n> Tree<'n> {
             match e.tag {
                 Tag::Cell | Tag::Caption => {
                     let (text, l) = self.inline_text(i, budget)?;
-                    loc = union(loc, l);
                     if e.tag == Tag::Caption {
                         if !text.is_empty() {
-                            rows.push(text);
+                            rows.push((text, l));
                         }
                     } else {
+                        row_loc = union(row_loc, l);
                         cells.push(text);
                     }
                     continue;
                 }
                 Tag::Tr => {
                     cells.clear();
+                    row_loc = None;
                     stack.push((i, true));
                 }
                 _ => {}
@@ -1143,14 +1147,19 @@ impl<'n> Tree<'n> {
                 c = self.nodes[c].prev;
             }
         }
-        if rows.is_empty() {
-            return Ok(None);
-        }
         let line = self.nodes[table].line;
-        Ok(Some(Block::Text {
-            text: rows.join("\n"),
-            loc: loc.unwrap_or(Loc::new(line, line)),
-        }))
+        Ok(rows
+            .into_iter()
+            .enumerate()
+            .map(|(n, (text, loc))| {
+                let loc = loc.unwrap_or(Loc::new(line, line));
+                if n == 0 {
+                    Block::Text { text, loc }
+                } else {
+                    Block::Item { text, loc }
+                }
+            })
+            .collect())
     }
 
     /// The blocks of the content under `root`, in reading order.
@@ -1243,7 +1252,7 @@ impl<'n> Tree<'n> {
                 }
                 Tag::Table if !self.is_layout_table(i) => {
                     out.flush(&lists)?;
-                    if let Some(b) = self.table_block(i, budget)? {
+                    for b in self.table_blocks(i, budget)? {
                         out.push(b)?;
                     }
                     continue;

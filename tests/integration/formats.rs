@@ -584,9 +584,10 @@ fn gzip_compressed_documents_are_read_by_the_name_inside() {
     );
 }
 
-/// A list longer than a chunk is cut into several chunks; each cites the source lines of
-/// the items it holds, not the whole list's, in every format with line locations (the HTML
-/// and reST readers lay a list out as one paragraph, so there a coarse location would show).
+/// A list or table longer than a chunk is cut into several chunks; each cites the source
+/// lines of the items or rows it holds, not the whole list's, in every format with line
+/// locations (the HTML and reST readers lay a list or table out as one paragraph, so there a
+/// coarse location would show).
 #[test]
 fn a_long_list_is_cited_by_the_lines_of_its_own_items() {
     let item = |n: usize| {
@@ -600,21 +601,27 @@ fn a_long_list_is_cited_by_the_lines_of_its_own_items() {
     let mut rst = String::from("Options\n=======\n\nEvery option the frobnicator reads.\n\n");
     let mut adoc = String::from("= Options\n\nEvery option the frobnicator reads.\n\n");
     let mut md = String::from("# Options\n\nEvery option the frobnicator reads.\n\n");
+    let mut table = String::from(
+        "<html><head><title>Options</title></head><body><main>\n<h1>Options</h1>\n<table>\n<tr><th>option</th><th>meaning</th></tr>\n",
+    );
     for n in 1..=40 {
+        table.push_str(&format!("<tr><td>{n}</td>\n<td>{}</td></tr>\n", item(n)));
         html.push_str(&format!("<li><p>{}</p></li>\n", item(n)));
         rst.push_str(&format!("- {}\n", item(n)));
         adoc.push_str(&format!("* {}\n", item(n)));
         md.push_str(&format!("- {}\n", item(n)));
     }
     html.push_str("</ul>\n</main></body></html>\n");
+    table.push_str("</table>\n</main></body></html>\n");
     let files = [
         ("options.html", &html),
         ("options.rst", &rst),
         ("options.adoc", &adoc),
         ("options.md", &md),
+        ("table.html", &table),
     ];
     let f = Fixture::with_files(&files.map(|(p, s)| (p, s.as_str())));
-    assert_eq!(f.ingest().expect("ingest").files_read, 4);
+    assert_eq!(f.ingest().expect("ingest").files_read, 5);
     let engine = f.engine();
     for (path, source) in files {
         let lines: Vec<&str> = source.lines().collect();
@@ -634,7 +641,7 @@ fn a_long_list_is_cited_by_the_lines_of_its_own_items() {
         );
         assert!(
             start > first || end < last,
-            "{path}: lines {start}-{end} are the whole list's ({first}-{last})"
+            "{path}: lines {start}-{end} are the whole list's or table's ({first}-{last})"
         );
         // The cited lines hold the chunk's own items: its first and last item are there.
         let cited = lines[start as usize - 1..end as usize].join("\n");
