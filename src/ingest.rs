@@ -205,8 +205,7 @@ fn extension(s: &Skipped) -> String {
 /// The generator's folder a by-product was found in (`_sources/`), or `pages` (index,
 /// search and print pages).
 fn generated_kind(s: &Skipped) -> String {
-    s.folder
-        .map_or_else(|| "pages".to_string(), |f| format!("{f}/"))
+    s.folder.clone().unwrap_or_else(|| "pages".to_string())
 }
 
 /// Counts of each key, commonest first (ties by name).

@@ -255,10 +255,11 @@ pub struct Skipped {
     pub reason: SkipReason,
     /// What exactly went wrong ("encrypted", "first bad byte at offset 12", …).
     pub detail: String,
-    /// The generator folder a by-product was found in (`_sources`), so the summary can
-    /// count them by folder without parsing `detail` back; `None` for any other skip.
+    /// The generator folder a by-product was found in (`_sources/`, or a whole build's
+    /// `docs/_build/html/`), so the summary can count them by folder without parsing
+    /// `detail` back; `None` for any other skip.
     #[serde(skip)]
-    pub folder: Option<&'static str>,
+    pub folder: Option<String>,
 }
 
 impl std::fmt::Display for Skipped {
@@ -394,6 +395,9 @@ pub fn list_files(root: &Path, cfg: &IngestConfig) -> Result<Listing> {
 pub struct Generators {
     /// Folder → the generator whose output root it is, if any.
     roots: std::collections::HashMap<PathBuf, Option<Generator>>,
+    /// Sphinx build root → the nearest folder above it holding the `conf.py` it was built
+    /// from, if any.
+    sources: std::collections::HashMap<PathBuf, Option<PathBuf>>,
 }
 
 /// The documentation generators whose output lore recognises.
@@ -566,6 +570,16 @@ impl Generators {
                     "" => format!("the {} at the folder's root", generator.name()),
                     r => format!("the {} {r}/", generator.name()),
                 };
+                if generator == Generator::Sphinx {
+                    if let Some(src) = self.sources_of(root, d) {
+                        return Some(ByProduct {
+                            detail: format!(
+                                "{at} was built from the Sphinx sources in {src}, which are read"
+                            ),
+                            folder: Some(format!("{}/", rel_path(root, d))),
+                        });
+                    }
+                }
                 let (first, rest) = rel.split_once('/').unwrap_or((rel.as_str(), ""));
                 if !rest.is_empty() {
                     if let Some(&(folder, what)) =
@@ -573,7 +587,7 @@ impl Generators {
                     {
                         return Some(ByProduct {
                             detail: format!("{what}, in {at} ({folder}/)"),
-                            folder: Some(folder),
+                            folder: Some(format!("{folder}/")),
                         });
                     }
                 }
@@ -585,6 +599,31 @@ impl Generators {
             dir = d.parent();
         }
         None
+    }
+
+    /// The Sphinx source folder (`conf.py`) that the build at `build` was made from, when it
+    /// is inside `root`: `docs/_build/html` from `docs/`, `docs/build/html` from
+    /// `docs/source/`. A build left in the sources holds every page a second time.
+    fn sources_of(&mut self, root: &Path, build: &Path) -> Option<String> {
+        // The nearest source folder above the build, wherever it is: one inside `root`, if
+        // any, is nearer than any outside it, so the cache holds for every root.
+        let nearest = self.sources.entry(build.to_path_buf()).or_insert_with(|| {
+            build.ancestors().skip(1).find_map(|a| {
+                [a.to_path_buf(), a.join("source")].into_iter().find(|d| {
+                    // `conf.py` alone could be any Python project's; the root document says
+                    // it is Sphinx's.
+                    d.join("conf.py").is_file()
+                        && ["index.rst", "index.md", "contents.rst", "index.txt"]
+                            .iter()
+                            .any(|n| d.join(n).is_file())
+                })
+            })
+        });
+        let src = nearest.as_deref().filter(|d| d.starts_with(root))?;
+        Some(match rel_path(root, src).as_str() {
+            "" => "the folder's root".to_string(),
+            r => format!("{r}/"),
+        })
     }
 
     fn generator(&mut self, dir: &Path) -> Option<Generator> {
@@ -604,7 +643,7 @@ impl Generators {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ByProduct {
     pub detail: String,
-    pub folder: Option<&'static str>,
+    pub folder: Option<String>,
 }
 
 /// `ingest.include` / `ingest.exclude`, matched against the path relative to the folder.
@@ -1535,6 +1574,53 @@ mod tests {
                 ("cpp/html/search/all_0.html", "search index", "Doxygen"),
             ],
         );
+        // A build left inside the Sphinx sources it was built from is skipped whole: each
+        // page is read from its source. Both layouts sphinx-quickstart offers.
+        for f in [
+            "proj/docs/conf.py",
+            "proj/docs/index.rst",
+            "proj/docs/_build/html/objects.inv",
+            "split/docs/source/conf.py",
+            "split/docs/source/index.md",
+            "split/docs/build/html/searchindex.js",
+            "app/conf.py", // a Python project's, not Sphinx's: no root document
+            "app/build/html/objects.inv",
+        ] {
+            write(f);
+        }
+        check(
+            &[
+                "proj/docs/index.rst",
+                "split/docs/source/index.md",
+                "app/build/html/index.html",
+            ],
+            &[
+                (
+                    "proj/docs/_build/html/usage.html",
+                    "built from the Sphinx sources in proj/docs/",
+                    "Sphinx build proj/docs/_build/html/",
+                ),
+                (
+                    "proj/docs/_build/html/_sources/usage.rst.txt",
+                    "built from",
+                    "proj/docs/_build/html/",
+                ),
+                (
+                    "split/docs/build/html/api/index.html",
+                    "built from the Sphinx sources in split/docs/source/",
+                    "Sphinx build split/docs/build/html/",
+                ),
+            ],
+        );
+        let mut g = Generators::default();
+        let b = g
+            .by_product(root, &root.join("proj/docs/_build/html/usage.html"))
+            .expect("named");
+        assert_eq!(b.folder.as_deref(), Some("proj/docs/_build/html/"));
+        // Ingesting the build itself reads it.
+        let build = root.join("proj/docs/_build/html");
+        assert_eq!(g.by_product(&build, &build.join("usage.html")), None);
+
         // A build at the ingested folder itself.
         let mut g = Generators::default();
         let html = root.join("docs/build/html");

@@ -523,6 +523,42 @@ fn a_sphinx_build_is_read_as_its_pages_and_its_by_products_are_counted() {
     );
 }
 
+/// A project's Sphinx sources with a build left inside them (`make html` without a
+/// `.gitignore`): the sources are read, the build is skipped whole as `generated`, so no
+/// page is in the index twice.
+#[test]
+fn a_sphinx_build_left_inside_its_sources_is_skipped() {
+    let page = sphinx_page(
+        "Welcome",
+        "<h1>Welcome</h1>\n<p>The quokka handbook covers feeding.</p>",
+    );
+    let f = Fixture::with_files(&[
+        ("docs/conf.py", "project = 'Quokka'\n"),
+        (
+            "docs/index.rst",
+            "Welcome\n=======\n\nThe quokka handbook covers feeding.\n",
+        ),
+        (
+            "docs/_build/html/objects.inv",
+            "# Sphinx inventory version 2\n",
+        ),
+        ("docs/_build/html/index.html", &page),
+        (
+            "docs/_build/html/_sources/index.rst.txt",
+            "Welcome\n=======\n\nThe quokka handbook covers feeding.\n",
+        ),
+    ]);
+    let report = f.ingest().expect("ingest");
+    assert_eq!(report.files_read, 1, "{:?}", report.skipped);
+    let summary = lore::ingest::summarize_skips(&report.skipped);
+    assert!(
+        summary.contains(&"generated 2 (docs/_build/html/ 2)".to_string()),
+        "{summary:?}"
+    );
+    let r = search(&f.engine(), "quokka handbook", Mode::Hybrid, 5);
+    assert_eq!(paths(&r), ["docs/index.rst"]);
+}
+
 /// `/usr/share/doc/<package>` as Debian installs it: `README.rst.gz` is read by the reST
 /// reader after decompression, `changelog.gz` as plain text; a gzip file that would expand
 /// past `max_file_mb` is skipped as too large, and a `.gz` with no document inside is
