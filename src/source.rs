@@ -1321,17 +1321,26 @@ mod tests {
             "CONTRIBUTING",
             "readme",
             "README.Debian",
+            "README.Debian-Source",
+            "README.W32",
+            "README.customs",
+            "changelog.1",
         ] {
             assert_eq!(f(name), Some(Format::Text), "{name}");
         }
-        // Any other extensionless file, or a well-known name with a code extension, is not.
+        // Any other extensionless file, or a well-known name with a code, template or backup
+        // suffix, is not.
         for name in [
             "COPYING",
             "AUTHORS",
             "Makefile",
             "objects",
             "README.sh",
+            "INSTALL.in",
+            "NEWS.orig",
             "README.old",
+            "README.",
+            "README..x",
         ] {
             assert_eq!(f(name), None, "{name}");
         }

@@ -486,15 +486,31 @@ const PLAIN_TEXT_NAMES: [&str; 12] = [
     "bugs",
 ];
 
-/// Whether a file with no reader by extension is one of [`PLAIN_TEXT_NAMES`], bare or with
-/// Debian's `.Debian` suffix (`README.Debian`, `changelog.Debian.gz` once decompressed).
+/// Suffixes that make a well-known name something other than documentation: code, data,
+/// templates and editor backups (`README.sh`, `INSTALL.in`, `NEWS.orig`).
+const NOT_DOCUMENTATION: [&str; 30] = [
+    "sh", "bash", "py", "pl", "rb", "js", "ts", "c", "h", "cc", "cpp", "java", "go", "rs", "json",
+    "yaml", "yml", "toml", "xml", "css", "png", "jpg", "svg", "in", "am", "tmpl", "old", "bak",
+    "orig", "swp",
+];
+
+/// Whether a file with no reader by extension is one of [`PLAIN_TEXT_NAMES`], bare or with a
+/// qualifier as packages name them (`README.Debian`, `README.W32`, `README.customs`, a
+/// rotated `changelog.1`), but not with a code, data or backup suffix.
 fn plain_text_name(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return false;
     };
     let name = name.to_ascii_lowercase();
-    let base = name.strip_suffix(".debian").unwrap_or(&name);
-    PLAIN_TEXT_NAMES.contains(&base)
+    match name.split_once('.') {
+        None => PLAIN_TEXT_NAMES.contains(&name.as_str()),
+        Some((base, suffix)) => {
+            PLAIN_TEXT_NAMES.contains(&base)
+                && suffix
+                    .split('.')
+                    .all(|part| !part.is_empty() && !NOT_DOCUMENTATION.contains(&part))
+        }
+    }
 }
 
 /// Which reader a file goes through (its structure decides how it is chunked and located).
