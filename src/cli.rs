@@ -1789,6 +1789,9 @@ fn print_hits(response: &lore::SearchResponse) {
         let snippet: String = h.text.split_whitespace().collect::<Vec<_>>().join(" ");
         let snippet: String = snippet.chars().take(160).collect();
         println!("    {snippet}");
+        if !h.also_in.is_empty() {
+            println!("    (the same text is also in {})", h.also_in.join(", "));
+        }
     }
     println!("({:.1} ms)", response.took_ms);
 }

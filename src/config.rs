@@ -194,6 +194,10 @@ pub struct SearchConfig {
     pub title_boost: Option<f32>,
     /// At most this many hits per document by default (0: no limit).
     pub distinct: usize,
+    /// A hit whose text an earlier hit already shows (the same page copied into two
+    /// folders, a package's two builds of one manual) is folded into that hit's `also_in`
+    /// instead of taking a result slot of its own.
+    pub collapse_duplicates: bool,
     /// Hits below this calibrated confidence are dropped by default (0: keep every hit;
     /// answers still carry `low_confidence`).
     pub min_confidence: f32,
@@ -229,6 +233,7 @@ impl Default for SearchConfig {
             ef_search: 100,
             title_boost: None,
             distinct: 0,
+            collapse_duplicates: true,
             min_confidence: 0.0,
             min_confidence_flag: crate::confidence::DEFAULT_THRESHOLD,
             max_query_chars: 2000,

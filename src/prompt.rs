@@ -960,6 +960,7 @@ Raise min_score to drop weak matches. Lower it when answers miss obvious passage
             },
             ranks: Ranks::default(),
             collection: None,
+            also_in: Vec::new(),
         }
     }
 

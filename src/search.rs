@@ -43,6 +43,9 @@ pub struct SearchOptions {
     /// documents and evidence from both retrievers adds up even when they matched different
     /// chunks; with more, chunks are fused and then capped per document.
     pub distinct: usize,
+    /// A hit with the same text as a better one is folded into that hit's
+    /// [`Hit::also_in`] (off in the BEIR benchmark, which judges every document id).
+    pub collapse_duplicates: bool,
     /// Hits whose [`Hit::confidence`] is below this are dropped (`None`: keep all).
     pub min_confidence: Option<f32>,
     /// `low_confidence` is set on the answer when its top hit is below this.
@@ -67,6 +70,7 @@ impl SearchOptions {
             },
             ef_search: c.ef_search,
             distinct: c.distinct,
+            collapse_duplicates: c.collapse_duplicates,
             min_confidence: (c.min_confidence > 0.0).then_some(c.min_confidence),
             confidence_flag: c.min_confidence_flag,
             max_query_chars: c.max_query_chars,
@@ -266,6 +270,10 @@ pub struct Hit {
     /// [`crate::collections::Selection`]: the CLI and the HTTP API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection: Option<String>,
+    /// Other files holding exactly this text, whose hits were folded into this one
+    /// (`search.collapse_duplicates`), so a copied page does not take two result slots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_in: Vec<String>,
 }
 
 /// The answer to a search (the `POST /v1/search` body and `lore search --json`).

@@ -214,26 +214,40 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
             *n <= opts.distinct
         });
     }
-    fused
-        .into_iter()
-        .take(opts.top_k)
-        .map(|f| {
-            // With `distinct: 1`, fused ids are documents: show the chunk of the leg that
-            // ranked the document higher.
-            let chunk = match (dense.chunk_of.get(&f.id), bm25.chunk_of.get(&f.id)) {
-                (Some(&d), Some(&b)) => {
-                    if f.dense_rank <= f.bm25_rank {
-                        d
-                    } else {
-                        b
-                    }
+    let mut hits: Vec<Hit> = Vec::with_capacity(opts.top_k.min(fused.len()));
+    // Text → the hit showing it, for folding copies into it.
+    let mut shown: HashMap<String, usize> = HashMap::new();
+    for f in fused {
+        if hits.len() == opts.top_k {
+            break;
+        }
+        // With `distinct: 1`, fused ids are documents: show the chunk of the leg that
+        // ranked the document higher.
+        let chunk = match (dense.chunk_of.get(&f.id), bm25.chunk_of.get(&f.id)) {
+            (Some(&d), Some(&b)) => {
+                if f.dense_rank <= f.bm25_rank {
+                    d
+                } else {
+                    b
                 }
-                (Some(&c), None) | (None, Some(&c)) => c,
-                (None, None) => f.id,
-            };
-            hit(store, Fused { id: chunk, ..f }, query_vec)
-        })
-        .collect()
+            }
+            (Some(&c), None) | (None, Some(&c)) => c,
+            (None, None) => f.id,
+        };
+        let h = hit(store, Fused { id: chunk, ..f }, query_vec)?;
+        if opts.collapse_duplicates {
+            if let Some(&i) = shown.get(&h.text) {
+                let first = &mut hits[i];
+                if h.source.path != first.source.path && !first.also_in.contains(&h.source.path) {
+                    first.also_in.push(h.source.path);
+                }
+                continue;
+            }
+            shown.insert(h.text.clone(), hits.len());
+        }
+        hits.push(h);
+    }
+    Ok(hits)
 }
 
 /// Without `distinct`, cuts the list to `depth`. With it, keeps each document's best
@@ -291,5 +305,6 @@ fn hit<S: SegmentStore + ?Sized>(store: &S, f: Fused, query_vec: Option<&[f32]>)
             bm25: f.bm25_rank,
         },
         collection: None,
+        also_in: Vec::new(),
     })
 }

@@ -355,6 +355,8 @@ pub fn run(
     let mut defaults = SearchOptions::from_config(&opts.search);
     defaults.top_k = 100;
     defaults.distinct = 1;
+    // BEIR judges every document id, so two documents with the same text both count.
+    defaults.collapse_duplicates = false;
     let variants = variants(&defaults, opts.sweep);
     progress.phase("querying", (variants.len() * queries.len()) as u64);
     let mut modes = BTreeMap::new();
@@ -431,7 +433,11 @@ pub fn run(
             &queries,
             &qrels,
             path,
-            &SearchOptions::from_config(&opts.search),
+            // Judged by document id, as the runs above.
+            &SearchOptions {
+                collapse_duplicates: false,
+                ..SearchOptions::from_config(&opts.search)
+            },
             opts.fit_confidence,
         )?),
         None => None,

@@ -265,3 +265,51 @@ fn concurrent_queries_share_onnx_calls_and_get_the_vectors_they_would_get_alone(
         assert!(cos > 0.9999, "{q:?}: batched vector differs (cosine {cos})");
     }
 }
+
+/// The same page copied into two folders (two versions of a manual, a package's two builds)
+/// takes one result slot, and the hit names the copy in `also_in`; with
+/// `search.collapse_duplicates = false` both copies are listed.
+#[test]
+fn a_copied_page_takes_one_result_slot_and_names_its_copy() {
+    let page = "# Ferry timetable\n\nThe island ferry leaves the harbour at seven in the morning and returns at noon.\n";
+    let mut files: Vec<(&str, &str)> = TOPICS.to_vec();
+    files.extend([("v1/ferry.md", page), ("v2/ferry.md", page)]);
+    let f = Fixture::with_files(&files);
+    f.ingest().expect("ingest");
+    let engine = f.engine();
+    let query = "when does the island ferry leave the harbour";
+    for mode in [Mode::Hybrid, Mode::Dense, Mode::Bm25] {
+        let r = search(&engine, query, mode, 5);
+        let top = &r.results[0];
+        let copy = if top.source.path == "v1/ferry.md" {
+            "v2/ferry.md"
+        } else {
+            "v1/ferry.md"
+        };
+        assert!(
+            top.source.path.ends_with("ferry.md"),
+            "{mode}: {:?}",
+            paths(&r)
+        );
+        assert_eq!(top.also_in, [copy], "{mode}");
+        assert!(!paths(&r).contains(&copy), "{mode}: {:?}", paths(&r));
+        // The slot went to the next chunk instead (BM25 matches fewer than five).
+        if mode != Mode::Bm25 {
+            assert_eq!(r.results.len(), 5, "{mode}");
+        }
+    }
+    let all = engine
+        .search(
+            query,
+            &lore::SearchOptions {
+                top_k: 5,
+                collapse_duplicates: false,
+                ..engine.defaults()
+            },
+        )
+        .expect("search");
+    let mut first_two: Vec<&str> = paths(&all)[..2].to_vec();
+    first_two.sort();
+    assert_eq!(first_two, ["v1/ferry.md", "v2/ferry.md"]);
+    assert!(all.results.iter().all(|h| h.also_in.is_empty()));
+}
