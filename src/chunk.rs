@@ -88,8 +88,15 @@ impl Chunk {
 }
 
 /// Bumped whenever the same file and settings would give different chunks (a new reader,
-/// new hygiene): an index written by another version re-chunks every document once.
-pub const CHUNKER_VERSION: u32 = 4;
+/// new hygiene, new locations): an index written by another version re-chunks every
+/// document once.
+pub const CHUNKER_VERSION: u32 = 5;
+
+/// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
+/// same way: an index cut by it is chunked again but keeps every vector whose text is
+/// unchanged (version 5 changed only the lines a chunk of a long list or table cites). Set
+/// to `CHUNKER_VERSION` when a change alters what is embedded.
+pub const SAME_EMBEDDING_TEXT_SINCE: u32 = 4;
 
 /// Bodies are cut into sections of at most this many bytes before the splitter sees them,
 /// at a heading, a blank line, a line end or a space. text-splitter's cost grows faster than

@@ -804,6 +804,10 @@ fn load_previous(
     let model_changed = manifest.model != *embedder.info();
     let chunking_changed = manifest.chunking != settings.chunking;
     let chunker_changed = manifest.chunker != crate::chunk::CHUNKER_VERSION;
+    // Chunks cut by a version that composes embedding texts as this one does can hand their
+    // vectors to the same texts, even though everything is chunked again.
+    let same_texts = (crate::chunk::SAME_EMBEDDING_TEXT_SINCE..=crate::chunk::CHUNKER_VERSION)
+        .contains(&manifest.chunker);
     let reason = if model_changed {
         Some(format!(
             "the embedding model changed ({} -> {})",
@@ -818,7 +822,7 @@ fn load_previous(
             manifest.chunking.overlap,
             settings.chunking.overlap
         ))
-    } else if chunker_changed {
+    } else if chunker_changed && !same_texts {
         Some(format!(
             "lore's readers and chunker changed (version {} -> {})",
             manifest.chunker,
@@ -830,11 +834,17 @@ fn load_previous(
     if let Some(r) = &reason {
         tracing::warn!("{r}: every document is chunked and embedded again");
         report.full_reembed_reason = Some(r.clone());
+    } else if chunker_changed {
+        tracing::info!(
+            "lore's readers changed (version {} -> {}): every document is chunked again; vectors of unchanged text are kept",
+            manifest.chunker,
+            crate::chunk::CHUNKER_VERSION
+        );
     }
     Ok(Previous {
-        reuse_chunks: reason.is_none(),
+        reuse_chunks: reason.is_none() && !chunker_changed,
         same_model: !model_changed,
-        vectors_by_text: !model_changed && !chunker_changed,
+        vectors_by_text: !model_changed && (!chunker_changed || same_texts),
         stores: HashMap::new(),
         manifest,
     })

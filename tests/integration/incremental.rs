@@ -27,27 +27,41 @@ fn reingesting_an_unchanged_folder_embeds_nothing_and_publishes_nothing() {
     assert_eq!(engine.reload_if_changed().expect("reload"), None);
 }
 
-/// An index cut by another chunker version is chunked and embedded again in full: no old
-/// vector is reused by embedding text, since this version may compose that text differently
-/// (the stored chunk's text, recomputed now, would otherwise fetch a vector of the old text).
+/// An index cut by a chunker version that composed embedding texts differently is chunked
+/// and embedded again in full: no old vector is reused by embedding text (the stored chunk's
+/// text, recomputed now, would otherwise fetch a vector of the old text). One whose versions
+/// compose the same texts is chunked again (its locations may differ) but keeps its vectors.
 #[test]
-fn a_chunker_version_change_embeds_every_chunk_again() {
+fn a_chunker_version_change_chunks_again_and_embeds_only_if_texts_changed() {
     let f = Fixture::with_files(&TOPICS);
     let first = f.ingest().expect("first ingest");
-    crate::support::edit_manifest(&f.index(), |m| {
-        assert_eq!(m["chunker"], lore::chunk::CHUNKER_VERSION, "fixture check");
-        m.insert(
-            "chunker".into(),
-            serde_json::json!(lore::chunk::CHUNKER_VERSION - 1),
-        );
-    });
-
+    let set_version = |v: u32| {
+        crate::support::edit_manifest(&f.index(), |m| {
+            m.insert("chunker".into(), serde_json::json!(v));
+        })
+    };
+    set_version(lore::chunk::SAME_EMBEDDING_TEXT_SINCE - 1);
     let second = f.ingest().expect("second ingest");
     assert!(second.full_reembed_reason.is_some());
     assert_eq!(second.chunks, first.chunks);
     assert_eq!(second.chunks_embedded, second.chunks, "{second:?}");
     assert_eq!(second.chunks_reused, 0);
+
+    if lore::chunk::SAME_EMBEDDING_TEXT_SINCE < lore::chunk::CHUNKER_VERSION {
+        set_version(lore::chunk::SAME_EMBEDDING_TEXT_SINCE);
+        let third = f.ingest().expect("third ingest");
+        assert_eq!(third.full_reembed_reason, None, "{third:?}");
+        assert_eq!(third.chunks, first.chunks);
+        assert_eq!(third.chunks_embedded, 0, "{third:?}");
+        assert_eq!(third.chunks_reused, third.chunks);
+        // Chunked again: a new generation, stamped with this version.
+        assert_eq!(third.generation, second.generation + 1);
+    }
     let engine = f.engine();
+    assert_eq!(
+        engine.index().manifest().chunker,
+        lore::chunk::CHUNKER_VERSION
+    );
     let hits = search(&engine, "crumbometer", Mode::Hybrid, 3);
     assert_eq!(paths(&hits)[0], BREAD);
 }
