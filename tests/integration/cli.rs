@@ -433,3 +433,49 @@ fn cli_ingest_jsonl_loads_precomputed_vectors() {
         "{response}"
     );
 }
+
+/// A page copied into two folders: `lore search` shows it once and says where the copy is,
+/// and `--json` carries the copy in `also_in`, as `POST /v1/search` does.
+#[test]
+fn cli_search_shows_a_copied_page_once_and_names_the_copy() {
+    let page = "# Ferry timetable\n\nThe island ferry leaves the harbour at seven in the morning and returns at noon.\n";
+    let mut files: Vec<(&str, &str)> = TOPICS.to_vec();
+    files.extend([("v1/ferry.md", page), ("v2/ferry.md", page)]);
+    let f = Fixture::with_files(&files);
+    f.ingest().expect("ingest");
+    let index = f.index();
+    let index = index.to_str().unwrap();
+    let query = "when does the island ferry leave";
+
+    let out = lore(f.corpus(), &["search", query, "--index", index, "--json"]);
+    let response = stdout_json(&out, "lore search --json");
+    let results = check_response_json(&response);
+    let top = &results[0];
+    let path = top["source"]["path"].as_str().unwrap();
+    let copy = if path == "v1/ferry.md" {
+        "v2/ferry.md"
+    } else {
+        "v1/ferry.md"
+    };
+    assert!(path.ends_with("ferry.md"), "{response}");
+    assert_eq!(top["also_in"], serde_json::json!([copy]), "{response}");
+    assert!(
+        results.iter().all(|r| r["source"]["path"] != copy),
+        "{response}"
+    );
+    // Hits without copies carry no `also_in` at all.
+    assert!(results[1].get("also_in").is_none(), "{response}");
+
+    let out = lore(f.corpus(), &["search", query, "--index", index]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("ferry.md").count(),
+        2,
+        "the hit and its copy's mention, once each: {text}"
+    );
+    assert!(
+        text.contains(&format!("(the same text is also in {copy})")),
+        "{text}"
+    );
+}
