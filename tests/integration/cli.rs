@@ -438,11 +438,7 @@ fn cli_ingest_jsonl_loads_precomputed_vectors() {
 /// and `--json` carries the copy in `also_in`, as `POST /v1/search` does.
 #[test]
 fn cli_search_shows_a_copied_page_once_and_names_the_copy() {
-    let page = "# Ferry timetable\n\nThe island ferry leaves the harbour at seven in the morning and returns at noon.\n";
-    let mut files: Vec<(&str, &str)> = TOPICS.to_vec();
-    files.extend([("v1/ferry.md", page), ("v2/ferry.md", page)]);
-    let f = Fixture::with_files(&files);
-    f.ingest().expect("ingest");
+    let f = Fixture::topics_with_a_copied_page();
     let index = f.index();
     let index = index.to_str().unwrap();
     let query = "when does the island ferry leave";
@@ -452,11 +448,7 @@ fn cli_search_shows_a_copied_page_once_and_names_the_copy() {
     let results = check_response_json(&response);
     let top = &results[0];
     let path = top["source"]["path"].as_str().unwrap();
-    let copy = if path == "v1/ferry.md" {
-        "v2/ferry.md"
-    } else {
-        "v1/ferry.md"
-    };
+    let copy = Fixture::other_copy(path);
     assert!(path.ends_with("ferry.md"), "{response}");
     assert_eq!(top["also_in"], serde_json::json!([copy]), "{response}");
     assert!(

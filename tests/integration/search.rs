@@ -271,21 +271,13 @@ fn concurrent_queries_share_onnx_calls_and_get_the_vectors_they_would_get_alone(
 /// `search.collapse_duplicates = false` both copies are listed.
 #[test]
 fn a_copied_page_takes_one_result_slot_and_names_its_copy() {
-    let page = "# Ferry timetable\n\nThe island ferry leaves the harbour at seven in the morning and returns at noon.\n";
-    let mut files: Vec<(&str, &str)> = TOPICS.to_vec();
-    files.extend([("v1/ferry.md", page), ("v2/ferry.md", page)]);
-    let f = Fixture::with_files(&files);
-    f.ingest().expect("ingest");
+    let f = Fixture::topics_with_a_copied_page();
     let engine = f.engine();
     let query = "when does the island ferry leave the harbour";
     for mode in [Mode::Hybrid, Mode::Dense, Mode::Bm25] {
         let r = search(&engine, query, mode, 5);
         let top = &r.results[0];
-        let copy = if top.source.path == "v1/ferry.md" {
-            "v2/ferry.md"
-        } else {
-            "v1/ferry.md"
-        };
+        let copy = Fixture::other_copy(&top.source.path);
         assert!(
             top.source.path.ends_with("ferry.md"),
             "{mode}: {:?}",

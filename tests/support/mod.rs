@@ -197,6 +197,26 @@ impl Fixture {
         f
     }
 
+    /// The topic corpus with one page copied into two folders (`v1/ferry.md`,
+    /// `v2/ferry.md`), ingested: for folding copies into one hit.
+    pub fn topics_with_a_copied_page() -> Fixture {
+        let page = "# Ferry timetable\n\nThe island ferry leaves the harbour at seven in the morning and returns at noon.\n";
+        let mut files: Vec<(&str, &str)> = TOPICS.to_vec();
+        files.extend([("v1/ferry.md", page), ("v2/ferry.md", page)]);
+        let f = Fixture::with_files(&files);
+        f.ingest().expect("ingest the topics and the copied page");
+        f
+    }
+
+    /// The copy of `path`, one of the two ferry pages of [`Fixture::topics_with_a_copied_page`].
+    pub fn other_copy(path: &str) -> &'static str {
+        if path == "v1/ferry.md" {
+            "v2/ferry.md"
+        } else {
+            "v1/ferry.md"
+        }
+    }
+
     /// The topic corpus, ingested.
     pub fn topics() -> Fixture {
         let f = Fixture::with_files(&TOPICS);
