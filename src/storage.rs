@@ -215,8 +215,14 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
         });
     }
     let mut hits: Vec<Hit> = Vec::with_capacity(opts.top_k.min(fused.len()));
-    // Text → the hit showing it, for folding copies into it.
-    let mut shown: HashMap<String, usize> = HashMap::new();
+    // Hash of a text → the hit showing it, for folding copies into it (the text is compared
+    // too, so a collision only keeps a copy).
+    let mut shown: HashMap<u64, usize> = HashMap::new();
+    let hash_of = |text: &str| {
+        use std::hash::BuildHasher;
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(text)
+    };
     for f in fused {
         if hits.len() == opts.top_k {
             break;
@@ -236,14 +242,21 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
         };
         let h = hit(store, Fused { id: chunk, ..f }, query_vec)?;
         if opts.collapse_duplicates {
-            if let Some(&i) = shown.get(&h.text) {
-                let first = &mut hits[i];
-                if h.source.path != first.source.path && !first.also_in.contains(&h.source.path) {
-                    first.also_in.push(h.source.path);
+            let key = hash_of(&h.text);
+            match shown.get(&key) {
+                Some(&i) if hits[i].text == h.text => {
+                    let first = &mut hits[i];
+                    if h.source.path != first.source.path && !first.also_in.contains(&h.source.path)
+                    {
+                        first.also_in.push(h.source.path);
+                    }
+                    continue;
                 }
-                continue;
+                Some(_) => {}
+                None => {
+                    shown.insert(key, hits.len());
+                }
             }
-            shown.insert(h.text.clone(), hits.len());
         }
         hits.push(h);
     }

@@ -1416,12 +1416,7 @@ impl<'b> Blocks<'b> {
     }
 
     fn push(&mut self, block: Block) -> Result<(), ReadError> {
-        self.produced += match &block {
-            Block::Heading { text, .. }
-            | Block::Text { text, .. }
-            | Block::Item { text, .. }
-            | Block::Code { text, .. } => text.len(),
-        };
+        self.produced += block.text().len();
         self.budget.check_size(self.produced)?;
         self.in_list = false;
         self.blocks.push(block);
@@ -1480,12 +1475,7 @@ mod tests {
     fn all_text(p: &Parsed) -> String {
         p.blocks
             .iter()
-            .map(|b| match b {
-                Block::Heading { text, .. }
-                | Block::Text { text, .. }
-                | Block::Item { text, .. }
-                | Block::Code { text, .. } => text.as_str(),
-            })
+            .map(Block::text)
             .collect::<Vec<_>>()
             .join("\n")
     }

@@ -140,12 +140,7 @@ struct Out<'b> {
 
 impl Out<'_> {
     fn push(&mut self, block: Block) -> Result<(), ReadError> {
-        self.produced += match &block {
-            Block::Heading { text, .. }
-            | Block::Text { text, .. }
-            | Block::Item { text, .. }
-            | Block::Code { text, .. } => text.len(),
-        };
+        self.produced += block.text().len();
         self.budget.check_size(self.produced)?;
         self.blocks.push(block);
         Ok(())

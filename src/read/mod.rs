@@ -218,6 +218,16 @@ pub enum Block {
 }
 
 impl Block {
+    /// The block's text, whatever its kind (for size budgets and tests).
+    pub fn text(&self) -> &str {
+        match self {
+            Block::Heading { text, .. }
+            | Block::Text { text, .. }
+            | Block::Item { text, .. }
+            | Block::Code { text, .. } => text,
+        }
+    }
+
     pub fn loc(&self) -> Loc {
         match self {
             Block::Heading { loc, .. }
@@ -355,6 +365,15 @@ pub fn render(parsed: &Parsed) -> (String, Layout) {
         ..Layout::default()
     };
     for block in &parsed.blocks {
+        if let Block::Item { text, .. } = block {
+            if text.trim().is_empty() {
+                continue;
+            }
+            // It continues the block before it: one newline, not a blank line.
+            if out.ends_with("\n\n") {
+                out.pop();
+            }
+        }
         let start = out.len();
         match block {
             Block::Heading {
@@ -386,25 +405,8 @@ pub fn render(parsed: &Parsed) -> (String, Layout) {
                 }
                 out.push_str(text);
             }
-            Block::Item { text, .. } => {
-                // Leading spaces are a nested item's indentation.
-                let text = text.trim_end();
-                if text.trim_start().is_empty() {
-                    continue;
-                }
-                if out.ends_with("\n\n") {
-                    out.pop();
-                }
-                let start = out.len();
-                out.push_str(text);
-                layout.spans.push(Span {
-                    start,
-                    end: out.len(),
-                    loc: block.loc(),
-                });
-                out.push_str("\n\n");
-                continue;
-            }
+            // Leading spaces are a nested item's indentation.
+            Block::Item { text, .. } => out.push_str(text.trim_end()),
             Block::Code { lang, text, .. } => {
                 let text = text.trim_matches('\n');
                 if text.trim().is_empty() {

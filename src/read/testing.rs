@@ -23,18 +23,14 @@ pub fn headings(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
 /// joins them.
 pub fn texts(p: &Parsed) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for (i, b) in p.blocks.iter().enumerate() {
-        match b {
-            Block::Text { text, .. } => out.push(text.clone()),
-            Block::Item { text, .. } => {
-                match (i.checked_sub(1).map(|j| &p.blocks[j]), out.last_mut()) {
-                    (Some(Block::Text { .. } | Block::Item { .. }), Some(last)) => {
-                        last.push('\n');
-                        last.push_str(text);
-                    }
-                    _ => out.push(text.clone()),
-                }
+    for b in &p.blocks {
+        match (b, out.last_mut()) {
+            // Readers emit an item only right after the list's first line or another item.
+            (Block::Item { text, .. }, Some(last)) => {
+                last.push('\n');
+                last.push_str(text);
             }
+            (Block::Text { text, .. } | Block::Item { text, .. }, _) => out.push(text.clone()),
             _ => {}
         }
     }
