@@ -828,7 +828,7 @@ async fn documents_api_adds_replaces_and_deletes() {
         .write(true)
         .open(fixture.index().join(store::LOCK))
         .expect("open the lock file");
-    held.try_lock().expect("take the lock");
+    take_lock_when_free(&held).await;
     let (status, body) = server
         .post_document(json!({"path": path, "text": text}))
         .await;
@@ -1132,7 +1132,7 @@ async fn serve_watch_retries_a_change_whose_ingest_failed() {
         .write(true)
         .open(index.join(store::LOCK))
         .expect("open the lock file");
-    held.try_lock().expect("take the lock");
+    take_lock_when_free(&held).await;
     let rel = "watched/second.md";
     write_bytes(
         fixture.corpus(),
@@ -1161,6 +1161,22 @@ async fn serve_watch_retries_a_change_whose_ingest_failed() {
             &|p| p == [rel],
         )
         .await;
+}
+
+/// Takes the index's lock as another process would, waiting for lore to let go of it first:
+/// the server answers (or publishes a watched change) a moment before its ingest drops the
+/// lock, so the lock being free right after an answer is not something a test may assume.
+async fn take_lock_when_free(lock: &std::fs::File) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return,
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("take the lock (still held after {DEADLINE:?}?): {e:?}"),
+        }
+    }
 }
 
 /// 6. Ingesting with another model (the int8 one) re-embeds everything and says why; the
