@@ -649,8 +649,16 @@ const NOISE_ROLES: &[&str] = &[
     "dialog",
 ];
 
+/// Whole class tokens that hold content although a word of theirs marks chrome: Docutils
+/// wraps every section heading's text in `<a class="toc-backref">` (a link back to the
+/// table of contents), so dropping it as a `toc` would drop every heading of the page.
+const CONTENT_TOKENS: &[&str] = &["toc-backref"];
+
 fn chrome_name(value: &str) -> bool {
     value.split_ascii_whitespace().any(|tok| {
+        if CONTENT_TOKENS.iter().any(|t| t.eq_ignore_ascii_case(tok)) {
+            return false;
+        }
         NOISE_TOKENS.iter().any(|t| t.eq_ignore_ascii_case(tok))
             || tok
                 .split(['-', '_'])
@@ -1561,6 +1569,55 @@ make &amp;&amp; make install
   </body>
 </html>
 "##;
+
+    /// A page as Docutils' own HTML writer (`rst2html`, Debian's docutils-doc) writes it:
+    /// each section heading's text is a link back to the table of contents.
+    const DOCUTILS: &str = r##"<?xml version="1.0" encoding="utf-8" ?>
+<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">
+<head>
+<meta name="generator" content="Docutils 0.19: https://docutils.sourceforge.io/" />
+<title>Widget FAQ</title>
+</head>
+<body>
+<div class="document" id="widget-faq">
+<h1 class="title">Widget FAQ</h1>
+<div class="contents topic" id="contents">
+<p class="topic-title">Contents</p>
+<ul class="auto-toc simple">
+<li><a class="reference internal" href="#general" id="toc-entry-1">1&nbsp;&nbsp;&nbsp;General</a></li>
+</ul>
+</div>
+<div class="section" id="general">
+<h1><a class="toc-backref" href="#toc-entry-1">1&nbsp;&nbsp;&nbsp;General</a></h1>
+<div class="section" id="why-is-it-slow">
+<h2><a class="toc-backref" href="#toc-entry-2" role="doc-backlink">1.1&nbsp;&nbsp;&nbsp;Why is it slow?</a></h2>
+<p>It reads every file twice.</p>
+</div>
+</div>
+</div>
+</body>
+</html>
+"##;
+
+    #[test]
+    fn docutils_headings_are_headings_though_they_link_to_the_contents() {
+        let p = read_ok(DOCUTILS);
+        let heading =
+            |level, text: &str, anchor: &str| (level, text.to_string(), Some(anchor.to_string()));
+        assert_eq!(
+            headings(&p),
+            [
+                heading(1, "Widget FAQ", "widget-faq"),
+                heading(1, "1 General", "general"),
+                heading(2, "1.1 Why is it slow?", "why-is-it-slow"),
+            ]
+        );
+        let text = all_text(&p);
+        assert!(text.contains("It reads every file twice."), "{text}");
+        // The table of contents itself is still chrome.
+        assert!(!text.contains("toc-entry"), "{text}");
+        assert_eq!(text.matches("General").count(), 1, "{text}");
+    }
 
     #[test]
     fn sphinx_page_keeps_content_drops_navigation() {
