@@ -623,13 +623,15 @@ fn config(g: &Global) -> Result<(Config, lore::config::Provenance)> {
 
 /// `lore inspect FILE`: the reader's view of one file, chunked as ingest would chunk it.
 fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
-    use lore::source::{read_file, Candidate, Format};
-    let format = Format::for_path_with(file, &config.ingest.formats).with_context(|| {
-        format!(
-            "lore has no reader for {} (map its extension in [ingest.formats])",
-            file.display()
-        )
-    })?;
+    use lore::source::{read_file, Candidate, Generators};
+    let format = Generators::default()
+        .format_of(file, &config.ingest.formats)
+        .with_context(|| {
+            format!(
+                "lore has no reader for {} (map its extension in [ingest.formats])",
+                file.display()
+            )
+        })?;
     let root = file.parent().unwrap_or(Path::new("."));
     let candidate = Candidate {
         path: file.to_path_buf(),

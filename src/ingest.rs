@@ -202,10 +202,10 @@ fn extension(s: &Skipped) -> String {
     }
 }
 
-/// The generator's folder a by-product was found in (`_sources/`), or `pages` (index,
-/// search and print pages).
+/// The generator's folder a by-product was found in (`_sources/`), what kind of page it
+/// is ([`source::BUILT_BESIDE`]), or `pages` (index, search and print pages).
 fn generated_kind(s: &Skipped) -> String {
-    s.folder.clone().unwrap_or_else(|| "pages".to_string())
+    s.group.clone().unwrap_or_else(|| "pages".to_string())
 }
 
 /// Counts of each key, commonest first (ties by name).

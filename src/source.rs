@@ -255,11 +255,12 @@ pub struct Skipped {
     pub reason: SkipReason,
     /// What exactly went wrong ("encrypted", "first bad byte at offset 12", …).
     pub detail: String,
-    /// The generator folder a by-product was found in (`_sources/`, or a whole build's
-    /// `docs/_build/html/`), so the summary can count them by folder without parsing
-    /// `detail` back; `None` for any other skip.
+    /// How the summary counts a by-product, so it need not parse `detail` back: the
+    /// generator folder it was found in (`_sources/`, or a whole build's
+    /// `docs/_build/html/`), or [`BUILT_BESIDE`] for a page built beside its source; `None`
+    /// for an index, search or print page and for any other skip.
     #[serde(skip)]
-    pub folder: Option<String>,
+    pub group: Option<String>,
 }
 
 impl std::fmt::Display for Skipped {
@@ -327,7 +328,7 @@ pub fn list_files(root: &Path, cfg: &IngestConfig) -> Result<Listing> {
                     path,
                     reason: SkipReason::Unreadable,
                     detail: e.to_string(),
-                    folder: None,
+                    group: None,
                 });
                 continue;
             }
@@ -344,7 +345,7 @@ pub fn list_files(root: &Path, cfg: &IngestConfig) -> Result<Listing> {
             path: rel.clone(),
             reason,
             detail: detail.to_string(),
-            folder: None,
+            group: None,
         };
         if ft.is_symlink() {
             listing.skipped.push(skip(
@@ -366,16 +367,25 @@ pub fn list_files(root: &Path, cfg: &IngestConfig) -> Result<Listing> {
                 .push(skip(SkipReason::Excluded, "ingest.include/exclude"));
             continue;
         }
-        let Some(format) = Format::for_path_with(&path, &cfg.formats) else {
+        let Some(format) = generators.format_of(&path, &cfg.formats) else {
             listing.skipped.push(skip(SkipReason::Unsupported, ""));
             continue;
         };
-        let by_product = cfg
-            .skip_generated
-            .then(|| generators.by_product(root, &path));
+        let by_product = cfg.skip_generated.then(|| {
+            generators.by_product(root, &path).or_else(|| {
+                (format == Format::Html)
+                    .then(|| {
+                        generators.built_beside_source(&path, |src| {
+                            filters.wanted(src)
+                                && Format::for_path_with(src, &cfg.formats).is_some()
+                        })
+                    })
+                    .flatten()
+            })
+        });
         match by_product.flatten() {
             Some(b) => listing.skipped.push(Skipped {
-                folder: b.folder,
+                group: b.group,
                 ..skip(SkipReason::Generated, &b.detail)
             }),
             None => listing.files.push(Candidate { path, format }),
@@ -398,6 +408,8 @@ pub struct Generators {
     /// Sphinx build root → the nearest folder above it holding the `conf.py` it was built
     /// from, if any.
     sources: std::collections::HashMap<PathBuf, Option<PathBuf>>,
+    /// HTML page → the one-file generator its `<meta name="generator">` names, if any.
+    pages: std::collections::HashMap<PathBuf, Option<PageBuilder>>,
 }
 
 /// The documentation generators whose output lore recognises.
@@ -576,7 +588,7 @@ impl Generators {
                             detail: format!(
                                 "{at} was built from the Sphinx sources in {src}, which are read"
                             ),
-                            folder: Some(format!("{}/", rel_path(root, d))),
+                            group: Some(format!("{}/", rel_path(root, d))),
                         });
                     }
                 }
@@ -587,13 +599,13 @@ impl Generators {
                     {
                         return Some(ByProduct {
                             detail: format!("{what}, in {at} ({folder}/)"),
-                            folder: Some(format!("{folder}/")),
+                            group: Some(format!("{folder}/")),
                         });
                     }
                 }
                 return generator.page(&rel).map(|what| ByProduct {
                     detail: format!("{what} of {at}"),
-                    folder: None,
+                    group: None,
                 });
             }
             dir = d.parent();
@@ -626,6 +638,79 @@ impl Generators {
         })
     }
 
+    /// The reader for a file: the one its name says ([`Format::for_path_with`]), except that
+    /// a `.txt` that is the source of a page a one-file generator built beside it is read
+    /// as the markup it is written in (`FAQ.txt` beside the `FAQ.html` Docutils made of it
+    /// is reStructuredText), by its structure rather than as plain text.
+    pub fn format_of(
+        &mut self,
+        path: &Path,
+        overrides: &std::collections::BTreeMap<String, Format>,
+    ) -> Option<Format> {
+        let format = Format::for_path_with(path, overrides)?;
+        if format == Format::Text && has_extension(path, "txt") && !overrides.contains_key("txt") {
+            if let Some(markup) = self.markup_of_source(path) {
+                return Some(markup);
+            }
+        }
+        Some(format)
+    }
+
+    fn markup_of_source(&mut self, txt: &Path) -> Option<Format> {
+        ["html", "htm"].iter().find_map(|ext| {
+            let page = txt.with_extension(ext);
+            if !page.is_file() {
+                return None;
+            }
+            let builder = self.page_builder(&page)?;
+            builder
+                .sources()
+                .iter()
+                .find(|(e, _)| *e == "txt")
+                .map(|&(_, f)| f)
+        })
+    }
+
+    /// Why an HTML page is skipped: a one-file generator built it from the source beside it,
+    /// which is read instead (by its own reader, with the source's lines to cite).
+    /// `readable` says whether the source will be read (included, and a format lore reads);
+    /// without that, the page is kept.
+    pub fn built_beside_source(
+        &mut self,
+        page: &Path,
+        readable: impl Fn(&Path) -> bool,
+    ) -> Option<ByProduct> {
+        // Most pages have no source beside them: a few `stat`s, and no read of the page.
+        let mut beside = SOURCE_EXTENSIONS
+            .iter()
+            .map(|ext| (*ext, page.with_extension(ext)))
+            .filter(|(_, src)| src.is_file())
+            .peekable();
+        beside.peek()?;
+        let beside: Vec<_> = beside.collect();
+        let builder = self.page_builder(page)?;
+        let (_, src) = beside
+            .into_iter()
+            .find(|(ext, src)| builder.sources().iter().any(|(e, _)| e == ext) && readable(src))?;
+        let name = src.file_name()?.to_string_lossy();
+        Some(ByProduct {
+            detail: format!(
+                "built by {} from {name} beside it, which is read",
+                builder.name()
+            ),
+            group: Some(BUILT_BESIDE.to_string()),
+        })
+    }
+
+    fn page_builder(&mut self, page: &Path) -> Option<PageBuilder> {
+        if let Some(&b) = self.pages.get(page) {
+            return b;
+        }
+        let b = PageBuilder::of_page(page);
+        self.pages.insert(page.to_path_buf(), b);
+        b
+    }
+
     fn generator(&mut self, dir: &Path) -> Option<Generator> {
         // Looked up before inserting: most files share a folder already seen, and the key
         // is only allocated for a new one.
@@ -638,12 +723,130 @@ impl Generators {
     }
 }
 
-/// A generator's by-product: why it is one, and the generator folder it is in (`None` for
-/// an index, search or print page).
+/// How the summary counts the pages a one-file generator built beside their sources.
+pub const BUILT_BESIDE: &str = "pages built beside their sources";
+
+/// The sources' extensions any [`PageBuilder`] reads (checked before a page's head is).
+const SOURCE_EXTENSIONS: &[&str] = &[
+    "txt", "rst", "rest", "adoc", "asciidoc", "asc", "md", "markdown",
+];
+
+/// A generator that turns one source file into one HTML page written beside it, and names
+/// itself in the page's `<meta name="generator">` (`rst2html`, `asciidoc`/`asciidoctor`,
+/// `pandoc -s`). Packages ship both (Debian's docutils-doc: `FAQ.txt` and `FAQ.html`, 64
+/// pairs), and both read would put every answer in two result slots with different texts,
+/// which folding exact copies cannot catch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageBuilder {
+    Docutils,
+    AsciiDoc,
+    Pandoc,
+}
+
+impl PageBuilder {
+    fn of_meta(content: &str) -> Option<PageBuilder> {
+        let c = content.trim_start().to_ascii_lowercase();
+        if c.starts_with("docutils") {
+            Some(PageBuilder::Docutils)
+        } else if c.starts_with("asciidoc") {
+            // AsciiDoc (Python) and Asciidoctor.
+            Some(PageBuilder::AsciiDoc)
+        } else if c.starts_with("pandoc") {
+            Some(PageBuilder::Pandoc)
+        } else {
+            None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            PageBuilder::Docutils => "Docutils",
+            PageBuilder::AsciiDoc => "AsciiDoc",
+            PageBuilder::Pandoc => "pandoc",
+        }
+    }
+
+    /// The source extensions it reads, each with the reader for it: a `.txt` source is in
+    /// the generator's own markup (Docutils and AsciiDoc both default to `.txt`).
+    fn sources(self) -> &'static [(&'static str, Format)] {
+        match self {
+            PageBuilder::Docutils => &[
+                ("txt", Format::Rst),
+                ("rst", Format::Rst),
+                ("rest", Format::Rst),
+            ],
+            PageBuilder::AsciiDoc => &[
+                ("txt", Format::Asciidoc),
+                ("adoc", Format::Asciidoc),
+                ("asciidoc", Format::Asciidoc),
+                ("asc", Format::Asciidoc),
+            ],
+            PageBuilder::Pandoc => &[
+                ("md", Format::Markdown),
+                ("markdown", Format::Markdown),
+                ("rst", Format::Rst),
+            ],
+        }
+    }
+
+    /// The generator a page's head names. Only the first 8 KB are read: the meta tag sits
+    /// in the head, before any content.
+    fn of_page(page: &Path) -> Option<PageBuilder> {
+        use std::io::Read;
+        let mut head = Vec::with_capacity(8192);
+        std::fs::File::open(page)
+            .ok()?
+            .take(8192)
+            .read_to_end(&mut head)
+            .ok()?;
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let head = head.split("</head").next().unwrap_or_default();
+        head.split("<meta").skip(1).find_map(|tag| {
+            let tag = tag.split('>').next().unwrap_or_default();
+            (attribute(tag, "name")? == "generator")
+                .then(|| attribute(tag, "content"))
+                .flatten()
+                .and_then(PageBuilder::of_meta)
+        })
+    }
+}
+
+/// The value of attribute `name` in a start tag's (lower-cased) attribute text.
+fn attribute<'t>(tag: &'t str, name: &str) -> Option<&'t str> {
+    let mut rest = tag;
+    while let Some(at) = rest.find(name) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + name.len()..].trim_start();
+        rest = &rest[at + name.len()..];
+        if !before.is_none_or(char::is_whitespace) {
+            continue;
+        }
+        let Some(value) = after.strip_prefix('=') else {
+            continue;
+        };
+        let value = value.trim_start();
+        return Some(match value.chars().next()? {
+            q @ ('"' | '\'') => value[1..].split(q).next()?,
+            _ => value
+                .split(|c: char| c.is_whitespace() || c == '/')
+                .next()?,
+        });
+    }
+    None
+}
+
+fn has_extension(path: &Path, ext: &str) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+/// A generator's by-product: why it is one, and how the summary counts it
+/// ([`Skipped::group`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ByProduct {
     pub detail: String,
-    pub folder: Option<String>,
+    pub group: Option<String>,
 }
 
 /// `ingest.include` / `ingest.exclude`, matched against the path relative to the folder.
@@ -693,7 +896,7 @@ pub fn read_file(
         path: rel.clone(),
         reason: e.reason,
         detail: e.detail,
-        folder: None,
+        group: None,
     };
     let max_bytes = (cfg.max_file_mb * 1_000_000.0) as u64;
     let meta = std::fs::metadata(&candidate.path)
@@ -1369,6 +1572,45 @@ mod tests {
     }
 
     #[test]
+    fn a_page_names_its_generator_in_any_attribute_order_and_quoting() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let builder = |head: &str| {
+            let p = tmp.path().join("page.html");
+            std::fs::write(
+                &p,
+                format!("<html><head>{head}</head><body>x</body></html>"),
+            )
+            .unwrap();
+            PageBuilder::of_page(&p)
+        };
+        use PageBuilder::*;
+        for (head, want) in [
+            (
+                r#"<meta name="generator" content="Docutils 0.19: https://x" />"#,
+                Some(Docutils),
+            ),
+            (
+                r#"<META CONTENT='Asciidoctor 2.0.18' NAME='generator'>"#,
+                Some(AsciiDoc),
+            ),
+            (
+                r#"<meta charset="utf-8"><meta name=generator content="pandoc">"#,
+                Some(Pandoc),
+            ),
+            (
+                r#"<meta name="generator" content="AsciiDoc 10.2.0">"#,
+                Some(AsciiDoc),
+            ),
+            // Another generator, another attribute ending in `name`, a meta after the head.
+            (r#"<meta name="generator" content="Sphinx 5.3.0">"#, None),
+            (r#"<meta data-name="generator" content="Docutils">"#, None),
+            (r#"</head><meta name="generator" content="Docutils">"#, None),
+        ] {
+            assert_eq!(builder(head), want, "{head}");
+        }
+    }
+
+    #[test]
     fn sphinx_by_products_are_named_only_inside_a_sphinx_build() {
         let tmp = tempfile::TempDir::new().unwrap();
         let root = tmp.path();
@@ -1625,7 +1867,7 @@ mod tests {
         let b = g
             .by_product(root, &root.join("proj/docs/_build/html/usage.html"))
             .expect("named");
-        assert_eq!(b.folder.as_deref(), Some("proj/docs/_build/html/"));
+        assert_eq!(b.group.as_deref(), Some("proj/docs/_build/html/"));
         // Ingesting the build itself reads it.
         let build = root.join("proj/docs/_build/html");
         assert_eq!(g.by_product(&build, &build.join("usage.html")), None);

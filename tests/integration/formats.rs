@@ -559,6 +559,91 @@ fn a_sphinx_build_left_inside_its_sources_is_skipped() {
     assert_eq!(paths(&r), ["docs/index.rst"]);
 }
 
+/// A page a one-file generator built beside its source (Debian's docutils-doc ships
+/// `FAQ.txt` and the `FAQ.html` rst2html made of it) is skipped, named as such; the source
+/// is read by its own markup, even as `.txt`. A page whose head names no generator, or
+/// whose source is not beside it, is read.
+#[test]
+fn a_page_built_beside_its_source_is_skipped_and_the_source_read_by_its_markup() {
+    let page = |generator: &str, body: &str| {
+        format!(
+            "<html><head>\n<meta content=\"{generator}\" name=\"generator\" />\n\
+             <title>Page</title></head>\n<body>\n{body}\n</body></html>\n"
+        )
+    };
+    let f = Fixture::with_files(&[
+        (
+            "FAQ.txt",
+            "Widget FAQ\n==========\n\nWhy is it slow?\n---------------\n\n\
+             The quokka index reads every file twice.\n",
+        ),
+        (
+            "FAQ.html",
+            &page(
+                "Docutils 0.19: https://docutils.sourceforge.io/",
+                "<h1>Widget FAQ</h1>\n<h2>Why is it slow?</h2>\n\
+                 <p>The quokka index reads every file twice.</p>",
+            ),
+        ),
+        (
+            "guide.adoc",
+            "= Wombat guide\n\n== Feeding\n\nThe wombat eats grass at dusk.\n",
+        ),
+        (
+            "guide.html",
+            &page(
+                "Asciidoctor 2.0.18",
+                "<h1>Wombat guide</h1>\n<h2>Feeding</h2>\n<p>The wombat eats grass at dusk.</p>",
+            ),
+        ),
+        ("notes.txt", "The numbat notes are plain text.\n"),
+        (
+            "notes.html",
+            "<html><body><p>The numbat notes, as a web page.</p></body></html>\n",
+        ),
+        (
+            "lone.html",
+            &page(
+                "Docutils 0.19",
+                "<p>The bilby page has no source beside it.</p>",
+            ),
+        ),
+    ]);
+    let report = f.ingest().expect("ingest");
+    assert_eq!(report.files_read, 5, "{:?}", report.skipped);
+    let summary = lore::ingest::summarize_skips(&report.skipped);
+    assert!(
+        summary.contains(&"generated 2 (pages built beside their sources 2)".to_string()),
+        "{summary:?}"
+    );
+    let faq = report
+        .skipped
+        .iter()
+        .find(|s| s.path == "FAQ.html")
+        .expect("FAQ.html skipped");
+    assert_eq!(
+        faq.detail, "built by Docutils from FAQ.txt beside it, which is read",
+        "{faq:?}"
+    );
+    let engine = f.engine();
+    let r = search(
+        &engine,
+        "quokka index reads every file twice",
+        Mode::Hybrid,
+        5,
+    );
+    assert_eq!(paths(&r)[0], "FAQ.txt", "{r:?}");
+    // Read as reStructuredText: the hit cites its section, not a bare text file.
+    assert_eq!(r.results[0].source.heading, "Widget FAQ > Why is it slow?");
+    let r = search(&engine, "wombat eats grass", Mode::Hybrid, 5);
+    assert_eq!(paths(&r)[0], "guide.adoc", "{r:?}");
+    assert!(!paths(&r).contains(&"guide.html"), "{r:?}");
+    for (query, path) in [("numbat notes", "notes.html"), ("bilby page", "lone.html")] {
+        let r = search(&engine, query, Mode::Bm25, 5);
+        assert!(paths(&r).contains(&path), "{query}: {r:?}");
+    }
+}
+
 /// `/usr/share/doc/<package>` as Debian installs it: `README.rst.gz` is read by the reST
 /// reader after decompression, `changelog.gz` as plain text; a gzip file that would expand
 /// past `max_file_mb` is skipped as too large, and a `.gz` with no document inside is
