@@ -1039,6 +1039,12 @@ impl<'n> Tree<'n> {
                         return Some(a.to_string());
                     }
                 }
+                Data::Element(_) => {
+                    if let Some(a) = self.trailing_anchor(prev) {
+                        return Some(a);
+                    }
+                    break;
+                }
                 _ => break,
             }
             prev = self.nodes[prev].prev;
@@ -1067,6 +1073,30 @@ impl<'n> Tree<'n> {
             },
         );
         inner.or(link)
+    }
+
+    /// The id or name of an empty `<a>` that ends element `i` (looking through its last
+    /// children): an anchor written just before a heading lands inside the paragraph before
+    /// it when that paragraph is left unclosed, as man2html writes every section of a man
+    /// page (`<P>…<A NAME="lbAF">&nbsp;</A>\n<H2>OPTIONS</H2>`).
+    fn trailing_anchor(&self, i: usize) -> Option<String> {
+        let mut at = i;
+        for _ in 0..4 {
+            let mut last = self.nodes[at].last;
+            while last != NONE
+                && matches!(&self.nodes[last].data, Data::Text(t) if t.trim().is_empty())
+            {
+                last = self.nodes[last].prev;
+            }
+            let e = self.elem(last)?;
+            if self.is_empty_anchor(last) {
+                return nonempty(e.id.as_deref())
+                    .or(nonempty(e.name.as_deref()))
+                    .map(str::to_string);
+            }
+            at = last;
+        }
+        None
     }
 
     /// An element with no text (an `<a id>` or `<span id>` link target).
@@ -1617,6 +1647,25 @@ make &amp;&amp; make install
         // The table of contents itself is still chrome.
         assert!(!text.contains("toc-entry"), "{text}");
         assert_eq!(text.matches("General").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn an_anchor_that_an_unclosed_paragraph_swallowed_still_names_the_next_heading() {
+        // As man2html writes a man page (Debian's bash-doc `bash.html`): the `<P>` is never
+        // closed, so the parser puts the anchor inside it, not beside the heading.
+        let src = "<HTML><BODY>\n<H1>BASH</H1>\n<P>\n<B>Bash</B> is a shell.\n\
+                   <A NAME=\"lbAF\">&nbsp;</A>\n<H2>OPTIONS</H2>\nAll options.\n\
+                   <P>\nLast words, <A HREF=\"#x\">a link</A>.\n<H2>ARGUMENTS</H2>\n\
+                   None.\n</BODY></HTML>\n";
+        assert_eq!(
+            headings(&read_ok(src)),
+            [
+                (1, "BASH".to_string(), None),
+                (2, "OPTIONS".to_string(), Some("lbAF".to_string())),
+                // A link with text that ends a paragraph is not the heading's anchor.
+                (2, "ARGUMENTS".to_string(), None),
+            ]
+        );
     }
 
     #[test]
