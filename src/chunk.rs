@@ -90,12 +90,15 @@ impl Chunk {
 /// Bumped whenever the same file and settings would give different chunks (a new reader,
 /// new hygiene, new locations): an index written by another version re-chunks every
 /// document once.
-pub const CHUNKER_VERSION: u32 = 5;
+pub const CHUNKER_VERSION: u32 = 6;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is
-/// unchanged (version 5 changed only the lines a chunk of a long list or table cites). Set
-/// to `CHUNKER_VERSION` when a change alters what is embedded.
+/// unchanged (version 5 changed only the lines a chunk of a long list or table cites;
+/// version 6 what some readers see: Docutils' headings, anchors man2html's paragraphs
+/// swallow, a `.txt` read as the markup of the page built from it, which changes those
+/// chunks' texts and so embeds only them again). Set to `CHUNKER_VERSION` when a change
+/// alters how an embedding text is composed from a chunk.
 pub const SAME_EMBEDDING_TEXT_SINCE: u32 = 4;
 
 /// Bodies are cut into sections of at most this many bytes before the splitter sees them,

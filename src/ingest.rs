@@ -453,7 +453,15 @@ pub fn apply(
         let last = group.is_empty();
         let decide = |d: Document, format: Option<&'static str>| {
             let old = prev_docs.get(&d.path);
-            if old.is_some_and(|e| reuse_chunks && e.hash == d.hash) {
+            // The same bytes read by another reader (a `.txt` whose page now sits beside it,
+            // a new `[ingest.formats]` mapping) are another document.
+            let same_reader = |e: &DocEntry| {
+                e.meta
+                    .as_ref()
+                    .and_then(|m| m.format.as_ref())
+                    .is_none_or(|f| Some(f) == d.meta.format.as_ref())
+            };
+            if old.is_some_and(|e| reuse_chunks && e.hash == d.hash && same_reader(e)) {
                 return Outcome::Same {
                     path: d.path,
                     meta: Some(d.meta),

@@ -173,3 +173,31 @@ fn deleting_a_file_removes_it_from_both_retrievers() {
         assert!(!paths(&r).contains(&CALIBRATION), "{mode}: {:?}", paths(&r));
     }
 }
+
+/// Unchanged bytes are read again when the reader that reads them changes: a `.txt` that
+/// Docutils' page now sits beside is reStructuredText, re-chunked with its sections.
+#[test]
+fn a_file_whose_reader_changes_is_chunked_again_though_its_bytes_did_not() {
+    let faq = "Widget FAQ\n==========\n\nWhy is it slow?\n---------------\n\n\
+               The quokka index reads every file twice.\n";
+    let f = Fixture::with_files(&[("FAQ.txt", faq)]);
+    let first = f.ingest().expect("first ingest");
+    assert_eq!(first.files_by_format.get("text"), Some(&1), "{first:?}");
+    let heading = |f: &Fixture| {
+        let r = search(&f.engine(), "quokka index reads", Mode::Bm25, 1);
+        r.results[0].source.heading.clone()
+    };
+    assert_eq!(heading(&f), "");
+
+    crate::support::write_bytes(
+        f.corpus(),
+        "FAQ.html",
+        b"<html><head><meta name=\"generator\" content=\"Docutils 0.19\" /></head>\n\
+          <body><p>The quokka index reads every file twice.</p></body></html>\n",
+    );
+    let second = f.ingest().expect("second ingest");
+    assert_eq!(second.files_by_format.get("rst"), Some(&1), "{second:?}");
+    assert_eq!(second.files_changed, 1, "{second:?}");
+    assert_eq!(second.files_read, 1, "{second:?}");
+    assert_eq!(heading(&f), "Widget FAQ > Why is it slow?");
+}
