@@ -425,6 +425,9 @@ pub enum Generator {
     Javadoc,
     /// Doxygen HTML: `doxygen.css` at the root.
     Doxygen,
+    /// texi2html (GNU manuals, e.g. Debian's gettext-doc): `P_abt.html`, its help page for
+    /// the navigation buttons, beside `P_toc.html`.
+    Texi2html,
 }
 
 impl Generator {
@@ -435,6 +438,7 @@ impl Generator {
             Generator::Rustdoc => "rustdoc output",
             Generator::Javadoc => "Javadoc output",
             Generator::Doxygen => "Doxygen output",
+            Generator::Texi2html => "texi2html output",
         }
     }
 
@@ -466,6 +470,7 @@ impl Generator {
                 ("script-dir", "a static file of the theme"),
             ],
             Generator::Doxygen => &[("search", "a page of the search index")],
+            Generator::Texi2html => &[],
         }
     }
 
@@ -537,6 +542,17 @@ impl Generator {
                     index.then_some("a generated index page")
                 }
             }
+            Generator::Texi2html => {
+                if !top {
+                    None
+                } else if name.ends_with("_abt.html") {
+                    Some("the help page of the navigation buttons")
+                } else if name.ends_with("_toc.html") || name.ends_with("_ovr.html") {
+                    Some("the table of contents")
+                } else {
+                    None
+                }
+            }
         }
     }
 
@@ -554,7 +570,10 @@ impl Generator {
         if has("searchindex.js") {
             return Some(Generator::Sphinx);
         }
-        if has("element-list") || has("package-list") && has("stylesheet.css") {
+        // Javadoc before 1.4 wrote neither list (Debian's gettext-doc `javadoc2/`).
+        if has("element-list")
+            || (has("package-list") || has("allclasses-frame.html")) && has("stylesheet.css")
+        {
             return Some(Generator::Javadoc);
         }
         if has("doxygen.css") {
@@ -563,10 +582,17 @@ impl Generator {
         let names: Vec<String> = std::fs::read_dir(dir)
             .ok()?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".js"))
+            .filter(|n| n.ends_with(".js") || n.ends_with("_abt.html"))
             .collect();
         let any = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
-        (any("search-index") && any("crates")).then_some(Generator::Rustdoc)
+        if any("search-index") && any("crates") {
+            return Some(Generator::Rustdoc);
+        }
+        names
+            .iter()
+            .filter_map(|n| n.strip_suffix("_abt.html"))
+            .any(|manual| has(&format!("{manual}_toc.html")))
+            .then_some(Generator::Texi2html)
     }
 }
 
@@ -1757,7 +1783,14 @@ mod tests {
         );
         // Javadoc and Doxygen, as Debian's libcommons-lang3-java-doc and libjsoncpp-doc lay
         // them out.
-        for marker in ["java/api/element-list", "cpp/html/doxygen.css"] {
+        for marker in [
+            "java/api/element-list",
+            "cpp/html/doxygen.css",
+            "gettext/javadoc2/allclasses-frame.html",
+            "gettext/javadoc2/stylesheet.css",
+            "gettext/gettext_toc.html",
+            "gettext/gettext_abt.html",
+        ] {
             write(marker);
         }
         check(
@@ -1772,6 +1805,10 @@ mod tests {
                 "cpp/html/namespace_json.html",
                 "cpp/html/writer_8h.html",
                 "cpp/html/deprecated.html",
+                "gettext/gettext_11.html",
+                "gettext/gettext_fot.html", // footnotes are text
+                "gettext/javadoc2/gnu/gettext/GettextResource.html",
+                "other/manual_toc.html", // no help page beside it: not texi2html's
             ],
             &[
                 (
@@ -1823,6 +1860,18 @@ mod tests {
                 ),
                 ("cpp/html/annotated.html", "generated index", "Doxygen"),
                 ("cpp/html/search/all_0.html", "search index", "Doxygen"),
+                (
+                    "gettext/gettext_abt.html",
+                    "navigation buttons",
+                    "texi2html output gettext/",
+                ),
+                ("gettext/gettext_toc.html", "table of contents", "texi2html"),
+                ("gettext/gettext_ovr.html", "table of contents", "texi2html"),
+                (
+                    "gettext/javadoc2/index-all.html",
+                    "generated index",
+                    "Javadoc output gettext/javadoc2/",
+                ),
             ],
         );
         // A build left inside the Sphinx sources it was built from is skipped whole: each

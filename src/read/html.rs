@@ -1132,6 +1132,35 @@ impl<'n> Tree<'n> {
         layout.get()
     }
 
+    /// A table that is only a bar of links: every text outside its links is brackets, bars
+    /// or spaces. texi2html puts one above and below every page of a GNU manual
+    /// (`[ << ] [ >> ] [Top] [Contents] [Index] [ ? ]`), with no class to recognise it by.
+    fn is_link_bar(&self, table: usize) -> bool {
+        let links = Cell::new(0usize);
+        let other = Cell::new(false);
+        self.walk(
+            table,
+            |i| {
+                other.get()
+                    || self.elem(i).is_some_and(|e| {
+                        let link = e.tag == Tag::A && e.href.is_some();
+                        if link {
+                            links.set(links.get() + 1);
+                        }
+                        link
+                    })
+            },
+            |i| {
+                if let Data::Text(t) = &self.nodes[i].data {
+                    if t.chars().any(|c| !c.is_whitespace() && !"[]|".contains(c)) {
+                        other.set(true);
+                    }
+                }
+            },
+        );
+        !other.get() && links.get() >= 2
+    }
+
     /// A data table as one paragraph, a row per line, cells joined by ` | `: its first row a
     /// `Text` block, every further row an `Item` with its own source lines (a long table cut
     /// into several chunks cites each chunk's rows).
@@ -1288,6 +1317,7 @@ impl<'n> Tree<'n> {
                     })?;
                     continue;
                 }
+                Tag::Table if self.is_link_bar(i) => continue,
                 Tag::Table if !self.is_layout_table(i) => {
                     out.flush(&lists)?;
                     for b in self.table_blocks(i, budget)? {
@@ -1666,6 +1696,29 @@ make &amp;&amp; make install
                 (2, "ARGUMENTS".to_string(), None),
             ]
         );
+    }
+
+    #[test]
+    fn a_table_of_bracketed_links_is_navigation() {
+        // As texi2html writes it at the top and bottom of each page of a GNU manual.
+        let src = r#"<html><body>
+<table cellpadding="1" cellspacing="1" border="0">
+<tr><td>[<a href="m_10.html#SEC172" title="Previous chapter"> &lt;&lt; </a>]</td>
+<td> &nbsp; </td>
+<td>[<a href="m_toc.html#SEC_Contents" title="Table of contents">Contents</a>]</td>
+<td>[<a href="m_abt.html#SEC_About" title="About (help)"> ? </a>]</td>
+</tr></table>
+<h1>11. The Programmer's View</h1>
+<p>One aim of the catalog implementation.</p>
+<table><tr><td><a href="a.html">msgfmt</a></td><td>compiles a catalog</td></tr>
+<tr><td><a href="b.html">msgmerge</a></td><td>merges two catalogs</td></tr></table>
+</body></html>"#;
+        let text = all_text(&read_ok(src));
+        assert!(!text.contains("Contents"), "{text}");
+        assert!(!text.contains("<<"), "{text}");
+        assert!(text.contains("One aim of the catalog"), "{text}");
+        // A table of links with words beside them is data.
+        assert!(text.contains("msgfmt | compiles a catalog"), "{text}");
     }
 
     #[test]
