@@ -378,7 +378,10 @@ fn sections(body: &str, markdown: bool) -> Vec<(usize, usize)> {
         while !body.is_char_boundary(hi) {
             hi -= 1;
         }
-        let lo = start + SECTION_BYTES / 2;
+        let mut lo = start + SECTION_BYTES / 2;
+        while !body.is_char_boundary(lo) {
+            lo += 1;
+        }
         let window = &body[lo..hi];
         let cut = (markdown
             .then(|| window.rfind("\n#"))
@@ -694,6 +697,30 @@ mod tests {
         }
         // Text the word path leaves to the tokenizer.
         assert_eq!(sizer.count_by_words(7, "a\u{b}b"), None);
+    }
+
+    #[test]
+    fn sections_cut_on_char_boundaries_wherever_the_window_starts() {
+        // Found on GNU gettext's manual: a `’` (3 bytes) across the window's lower end.
+        for shift in 0..4 {
+            let mut body = "a".repeat(SECTION_BYTES / 2 - shift);
+            while body.len() < 3 * SECTION_BYTES {
+                body.push_str("’x");
+            }
+            let cuts = sections(&body, true);
+            assert_eq!(cuts.first().map(|c| c.0), Some(0));
+            assert_eq!(cuts.last().map(|c| c.1), Some(body.len()));
+            for w in cuts.windows(2) {
+                assert_eq!(w[0].1, w[1].0);
+            }
+            for &(a, b) in &cuts {
+                assert!(
+                    body.is_char_boundary(a) && body.is_char_boundary(b),
+                    "{shift}"
+                );
+                assert!(b - a <= SECTION_BYTES);
+            }
+        }
     }
 
     #[test]

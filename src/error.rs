@@ -86,6 +86,17 @@ pub enum Error {
 /// Shorthand used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The message a caught panic carried, for the error or skip it is turned into: every
+/// place that contains a panic (a reader, the chunker, tantivy, a request handler) names
+/// what went wrong the same way.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic")
+}
+
 impl Error {
     /// Wraps an I/O error with the file and action it concerns.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {

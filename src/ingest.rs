@@ -468,8 +468,25 @@ pub fn apply(
                     format,
                 };
             }
+            // A chunker bug must cost one file, not the ingest (as a reader's does).
+            let chunks = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                chunker.chunk(&d)
+            })) {
+                Ok(chunks) => chunks,
+                Err(panic) => {
+                    return Outcome::Skip(Skipped {
+                        path: d.path,
+                        reason: SkipReason::ParseError,
+                        detail: format!(
+                            "chunking failed (a bug in lore, please report it): {}",
+                            crate::error::panic_message(panic.as_ref())
+                        ),
+                        group: None,
+                    });
+                }
+            };
             Outcome::New {
-                chunks: chunker.chunk(&d),
+                chunks,
                 existed: old.is_some(),
                 path: d.path,
                 hash: d.hash,

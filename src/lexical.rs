@@ -338,14 +338,10 @@ fn guarded<T>(dir: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T
         Ok(Ok(v)) => Ok(v),
         Ok(Err(Error::Tantivy(e))) => Err(damaged(e.to_string())),
         Ok(Err(e)) => Err(e),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(damaged(format!("tantivy panicked ({msg})")))
-        }
+        Err(panic) => Err(damaged(format!(
+            "tantivy panicked ({})",
+            crate::error::panic_message(panic.as_ref())
+        ))),
     }
 }
 

@@ -689,11 +689,7 @@ async fn request_deadline(
 
 /// A handler panic becomes a JSON 500 (the connection and the server carry on).
 fn panic_answer(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let what = err
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| err.downcast_ref::<&str>().copied())
-        .unwrap_or("unknown panic");
+    let what = crate::error::panic_message(err.as_ref());
     tracing::error!(panic = what, "a request handler panicked");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -960,14 +960,10 @@ pub fn read_file(
         read_bytes(rel.clone(), &bytes, format, &budget, hash)
     }))
     .unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
         Err(ReadError::parse(format!(
-            "the {} reader failed: {what}",
-            format.name()
+            "the {} reader failed: {}",
+            format.name(),
+            crate::error::panic_message(panic.as_ref())
         )))
     });
     let mut doc = result.map_err(skip)?;
