@@ -5,6 +5,7 @@
 # are cached in eval/docsets/.cache/.
 #
 #   bash scripts/fetch-docsets.sh [SET...]     # sets: html rst asciidoc pdf mixed html-shipped
+#                                              # docutils
 #                                              # (default: all)
 #
 # Sources are Debian packages (`apt-get download NAME=VERSION`, unpacked with dpkg-deb) and
@@ -23,6 +24,7 @@ PREVISAT=3.5.1.7+dfsg1-5              # Debian previsat: PreviSat_en.pdf (57 pag
 NBSPHINX_DOC=0.8.11+ds-1              # Debian python-nbsphinx-doc: notebooks, rst, html
 FAI_DOC=6.0.3+deb12u1                 # Debian fai-doc: fai-guide.pdf (38 pages)
 ATTRS=23.2.0                          # PyPI sdist: docs/*.md
+DOCUTILS_DOC=0.19+dfsg-6              # Debian docutils-doc: every page as .txt (reST) + .html
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/eval/docsets"
@@ -210,6 +212,18 @@ set_mixed() {
     done_set mixed "$stamp"
 }
 
+# Docutils' own documentation exactly as Debian installs it (/usr/share/doc/docutils-doc):
+# 63 pages twice, as the reST source (`FAQ.txt`) and the HTML rst2html built from it
+# (`FAQ.html`), a few HTML-only pages, images, CSS and DTDs.
+set_docutils() {
+    local stamp="docutils-doc=$DOCUTILS_DOC"
+    fresh docutils "$stamp" || return 0
+    local x
+    x=$(deb docutils-doc "$DOCUTILS_DOC")
+    cp -a "$x/usr/share/doc/docutils-doc/." "$OUT/docutils/"
+    done_set docutils "$stamp"
+}
+
 summary() {
     local set=$1 dir="$OUT/$1"
     [[ -d "$dir" ]] || return 0
@@ -223,12 +237,12 @@ summary() {
 }
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped)
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils)
 for s in "${sets[@]}"; do
     case $s in
-    html | rst | asciidoc | pdf | mixed) "set_$s" ;;
+    html | rst | asciidoc | pdf | mixed | docutils) "set_$s" ;;
     html-shipped) set_html_shipped ;;
-    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped)" ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils)" ;;
     esac
 done
 echo "eval/docsets:"
