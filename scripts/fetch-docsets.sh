@@ -112,13 +112,18 @@ set_html() {
 # user points lore at. Beside the pages: `_sources/` (a copy of every page's reST source),
 # `_modules/` (highlighted code), generated index and search pages, the changelog, and links
 # into /usr/share/javascript. Questions: eval/questions/html.tsv.
-set_html_shipped() {
-    local stamp="sphinx-doc=$SPHINX_DOC"
-    fresh html-shipped "$stamp" || return 0
+set_html_shipped() { shipped html-shipped sphinx-doc "$SPHINX_DOC" usr/share/doc/sphinx-doc/html; }
+
+# shipped SET PACKAGE VERSION FOLDER: a Debian package's documentation folder exactly as it
+# is installed, nothing removed.
+shipped() {
+    local set=$1 name=$2 version=$3 folder=$4
+    local stamp="$name=$version"
+    fresh "$set" "$stamp" || return 0
     local x
-    x=$(deb sphinx-doc "$SPHINX_DOC")
-    cp -a "$x/usr/share/doc/sphinx-doc/html/." "$OUT/html-shipped/"
-    done_set html-shipped "$stamp"
+    x=$(deb "$name" "$version")
+    cp -a "$x/$folder/." "$OUT/$set/"
+    done_set "$set" "$stamp"
 }
 
 set_rst() {
@@ -215,14 +220,7 @@ set_mixed() {
 # Docutils' own documentation exactly as Debian installs it (/usr/share/doc/docutils-doc):
 # 63 pages twice, as the reST source (`FAQ.txt`) and the HTML rst2html built from it
 # (`FAQ.html`), a few HTML-only pages, images, CSS and DTDs.
-set_docutils() {
-    local stamp="docutils-doc=$DOCUTILS_DOC"
-    fresh docutils "$stamp" || return 0
-    local x
-    x=$(deb docutils-doc "$DOCUTILS_DOC")
-    cp -a "$x/usr/share/doc/docutils-doc/." "$OUT/docutils/"
-    done_set docutils "$stamp"
-}
+set_docutils() { shipped docutils docutils-doc "$DOCUTILS_DOC" usr/share/doc/docutils-doc; }
 
 summary() {
     local set=$1 dir="$OUT/$1"
