@@ -97,9 +97,8 @@ pub const CHUNKER_VERSION: u32 = 6;
 /// unchanged (version 5 changed only the lines a chunk of a long list or table cites;
 /// version 6 what some readers see: Docutils' headings, anchors man2html's paragraphs
 /// swallow, texi2html's link bars left out, a `.txt` read as the markup of the page built
-/// from it, which changes those
-/// chunks' texts and so embeds only them again). Set to `CHUNKER_VERSION` when a change
-/// alters how an embedding text is composed from a chunk.
+/// from it, which changes those chunks' texts and so embeds only them again). Set to
+/// `CHUNKER_VERSION` when a change alters how an embedding text is composed from a chunk.
 pub const SAME_EMBEDDING_TEXT_SINCE: u32 = 4;
 
 /// Bodies are cut into sections of at most this many bytes before the splitter sees them,

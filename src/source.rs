@@ -707,13 +707,14 @@ impl Generators {
         readable: impl Fn(&Path) -> bool,
     ) -> Option<ByProduct> {
         // Most pages have no source beside them: a few `stat`s, and no read of the page.
-        let mut beside = SOURCE_EXTENSIONS
+        let beside: Vec<_> = SOURCE_EXTENSIONS
             .iter()
             .map(|ext| (*ext, page.with_extension(ext)))
             .filter(|(_, src)| src.is_file())
-            .peekable();
-        beside.peek()?;
-        let beside: Vec<_> = beside.collect();
+            .collect();
+        if beside.is_empty() {
+            return None;
+        }
         let builder = self.page_builder(page)?;
         let (_, src) = beside
             .into_iter()
