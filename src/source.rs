@@ -707,9 +707,15 @@ impl Generators {
         readable: impl Fn(&Path) -> bool,
     ) -> Option<ByProduct> {
         // Most pages have no source beside them: a few `stat`s, and no read of the page.
-        let beside: Vec<_> = SOURCE_EXTENSIONS
+        let mut extensions: Vec<&str> = PageBuilder::ALL
             .iter()
-            .map(|ext| (*ext, page.with_extension(ext)))
+            .flat_map(|b| b.sources().iter().map(|&(ext, _)| ext))
+            .collect();
+        extensions.sort_unstable();
+        extensions.dedup();
+        let beside: Vec<_> = extensions
+            .into_iter()
+            .map(|ext| (ext, page.with_extension(ext)))
             .filter(|(_, src)| src.is_file())
             .collect();
         if beside.is_empty() {
@@ -753,11 +759,6 @@ impl Generators {
 /// How the summary counts the pages a one-file generator built beside their sources.
 pub const BUILT_BESIDE: &str = "pages built beside their sources";
 
-/// The sources' extensions any [`PageBuilder`] reads (checked before a page's head is).
-const SOURCE_EXTENSIONS: &[&str] = &[
-    "txt", "rst", "rest", "adoc", "asciidoc", "asc", "md", "markdown",
-];
-
 /// A generator that turns one source file into one HTML page written beside it, and names
 /// itself in the page's `<meta name="generator">` (`rst2html`, `asciidoc`/`asciidoctor`,
 /// `pandoc -s`). Packages ship both (Debian's docutils-doc: `FAQ.txt` and `FAQ.html`, 64
@@ -771,6 +772,12 @@ enum PageBuilder {
 }
 
 impl PageBuilder {
+    const ALL: [PageBuilder; 3] = [
+        PageBuilder::Docutils,
+        PageBuilder::AsciiDoc,
+        PageBuilder::Pandoc,
+    ];
+
     fn of_meta(content: &str) -> Option<PageBuilder> {
         let c = content.trim_start().to_ascii_lowercase();
         if c.starts_with("docutils") {

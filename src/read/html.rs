@@ -1035,7 +1035,7 @@ impl<'n> Tree<'n> {
             match &self.nodes[prev].data {
                 Data::Text(t) if t.trim().is_empty() => {}
                 Data::Element(pe) if self.is_empty_anchor(prev) => {
-                    if let Some(a) = nonempty(pe.id.as_deref()).or(nonempty(pe.name.as_deref())) {
+                    if let Some(a) = target_name(pe) {
                         return Some(a.to_string());
                     }
                 }
@@ -1090,9 +1090,7 @@ impl<'n> Tree<'n> {
             }
             let e = self.elem(last)?;
             if self.is_empty_anchor(last) {
-                return nonempty(e.id.as_deref())
-                    .or(nonempty(e.name.as_deref()))
-                    .map(str::to_string);
+                return target_name(e).map(str::to_string);
             }
             at = last;
         }
@@ -1377,6 +1375,11 @@ impl<'n> Tree<'n> {
 
 fn nonempty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The name a link target answers to: its `id`, else its `name`.
+fn target_name(e: &Elem) -> Option<&str> {
+    nonempty(e.id.as_deref()).or(nonempty(e.name.as_deref()))
 }
 
 fn text_loc(n: &Node) -> Option<Loc> {
