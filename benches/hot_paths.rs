@@ -1109,6 +1109,7 @@ fn build_bm25(fx: &Fixtures) -> (TempDir, LexicalIndex, Vec<String>) {
                 format: None,
                 anchor: None,
                 loc: None,
+                sections: Vec::new(),
             }
         })
         .collect();

@@ -46,6 +46,23 @@ pub struct Chunk {
     /// cells, Word paragraphs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loc: Option<ChunkLoc>,
+    /// Sections that begin inside the chunk after the one `heading` names: small sibling
+    /// sections (the entries of an API reference, short FAQ answers) are packed into one
+    /// chunk, and a hit cites the one the query points to instead of always the first
+    /// (absent in indexes written before chunker version 7).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<SectionMark>,
+}
+
+/// Where a later section starts inside a chunk, and what a citation of it shows.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SectionMark {
+    /// Byte offset in the chunk's `text` where the section's heading begins.
+    pub at: u32,
+    /// The heading trail in force from there, as [`Chunk::heading`].
+    pub heading: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
 }
 
 /// A 1-based inclusive range of pages, cells or paragraphs.
@@ -89,8 +106,8 @@ impl Chunk {
 
 /// Bumped whenever the same file and settings would give different chunks (a new reader,
 /// new hygiene, new locations): an index written by another version re-chunks every
-/// document once.
-pub const CHUNKER_VERSION: u32 = 6;
+/// document once. Version 7 added [`Chunk::sections`].
+pub const CHUNKER_VERSION: u32 = 7;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is
@@ -314,8 +331,16 @@ impl Chunker {
                 let byte_end = byte_start + piece.len();
                 let mut start_line = lines.line_of(byte_start);
                 let mut end_line = lines.line_of(byte_end.saturating_sub(1).max(byte_start));
-                let (heading, anchor, loc) = match &doc.layout {
-                    None => (trail_at(&md_headings, offset), None, None),
+                let (heading, anchor, loc, sections) = match &doc.layout {
+                    None => {
+                        let marks = md_headings
+                            .iter()
+                            .filter(|h| h.offset > offset && h.offset < offset + piece.len())
+                            .map(|h| (h.offset - offset, trail_at(&md_headings, h.offset), None));
+                        let heading = trail_at(&md_headings, offset);
+                        let sections = section_marks(piece, &heading, marks);
+                        (heading, None, None, sections)
+                    }
                     Some(layout) => {
                         // A chunk that opens with the overlap from the previous section and
                         // then starts a new one is about the new one: its trail and anchor
@@ -343,7 +368,21 @@ impl Chunker {
                             }),
                             (_, None) => None,
                         };
-                        (trail.join(" > "), anchor.map(str::to_string), loc)
+                        let heading = trail.join(" > ");
+                        let marks = layout
+                            .headings
+                            .iter()
+                            .filter(|h| h.offset > at && h.offset < byte_end)
+                            .map(|h| {
+                                let (trail, anchor) = layout.trail_at(h.offset);
+                                (
+                                    h.offset - byte_start,
+                                    trail.join(" > "),
+                                    anchor.map(str::to_string),
+                                )
+                            });
+                        let sections = section_marks(piece, &heading, marks);
+                        (heading, anchor.map(str::to_string), loc, sections)
                     }
                 };
                 Chunk {
@@ -359,11 +398,47 @@ impl Chunker {
                     format: Some(doc.format),
                     anchor,
                     loc,
+                    sections,
                 }
             })
             .collect();
         drop_repeats(chunks)
     }
+}
+
+/// The sections that begin inside a chunk's `text` (offset, trail, anchor, in order) and
+/// are worth citing: one whose trail differs from the section before it and that holds at
+/// least [`MIN_WORDS`] words of its own. A heading at the chunk's very end, whose text is in
+/// the next chunk, is not one.
+fn section_marks(
+    text: &str,
+    first: &str,
+    marks: impl Iterator<Item = (usize, String, Option<String>)>,
+) -> Vec<SectionMark> {
+    let marks: Vec<_> = marks.collect();
+    let mut out: Vec<SectionMark> = Vec::new();
+    let mut previous = first.to_string();
+    for (i, (at, heading, anchor)) in marks.iter().enumerate() {
+        let end = marks.get(i + 1).map_or(text.len(), |m| m.0);
+        let own = text.get(*at..end).unwrap_or("");
+        if *heading == previous || words(own) < MIN_WORDS {
+            continue;
+        }
+        previous = heading.clone();
+        out.push(SectionMark {
+            at: *at as u32,
+            heading: heading.clone(),
+            anchor: anchor.clone(),
+        });
+    }
+    out
+}
+
+/// Words with at least one letter or digit (a lone `#` or `|` is not a word).
+fn words(t: &str) -> usize {
+    t.split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .count()
 }
 
 /// Byte ranges of `body`, each at most [`SECTION_BYTES`] long, cut at the best boundary in
@@ -492,11 +567,6 @@ fn merge_small<'a>(
     max_bytes: usize,
     trail: impl Fn(usize) -> Vec<String>,
 ) -> Vec<(usize, &'a str)> {
-    let words = |t: &str| {
-        t.split_whitespace()
-            .filter(|w| w.chars().any(char::is_alphanumeric))
-            .count()
-    };
     let spans: Vec<(usize, usize)> = pieces.iter().map(|(o, t)| (*o, o + t.len())).collect();
     let mut out: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
     let mut carry: Option<usize> = None;
@@ -720,6 +790,41 @@ mod tests {
                 assert!(b - a <= SECTION_BYTES);
             }
         }
+    }
+
+    #[test]
+    fn sections_packed_into_a_chunk_are_marked_unless_empty_or_repeated() {
+        let text = "### open\nOpens the reader on a file and returns it ready to read.\n\
+                    ### close\nCloses the reader and frees every buffer it still holds.\n\
+                    ### close\nA second block under the same trail is not a new section here.\n\
+                    ### flush\n";
+        let at = |needle: &str| text.rfind(needle).expect("in the text");
+        let marks = [
+            (
+                at("### close\nCloses"),
+                "API > close".to_string(),
+                Some("close".to_string()),
+            ),
+            (
+                at("### close\nA second"),
+                "API > close".to_string(),
+                Some("close".to_string()),
+            ),
+            // A heading at the chunk's end: its text is in the next chunk.
+            (at("### flush"), "API > flush".to_string(), None),
+        ];
+        let got = section_marks(text, "API > open", marks.into_iter());
+        assert_eq!(
+            got,
+            vec![SectionMark {
+                at: at("### close\nCloses") as u32,
+                heading: "API > close".into(),
+                anchor: Some("close".into()),
+            }]
+        );
+        // The chunk's own first section is never marked again.
+        let same = [(at("### close\nCloses"), "API > open".to_string(), None)];
+        assert!(section_marks(text, "API > open", same.into_iter()).is_empty());
     }
 
     #[test]

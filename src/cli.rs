@@ -675,6 +675,11 @@ fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
         for c in &chunks {
             let source = lore::search::Source::of(c);
             println!("\n── #{} {} ({})", c.ordinal, c.heading, source.location);
+            // The later sections packed into the chunk, which a hit may cite instead.
+            for m in &c.sections {
+                let anchor = m.anchor.as_deref().map(|a| format!(" #{a}"));
+                println!("   + {}{}", m.heading, anchor.unwrap_or_default());
+            }
             println!("{}", c.text.trim_end());
         }
     }

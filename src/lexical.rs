@@ -88,6 +88,46 @@ fn identifier_analyzer(split: SplitIdentifiers) -> TextAnalyzer {
         .build()
 }
 
+/// A query's distinct analysed terms, for matching it against stored text outside the index
+/// (the section a hit cites): the query is analysed as queries are, the text as chunks are
+/// indexed, so `xmlTextReaderRead` or a stemmed word match exactly as BM25 would match them.
+pub struct QueryTerms {
+    terms: std::collections::HashSet<String>,
+    analyzer: TextAnalyzer,
+}
+
+impl QueryTerms {
+    pub fn new(query: &str) -> QueryTerms {
+        QueryTerms {
+            terms: terms_of(&mut query_analyzer(), query),
+            analyzer: analyzer(),
+        }
+    }
+
+    /// True when the query has no term (only stop words or punctuation).
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// How many of the query's terms occur in `text`.
+    pub fn count_in(&mut self, text: &str) -> usize {
+        if self.terms.is_empty() {
+            return 0;
+        }
+        let found = terms_of(&mut self.analyzer, text);
+        found.iter().filter(|t| self.terms.contains(*t)).count()
+    }
+}
+
+fn terms_of(analyzer: &mut TextAnalyzer, text: &str) -> std::collections::HashSet<String> {
+    let mut stream = analyzer.token_stream(text);
+    let mut out = std::collections::HashSet::new();
+    while stream.advance() {
+        out.insert(stream.token().text.clone());
+    }
+    out
+}
+
 /// The analyzer of queries (and of indexes written before identifier splitting): words split
 /// at non-alphanumerics, lowercased, English stop words removed, Snowball-stemmed.
 pub fn query_analyzer() -> TextAnalyzer {

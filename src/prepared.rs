@@ -90,6 +90,7 @@ pub fn document_from_inputs(
             format: None,
             anchor: None,
             loc: None,
+            sections: Vec::new(),
         });
         offset += len + 1;
         vectors.push(v);

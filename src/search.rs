@@ -158,19 +158,30 @@ pub struct Source {
 }
 
 impl Source {
-    /// The source of a stored chunk.
+    /// The source of a stored chunk, citing the section it starts in.
     pub fn of(c: &crate::chunk::Chunk) -> Source {
+        Source::citing(c, None)
+    }
+
+    /// The source of a stored chunk citing `section`, one of those packed into it (see
+    /// [`crate::chunk::Chunk::sections`]); its first when `None`. Lines, pages and cells
+    /// stay the chunk's: they locate the text the hit shows.
+    pub fn citing(c: &crate::chunk::Chunk, section: Option<&crate::chunk::SectionMark>) -> Source {
         use crate::read::LocUnit;
+        let (heading, anchor) = match section {
+            Some(m) => (&m.heading, &m.anchor),
+            None => (&c.heading, &c.anchor),
+        };
         let mut s = Source {
             path: c.path.clone(),
             title: c.title.clone(),
-            heading: c.heading.clone(),
+            heading: heading.clone(),
             start_line: c.start_line,
             end_line: c.end_line,
             byte_start: c.byte_start,
             byte_end: c.byte_end,
             location: String::new(),
-            anchor: c.anchor.clone(),
+            anchor: anchor.clone(),
             page_start: None,
             page_end: None,
             cell_start: None,
@@ -188,7 +199,7 @@ impl Source {
             LocUnit::Paragraphs => (s.paragraph_start, s.paragraph_end) = (Some(a), Some(b)),
             LocUnit::Lines => {}
         }
-        s.location = describe_location(unit, a, b, c.anchor.as_deref());
+        s.location = describe_location(unit, a, b, anchor.as_deref());
         s
     }
 

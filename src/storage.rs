@@ -15,10 +15,11 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::chunk::Chunk;
+use crate::chunk::{Chunk, SectionMark};
 use crate::error::Result;
 use crate::filter::Filter;
 use crate::fusion::{self, Fused};
+use crate::lexical::QueryTerms;
 use crate::search::{Hit, Mode, Ranks, SearchOptions, Source};
 
 /// The read side of one published generation.
@@ -214,6 +215,7 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
             *n <= opts.distinct
         });
     }
+    let mut terms = QueryTerms::new(query);
     let mut hits: Vec<Hit> = Vec::with_capacity(opts.top_k.min(fused.len()));
     // Hash of a text → the hit showing it, for folding copies into it (the text is compared
     // too, so a collision only keeps a copy).
@@ -240,7 +242,7 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
             (Some(&c), None) | (None, Some(&c)) => c,
             (None, None) => f.id,
         };
-        let h = hit(store, Fused { id: chunk, ..f }, query_vec)?;
+        let h = hit(store, Fused { id: chunk, ..f }, query_vec, &mut terms)?;
         if opts.collapse_duplicates {
             let key = hash_of(&h.text);
             match shown.get(&key) {
@@ -295,8 +297,43 @@ fn collapse<S: SegmentStore + ?Sized>(
     Leg { ranked, chunk_of }
 }
 
+/// The section of `c` a hit on it cites: the first (the chunk's own heading) unless a later
+/// section packed into the chunk holds more of the query's words, its heading's words
+/// counted twice. A query whose words are in none (a dense-only match) cites the first.
+fn cited_section<'c>(c: &'c Chunk, terms: &mut QueryTerms) -> Option<&'c SectionMark> {
+    let first_end = c.sections.first()?.at as usize;
+    if terms.is_empty() {
+        return None;
+    }
+    let mut score = |text: &str, trail: &str| {
+        let own = trail.rsplit(" > ").next().unwrap_or("");
+        terms.count_in(text) + terms.count_in(own)
+    };
+    let first = c.text.get(..first_end).map_or(0, |t| score(t, &c.heading));
+    let mut best = (first, None);
+    for (i, s) in c.sections.iter().enumerate() {
+        let end = c
+            .sections
+            .get(i + 1)
+            .map_or(c.text.len(), |n| n.at as usize);
+        let Some(text) = c.text.get(s.at as usize..end) else {
+            continue;
+        };
+        let n = score(text, &s.heading);
+        if n > best.0 {
+            best = (n, Some(s));
+        }
+    }
+    best.1
+}
+
 /// A hit for a fused chunk; its text is read from disk here, for the hits returned only.
-fn hit<S: SegmentStore + ?Sized>(store: &S, f: Fused, query_vec: Option<&[f32]>) -> Result<Hit> {
+fn hit<S: SegmentStore + ?Sized>(
+    store: &S,
+    f: Fused,
+    query_vec: Option<&[f32]>,
+    terms: &mut QueryTerms,
+) -> Result<Hit> {
     let c = store.fetch(f.id)?;
     let similarity = query_vec.map(|q| store.similarity(f.id, q));
     Ok(Hit {
@@ -311,7 +348,7 @@ fn hit<S: SegmentStore + ?Sized>(store: &S, f: Fused, query_vec: Option<&[f32]>)
         }),
         bm25_score: f.bm25_score,
         snippet: None,
-        source: Source::of(&c),
+        source: Source::citing(&c, cited_section(&c, terms)),
         text: c.text,
         ranks: Ranks {
             dense: f.dense_rank,
@@ -320,4 +357,71 @@ fn hit<S: SegmentStore + ?Sized>(store: &S, f: Fused, query_vec: Option<&[f32]>)
         collection: None,
         also_in: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chunk of an API reference holding three small sibling sections.
+    fn packed() -> Chunk {
+        let text = "### xmlTextReaderQuoteChar\nThe quotation mark character used to enclose \
+                    the value of an attribute.\n\n### xmlTextReaderRead\nMoves the position of \
+                    the reader to the next node. Returns 1 if the node was read successfully.\n\n\
+                    ### xmlTextReaderRelaxNGValidate\nUse RelaxNG schema to validate the document \
+                    as it is processed.\n";
+        let mark = |name: &str| SectionMark {
+            at: text.find(&format!("### {name}")).expect("in the text") as u32,
+            heading: format!("Description > {name}"),
+            anchor: Some(name.to_string()),
+        };
+        let mut c: Chunk = serde_json::from_value(serde_json::json!({
+            "path": "api.html", "ordinal": 0, "title": "xmlreader", "text": text,
+            "heading": "Description > xmlTextReaderQuoteChar", "anchor": "xmlTextReaderQuoteChar",
+            "start_line": 1, "end_line": 9, "byte_start": 0, "byte_end": text.len()
+        }))
+        .expect("a chunk");
+        c.sections = vec![
+            mark("xmlTextReaderRead"),
+            mark("xmlTextReaderRelaxNGValidate"),
+        ];
+        c
+    }
+
+    fn cited(c: &Chunk, query: &str) -> Option<String> {
+        cited_section(c, &mut QueryTerms::new(query)).and_then(|s| s.anchor.clone())
+    }
+
+    #[test]
+    fn a_hit_cites_the_packed_section_its_query_names() {
+        let c = packed();
+        assert_eq!(
+            cited(&c, "xmlTextReaderRead return value").as_deref(),
+            Some("xmlTextReaderRead")
+        );
+        assert_eq!(
+            cited(&c, "validate against a RelaxNG schema").as_deref(),
+            Some("xmlTextReaderRelaxNGValidate")
+        );
+        // Words of the first section, or of none (a dense-only match), cite the first.
+        assert_eq!(cited(&c, "quotation mark of attribute values"), None);
+        assert_eq!(cited(&c, "zzqxv flurbo"), None);
+        // Only stop words: nothing to match.
+        assert_eq!(cited(&c, "the of to"), None);
+        let s = Source::citing(&c, cited_section(&c, &mut QueryTerms::new("RelaxNG")));
+        assert_eq!(s.heading, "Description > xmlTextReaderRelaxNGValidate");
+        assert_eq!(s.location, "lines 1-9 #xmlTextReaderRelaxNGValidate");
+    }
+
+    #[test]
+    fn a_mark_off_a_char_boundary_is_ignored_not_a_panic() {
+        let mut c = packed();
+        c.text = format!("é{}", &c.text[1..]);
+        c.sections[0].at = 1;
+        // The first two slices end or start inside `é`: passed over; the third still counts.
+        assert_eq!(
+            cited(&c, "RelaxNG schema").as_deref(),
+            Some("xmlTextReaderRelaxNGValidate")
+        );
+    }
 }

@@ -177,6 +177,7 @@ fn chunk(path: &str, ordinal: u32, text: String) -> Chunk {
         format: None,
         anchor: None,
         loc: None,
+        sections: Vec::new(),
     }
 }
 

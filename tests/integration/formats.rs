@@ -919,3 +919,100 @@ fn limits_turn_into_skip_reasons_not_hangs() {
     );
     assert!(big.detail.contains("max_file_mb"), "{}", big.detail);
 }
+
+/// The entries of an API reference are small sibling sections, packed several to a chunk. A
+/// hit on such a chunk cites the entry the query names (heading and `#anchor`), not the
+/// chunk's first entry, in HTML and in Markdown.
+#[test]
+fn a_hit_cites_the_packed_section_the_query_names() {
+    const ENTRIES: [(&str, &str); 8] = [
+        (
+            "quillOpen",
+            "Opens a quill archive on disk and returns a handle ready for reading",
+        ),
+        (
+            "quillClose",
+            "Closes the handle and releases the locks held on the archive",
+        ),
+        (
+            "quillRead",
+            "Moves the cursor to the next record; returns one when a record was read",
+        ),
+        (
+            "quillSeek",
+            "Positions the cursor at a byte offset counted from the archive start",
+        ),
+        (
+            "quillTell",
+            "Reports the byte offset where the cursor currently stands",
+        ),
+        (
+            "quillFlush",
+            "Writes buffered records out so that readers in other processes see them",
+        ),
+        (
+            "quillVerify",
+            "Checks every record checksum and reports the first corrupt one",
+        ),
+        (
+            "quillDump",
+            "Prints the records as text, one per line, for debugging",
+        ),
+    ];
+    let html: String = ENTRIES
+        .iter()
+        .map(|(name, what)| {
+            format!("<h3 id=\"{name}\">Function: {name}</h3>\n<pre>int {name}(quill *q)</pre>\n<p>{what}.</p>\n")
+        })
+        .collect();
+    let html = format!(
+        "<html><head><title>quill API</title></head><body><h1>quill API</h1>\n<h2>Description</h2>\n{html}</body></html>\n"
+    );
+    let md: String = ENTRIES
+        .iter()
+        .map(|(name, what)| {
+            format!("### Function: {name}\n\n`int {name}(quill *q)`\n\n{what}.\n\n")
+        })
+        .collect();
+    let md = format!("# quill API\n\n## Description\n\n{md}");
+    let f = Fixture::with_files(&[("api.html", &html), ("api.md", &md)]);
+    f.ingest().expect("ingest");
+    let engine = f.engine();
+    let mut packed = 0;
+    for (name, what) in ENTRIES {
+        let words: Vec<&str> = what.split_whitespace().skip(1).take(4).collect();
+        let query = format!("{name} {}", words.join(" "));
+        for (path, anchor) in [("api.html", Some(name)), ("api.md", None)] {
+            let r = engine
+                .search(
+                    &query,
+                    &lore::SearchOptions {
+                        top_k: 1,
+                        filter: Some(format!("path = \"{path}\"")),
+                        ..lore::SearchOptions::default()
+                    },
+                )
+                .expect("search");
+            let hit = &r.results[0];
+            let heading = format!("quill API > Description > Function: {name}");
+            assert_eq!(hit.source.heading, heading, "{path}: {query}");
+            assert_eq!(hit.source.anchor.as_deref(), anchor, "{path}: {query}");
+            if let Some(anchor) = anchor {
+                assert!(hit.source.location.ends_with(&format!("#{anchor}")));
+            }
+            assert!(hit.text.contains(what), "{path}: {query}: {}", hit.text);
+            if !hit
+                .text
+                .trim_start()
+                .starts_with(&format!("### Function: {name}"))
+            {
+                packed += 1;
+            }
+        }
+    }
+    // Most entries share a chunk with the entry before them: what this test is about.
+    assert!(
+        packed >= 8,
+        "only {packed} hits were on a chunk another entry opens"
+    );
+}
