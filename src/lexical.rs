@@ -89,18 +89,28 @@ fn identifier_analyzer(split: SplitIdentifiers) -> TextAnalyzer {
 }
 
 /// A query's distinct analysed terms, for matching it against stored text outside the index
-/// (the section a hit cites): the query is analysed as queries are, the text as chunks are
-/// indexed, so `xmlTextReaderRead` or a stemmed word match exactly as BM25 would match them.
+/// (the section a hit cites). Both sides are analysed as queries are: case, stop words and
+/// stemming as BM25 sees them, identifiers whole (splitting them cost a third more time and
+/// a query rarely names a fragment of an identifier).
 pub struct QueryTerms {
-    terms: std::collections::HashSet<String>,
+    /// Each distinct term and its index in `seen`.
+    terms: std::collections::HashMap<String, usize>,
+    seen: Vec<bool>,
     analyzer: TextAnalyzer,
 }
 
 impl QueryTerms {
     pub fn new(query: &str) -> QueryTerms {
+        let terms: std::collections::HashMap<String, usize> =
+            terms_of(&mut query_analyzer(), query)
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| (t, i))
+                .collect();
         QueryTerms {
-            terms: terms_of(&mut query_analyzer(), query),
-            analyzer: analyzer(),
+            seen: vec![false; terms.len()],
+            terms,
+            analyzer: query_analyzer(),
         }
     }
 
@@ -114,8 +124,14 @@ impl QueryTerms {
         if self.terms.is_empty() {
             return 0;
         }
-        let found = terms_of(&mut self.analyzer, text);
-        found.iter().filter(|t| self.terms.contains(*t)).count()
+        self.seen.fill(false);
+        let mut stream = self.analyzer.token_stream(text);
+        while stream.advance() {
+            if let Some(&i) = self.terms.get(stream.token().text.as_str()) {
+                self.seen[i] = true;
+            }
+        }
+        self.seen.iter().filter(|&&s| s).count()
     }
 }
 
