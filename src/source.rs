@@ -885,6 +885,7 @@ pub struct ByProduct {
 
 /// `ingest.include` / `ingest.exclude`, matched against the path relative to the folder.
 struct Filters {
+    root: PathBuf,
     include: Option<ignore::overrides::Override>,
     exclude: Option<ignore::overrides::Override>,
 }
@@ -905,6 +906,7 @@ impl Filters {
                 .map_err(|e| Error::Config(format!("ingest globs: {e}")))
         };
         Ok(Filters {
+            root: root.to_path_buf(),
             include: build(&cfg.include)?,
             exclude: build(&cfg.exclude)?,
         })
@@ -912,8 +914,17 @@ impl Filters {
 
     fn wanted(&self, path: &Path) -> bool {
         // An override set treats its globs as whitelist entries: `is_whitelist` means the
-        // path matched one of them.
-        let matches = |o: &ignore::overrides::Override| o.matched(path, false).is_whitelist();
+        // path matched one of them. As in a `.gitignore`, a glob that names a folder (`old/`,
+        // `old`, `build/**`) covers every file under it, so the folders on the way are
+        // matched too.
+        let matches = |o: &ignore::overrides::Override| {
+            o.matched(path, false).is_whitelist()
+                || path
+                    .ancestors()
+                    .skip(1)
+                    .take_while(|a| a.starts_with(&self.root) && *a != self.root)
+                    .any(|dir| o.matched(dir, true).is_whitelist())
+        };
         self.include.as_ref().is_none_or(matches) && !self.exclude.as_ref().is_some_and(matches)
     }
 }
@@ -1386,6 +1397,38 @@ fn first_heading(body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_glob_naming_a_folder_covers_every_file_under_it() {
+        let root = Path::new("/docs");
+        let filters = |include: &[&str], exclude: &[&str]| {
+            let cfg = IngestConfig {
+                include: include.iter().map(|g| g.to_string()).collect(),
+                exclude: exclude.iter().map(|g| g.to_string()).collect(),
+                ..Default::default()
+            };
+            Filters::new(root, &cfg).expect("globs")
+        };
+        let f = filters(&[], &["drafts/", "attic", "build/**", "*.tmp.md"]);
+        for (path, wanted) in [
+            ("guide.md", true),
+            ("drafts/wip.md", false),
+            ("drafts/deep/er.md", false),
+            ("api/attic/old.md", false),
+            ("build/html/index.html", false),
+            ("notes.tmp.md", false),
+            ("draftsman.md", true),
+            ("api/attic.md", true),
+        ] {
+            assert_eq!(f.wanted(&root.join(path)), wanted, "{path}");
+        }
+        // The folder the globs are relative to is not itself matched.
+        let f = filters(&[], &["docs/"]);
+        assert!(f.wanted(&root.join("guide.md")));
+        let f = filters(&["guide/"], &[]);
+        assert!(f.wanted(&root.join("guide/install.md")));
+        assert!(!f.wanted(&root.join("api/install.md")));
+    }
 
     #[test]
     fn yaml_front_matter_is_metadata() {
