@@ -557,6 +557,7 @@ impl TreeSink for Sink {
 /// nesting.
 fn parse(text: &str, budget: &Budget) -> Result<Vec<Node>, ReadError> {
     budget.check()?;
+    let text = &*close_empty_xml_tags(text);
     let mut parser = parse_document(Sink::new(), ParseOpts::default());
     let mut start = 0;
     while start < text.len() {
@@ -574,6 +575,81 @@ fn parse(text: &str, budget: &Budget) -> Result<Vec<Node>, ReadError> {
         }
     }
     Ok(parser.finish())
+}
+
+/// Elements HTML defines as empty: `<br/>` already means `<br>` to an HTML parser.
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// XHTML (DocBook XSL, Javadoc, many generators) writes an empty element as `<a id="x"/>`.
+/// An HTML parser ignores that slash on any element that is not void, so the `<a>` stays
+/// open around the heading after it and the heading's own `id` is lost to the anchor before
+/// it. In a page that declares the XHTML namespace, such a tag becomes `<a id="x"></a>`.
+/// Only characters other than newlines are added, so every line keeps its number.
+fn close_empty_xml_tags(text: &str) -> Cow<'_, str> {
+    let head = &text.as_bytes()[..text.len().min(4096)];
+    if !head
+        .windows(28)
+        .any(|w| w == b"http://www.w3.org/1999/xhtml")
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 64);
+    let mut done = 0;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(lt) = bytes[i..].iter().position(|&b| b == b'<').map(|o| i + o) {
+        let name_end = bytes[lt + 1..]
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .map_or(bytes.len(), |o| lt + 1 + o);
+        if name_end == lt + 1 || !bytes[lt + 1].is_ascii_alphabetic() {
+            i = lt + 1;
+            continue;
+        }
+        // The tag's end, outside quoted attribute values.
+        let mut quote = None;
+        let mut end = None;
+        for (j, &b) in bytes.iter().enumerate().skip(name_end) {
+            match (quote, b) {
+                (Some(q), _) if b == q => quote = None,
+                (Some(_), _) => {}
+                (None, b'"' | b'\'') => quote = Some(b),
+                (None, b'>') => {
+                    end = Some(j);
+                    break;
+                }
+                (None, b'<') => break,
+                _ => {}
+            }
+        }
+        let Some(end) = end else {
+            // A `<` inside the tag: not a tag, look again from there. A quote that never
+            // closes: nothing after it is rewritten (scanning on from every `<` would be
+            // quadratic on such a file).
+            if quote.is_some() {
+                break;
+            }
+            i = lt + 1;
+            continue;
+        };
+        let name = text[lt + 1..name_end].to_ascii_lowercase();
+        if bytes[end - 1] == b'/' && !VOID.contains(&name.as_str()) {
+            out.push_str(&text[done..end - 1]);
+            out.push_str("></");
+            out.push_str(&name);
+            out.push('>');
+            done = end + 1;
+        }
+        i = end + 1;
+    }
+    if done == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[done..]);
+    Cow::Owned(out)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1537,6 +1613,63 @@ impl<'b> Blocks<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_xhtml_empty_anchor_does_not_swallow_the_heading_after_it() {
+        // DocBook XSL's XHTML output (Debian's debian-reference): before, the table's `<a/>`
+        // stayed open and the heading cited the table's id.
+        let page = "<?xml version=\"1.0\"?>\n<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>Ref</title></head><body>\n\
+            <div class=\"section\"><h2 class=\"title\"><a id=\"_stage_2\"/>3.1.2. Stage 2: the boot loader</h2>\n\
+            <p>The boot loader loads the kernel image and the initial RAM disk into memory.</p>\n\
+            <div class=\"table\"><a id=\"grubcfg\"/><p class=\"title\"><b>Table 3.3. The meaning of grub.cfg</b></p>\n\
+            <table><tr><td>root=/dev/sda1</td><td>the root partition</td></tr></table></div>\n\
+            <h2 class=\"title\"><a id=\"_stage_3\"/>3.1.3. Stage 3: the mini-Debian system</h2>\n\
+            <p>The mini-Debian system is the second stage of the boot process.<br/>It runs from RAM.</p>\n\
+            </div></body></html>\n";
+        let parsed = read(page, &Budget::unlimited()).expect("read");
+        let headings: Vec<(String, Option<String>, u32)> = parsed
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Heading {
+                    text, anchor, loc, ..
+                } => Some((text.clone(), anchor.clone(), loc.start)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            headings,
+            [
+                (
+                    "3.1.2. Stage 2: the boot loader".to_string(),
+                    Some("_stage_2".to_string()),
+                    3
+                ),
+                (
+                    "3.1.3. Stage 3: the mini-Debian system".to_string(),
+                    Some("_stage_3".to_string()),
+                    7
+                ),
+            ]
+        );
+        // Outside XHTML the slash means nothing, as in a browser; quotes are respected.
+        assert!(matches!(
+            close_empty_xml_tags("<p><a id=x/>t</p>"),
+            Cow::Borrowed(_)
+        ));
+        let x =
+            "<html xmlns=\"http://www.w3.org/1999/xhtml\"><a title=\"a/>b\" id='c'/><br/><span/>";
+        assert_eq!(
+            close_empty_xml_tags(x),
+            "<html xmlns=\"http://www.w3.org/1999/xhtml\"><a title=\"a/>b\" id='c'></a><br/><span></span>"
+        );
+        // A quote that never closes stops the rewriting, in linear time.
+        let broken = format!(
+            "<html xmlns=\"http://www.w3.org/1999/xhtml\"><a \"{}",
+            "<a/>".repeat(100_000)
+        );
+        assert_eq!(close_empty_xml_tags(&broken).len(), broken.len());
+    }
     use crate::read::testing::headings;
 
     fn read_ok(html: &str) -> Parsed {
