@@ -520,7 +520,6 @@ impl Generator {
                 let index = ["functions", "globals", "namespacemembers"]
                     .iter()
                     .any(|p| name.starts_with(p))
-                    || name.starts_with("dir_")
                     || matches!(
                         name,
                         "files.html"
@@ -532,14 +531,16 @@ impl Generator {
                             | "modules.html"
                             | "graph_legend.html"
                     );
-                if !top {
-                    None
-                } else if name.ends_with("_source.html") {
+                // With CREATE_SUBDIRS, pages sit in hashed folders (`d6/d97/`); their
+                // names still say what they are. The index pages stay at the root.
+                if name.ends_with("_source.html") {
                     Some("highlighted source code")
                 } else if name.ends_with("-members.html") {
                     Some("a list of members the class page also has")
+                } else if name.starts_with("dir_") {
+                    Some("a generated index page")
                 } else {
-                    index.then_some("a generated index page")
+                    (top && index).then_some("a generated index page")
                 }
             }
             Generator::Texi2html => {
@@ -1852,6 +1853,8 @@ mod tests {
                 "cpp/html/namespace_json.html",
                 "cpp/html/writer_8h.html",
                 "cpp/html/deprecated.html",
+                "cpp/html/d6/d97/_s_d_l__atomic_8h.html", // CREATE_SUBDIRS (libsdl2-doc)
+                "cpp/html/d6/d97/functions_note.html", // an index name only counts at the root
                 "gettext/gettext_11.html",
                 "gettext/gettext_fot.html", // footnotes are text
                 "gettext/javadoc2/gnu/gettext/GettextResource.html",
@@ -1906,6 +1909,21 @@ mod tests {
                     "Doxygen",
                 ),
                 ("cpp/html/annotated.html", "generated index", "Doxygen"),
+                (
+                    "cpp/html/d6/d97/_s_d_l__atomic_8h_source.html",
+                    "highlighted source code",
+                    "Doxygen output cpp/html/",
+                ),
+                (
+                    "cpp/html/d0/d1a/struct_s_d_l___rect-members.html",
+                    "list of members",
+                    "Doxygen",
+                ),
+                (
+                    "cpp/html/d4/d6b/dir_1a2b3c.html",
+                    "generated index",
+                    "Doxygen",
+                ),
                 ("cpp/html/search/all_0.html", "search index", "Doxygen"),
                 (
                     "gettext/gettext_abt.html",
