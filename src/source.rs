@@ -1854,7 +1854,7 @@ mod tests {
                 "cpp/html/writer_8h.html",
                 "cpp/html/deprecated.html",
                 "cpp/html/d6/d97/_s_d_l__atomic_8h.html", // CREATE_SUBDIRS (libsdl2-doc)
-                "cpp/html/d6/d97/functions_note.html", // an index name only counts at the root
+                "cpp/html/d6/d97/functions_note.html",    // an index name only counts at the root
                 "gettext/gettext_11.html",
                 "gettext/gettext_fot.html", // footnotes are text
                 "gettext/javadoc2/gnu/gettext/GettextResource.html",

@@ -38,6 +38,7 @@ const CHECK_EVERY: usize = 4096;
 
 /// Reads a decoded HTML file into its main content.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
+    let redirect = redirect_target(text);
     let nodes = parse(text, budget)?;
     let tree = Tree { nodes: &nodes };
     let body = tree.find_first(0, |e| e.tag == Tag::Body).unwrap_or(0);
@@ -50,6 +51,18 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
     let root = tree.content_root(body, &stats);
     let in_section = root != body && !matches!(tree.elem(root).map(|e| e.tag), Some(Tag::Body));
     let blocks = tree.blocks(root, in_section, &stats, budget)?;
+    if let Some(url) = redirect {
+        let words: usize = blocks
+            .iter()
+            .map(|b| b.text().split_whitespace().count())
+            .sum();
+        if words < REDIRECT_WORDS {
+            return Err(ReadError::new(
+                super::SkipReason::Generated,
+                format!("a page that only redirects to {url}"),
+            ));
+        }
+    }
     let title = title.or_else(|| {
         blocks.iter().find_map(|b| match b {
             Block::Heading { text, .. } => Some(text.clone()),
@@ -553,6 +566,33 @@ impl TreeSink for Sink {
     }
 }
 
+/// A page that redirects elsewhere with fewer words than this is only a signpost (texi2any
+/// writes one per node and anchor: "The node you are looking for is at Aliasing.").
+const REDIRECT_WORDS: usize = 40;
+
+/// Where `<meta http-equiv="refresh" content="0; url=…">` in the head sends the reader.
+/// Only the first 8 KB are looked at: the tag belongs in the head.
+fn redirect_target(text: &str) -> Option<String> {
+    let mut end = text.len().min(8192);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    // ASCII lowercasing keeps every byte offset, so positions found in `head` hold in `text`.
+    let head = text[..end].to_ascii_lowercase();
+    head.match_indices("<meta").find_map(|(at, _)| {
+        let tag = &head[at..at + head[at..].find('>')?];
+        let refresh = ["\"refresh\"", "'refresh'", "refresh"]
+            .iter()
+            .any(|v| tag.contains(&format!("http-equiv={v}")));
+        let from = at + tag.find("url=").filter(|_| refresh)? + 4;
+        let url = text[from..at + tag.len()]
+            .split(['"', '\'', ' '])
+            .next()?
+            .trim();
+        (!url.is_empty()).then(|| url.to_string())
+    })
+}
+
 /// Parses `text` into the arena, in chunks, stopping at the deadline or at pathological
 /// nesting.
 fn parse(text: &str, budget: &Budget) -> Result<Vec<Node>, ReadError> {
@@ -711,6 +751,8 @@ const NOISE_TOKENS: &[&str] = &[
     "out-of-band",
     "skip-link",
     "theme-edit-this-page",
+    // gtk-doc's column of line numbers beside a code listing.
+    "listing_lines",
 ];
 
 const NOISE_ROLES: &[&str] = &[
@@ -742,6 +784,16 @@ fn chrome_name(value: &str) -> bool {
     })
 }
 
+/// A Texinfo index (`@printindex`) as texi2any lays it out: a table of links to every
+/// indexed place, `class="index-cp"` (6.x) or `class="cp-entries-printindex"` and its
+/// letter bar `cp-letters-header-printindex` (7.x). Its words are the manual's index terms
+/// pointing elsewhere; read, an index page outranks the pages it points to.
+fn texinfo_index(class: &str) -> bool {
+    class
+        .split_ascii_whitespace()
+        .any(|t| t.starts_with("index-") || t.ends_with("-printindex"))
+}
+
 /// Whether an element's subtree is never main content. `in_section` says whether it sits
 /// inside an article/section/main, where `<header>` holds the page's own title.
 fn is_noise(e: &Elem, in_section: bool) -> bool {
@@ -763,6 +815,9 @@ fn is_noise(e: &Elem, in_section: bool) -> bool {
         }
     }
     if e.class.as_deref().is_some_and(chrome_name) {
+        return true;
+    }
+    if e.tag == Tag::Table && e.class.as_deref().is_some_and(texinfo_index) {
         return true;
     }
     // Ids of sections and headings are slugs of their titles ("menu-widgets"), not chrome.
@@ -1613,6 +1668,60 @@ impl<'b> Blocks<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texinfo_redirects_index_tables_and_line_number_columns_are_not_content() {
+        // texi2any 6.8 (Debian's zsh-doc): one redirect page per node and anchor.
+        let stub = "<html><head><title>Aliasing (zsh)</title>\n<style type=\"text/css\">\na.x {}\n</style>\n\
+            <META HTTP-EQUIV=\"Refresh\" content=\"0; url=Shell-Grammar.html#Aliasing\">\n</head>\n\
+            <body><p>The node you are looking for is at <a href=\"Shell-Grammar.html#Aliasing\">Aliasing</a>.</p></body></html>\n";
+        let e = read(stub, &Budget::unlimited()).expect_err("a redirect is not a page");
+        assert_eq!(e.reason, crate::read::SkipReason::Generated);
+        assert_eq!(
+            e.detail,
+            "a page that only redirects to Shell-Grammar.html#Aliasing"
+        );
+        // A page with content of its own is read, redirect or not.
+        let long = stub.replace(
+            "The node",
+            &"Aliases are expanded when a command is read. ".repeat(8),
+        );
+        assert!(read(&long, &Budget::unlimited()).is_ok());
+        assert_eq!(
+            redirect_target("<meta http-equiv=refresh content='5;URL=a.html'>").as_deref(),
+            Some("a.html")
+        );
+        assert_eq!(
+            redirect_target("<meta name=\"refresh\" content=\"url=a.html\">"),
+            None
+        );
+
+        // Its index pages: the heading stays, the table of index entries does not.
+        let index = "<html><body><div class=\"unnumbered\" id=\"Concept-Index\">\n<h2 class=\"unnumbered\">Concept Index</h2>\n\
+            <table><tr><th>Jump to:</th><td><a class=\"summary-letter\" href=\"#A\"><b>A</b></a></td></tr></table>\n\
+            <table class=\"index-cp\" border=\"0\"><tr><td><a href=\"Aliasing.html\">alias expansion</a></td><td>Shell Grammar</td></tr></table>\n\
+            </div></body></html>\n";
+        let parsed = read(index, &Budget::unlimited()).expect("read");
+        let text: Vec<&str> = parsed.blocks.iter().map(Block::text).collect();
+        assert!(
+            !text.iter().any(|t| t.contains("alias expansion")),
+            "{text:?}"
+        );
+        assert!(text.contains(&"Concept Index"), "{text:?}");
+
+        // gtk-doc: the code, not the column of line numbers beside it.
+        let listing = "<html><body><h2>Example</h2><table class=\"listing_frame\"><tr>\
+            <td class=\"listing_lines\" align=\"right\"><pre>1\n2</pre></td>\
+            <td class=\"listing_code\"><pre class=\"programlisting\">GList *list = NULL;\nlist = g_list_append (list, \"first\");</pre></td>\
+            </tr></table></body></html>";
+        let parsed = read(listing, &Budget::unlimited()).expect("read");
+        let text: Vec<&str> = parsed.blocks.iter().map(Block::text).collect();
+        assert!(text.iter().any(|t| t.contains("g_list_append")), "{text:?}");
+        assert!(
+            !text.iter().any(|t| t.trim_start().starts_with("1\n2")),
+            "{text:?}"
+        );
+    }
 
     #[test]
     fn an_xhtml_empty_anchor_does_not_swallow_the_heading_after_it() {
