@@ -106,7 +106,9 @@ impl Chunk {
 
 /// Bumped whenever the same file and settings would give different chunks (a new reader,
 /// new hygiene, new locations): an index written by another version re-chunks every
-/// document once. Version 7 added [`Chunk::sections`].
+/// document once. Version 7 added [`Chunk::sections`], and changed what some HTML pages
+/// give: XHTML's `<a id="x"/>`, the section id of a heading after a link bar, Texinfo index
+/// tables and gtk-doc line-number columns left out.
 pub const CHUNKER_VERSION: u32 = 7;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the

@@ -1152,9 +1152,13 @@ impl<'n> Tree<'n> {
         let parent = self.nodes[h].parent;
         if let Some(p) = self.elem(parent) {
             if let Some(id) = nonempty(p.id.as_deref()) {
+                // texi2html/texi2any put their bar of navigation links first in the section.
                 let first = self.children(parent).find(|&c| {
-                    self.elem(c)
-                        .is_some_and(|ce| !is_noise(ce, true) && !self.is_empty_anchor(c))
+                    self.elem(c).is_some_and(|ce| {
+                        !(is_noise(ce, true)
+                            || self.is_empty_anchor(c)
+                            || ce.tag == Tag::Table && self.is_link_bar(c))
+                    })
                 });
                 if first == Some(h) && !matches!(p.tag, Tag::Body) {
                     return Some(id.to_string());
@@ -1720,6 +1724,34 @@ mod tests {
         assert!(
             !text.iter().any(|t| t.trim_start().starts_with("1\n2")),
             "{text:?}"
+        );
+    }
+
+    #[test]
+    fn a_heading_after_a_link_bar_takes_its_sections_id() {
+        // texi2any 6.8 (Debian's zsh-doc): the id is on the section's div, the bar of
+        // navigation links comes before the heading.
+        let page = "<html><body><div class=\"section\" id=\"Parameter-Expansion\">\n\
+            <h2 class=\"section\">14.3 Parameter Expansion</h2>\n<p>The character $ introduces parameter expansion.</p>\n\
+            <div class=\"subsection\" id=\"Parameter-Expansion-Flags\">\n\
+            <table class=\"header\"><tr><td>[<a href=\"#Expansion\"> &lt;&lt; </a>]</td><td>[<a href=\"#Rules\"> &gt; </a>]</td><td> &nbsp; </td></tr></table>\n\
+            <h3 class=\"subsection\">14.3.1 Parameter Expansion Flags</h3>\n<p>If the opening brace is directly followed by an opening parenthesis, flags follow.</p>\n\
+            </div></div></body></html>\n";
+        let parsed = read(page, &Budget::unlimited()).expect("read");
+        let anchors: Vec<Option<String>> = parsed
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Heading { anchor, .. } => Some(anchor.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            anchors,
+            [
+                Some("Parameter-Expansion".to_string()),
+                Some("Parameter-Expansion-Flags".to_string())
+            ]
         );
     }
 
