@@ -428,6 +428,9 @@ pub enum Generator {
     /// texi2html (GNU manuals, e.g. Debian's gettext-doc): `P_abt.html`, its help page for
     /// the navigation buttons, beside `P_toc.html`.
     Texi2html,
+    /// gtk-doc (GLib, GTK and the GNOME libraries' API references): `NAME.devhelp2`, the
+    /// book's index for the Devhelp browser, at the root.
+    GtkDoc,
 }
 
 impl Generator {
@@ -439,6 +442,7 @@ impl Generator {
             Generator::Javadoc => "Javadoc output",
             Generator::Doxygen => "Doxygen output",
             Generator::Texi2html => "texi2html output",
+            Generator::GtkDoc => "gtk-doc output",
         }
     }
 
@@ -470,7 +474,7 @@ impl Generator {
                 ("script-dir", "a static file of the theme"),
             ],
             Generator::Doxygen => &[("search", "a page of the search index")],
-            Generator::Texi2html => &[],
+            Generator::Texi2html | Generator::GtkDoc => &[],
         }
     }
 
@@ -543,6 +547,10 @@ impl Generator {
                     (top && index).then_some("a generated index page")
                 }
             }
+            // Every symbol of the library again, as links to the pages that document it.
+            Generator::GtkDoc => {
+                (top && name.starts_with("api-index-")).then_some("a generated index page")
+            }
             Generator::Texi2html => {
                 if !top {
                     None
@@ -583,8 +591,11 @@ impl Generator {
         let names: Vec<String> = std::fs::read_dir(dir)
             .ok()?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".js") || n.ends_with("_abt.html"))
+            .filter(|n| n.ends_with(".js") || n.ends_with("_abt.html") || n.ends_with(".devhelp2"))
             .collect();
+        if names.iter().any(|n| n.ends_with(".devhelp2")) {
+            return Some(Generator::GtkDoc);
+        }
         let any = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
         if any("search-index") && any("crates") {
             return Some(Generator::Rustdoc);
@@ -1838,6 +1849,7 @@ mod tests {
             "gettext/javadoc2/stylesheet.css",
             "gettext/gettext_toc.html",
             "gettext/gettext_abt.html",
+            "gtk-doc/html/glib/glib.devhelp2",
         ] {
             write(marker);
         }
@@ -1859,6 +1871,9 @@ mod tests {
                 "gettext/gettext_fot.html", // footnotes are text
                 "gettext/javadoc2/gnu/gettext/GettextResource.html",
                 "other/manual_toc.html", // no help page beside it: not texi2html's
+                "gtk-doc/html/glib/glib-Hash-Tables.html",
+                "gtk-doc/html/glib/annotation-glossary.html",
+                "other/api-index-full.html", // no devhelp2 beside it: not gtk-doc's
             ],
             &[
                 (
@@ -1909,6 +1924,16 @@ mod tests {
                     "Doxygen",
                 ),
                 ("cpp/html/annotated.html", "generated index", "Doxygen"),
+                (
+                    "gtk-doc/html/glib/api-index-full.html",
+                    "generated index",
+                    "gtk-doc output gtk-doc/html/glib/",
+                ),
+                (
+                    "gtk-doc/html/glib/api-index-deprecated.html",
+                    "generated index",
+                    "gtk-doc",
+                ),
                 (
                     "cpp/html/d6/d97/_s_d_l__atomic_8h_source.html",
                     "highlighted source code",

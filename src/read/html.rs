@@ -753,6 +753,14 @@ const NOISE_TOKENS: &[&str] = &[
     "theme-edit-this-page",
     // gtk-doc's column of line numbers beside a code listing.
     "listing_lines",
+    // DocBook XSL's lists of the book's tables, figures and examples (links to them).
+    "list-of-tables",
+    "list-of-figures",
+    "list-of-examples",
+    "list-of-procedures",
+    "list-of-equations",
+    // A site's slogan in its header (sqlite.org: "Small. Fast. Reliable.").
+    "tagline",
 ];
 
 const NOISE_ROLES: &[&str] = &[
@@ -818,6 +826,14 @@ fn is_noise(e: &Elem, in_section: bool) -> bool {
         return true;
     }
     if e.tag == Tag::Table && e.class.as_deref().is_some_and(texinfo_index) {
+        return true;
+    }
+    // Docutils' `.. contents::` (Sphinx pages too): the page's own table of contents, links
+    // to the sections that follow. (`contents` alone is Doxygen's main content.)
+    if e.class.as_deref().is_some_and(|c| {
+        let mut t = c.split_ascii_whitespace();
+        t.clone().any(|w| w == "contents") && t.any(|w| w == "topic")
+    }) {
         return true;
     }
     // Ids of sections and headings are slugs of their titles ("menu-widgets"), not chrome.
@@ -1712,6 +1728,22 @@ mod tests {
             "{text:?}"
         );
         assert!(text.contains(&"Concept Index"), "{text:?}");
+
+        // Docutils' local table of contents, DocBook's list of tables, a site's slogan.
+        let chrome = "<html><body><div class=\"tagline desktoponly\">Small. Fast. Reliable.</div>\n\
+            <div class=\"section\" id=\"guide\"><h1>Guide</h1>\n\
+            <div class=\"contents topic\" id=\"contents\"><p class=\"topic-title\">Contents</p><ul><li><a href=\"#a\">Installing it</a></li></ul></div>\n\
+            <div class=\"list-of-tables\"><p><b>List of Tables</b></p><dl><dt>3.1. <a href=\"#t\">Boot stages</a></dt></dl></div>\n\
+            <p>Install the package with the package manager of your system.</p></div></body></html>";
+        let parsed = read(chrome, &Budget::unlimited()).expect("read");
+        let text: Vec<&str> = parsed.blocks.iter().map(Block::text).collect();
+        assert_eq!(
+            text,
+            [
+                "Guide",
+                "Install the package with the package manager of your system."
+            ]
+        );
 
         // gtk-doc: the code, not the column of line numbers beside it.
         let listing = "<html><body><h2>Example</h2><table class=\"listing_frame\"><tr>\
