@@ -1880,16 +1880,23 @@ fn print_ingest_summary(report: &lore::ingest::IngestReport, verbose: bool) {
     } else if report.files_skipped > 0 {
         println!("  (-v lists every skipped file)");
     }
-    // Files left out on purpose (globs, a generator's by-products) are not a sign of a
-    // folder lore cannot read.
+    // Files left out on purpose (globs, a generator's by-products) and a site's images,
+    // styles, scripts and fonts are not a sign of a folder lore cannot read (Doxygen's
+    // output is mostly `.png`, `.js` and `.map` files).
+    const ASSETS: &[&str] = &[
+        "png", "jpg", "jpeg", "gif", "svg", "ico", "webp", "bmp", "tif", "tiff", "css", "js",
+        "mjs", "map", "woff", "woff2", "ttf", "otf", "eot",
+    ];
     let unread = report
         .skipped
         .iter()
-        .filter(|s| {
-            !matches!(
-                s.reason,
-                lore::read::SkipReason::Excluded | lore::read::SkipReason::Generated
-            )
+        .filter(|s| match s.reason {
+            lore::read::SkipReason::Excluded | lore::read::SkipReason::Generated => false,
+            lore::read::SkipReason::Unsupported => !std::path::Path::new(&s.path)
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| ASSETS.iter().any(|a| a.eq_ignore_ascii_case(e))),
+            _ => true,
         })
         .count();
     if unread > report.files_read {

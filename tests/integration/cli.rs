@@ -471,3 +471,36 @@ fn cli_search_shows_a_copied_page_once_and_names_the_copy() {
         "{text}"
     );
 }
+
+/// A folder lore mostly cannot read gets a warning; a site's images, scripts and styles
+/// beside its pages do not count towards it (Doxygen's output is mostly `.png`/`.js`/`.map`).
+#[test]
+fn cli_warns_when_most_files_are_unread_but_not_for_a_sites_assets() {
+    let warned = |files: &[(&str, &str)]| {
+        let f = Fixture::with_files(files);
+        let index = f.index();
+        let out = lore(
+            f.corpus(),
+            &["ingest", ".", "--index", index.to_str().unwrap()],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).contains("most of the folder was skipped")
+    };
+    let page = "# Ferry\n\nThe island ferry leaves the harbour at seven in the morning.\n";
+    assert!(!warned(&[
+        ("index.md", page),
+        ("logo.png", "png"),
+        ("graph.map", "map"),
+        ("search.js", "js"),
+        ("style.css", "css"),
+    ]));
+    assert!(warned(&[
+        ("index.md", page),
+        ("a.xyz", "x"),
+        ("b.xyz", "x"),
+    ]));
+}
