@@ -929,6 +929,8 @@ enum Role {
     Heading(HeadingSource),
     /// The second line of a heading broken over two lines.
     Absorbed,
+    /// A line of the document's table of contents: left out.
+    Contents,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -1019,6 +1021,18 @@ fn build_blocks(pages: &[PageText], page_nums: &[u32], outline: &[OutlineEntry])
             }
         }
 
+        // A table of contents (three or more dot-leader lines on the page) is left out: it
+        // points at pages the outline and the headings already name, and its leaders would
+        // fill whole chunks with dots that then match any query naming a section.
+        let contents: Vec<usize> = (0..page.lines.len())
+            .filter(|&i| roles[i] == Role::Body && is_toc_entry(&page.lines[i].text))
+            .collect();
+        if contents.len() >= MIN_CONTENTS_LINES {
+            for i in contents {
+                roles[i] = Role::Contents;
+            }
+        }
+
         // Geometry of the page's body text, for paragraph breaks.
         let right = page.lines.iter().map(|l| l.x1).fold(f32::MIN, f32::max);
         let left = page.lines.iter().map(|l| l.x0).fold(f32::MAX, f32::min);
@@ -1069,7 +1083,7 @@ fn build_blocks(pages: &[PageText], page_nums: &[u32], outline: &[OutlineEntry])
                     i = j;
                     continue;
                 }
-                Role::Absorbed => {
+                Role::Absorbed | Role::Contents => {
                     i += 1;
                     continue;
                 }
@@ -1166,6 +1180,10 @@ fn breaks_paragraph(prev: &Line, line: &Line, leading: Option<f32>, left: f32, r
     let short = width > 0.0 && prev.x1 < right - width * 0.15;
     short && prev.text.ends_with(['.', ':', '!', '?'])
 }
+
+/// Dot-leader lines on one page that make it a table of contents (one or two may be a
+/// paragraph's own "wait.... 5").
+const MIN_CONTENTS_LINES: usize = 3;
 
 /// A table-of-contents line: dot leaders and a page number.
 fn is_toc_entry(text: &str) -> bool {
@@ -1628,6 +1646,56 @@ mod tests {
         assert!(texts
             .iter()
             .any(|(t, _)| t == "2 Usage . . . . . . . . . . . . . . 7"));
+    }
+
+    #[test]
+    fn a_table_of_contents_page_is_left_out() {
+        // Debian Reference's PDF: 18 pages of contents made 157 chunks of dots.
+        let pages = vec![
+            vec![
+                (72.0, 760.0, 11.0, "Contents"),
+                (
+                    72.0,
+                    740.0,
+                    11.0,
+                    "1.1 Console basics . . . . . . . . . . . . . . 1",
+                ),
+                (
+                    72.0,
+                    726.0,
+                    11.0,
+                    "1.1.1 The shell prompt . . . . . . . . . . . . 1",
+                ),
+                (
+                    72.0,
+                    712.0,
+                    11.0,
+                    "1.1.2 The root account . . . . . . . . . . . . 2",
+                ),
+                (
+                    72.0,
+                    698.0,
+                    11.0,
+                    "1.2 Unix-like filesystem . . . . . . . . . . . 6",
+                ),
+            ],
+            vec![(
+                72.0,
+                760.0,
+                11.0,
+                "The shell prompt shows your user name and host.",
+            )],
+        ];
+        let parsed = read(&build(&pages, &[], None), &Budget::unlimited()).unwrap();
+        let all: Vec<String> = texts(&parsed).into_iter().map(|(t, _)| t).collect();
+        assert_eq!(
+            all,
+            [
+                "Contents",
+                "The shell prompt shows your user name and host."
+            ],
+            "{all:?}"
+        );
     }
 
     #[test]
