@@ -624,7 +624,8 @@ fn config(g: &Global) -> Result<(Config, lore::config::Provenance)> {
 /// `lore inspect FILE`: the reader's view of one file, chunked as ingest would chunk it.
 fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
     use lore::source::{read_file, Candidate, Generators};
-    let format = Generators::default()
+    let mut generators = Generators::default();
+    let format = generators
         .format_of(file, &config.ingest.formats)
         .with_context(|| {
             format!(
@@ -639,6 +640,17 @@ fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
     };
     let doc = read_file(root, &candidate, &config.ingest)
         .map_err(|s| anyhow::anyhow!("lore would skip this file: {s}"))?;
+    // The reader's view is shown either way; but a generator's by-product (found from the
+    // folders above the file, wherever the ingest starts) never reaches the index.
+    if config.ingest.skip_generated {
+        let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        if let Some(b) = generators.by_product(Path::new("/"), &abs) {
+            eprintln!(
+                "note: `lore ingest` skips this file as generated: {} (ingest.skip_generated)",
+                b.detail
+            );
+        }
+    }
     let spec = model_spec(config)?;
     let chunker = lore::chunk::Chunker::new(spec.sizing_tokenizer()?, &config.chunking)?;
     let chunks = chunker.chunk(&doc);

@@ -504,3 +504,36 @@ fn cli_warns_when_most_files_are_unread_but_not_for_a_sites_assets() {
         ("b.xyz", "x"),
     ]));
 }
+
+/// `lore inspect` shows the reader's view of any file, and says when `lore ingest` would
+/// leave the file out as a generator's by-product (a Sphinx build's `_sources/` copy).
+#[test]
+fn cli_inspect_says_when_ingest_skips_a_file_as_generated() {
+    let f = Fixture::with_files(&[
+        ("html/objects.inv", "# Sphinx inventory version 2\n"),
+        (
+            "html/usage.html",
+            "<html><body><h1>Usage</h1><p>Water the tulips every morning.</p></body></html>",
+        ),
+        (
+            "html/_sources/usage.rst.txt",
+            "Usage\n=====\n\nWater the tulips every morning.\n",
+        ),
+    ]);
+    let inspect = |rel: &str| {
+        let out = lore(f.corpus(), &["inspect", rel]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("tulips"));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let note = inspect("html/_sources/usage.rst.txt");
+    assert!(
+        note.contains("`lore ingest` skips this file as generated: a copy of a page's source"),
+        "{note}"
+    );
+    assert!(!inspect("html/usage.html").contains("skips this file"));
+}
