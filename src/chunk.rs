@@ -419,14 +419,14 @@ fn section_marks(
 ) -> Vec<SectionMark> {
     let marks: Vec<_> = marks.collect();
     let mut out: Vec<SectionMark> = Vec::new();
-    let mut previous = first.to_string();
+    let mut previous = first;
     for (i, (at, heading, anchor)) in marks.iter().enumerate() {
         let end = marks.get(i + 1).map_or(text.len(), |m| m.0);
         let own = text.get(*at..end).unwrap_or("");
-        if *heading == previous || words(own) < MIN_WORDS {
+        if heading == previous || words(own) < MIN_WORDS {
             continue;
         }
-        previous = heading.clone();
+        previous = heading;
         out.push(SectionMark {
             at: *at as u32,
             heading: heading.clone(),

@@ -215,7 +215,8 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
             *n <= opts.distinct
         });
     }
-    let mut terms = QueryTerms::new(query);
+    // The query's terms, analysed only once a hit on a chunk packing sections needs them.
+    let mut terms: Option<QueryTerms> = None;
     let mut hits: Vec<Hit> = Vec::with_capacity(opts.top_k.min(fused.len()));
     // Hash of a text → the hit showing it, for folding copies into it (the text is compared
     // too, so a collision only keeps a copy).
@@ -242,7 +243,13 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
             (Some(&c), None) | (None, Some(&c)) => c,
             (None, None) => f.id,
         };
-        let h = hit(store, Fused { id: chunk, ..f }, query_vec, &mut terms)?;
+        let h = hit(
+            store,
+            Fused { id: chunk, ..f },
+            query_vec,
+            query,
+            &mut terms,
+        )?;
         if opts.collapse_duplicates {
             let key = hash_of(&h.text);
             match shown.get(&key) {
@@ -332,10 +339,15 @@ fn hit<S: SegmentStore + ?Sized>(
     store: &S,
     f: Fused,
     query_vec: Option<&[f32]>,
-    terms: &mut QueryTerms,
+    query: &str,
+    terms: &mut Option<QueryTerms>,
 ) -> Result<Hit> {
     let c = store.fetch(f.id)?;
     let similarity = query_vec.map(|q| store.similarity(f.id, q));
+    let section = match c.sections.is_empty() {
+        true => None,
+        false => cited_section(&c, terms.get_or_insert_with(|| QueryTerms::new(query))),
+    };
     Ok(Hit {
         id: format!("{}#{}", c.path, c.ordinal),
         score: f.score,
@@ -348,7 +360,7 @@ fn hit<S: SegmentStore + ?Sized>(
         }),
         bm25_score: f.bm25_score,
         snippet: None,
-        source: Source::citing(&c, cited_section(&c, terms)),
+        source: Source::citing(&c, section),
         text: c.text,
         ranks: Ranks {
             dense: f.dense_rank,
