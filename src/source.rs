@@ -135,6 +135,19 @@ impl Document {
                 title,
                 read::ipynb::read(&text, budget)?,
             )),
+            // A `NOTES.1` that holds no roff is prose: read it as text.
+            Format::Man if !read::man::looks_like_roff(&text) => {
+                let mut d = Document::plain(path, text, Format::Text, title);
+                d.hash = hash;
+                Ok(d)
+            }
+            Format::Man => Ok(Document::converted(
+                path,
+                hash,
+                format,
+                title,
+                read::man::read(&text, budget)?,
+            )),
             Format::Pdf | Format::Docx => Err(ReadError::parse(format!(
                 "{} documents are binary; ingest the file from a folder instead",
                 format.name()
@@ -1596,6 +1609,27 @@ mod tests {
         assert_eq!(f("changelog.gz"), Some(Format::Text));
         assert_eq!(f("changelog.Debian.gz"), Some(Format::Text));
         assert_eq!(f("logo.png.gz"), None);
+    }
+
+    #[test]
+    fn man_pages_are_known_by_their_section() {
+        let f = |p: &str| Format::for_path(Path::new(p));
+        for name in [
+            "man3/CURLOPT_URL.3.gz",
+            "man1/ls.1",
+            "man3/Tcl_Eval.3tcl.gz",
+            "man1/openssl.1ssl.gz",
+            "man3/POSIX.3perl.gz",
+            "doc/after.n",
+            "doc/tool.man",
+        ] {
+            assert_eq!(f(name), Some(Format::Man), "{name}");
+        }
+        // A rotated changelog is text; numbers and long suffixes are not sections.
+        assert_eq!(f("changelog.1"), Some(Format::Text));
+        assert_eq!(f("archive.001"), None);
+        assert_eq!(f("notes.10"), None);
+        assert_eq!(f("x.1verylong"), None);
     }
 
     #[test]

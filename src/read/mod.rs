@@ -24,6 +24,7 @@ pub mod decode;
 pub mod docx;
 pub mod html;
 pub mod ipynb;
+pub mod man;
 pub mod markup;
 pub mod mdx;
 pub mod pdf;
@@ -451,7 +452,7 @@ fn longest_run(s: &str, c: char) -> usize {
 }
 
 /// The built-in extension table (lower case, no dot); `[ingest.formats]` adds to it.
-pub const EXTENSIONS: [(&str, Format); 16] = [
+pub const EXTENSIONS: [(&str, Format); 17] = [
     ("md", Format::Markdown),
     ("markdown", Format::Markdown),
     ("txt", Format::Text),
@@ -468,6 +469,7 @@ pub const EXTENSIONS: [(&str, Format); 16] = [
     ("ipynb", Format::Ipynb),
     ("pdf", Format::Pdf),
     ("docx", Format::Docx),
+    ("man", Format::Man),
 ];
 
 /// Documentation files conventionally named without an extension: GNU's `README`, `NEWS`,
@@ -515,6 +517,17 @@ fn plain_text_name(path: &Path) -> bool {
     }
 }
 
+/// Whether an extension is a man page section as installed (`1`, `3`, `8`, `1p`, `3tcl`,
+/// `3ssl`, `3pm`; Tcl's `n`): a digit 1–9 or `n`, then at most five letters. A rotated
+/// `ChangeLog.1` is caught earlier, as a plain-text name; a file with such an extension
+/// that holds no roff is read as text (see `source::Document`).
+fn man_section(ext: &str) -> bool {
+    let mut chars = ext.chars();
+    matches!(chars.next(), Some('1'..='9' | 'n'))
+        && ext.len() <= 6
+        && chars.all(|c| c.is_ascii_lowercase())
+}
+
 /// Which reader a file goes through (its structure decides how it is chunked and located).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -528,6 +541,8 @@ pub enum Format {
     Ipynb,
     Pdf,
     Docx,
+    /// roff man pages (`ls.1`, `CURLOPT_URL.3`, `Tcl_Eval.3tcl`, `foo.man`).
+    Man,
 }
 
 impl Format {
@@ -568,7 +583,9 @@ impl Format {
                 }
             }
         }
-        lookup(&ext).or_else(|| plain_text_name(path).then_some(Format::Text))
+        lookup(&ext)
+            .or_else(|| plain_text_name(path).then_some(Format::Text))
+            .or_else(|| man_section(&ext).then_some(Format::Man))
     }
 
     /// Formats whose files are text a person writes (not a container like PDF or docx, and
@@ -592,6 +609,7 @@ impl Format {
             Format::Ipynb => "ipynb",
             Format::Pdf => "pdf",
             Format::Docx => "docx",
+            Format::Man => "man",
         }
     }
 

@@ -1016,3 +1016,91 @@ fn a_hit_cites_the_packed_section_the_query_names() {
         "only {packed} hits were on a chunk another entry opens"
     );
 }
+
+/// Man pages, as Debian installs them (`man3/NAME.3.gz`): read by their sections, titled by
+/// their NAME line, cited by the roff source's lines. A page that only includes another
+/// (`.so`) is counted as generated, and a `NOTES.1` that holds no roff is read as text.
+#[test]
+fn man_pages_are_read_by_their_sections() {
+    let f = Fixture::empty();
+    let page = "\
+.\\\" Copyright (C) Daniel Stenberg
+.TH CURLOPT_TIMEOUT 3 \"January 02, 2023\" \"libcurl 7.88.1\" \"curl_easy_setopt options\"
+.SH NAME
+CURLOPT_TIMEOUT \\- maximum time the transfer is allowed to complete
+.SH SYNOPSIS
+.nf
+#include <curl/curl.h>
+
+CURLcode curl_easy_setopt(CURL *handle, CURLOPT_TIMEOUT, long timeout);
+.fi
+.SH DESCRIPTION
+Pass a long as parameter containing \\fItimeout\\fP \\- the maximum time in
+seconds that you allow the libcurl transfer operation to take.
+.SH DEFAULT
+Default timeout is 0 (zero) which means it never times out during transfer.
+";
+    write_bytes(
+        f.corpus(),
+        "usr/share/man/man3/CURLOPT_TIMEOUT.3.gz",
+        &gzip(page.as_bytes()),
+    );
+    write_bytes(
+        f.corpus(),
+        "usr/share/man/man3/CURLOPT_TIMEOUT_ALIAS.3.gz",
+        &gzip(b".so man3/CURLOPT_TIMEOUT.3\n"),
+    );
+    write_files(
+        f.corpus(),
+        &[(
+            "NOTES.1",
+            "Release notes\n\n.. the porcupine release fixed quills.\n",
+        )],
+    );
+    let report = ingest_folder(
+        f.corpus(),
+        &f.index(),
+        &embedder(),
+        &IngestSettings::default(),
+        &NoProgress,
+    )
+    .expect("ingest");
+    assert_eq!(report.files_read, 2, "{:?}", report.skipped);
+    assert_eq!(
+        skip_reasons(&report),
+        [(
+            "usr/share/man/man3/CURLOPT_TIMEOUT_ALIAS.3.gz",
+            "generated".to_string()
+        )]
+    );
+    let r = search(&f.engine(), "never times out by default", Mode::Bm25, 1);
+    let hit = &r.results[0];
+    assert_eq!(hit.source.path, "usr/share/man/man3/CURLOPT_TIMEOUT.3.gz");
+    assert_eq!(
+        hit.source.title,
+        "CURLOPT_TIMEOUT - maximum time the transfer is allowed to complete"
+    );
+    assert_eq!(hit.source.heading, "DEFAULT");
+    // The page is one chunk: it cites the roff lines from NAME's heading to its last line.
+    assert_eq!((hit.source.start_line, hit.source.end_line), (3, 15));
+    assert!(
+        !hit.text.contains("\\f") && !hit.text.contains(".SH"),
+        "{}",
+        hit.text
+    );
+    // The hybrid search finds the page by its purpose, in other words.
+    let r = search(
+        &f.engine(),
+        "limit how long a transfer may take",
+        Mode::Hybrid,
+        1,
+    );
+    assert_eq!(
+        r.results[0].source.path,
+        "usr/share/man/man3/CURLOPT_TIMEOUT.3.gz"
+    );
+    // Prose with a man-page extension is text, not lost to a request it does not hold.
+    let r = search(&f.engine(), "porcupine quills", Mode::Bm25, 1);
+    assert_eq!(r.results[0].source.path, "NOTES.1");
+    assert!(r.results[0].text.contains("porcupine release"));
+}
