@@ -108,8 +108,10 @@ impl Chunk {
 /// new hygiene, new locations): an index written by another version re-chunks every
 /// document once. Version 7 added [`Chunk::sections`], and changed what some HTML pages
 /// give: XHTML's `<a id="x"/>`, the section id of a heading after a link bar, Texinfo index
-/// tables and gtk-doc line-number columns left out.
-pub const CHUNKER_VERSION: u32 = 7;
+/// tables and gtk-doc line-number columns left out. Version 8 blanks Markdown's link
+/// definitions and HTML comments before chunking, and reads man pages and more generators'
+/// HTML (rdoc, Node.js, gi-docgen, one-page Texinfo) by their structure.
+pub const CHUNKER_VERSION: u32 = 8;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

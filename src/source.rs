@@ -166,6 +166,14 @@ impl Document {
         } else {
             0
         };
+        // Link definitions and HTML comments are blanked in place (lines stay the file's).
+        let text = match format.markdown_like() {
+            true => match read::markup::blank_hidden(&text) {
+                std::borrow::Cow::Owned(blanked) => blanked,
+                std::borrow::Cow::Borrowed(_) => text,
+            },
+            false => text,
+        };
         let fm = if format.markdown_like() {
             front_matter(&text[bom..])
         } else {
@@ -444,6 +452,12 @@ pub enum Generator {
     /// gtk-doc (GLib, GTK and the GNOME libraries' API references): `NAME.devhelp2`, the
     /// book's index for the Devhelp browser, at the root.
     GtkDoc,
+    /// rdoc's darkfish theme (Ruby libraries): `js/darkfish.js` and `table_of_contents.html`.
+    Rdoc,
+    /// MkDocs: `search/search_index.json` (its built-in search) at the root.
+    MkDocs,
+    /// Node.js's API documentation: `all.html` beside `all.json` (Debian: `all.json.gz`).
+    NodeDocs,
 }
 
 impl Generator {
@@ -456,6 +470,9 @@ impl Generator {
             Generator::Doxygen => "Doxygen output",
             Generator::Texi2html => "texi2html output",
             Generator::GtkDoc => "gtk-doc output",
+            Generator::Rdoc => "rdoc output",
+            Generator::MkDocs => "MkDocs site",
+            Generator::NodeDocs => "Node.js API docs",
         }
     }
 
@@ -487,7 +504,8 @@ impl Generator {
                 ("script-dir", "a static file of the theme"),
             ],
             Generator::Doxygen => &[("search", "a page of the search index")],
-            Generator::Texi2html | Generator::GtkDoc => &[],
+            Generator::MkDocs => &[("search", "a file of the search index")],
+            Generator::Texi2html | Generator::GtkDoc | Generator::Rdoc | Generator::NodeDocs => &[],
         }
     }
 
@@ -560,6 +578,13 @@ impl Generator {
                     (top && index).then_some("a generated index page")
                 }
             }
+            Generator::Rdoc => {
+                (top && name == "table_of_contents.html").then_some("the table of contents")
+            }
+            Generator::MkDocs => (top && name == "404.html").then_some("the error page"),
+            Generator::NodeDocs => {
+                (top && name == "all.html").then_some("every page again on one page")
+            }
             // Every symbol of the library again, as links to the pages that document it.
             Generator::GtkDoc => {
                 (top && name.starts_with("api-index-")).then_some("a generated index page")
@@ -581,6 +606,10 @@ impl Generator {
     /// The generator whose output root `dir` is, from the files it always writes there.
     fn of_root(dir: &Path) -> Option<Generator> {
         let has = |name: &str| dir.join(name).is_file();
+        // MkDocs 1.4 writes an `objects.inv` too, so it is told apart first.
+        if has("search/search_index.json") {
+            return Some(Generator::MkDocs);
+        }
         if has("objects.inv") {
             return Some(Generator::Sphinx);
         }
@@ -600,6 +629,12 @@ impl Generator {
         }
         if has("doxygen.css") {
             return Some(Generator::Doxygen);
+        }
+        if has("js/darkfish.js") && has("table_of_contents.html") {
+            return Some(Generator::Rdoc);
+        }
+        if has("all.html") && (has("all.json") || has("all.json.gz")) {
+            return Some(Generator::NodeDocs);
         }
         let names: Vec<String> = std::fs::read_dir(dir)
             .ok()?
@@ -1884,6 +1919,12 @@ mod tests {
             "gettext/gettext_toc.html",
             "gettext/gettext_abt.html",
             "gtk-doc/html/glib/glib.devhelp2",
+            "ruby/html/js/darkfish.js",
+            "ruby/html/table_of_contents.html",
+            "mkdocs/html/objects.inv",
+            "mkdocs/html/search/search_index.json",
+            "node/api/all.json.gz",
+            "node/api/all.html",
         ] {
             write(marker);
         }
@@ -1908,6 +1949,10 @@ mod tests {
                 "gtk-doc/html/glib/glib-Hash-Tables.html",
                 "gtk-doc/html/glib/annotation-glossary.html",
                 "other/api-index-full.html", // no devhelp2 beside it: not gtk-doc's
+                "ruby/html/Asciidoctor/Block.html",
+                "mkdocs/html/index.html",
+                "mkdocs/html/user-guide/404.html", // only the root's error page
+                "node/api/path.html",
             ],
             &[
                 (
@@ -1990,6 +2035,21 @@ mod tests {
                     "texi2html output gettext/",
                 ),
                 ("gettext/gettext_toc.html", "table of contents", "texi2html"),
+                (
+                    "ruby/html/table_of_contents.html",
+                    "table of contents",
+                    "rdoc output ruby/html/",
+                ),
+                (
+                    "mkdocs/html/404.html",
+                    "error page",
+                    "MkDocs site mkdocs/html/",
+                ),
+                (
+                    "node/api/all.html",
+                    "every page again",
+                    "Node.js API docs node/api/",
+                ),
                 ("gettext/gettext_ovr.html", "table of contents", "texi2html"),
                 (
                     "gettext/javadoc2/index-all.html",

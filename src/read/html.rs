@@ -183,6 +183,24 @@ impl Elem {
             ..Elem::default()
         };
         e.add_attrs(attrs, false);
+        // rdoc (darkfish) heads each method's section with a `div.method-heading`, not an
+        // `<h*>`; its `div.method-detail` holds the anchor (`#method-i-content`).
+        if e.tag == Tag::Div && e.classes().any(|c| c == "method-heading") {
+            e.tag = Tag::H(4);
+        }
+        // texi2any 6 sets both a subsection and its subsubsections as `<h4>`; the class
+        // says which is which, and "3.1.2 Quoting" must stay in "3.1.2.1 Escape
+        // Character"'s trail.
+        if e.tag == Tag::H(4)
+            && e.classes().any(|c| {
+                matches!(
+                    c,
+                    "subsubsection" | "appendixsubsubsec" | "unnumberedsubsubsec"
+                )
+            })
+        {
+            e.tag = Tag::H(5);
+        }
         e
     }
 
@@ -761,6 +779,18 @@ const NOISE_TOKENS: &[&str] = &[
     "list-of-equations",
     // A site's slogan in its header (sqlite.org: "Small. Fast. Reliable.").
     "tagline",
+    // rdoc's (darkfish) method source, hidden until "click to toggle source" is clicked:
+    // read, it was two thirds of a Ruby library's chunks.
+    "method-source-code",
+    "method-click-advice",
+    // texi2any's tables of contents in a one-page manual (6.x names, then 7.x).
+    "contents_element",
+    "overview_element",
+    "shortcontents_element",
+    "element-contents",
+    "element-shortcontents",
+    // gi-docgen's "[src]" link beside each heading.
+    "srclink",
 ];
 
 const NOISE_ROLES: &[&str] = &[
@@ -958,9 +988,13 @@ impl<'n> Tree<'n> {
         let total = stats[body].text;
         type Pick = fn(&Elem) -> bool;
         let marked: [Pick; 8] = [
-            |e| e.id.as_deref() == Some("main-content"),
+            // rustdoc; Node.js's API docs.
+            |e| matches!(e.id.as_deref(), Some("main-content" | "apicontent")),
             |e| e.itemprop.as_deref() == Some("articleBody"),
-            |e| e.role.as_deref().is_some_and(|r| r.trim() == "main"),
+            |e| {
+                e.role.as_deref().is_some_and(|r| r.trim() == "main")
+                    || e.id.as_deref() == Some("main")
+            },
             |e| e.tag == Tag::Main,
             |e| e.tag == Tag::Article,
             |e| e.tag == Tag::Div && (e.has_class("body") || e.has_class("md-content")),
@@ -1064,10 +1098,12 @@ impl<'n> Tree<'n> {
             match &self.nodes[i].data {
                 Data::Text(t) => out.push(t, text_loc(&self.nodes[i])),
                 Data::Element(e) => {
-                    if i != root && is_noise(e, true) {
+                    if i != root && (is_noise(e, true) || self.is_permalink(i)) {
                         continue;
                     }
-                    if !matches!(e.tag, Tag::Inline | Tag::A | Tag::Span) {
+                    // gi-docgen separates "Json", "Array" and "hash" with an empty
+                    // `span.sep` its style sheet fills in.
+                    if !matches!(e.tag, Tag::Inline | Tag::A | Tag::Span) || e.has_class("sep") {
                         out.space();
                     }
                 }
@@ -1157,13 +1193,40 @@ impl<'n> Tree<'n> {
         None
     }
 
-    /// The anchor a link to this heading would use: its own id, the id of the section it
-    /// opens (Sphinx), an empty `<a id/name>` just before it (Doxygen, Javadoc), an id or
-    /// name inside it, or the `#fragment` of its permalink.
+    /// The anchor a link to this heading would use: its own id, an id or name inside it (a
+    /// permalink such as Node's `<a class="mark" id="path">#</a>`), the id of the section it
+    /// opens (Sphinx, texi2any), an empty `<a id/name>` just before it (Doxygen, Javadoc),
+    /// or the `#fragment` of its permalink.
     fn heading_anchor(&self, h: usize) -> Option<String> {
         let e = self.elem(h)?;
         if let Some(id) = nonempty(e.id.as_deref()) {
             return Some(id.to_string());
+        }
+        let mut inner: Option<String> = None;
+        let mut link: Option<String> = None;
+        self.walk(
+            h,
+            |i| self.elem(i).is_some_and(|e| is_noise(e, true)),
+            |i| {
+                if let Some(ie) = self.elem(i) {
+                    if i != h && inner.is_none() && !ie.hidden {
+                        inner = nonempty(ie.id.as_deref())
+                            .or(nonempty(ie.name.as_deref()).filter(|_| ie.tag == Tag::A))
+                            .map(str::to_string);
+                    }
+                    if ie.tag == Tag::A && link.is_none() {
+                        link = ie
+                            .href
+                            .as_deref()
+                            .and_then(|href| href.strip_prefix('#'))
+                            .filter(|f| !f.is_empty())
+                            .map(str::to_string);
+                    }
+                }
+            },
+        );
+        if inner.is_some() {
+            return inner;
         }
         let parent = self.nodes[h].parent;
         if let Some(p) = self.elem(parent) {
@@ -1173,7 +1236,8 @@ impl<'n> Tree<'n> {
                     self.elem(c).is_some_and(|ce| {
                         !(is_noise(ce, true)
                             || self.is_empty_anchor(c)
-                            || ce.tag == Tag::Table && self.is_link_bar(c))
+                            || ce.tag == Tag::Table && self.is_link_bar(c)
+                            || self.is_nav_header(c))
                     })
                 });
                 if first == Some(h) && !matches!(p.tag, Tag::Body) {
@@ -1190,6 +1254,7 @@ impl<'n> Tree<'n> {
                         return Some(a.to_string());
                     }
                 }
+                Data::Element(_) if self.is_nav_header(prev) => {}
                 Data::Element(_) => {
                     if let Some(a) = self.trailing_anchor(prev) {
                         return Some(a);
@@ -1200,30 +1265,63 @@ impl<'n> Tree<'n> {
             }
             prev = self.nodes[prev].prev;
         }
-        let mut inner: Option<String> = None;
-        let mut link: Option<String> = None;
-        self.walk(
-            h,
-            |i| self.elem(i).is_some_and(|e| is_noise(e, true)),
-            |i| {
-                if let Some(ie) = self.elem(i) {
-                    if i != h && inner.is_none() {
-                        inner = nonempty(ie.id.as_deref())
-                            .or(nonempty(ie.name.as_deref()).filter(|_| ie.tag == Tag::A))
-                            .map(str::to_string);
-                    }
-                    if ie.tag == Tag::A && link.is_none() {
-                        link = ie
-                            .href
-                            .as_deref()
-                            .and_then(|href| href.strip_prefix('#'))
-                            .filter(|f| !f.is_empty())
-                            .map(str::to_string);
+        link
+    }
+
+    /// A link to its own place drawn as a sign (`<a href="#path">#</a>`, `¶`, `§`): a
+    /// heading's permalink, whatever its class. "Path#" is not the heading's text.
+    fn is_permalink(&self, i: usize) -> bool {
+        let Some(e) = self.elem(i) else {
+            return false;
+        };
+        if e.tag != Tag::A || !e.href.as_deref().is_some_and(|h| h.starts_with('#')) {
+            return false;
+        }
+        let mut text = String::new();
+        for c in self.children(i) {
+            match &self.nodes[c].data {
+                Data::Text(t) => text.push_str(t),
+                _ => return false,
+            }
+        }
+        matches!(text.trim(), "#" | "¶" | "§" | "🔗" | "⚓")
+    }
+
+    /// A page or section header that is a bar of navigation links, not a title: Node's
+    /// `<header>` (site name and a version picker), texi2any 6's `div.header` ("Next: …,
+    /// Previous: …, Up: … [Contents][Index]"). Doxygen's `div.header` holds the page title
+    /// as text and stays.
+    fn is_nav_header(&self, i: usize) -> bool {
+        let Some(e) = self.elem(i) else {
+            return false;
+        };
+        if !(e.tag == Tag::Header || e.tag == Tag::Div && e.classes().any(|c| c == "header")) {
+            return false;
+        }
+        let (mut text, mut linked) = (0usize, 0usize);
+        let mut stack = vec![(i, false)];
+        while let Some((n, in_link)) = stack.pop() {
+            match &self.nodes[n].data {
+                Data::Text(t) => {
+                    let k = t.chars().filter(|c| c.is_alphanumeric()).count();
+                    text += k;
+                    if in_link {
+                        linked += k;
                     }
                 }
-            },
-        );
-        inner.or(link)
+                Data::Element(ce) => {
+                    let in_link = in_link || ce.tag == Tag::A;
+                    for c in self.children(n) {
+                        stack.push((c, in_link));
+                    }
+                }
+                _ => {}
+            }
+            if stack.len() > 10_000 {
+                return false;
+            }
+        }
+        text > 0 && linked * 2 >= text
     }
 
     /// The id or name of an empty `<a>` that ends element `i` (looking through its last
@@ -1453,7 +1551,7 @@ impl<'n> Tree<'n> {
                 }
                 Data::Other => continue,
             };
-            if i != root && is_noise(e, in_section) {
+            if i != root && (is_noise(e, in_section) || self.is_nav_header(i)) {
                 continue;
             }
             match e.tag {
@@ -1705,6 +1803,130 @@ impl<'b> Blocks<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_api_pages_lose_their_site_header_and_permalink_signs() {
+        // Node.js 18's API docs (Debian's nodejs-doc `api/path.html`), shortened.
+        let page = "<html><head><title>Path | Node.js v18.20.4 Documentation</title></head><body>\n\
+            <div id=\"content\" class=\"clearfix\">\n<div id=\"column2\" class=\"interior\">\n\
+            <div id=\"intro\" class=\"interior\"><a href=\"index.html\">Node.js</a></div>\n\
+            <ul><li><a href=\"assert.html\">Assertion testing</a></li><li><a href=\"buffer.html\">Buffer</a></li></ul></div>\n\
+            <div id=\"column1\" data-id=\"path\" class=\"interior\">\n\
+            <header class=\"header\"><div class=\"header-container\"><h1>Node.js v18.20.4 documentation</h1></div>\n\
+            <ul><li><a href=\"https://nodejs.org/docs/latest-v17.x/api/path.html\">17.x</a></li>\n\
+            <li><a href=\"https://nodejs.org/docs/latest-v16.x/api/path.html\">16.x LTS</a></li></ul></header>\n\
+            <div id=\"apicontent\">\n\
+            <h2>Path<span><a class=\"mark\" href=\"#path\" id=\"path\">#</a></span><a aria-hidden=\"true\" class=\"legacy\" id=\"path_path\"></a></h2>\n\
+            <p>The <code>node:path</code> module provides utilities for working with file and directory paths.</p>\n\
+            <section><h3><code>path.basename(path[, suffix])</code><span><a class=\"mark\" href=\"#pathbasenamepath-suffix\" id=\"pathbasenamepath-suffix\">#</a></span></h3>\n\
+            <p>The <code>path.basename()</code> method returns the last portion of a path.</p></section>\n\
+            </div></div></div></body></html>";
+        let p = read_ok(page);
+        assert_eq!(
+            headings(&p),
+            [
+                (2, "Path".to_string(), Some("path".to_string())),
+                (
+                    3,
+                    "path.basename(path[, suffix])".to_string(),
+                    Some("pathbasenamepath-suffix".to_string())
+                )
+            ]
+        );
+        let text = all_text(&p);
+        assert!(
+            !text.contains("17.x") && !text.contains("documentation") && !text.contains("Node.js"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn rdoc_methods_are_sections_without_their_hidden_source() {
+        // rdoc's darkfish theme (Debian's asciidoctor-doc `Asciidoctor/Block.html`).
+        let page = "<html><body><main role=\"main\" aria-labelledby=\"class-Asciidoctor::Block\">\n\
+            <h1 id=\"class-Asciidoctor::Block\" class=\"class\">class Asciidoctor::Block</h1>\n\
+            <section id=\"public-class-5Buntitled-5D-method-details\" class=\"method-section\">\n\
+            <header><h3>Public Class Methods</h3></header>\n\
+            <div id=\"method-c-new\" class=\"method-detail \">\n\
+            <div class=\"method-heading\"><span class=\"method-name\">new</span><span class=\"method-args\">(parent, context, opts = {})</span>\n\
+            <span class=\"method-click-advice\">click to toggle source</span></div>\n\
+            <div class=\"method-description\"><p>Public: Initialize an Asciidoctor::Block object.</p>\n\
+            <div class=\"method-source-code\" id=\"new-source\"><pre># File lib/asciidoctor/block.rb, line 50\ndef initialize parent, context, opts = {}</pre></div>\n\
+            </div></div></section></main></body></html>";
+        let p = read_ok(page);
+        assert_eq!(
+            headings(&p)[2],
+            (
+                4,
+                "new(parent, context, opts = {})".to_string(),
+                Some("method-c-new".to_string())
+            )
+        );
+        let text = all_text(&p);
+        assert!(text.contains("Initialize an Asciidoctor::Block object."));
+        assert!(
+            !text.contains("def initialize") && !text.contains("toggle source"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_one_page_texinfo_manual_loses_its_navigation_and_contents() {
+        // texi2any 6.8, one page (Debian's bash-doc `bashref.html`), shortened.
+        let page = "<html><body>\n<h1 class=\"settitle\">Bash Reference Manual</h1>\n\
+            <div class=\"Contents_element\" id=\"SEC_Contents\">\n<h2 class=\"contents-heading\">Table of Contents</h2>\n\
+            <div class=\"contents\"><ul class=\"no-bullet\"><li><a id=\"toc-Quoting-1\" href=\"#Quoting\">3.1.2 Quoting</a></li></ul></div></div>\n\
+            <div class=\"subsection\" id=\"Quoting\">\n\
+            <div class=\"header\"><p>Next: <a href=\"#Comments\">Comments</a>, Previous: <a href=\"#Shell-Operation\">Shell Operation</a>, Up: <a href=\"#Shell-Syntax\">Shell Syntax</a> &nbsp; [<a href=\"#SEC_Contents\">Contents</a>][<a href=\"#Indexes\">Index</a>]</p></div>\n\
+            <h4 class=\"subsection\">3.1.2 Quoting</h4>\n<p>Quoting is used to remove the special meaning of certain characters or words to the shell.</p>\n\
+            <div class=\"subsubsection\" id=\"Escape-Character\">\n\
+            <div class=\"header\"><p>Next: <a href=\"#Single-Quotes\">Single Quotes</a>, Up: <a href=\"#Quoting\">Quoting</a> &nbsp; [<a href=\"#SEC_Contents\">Contents</a>]</p></div>\n\
+            <h4 class=\"subsubsection\">3.1.2.1 Escape Character</h4>\n<p>A non-quoted backslash is the Bash escape character.</p></div></div>\n\
+            <span id=\"Creating-Internationalized-Scripts\"></span><div class=\"header\"><p>Previous: <a href=\"#Locale-Translation\">Locale-Specific Translation</a>, Up: <a href=\"#Locale-Translation\">Locale Translation</a></p></div>\n\
+            <h4 class=\"node-heading\">Creating Internationalized Scripts</h4>\n<p>Once you've marked the strings in your script that you want to translate using $\"...\", you create a gettext template file.</p>\n\
+            </body></html>";
+        let p = read_ok(page);
+        assert_eq!(
+            headings(&p),
+            [
+                (1, "Bash Reference Manual".to_string(), None),
+                (4, "3.1.2 Quoting".to_string(), Some("Quoting".to_string())),
+                (
+                    5,
+                    "3.1.2.1 Escape Character".to_string(),
+                    Some("Escape-Character".to_string())
+                ),
+                (
+                    4,
+                    "Creating Internationalized Scripts".to_string(),
+                    Some("Creating-Internationalized-Scripts".to_string())
+                ),
+            ]
+        );
+        let text = all_text(&p);
+        assert!(
+            !text.contains("Next:")
+                && !text.contains("Previous:")
+                && !text.contains("Table of Contents"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn gi_docgen_pages_keep_their_title_heading() {
+        // gi-docgen (Debian's libjson-glib-doc `method.Array.hash.html`), shortened.
+        let page = "<html><body><nav class=\"sidebar\"><h3><a href=\"index.html\">Json</a></h3></nav>\n\
+            <section id=\"main\" class=\"content\">\n<header><h3>Method</h3>\n\
+            <h1><a href=\"index.html\">Json</a><span class=\"sep\"></span><a href=\"struct.Array.html\">Array</a><span class=\"sep\"></span>hash</h1></header>\n\
+            <section><div class=\"docblock\">\n<h4 id=\"description\" style=\"display:inline\">Description</h4>\n\
+            <a class=\"srclink\" title=\"go to source location\" href=\"https://gitlab.gnome.org/x.c#L749\">[src]</a>\n\
+            <p>Calculates a hash value for the given key. The hash is calculated over the array and all its elements, recursively.</p></div></section>\n\
+            </section></body></html>";
+        let p = read_ok(page);
+        let h = headings(&p);
+        assert_eq!(h[1], (1, "Json Array hash".to_string(), None));
+        assert!(!all_text(&p).contains("[src]"), "{}", all_text(&p));
+    }
 
     #[test]
     fn texinfo_redirects_index_tables_and_line_number_columns_are_not_content() {

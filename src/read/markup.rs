@@ -47,6 +47,91 @@ pub fn clean_for_index(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Markdown with what is never shown blanked out: link reference definitions
+/// (`[label]: https://…`) and HTML comments outside fenced code. Every blanked byte becomes a
+/// space and newlines stay, so lines and byte offsets still match the file; the splitter
+/// then never cuts a chunk out of them. Node.js's API pages end in hundreds of definitions
+/// and open each section with a `<!-- YAML … -->` comment: kept, they made chunks of nothing
+/// but URLs that the page's title alone ranked.
+pub fn blank_hidden(text: &str) -> Cow<'_, str> {
+    if !text.contains("]:") && !text.contains("<!--") {
+        return Cow::Borrowed(text);
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    let blank = |bytes: &mut [u8], from: usize, to: usize| {
+        for b in &mut bytes[from..to] {
+            if *b != b'\n' {
+                *b = b' ';
+            }
+        }
+    };
+    let mut fence: Option<(char, usize)> = None;
+    let mut comment_from: Option<usize> = None;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let start = at;
+        at += line.len();
+        let trimmed = line.trim_start();
+        if let Some((c, n)) = fence {
+            if trimmed.chars().take_while(|&x| x == c).count() >= n
+                && trimmed.trim_start_matches(c).trim().is_empty()
+            {
+                fence = None;
+            }
+            continue;
+        }
+        let mut i = 0;
+        if let Some(from) = comment_from {
+            match line.find("-->") {
+                Some(j) => {
+                    blank(&mut bytes, from, start + j + 3);
+                    comment_from = None;
+                    i = j + 3;
+                }
+                None => continue,
+            }
+        } else {
+            let ticks = trimmed.chars().take_while(|&x| x == '`').count();
+            let tildes = trimmed.chars().take_while(|&x| x == '~').count();
+            if ticks >= 3 || tildes >= 3 {
+                fence = Some(if ticks >= 3 {
+                    ('`', ticks)
+                } else {
+                    ('~', tildes)
+                });
+                continue;
+            }
+            if is_link_definition(trimmed) {
+                blank(&mut bytes, start, at);
+                continue;
+            }
+        }
+        while let Some(j) = line[i..].find("<!--") {
+            let open = i + j;
+            match line[open + 4..].find("-->") {
+                Some(k) => {
+                    let close = open + 4 + k + 3;
+                    blank(&mut bytes, start + open, start + close);
+                    i = close;
+                }
+                None => {
+                    comment_from = Some(start + open);
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(from) = comment_from {
+        // A comment never closed hides the rest of the file, as a browser would.
+        blank(&mut bytes, from, text.len());
+    }
+    // Only ASCII delimiters bound the blanked ranges, so the bytes stay UTF-8.
+    match String::from_utf8(bytes) {
+        Ok(s) => Cow::Owned(s),
+        Err(_) => Cow::Borrowed(text),
+    }
+}
+
 /// `[label]: https://…` lines define reference links; they are not prose.
 fn is_link_definition(line: &str) -> bool {
     let Some(rest) = line.strip_prefix('[') else {
@@ -199,6 +284,30 @@ mod tests {
         assert!(clean.contains("a < b and c > d"), "{clean}");
         assert!(!clean.contains("example.com"), "{clean}");
         assert!(clean.contains("<div>{{< kept >}}</div>"), "{clean}");
+    }
+
+    #[test]
+    fn hidden_markdown_is_blanked_in_place() {
+        // Node.js 18's `events.md`, shortened: a YAML comment and the closing definitions.
+        let md = "## `emitter.off(eventName, listener)`\n\n<!-- YAML\nadded: v10.0.0\n-->\n\n\
+                  Alias for [`emitter.removeListener()`][]. ü\n\n```md\n[kept]: in code\n<!-- kept -->\n```\n\n\
+                  [`emitter.removeListener()`]: #emitterremovelistenereventname-listener\n\
+                  [é]: https://example.com <!-- x -->\n<!-- never closed\nhidden";
+        let b = blank_hidden(md);
+        assert_eq!(b.len(), md.len());
+        assert_eq!(b.lines().count(), md.lines().count());
+        assert!(!b.contains("YAML") && !b.contains("added"), "{b}");
+        assert!(
+            !b.contains("#emitterremovelistener") && !b.contains("example.com"),
+            "{b}"
+        );
+        assert!(!b.contains("hidden"), "{b}");
+        assert!(
+            b.contains("Alias for [`emitter.removeListener()`][]. ü"),
+            "{b}"
+        );
+        assert!(b.contains("[kept]: in code\n<!-- kept -->"), "{b}");
+        assert!(matches!(blank_hidden("plain [a](b)"), Cow::Borrowed(_)));
     }
 
     #[test]
