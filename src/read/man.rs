@@ -923,6 +923,42 @@ fn is_mdoc_macro(w: &str) -> bool {
     CALLABLE.contains(&w) || MORE.contains(&w)
 }
 
+/// An mdoc enclosure: `line` encloses the rest of its line (`Op Fl v` is `[-v]`), `open`
+/// … `close` a span of words, in `left` and `right`.
+struct Enclosure {
+    line: &'static str,
+    open: &'static str,
+    close: &'static str,
+    left: &'static str,
+    right: &'static str,
+}
+
+const fn enclosure(
+    line: &'static str,
+    open: &'static str,
+    close: &'static str,
+    left: &'static str,
+    right: &'static str,
+) -> Enclosure {
+    Enclosure {
+        line,
+        open,
+        close,
+        left,
+        right,
+    }
+}
+
+/// Options, double and single quotes (`Ql` quotes a literal as `Sq` does), parentheses,
+/// angle brackets.
+const ENCLOSURES: [Enclosure; 5] = [
+    enclosure("Op", "Oo", "Oc", "[", "]"),
+    enclosure("Dq", "Do", "Dc", "“", "”"),
+    enclosure("Sq", "So", "Sc", "‘", "’"),
+    enclosure("Pq", "Po", "Pc", "(", ")"),
+    enclosure("Aq", "Ao", "Ac", "<", ">"),
+];
+
 /// An mdoc line's text: macro names dropped, `Fl x` read as `-x`, `Xr ls 1` as `ls(1)`,
 /// `Ns` joining its neighbours, `Op`/`Oo … Oc` bracketed, quoting macros quoting.
 fn mdoc_inline(args: &str, r: &Reader) -> String {
@@ -943,6 +979,19 @@ fn mdoc_inline(args: &str, r: &Reader) -> String {
     while i < words.len() {
         let w = words[i].as_str();
         i += 1;
+        let one_line = |e: &&Enclosure| e.line == w || w == "Ql" && e.line == "Sq";
+        if let Some(e) = ENCLOSURES.iter().find(|e| one_line(e) || e.open == w) {
+            push(&mut out, e.left, &mut no_space);
+            no_space = true;
+            if e.open != w {
+                closers.push(e.right);
+            }
+            continue;
+        }
+        if let Some(e) = ENCLOSURES.iter().find(|e| e.close == w) {
+            out.push_str(e.right);
+            continue;
+        }
         match w {
             "Ns" => no_space = true,
             "Fl" => {
@@ -978,46 +1027,6 @@ fn mdoc_inline(args: &str, r: &Reader) -> String {
                     }
                 }
             }
-            "Op" | "Oo" => {
-                push(&mut out, "[", &mut no_space);
-                no_space = true;
-                if w == "Op" {
-                    closers.push("]");
-                }
-            }
-            "Oc" => out.push(']'),
-            "Dq" | "Do" => {
-                push(&mut out, "“", &mut no_space);
-                no_space = true;
-                if w == "Dq" {
-                    closers.push("”");
-                }
-            }
-            "Dc" => out.push('”'),
-            "Sq" | "Ql" | "So" => {
-                push(&mut out, "‘", &mut no_space);
-                no_space = true;
-                if w != "So" {
-                    closers.push("’");
-                }
-            }
-            "Sc" => out.push('’'),
-            "Pq" | "Po" => {
-                push(&mut out, "(", &mut no_space);
-                no_space = true;
-                if w == "Pq" {
-                    closers.push(")");
-                }
-            }
-            "Pc" => out.push(')'),
-            "Aq" | "Ao" => {
-                push(&mut out, "<", &mut no_space);
-                no_space = true;
-                if w == "Aq" {
-                    closers.push(">");
-                }
-            }
-            "Ac" => out.push('>'),
             "Ux" | "Bx" | "Ox" | "Nx" | "Fx" | "Dx" | "Bsx" | "At" => {
                 let name = match w {
                     "Ux" => "UNIX",

@@ -65,6 +65,7 @@ pub fn read(bytes: &[u8], budget: &Budget) -> Result<Parsed, ReadError> {
     if pages.is_empty() {
         return Err(ReadError::parse("no pages"));
     }
+    expand_quote_operators(&mut doc, &pages, budget)?;
 
     let extracted = extract_pages(&doc, &pages, budget)?;
     let mut pages_text: Vec<PageText> = Vec::with_capacity(extracted.len());
@@ -393,6 +394,155 @@ fn check_inflated_sizes(doc: &Document, budget: &Budget) -> Result<(), ReadError
         )),
         None => Ok(()),
     }
+}
+
+/// Rewrites the text-showing operators `'` and `"` into `T*`, `Tw`, `Tc` and `Tj`, which
+/// mean the same (ISO 32000 §9.4.3): `pdf-extract` has no case for the two and silently
+/// drops what they draw, and groff (through Ghostscript) sets most lines with them.
+///
+/// Each page content stream and Form XObject is rewritten in place, once however many pages
+/// share it, and only when it holds such an operator (a byte scan rules out the rest before
+/// any parsing). A stream that does not parse whole on its own (an operation split across
+/// a page's streams) is left as it was, as is everything past the output cap: their quoted
+/// text stays lost, as before, rather than the page's meaning changing.
+fn expand_quote_operators(
+    doc: &mut Document,
+    pages: &[(u32, ObjectId)],
+    budget: &Budget,
+) -> Result<(), ReadError> {
+    let mut ids: HashSet<ObjectId> = catch_unwind(AssertUnwindSafe(|| {
+        pages
+            .iter()
+            .flat_map(|&(_, page)| doc.get_page_contents(page))
+            .collect()
+    }))
+    .unwrap_or_default();
+    ids.extend(doc.objects.iter().filter_map(|(&id, obj)| {
+        match obj {
+            Object::Stream(s)
+                if s.dict
+                    .get(b"Subtype")
+                    .and_then(Object::as_name)
+                    .is_ok_and(|n| n == b"Form") =>
+            {
+                Some(id)
+            }
+            _ => None,
+        }
+    }));
+    let ids: Vec<ObjectId> = ids.into_iter().collect();
+    let written = AtomicUsize::new(0);
+    let rewritten: Vec<Option<(ObjectId, Vec<u8>)>> = ids
+        .par_iter()
+        .map(|&id| {
+            budget.check()?;
+            let Some(Object::Stream(stream)) = doc.objects.get(&id) else {
+                return Ok(None);
+            };
+            let Some(content) = catch_unwind(AssertUnwindSafe(|| expand_quotes(stream)))
+                .ok()
+                .flatten()
+            else {
+                return Ok(None);
+            };
+            let total = written.fetch_add(content.len(), Ordering::Relaxed) + content.len();
+            Ok((total <= budget.max_output_bytes).then_some((id, content)))
+        })
+        .collect::<Result<_, ReadError>>()?;
+    for (id, content) in rewritten.into_iter().flatten() {
+        if let Some(Object::Stream(stream)) = doc.objects.get_mut(&id) {
+            stream.set_plain_content(content);
+        }
+    }
+    budget.check()
+}
+
+/// The stream's content with `'` and `"` spelled out, or `None` when there is nothing to
+/// rewrite or it cannot be done faithfully.
+fn expand_quotes(stream: &lopdf::Stream) -> Option<Vec<u8>> {
+    use lopdf::content::{Content, Operation};
+    let data = stream.decompressed_content().ok()?;
+    if !may_hold_quote_operator(&data) {
+        return None;
+    }
+    let content = Content::decode_strict(&data).ok()?;
+    let mut found = false;
+    let numeric = |o: &Object| matches!(o, Object::Integer(_) | Object::Real(_));
+    let mut ops = Vec::with_capacity(content.operations.len() + 64);
+    for op in content.operations {
+        match (op.operator.as_str(), op.operands.as_slice()) {
+            ("'", [Object::String(..)]) => {
+                found = true;
+                ops.push(Operation::new("T*", vec![]));
+                ops.push(Operation::new("Tj", op.operands));
+            }
+            ("\"", [aw, ac, Object::String(..)]) if numeric(aw) && numeric(ac) => {
+                found = true;
+                let mut operands = op.operands;
+                let string = operands.pop();
+                let ac = operands.pop();
+                ops.push(Operation::new("Tw", operands));
+                ops.push(Operation::new("Tc", ac.into_iter().collect()));
+                ops.push(Operation::new("T*", vec![]));
+                ops.push(Operation::new("Tj", string.into_iter().collect()));
+            }
+            // lopdf cannot write an inline image back, and no text is lost without it.
+            ("BI", _) => {}
+            _ => ops.push(op),
+        }
+    }
+    if !found {
+        return None;
+    }
+    Content { operations: ops }.encode().ok()
+}
+
+/// Whether a content stream may use `'` or `"` as an operator: either byte outside strings
+/// and comments. Inline image data can hold anything, so a stream with one is not ruled out.
+fn may_hold_quote_operator(data: &[u8]) -> bool {
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'\'' | b'"' => return true,
+            b'(' => {
+                let mut depth = 0usize;
+                while i < data.len() {
+                    match data[i] {
+                        b'\\' => i += 1,
+                        b'(' => depth += 1,
+                        b')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b'<' if data.get(i + 1) == Some(&b'<') => i += 1,
+            b'<' => {
+                while i < data.len() && data[i] != b'>' {
+                    i += 1;
+                }
+            }
+            b'%' => {
+                while i < data.len() && data[i] != b'\n' && data[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'B' if data.get(i + 1) == Some(&b'I')
+                && (i == 0 || data[i - 1].is_ascii_whitespace())
+                && data.get(i + 2).is_none_or(u8::is_ascii_whitespace) =>
+            {
+                return true;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 fn has_encrypt_entry(bytes: &[u8]) -> bool {
@@ -1775,6 +1925,75 @@ mod tests {
         let err = read(&bytes, &Budget::unlimited()).unwrap_err();
         assert_eq!(err.reason, SkipReason::ParseError);
         assert!(err.detail.contains("encrypted"), "{err}");
+    }
+
+    #[test]
+    fn quote_operators_draw_their_lines() {
+        let mut doc = Document::load_mem(&build(&[vec![]], &[], None)).unwrap();
+        let page_id = doc.get_pages()[&1];
+        let form_id = doc.add_object(Stream::new(
+            dictionary! { "Type" => "XObject", "Subtype" => "Form" },
+            b"BT /F1 11 Tf 14 TL 72 500 Td (A form's first line)Tj (and its second.)' ET".to_vec(),
+        ));
+        let content = b"BT /F1 11 Tf 14 TL 72 700 Td (Shown with Tj, then)Tj\n\
+            (a quote's line,)'\n\
+            2 0.5 (a double quote's line)\"\n\
+            ((quoted \\) too))' ET /Fm Do";
+        let content_id = doc.add_object(Stream::new(dictionary! {}, content.to_vec()));
+        let page = doc.get_dictionary_mut(page_id).unwrap();
+        page.set("Contents", content_id);
+        let resources = page.get(b"Resources").unwrap().as_reference().unwrap();
+        doc.get_dictionary_mut(resources)
+            .unwrap()
+            .set("XObject", dictionary! { "Fm" => form_id });
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+
+        let mut doc = Document::load_mem(&bytes).unwrap();
+        let pages: Vec<(u32, ObjectId)> = doc.get_pages().into_iter().collect();
+        expand_quote_operators(&mut doc, &pages, &Budget::unlimited()).unwrap();
+        let page = extract_page(&doc, 1, page_id).unwrap();
+        let lines: Vec<&str> = page.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            lines,
+            [
+                "Shown with Tj, then",
+                "a quote's line,",
+                "a double quote's line",
+                "(quoted ) too)",
+                "A form's first line",
+                "and its second.",
+            ]
+        );
+        let ys: Vec<f32> = page.lines.iter().map(|l| l.y).collect();
+        assert_eq!(ys[..4], [142.0, 156.0, 170.0, 184.0]);
+
+        let parsed = read(&bytes, &Budget::unlimited()).unwrap();
+        let all: Vec<String> = texts(&parsed).into_iter().map(|(t, _)| t).collect();
+        assert!(
+            all.join(" ")
+                .contains("a double quote's line (quoted ) too)"),
+            "{all:?}"
+        );
+        // A stream without the operators is left as it was.
+        let plain = build(&[vec![(72.0, 700.0, 11.0, "Don't rewrite me")]], &[], None);
+        let mut doc = Document::load_mem(&plain).unwrap();
+        let before = doc.objects.clone();
+        let pages: Vec<(u32, ObjectId)> = doc.get_pages().into_iter().collect();
+        expand_quote_operators(&mut doc, &pages, &Budget::unlimited()).unwrap();
+        assert_eq!(format!("{:?}", doc.objects), format!("{before:?}"));
+    }
+
+    #[test]
+    fn quote_operator_scan() {
+        assert!(may_hold_quote_operator(b"(a)'"));
+        assert!(may_hold_quote_operator(b"1 2 (a)\""));
+        assert!(!may_hold_quote_operator(
+            b"(don't \\) say \"no\")Tj <27> Tj % it's\n"
+        ));
+        assert!(may_hold_quote_operator(b"(x)Tj % it's\n(y)'"));
+        assert!(may_hold_quote_operator(b"q BI /W 1 /H 1 ID (' EI Q"));
+        assert!(!may_hold_quote_operator(b"<< /BIG 1 >> BDC (BI) Tj EMC"));
     }
 
     #[test]
