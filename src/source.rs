@@ -100,59 +100,36 @@ impl Document {
         budget: &Budget,
     ) -> std::result::Result<Document, ReadError> {
         let hash = content_hash(title.as_deref(), text.as_bytes());
-        match format {
-            Format::Markdown | Format::Text => Ok(Document::plain(path, text, format, title)),
+        type Reader = fn(&str, &Budget) -> std::result::Result<read::Parsed, ReadError>;
+        let reader: Reader = match format {
+            Format::Markdown | Format::Text => {
+                return Ok(Document::plain(path, text, format, title));
+            }
             Format::Mdx => {
                 let mut d = Document::plain(path, read::mdx::clean(&text), format, title);
                 d.hash = hash;
-                Ok(d)
+                return Ok(d);
             }
-            Format::Html => Ok(Document::converted(
-                path,
-                hash,
-                format,
-                title,
-                read::html::read(&text, budget)?,
-            )),
-            Format::Rst => Ok(Document::converted(
-                path,
-                hash,
-                format,
-                title,
-                read::rst::read(&text, budget)?,
-            )),
-            Format::Asciidoc => Ok(Document::converted(
-                path,
-                hash,
-                format,
-                title,
-                read::asciidoc::read(&text, budget)?,
-            )),
-            Format::Ipynb => Ok(Document::converted(
-                path,
-                hash,
-                format,
-                title,
-                read::ipynb::read(&text, budget)?,
-            )),
             // A `NOTES.1` that holds no roff is prose: read it as text.
             Format::Man if !read::man::looks_like_roff(&text) => {
                 let mut d = Document::plain(path, text, Format::Text, title);
                 d.hash = hash;
-                Ok(d)
+                return Ok(d);
             }
-            Format::Man => Ok(Document::converted(
-                path,
-                hash,
-                format,
-                title,
-                read::man::read(&text, budget)?,
-            )),
-            Format::Pdf | Format::Docx => Err(ReadError::parse(format!(
-                "{} documents are binary; ingest the file from a folder instead",
-                format.name()
-            ))),
-        }
+            Format::Html => read::html::read,
+            Format::Rst => read::rst::read,
+            Format::Asciidoc => read::asciidoc::read,
+            Format::Ipynb => read::ipynb::read,
+            Format::Man => read::man::read,
+            Format::Pdf | Format::Docx => {
+                return Err(ReadError::parse(format!(
+                    "{} documents are binary; ingest the file from a folder instead",
+                    format.name()
+                )));
+            }
+        };
+        let parsed = reader(&text, budget)?;
+        Ok(Document::converted(path, hash, format, title, parsed))
     }
 
     /// A document chunked as it is (Markdown, MDX after cleaning, plain text).
