@@ -615,7 +615,8 @@ fn redirect_target(text: &str) -> Option<String> {
 /// nesting.
 fn parse(text: &str, budget: &Budget) -> Result<Vec<Node>, ReadError> {
     budget.check()?;
-    let text = &*close_empty_xml_tags(text);
+    let text = blank_man2html_chrome(text);
+    let text = &*close_empty_xml_tags(&text);
     let mut parser = parse_document(Sink::new(), ParseOpts::default());
     let mut start = 0;
     while start < text.len() {
@@ -646,6 +647,56 @@ const VOID: &[&str] = &[
 /// open around the heading after it and the heading's own `id` is lost to the anchor before
 /// it. In a page that declares the XHTML namespace, such a tag becomes `<a id="x"></a>`.
 /// Only characters other than newlines are added, so every line keeps its number.
+/// A page written by a CGI script and saved as is starts with its HTTP header
+/// (`Content-type: text/html`), which a parser reads as the page's first words; man2html
+/// (Debian's bash-doc `bash.html`) also adds "Index" and "Return to Main Contents" links on
+/// top and, below the page, an index of its sections as links and a "This document was
+/// created by man2html" trailer. All are blanked in place (spaces for their bytes, newlines
+/// kept), so lines still match the file.
+fn blank_man2html_chrome(text: &str) -> Cow<'_, str> {
+    let header = text
+        .get(..14)
+        .is_some_and(|h| h.eq_ignore_ascii_case("content-type: "));
+    let man2html = text.contains("HREF=\"/cgi-bin/man/man2html\"");
+    if !header && !man2html {
+        return Cow::Borrowed(text);
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    let blank = |bytes: &mut [u8], from: usize, to: usize| {
+        for b in &mut bytes[from..to] {
+            if *b != b'\n' {
+                *b = b' ';
+            }
+        }
+    };
+    if header {
+        // The header ends at its first blank line.
+        let end = text.find("\n\n").or_else(|| text.find("\r\n\r\n"));
+        if let Some(end) = end.filter(|&e| !text[..e].contains('<')) {
+            blank(&mut bytes, 0, end);
+        }
+    }
+    if man2html {
+        for link in [
+            "<A HREF=\"#index\">Index</A>",
+            "<A HREF=\"/cgi-bin/man/man2html\">Return to Main Contents</A>",
+        ] {
+            if let Some(at) = text.find(link) {
+                blank(&mut bytes, at, at + link.len());
+            }
+        }
+        if let Some(at) = text.rfind("<A NAME=\"index\">") {
+            let end = text[at..].find("</BODY>").map_or(text.len(), |e| at + e);
+            blank(&mut bytes, at, end);
+        }
+    }
+    // Only ASCII runs were blanked, so the bytes stay UTF-8.
+    match String::from_utf8(bytes) {
+        Ok(s) => Cow::Owned(s),
+        Err(_) => Cow::Borrowed(text),
+    }
+}
+
 fn close_empty_xml_tags(text: &str) -> Cow<'_, str> {
     let head = &text.as_bytes()[..text.len().min(4096)];
     if !head
@@ -1803,6 +1854,43 @@ impl<'b> Blocks<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn man2html_pages_lose_their_cgi_header_links_and_index() {
+        // man2html, as saved in Debian's bash-doc (`bash.html`), shortened.
+        let page = "Content-type: text/html; charset=UTF-8\n\n\
+            <!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01 Transitional//EN\">\n\
+            <HTML><HEAD><TITLE>Man page of BASH</TITLE>\n</HEAD><BODY>\n<H1>BASH</H1>\n\
+            Section: User Commands  (1)<BR>Updated: 2022 September 19<BR><A HREF=\"#index\">Index</A>\n\
+            <A HREF=\"/cgi-bin/man/man2html\">Return to Main Contents</A><HR>\n\
+            <A NAME=\"lbAB\">&nbsp;</A>\n<H2>NAME</H2>\n\nbash - GNU Bourne-Again SHell\n\
+            <HR>\n<A NAME=\"index\">&nbsp;</A><H2>Index</H2>\n<DL>\n<DT><A HREF=\"#lbAB\">NAME</A><DD>\n</DL>\n\
+            <HR>\nThis document was created by\n<A HREF=\"/cgi-bin/man/man2html\">man2html</A>,\n\
+            using the manual pages.<BR>\nTime: 12:06:21 GMT, January 02, 2023\n</BODY>\n</HTML>\n";
+        let p = read_ok(page);
+        let text = all_text(&p);
+        assert!(text.contains("bash - GNU Bourne-Again SHell"), "{text}");
+        for chrome in [
+            "Content-type",
+            "Return to Main",
+            "Index",
+            "created by",
+            "12:06:21",
+        ] {
+            assert!(!text.contains(chrome), "{chrome}: {text}");
+        }
+        assert_eq!(
+            headings(&p),
+            [
+                (1, "BASH".to_string(), None),
+                (2, "NAME".to_string(), Some("lbAB".to_string()))
+            ]
+        );
+        assert_eq!(
+            crate::read::testing::rendered_loc(&p, "bash - GNU"),
+            Loc::new(line_of(page, "bash - GNU"), line_of(page, "bash - GNU"))
+        );
+    }
 
     #[test]
     fn node_api_pages_lose_their_site_header_and_permalink_signs() {
