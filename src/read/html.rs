@@ -661,19 +661,12 @@ fn blank_man2html_chrome(text: &str) -> Cow<'_, str> {
     if !header && !man2html {
         return Cow::Borrowed(text);
     }
-    let mut bytes = text.as_bytes().to_vec();
-    let blank = |bytes: &mut [u8], from: usize, to: usize| {
-        for b in &mut bytes[from..to] {
-            if *b != b'\n' {
-                *b = b' ';
-            }
-        }
-    };
+    let mut hidden = Vec::new();
     if header {
         // The header ends at its first blank line.
         let end = text.find("\n\n").or_else(|| text.find("\r\n\r\n"));
         if let Some(end) = end.filter(|&e| !text[..e].contains('<')) {
-            blank(&mut bytes, 0, end);
+            hidden.push(0..end);
         }
     }
     if man2html {
@@ -682,19 +675,15 @@ fn blank_man2html_chrome(text: &str) -> Cow<'_, str> {
             "<A HREF=\"/cgi-bin/man/man2html\">Return to Main Contents</A>",
         ] {
             if let Some(at) = text.find(link) {
-                blank(&mut bytes, at, at + link.len());
+                hidden.push(at..at + link.len());
             }
         }
         if let Some(at) = text.rfind("<A NAME=\"index\">") {
             let end = text[at..].find("</BODY>").map_or(text.len(), |e| at + e);
-            blank(&mut bytes, at, end);
+            hidden.push(at..end);
         }
     }
-    // Only ASCII runs were blanked, so the bytes stay UTF-8.
-    match String::from_utf8(bytes) {
-        Ok(s) => Cow::Owned(s),
-        Err(_) => Cow::Borrowed(text),
-    }
+    super::blank_ranges(text, &hidden)
 }
 
 fn close_empty_xml_tags(text: &str) -> Cow<'_, str> {

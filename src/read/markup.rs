@@ -14,29 +14,23 @@ pub fn clean_for_index(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
-    let mut fence: Option<(char, usize)> = None;
+    let mut fence: Option<Fence> = None;
     let mut in_comment = false;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        if let Some((c, n)) = fence {
+        if let Some(f) = fence {
             out.push_str(line);
-            if trimmed.chars().take_while(|&x| x == c).count() >= n
-                && trimmed.trim_start_matches(c).trim().is_empty()
-            {
+            if f.closed_by(trimmed) {
                 fence = None;
             }
             continue;
         }
-        let ticks = trimmed.chars().take_while(|&x| x == '`').count();
-        let tildes = trimmed.chars().take_while(|&x| x == '~').count();
-        if !in_comment && (ticks >= 3 || tildes >= 3) {
-            fence = Some(if ticks >= 3 {
-                ('`', ticks)
-            } else {
-                ('~', tildes)
-            });
-            out.push_str(line);
-            continue;
+        if !in_comment {
+            if let Some(f) = Fence::opened_by(trimmed) {
+                fence = Some(f);
+                out.push_str(line);
+                continue;
+            }
         }
         if !in_comment && is_link_definition(trimmed) {
             out.push('\n');
@@ -57,25 +51,16 @@ pub fn blank_hidden(text: &str) -> Cow<'_, str> {
     if !text.contains("]:") && !text.contains("<!--") {
         return Cow::Borrowed(text);
     }
-    let mut bytes = text.as_bytes().to_vec();
-    let blank = |bytes: &mut [u8], from: usize, to: usize| {
-        for b in &mut bytes[from..to] {
-            if *b != b'\n' {
-                *b = b' ';
-            }
-        }
-    };
-    let mut fence: Option<(char, usize)> = None;
+    let mut hidden = Vec::new();
+    let mut fence: Option<Fence> = None;
     let mut comment_from: Option<usize> = None;
     let mut at = 0;
     for line in text.split_inclusive('\n') {
         let start = at;
         at += line.len();
         let trimmed = line.trim_start();
-        if let Some((c, n)) = fence {
-            if trimmed.chars().take_while(|&x| x == c).count() >= n
-                && trimmed.trim_start_matches(c).trim().is_empty()
-            {
+        if let Some(f) = fence {
+            if f.closed_by(trimmed) {
                 fence = None;
             }
             continue;
@@ -84,25 +69,19 @@ pub fn blank_hidden(text: &str) -> Cow<'_, str> {
         if let Some(from) = comment_from {
             match line.find("-->") {
                 Some(j) => {
-                    blank(&mut bytes, from, start + j + 3);
+                    hidden.push(from..start + j + 3);
                     comment_from = None;
                     i = j + 3;
                 }
                 None => continue,
             }
         } else {
-            let ticks = trimmed.chars().take_while(|&x| x == '`').count();
-            let tildes = trimmed.chars().take_while(|&x| x == '~').count();
-            if ticks >= 3 || tildes >= 3 {
-                fence = Some(if ticks >= 3 {
-                    ('`', ticks)
-                } else {
-                    ('~', tildes)
-                });
+            if let Some(f) = Fence::opened_by(trimmed) {
+                fence = Some(f);
                 continue;
             }
             if is_link_definition(trimmed) {
-                blank(&mut bytes, start, at);
+                hidden.push(start..at);
                 continue;
             }
         }
@@ -111,7 +90,7 @@ pub fn blank_hidden(text: &str) -> Cow<'_, str> {
             match line[open + 4..].find("-->") {
                 Some(k) => {
                     let close = open + 4 + k + 3;
-                    blank(&mut bytes, start + open, start + close);
+                    hidden.push(start + open..start + close);
                     i = close;
                 }
                 None => {
@@ -123,12 +102,30 @@ pub fn blank_hidden(text: &str) -> Cow<'_, str> {
     }
     if let Some(from) = comment_from {
         // A comment never closed hides the rest of the file, as a browser would.
-        blank(&mut bytes, from, text.len());
+        hidden.push(from..text.len());
     }
-    // Only ASCII delimiters bound the blanked ranges, so the bytes stay UTF-8.
-    match String::from_utf8(bytes) {
-        Ok(s) => Cow::Owned(s),
-        Err(_) => Cow::Borrowed(text),
+    // Only ASCII delimiters bound the ranges, so they sit on character boundaries.
+    super::blank_ranges(text, &hidden)
+}
+
+/// An open fenced code block: its character and how many opened it.
+#[derive(Clone, Copy)]
+struct Fence(char, usize);
+
+impl Fence {
+    /// The fence a (left-trimmed) line opens: three or more backticks or tildes.
+    fn opened_by(trimmed: &str) -> Option<Fence> {
+        ['`', '~'].into_iter().find_map(|c| {
+            let n = trimmed.chars().take_while(|&x| x == c).count();
+            (n >= 3).then_some(Fence(c, n))
+        })
+    }
+
+    /// Whether a (left-trimmed) line closes this fence: as many of its character or more,
+    /// and nothing else.
+    fn closed_by(self, trimmed: &str) -> bool {
+        trimmed.chars().take_while(|&x| x == self.0).count() >= self.1
+            && trimmed.trim_start_matches(self.0).trim().is_empty()
     }
 }
 

@@ -528,6 +528,30 @@ fn man_section(ext: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase())
 }
 
+/// `text` with the bytes of `ranges` turned into spaces, newlines kept: what a reader hides
+/// this way (Markdown link definitions, a CGI header) leaves every line and byte offset
+/// where the file has it. Ranges must start and end on character boundaries.
+pub(crate) fn blank_ranges<'a>(
+    text: &'a str,
+    ranges: &[std::ops::Range<usize>],
+) -> std::borrow::Cow<'a, str> {
+    if ranges.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    for r in ranges {
+        for b in &mut bytes[r.clone()] {
+            if *b != b'\n' {
+                *b = b' ';
+            }
+        }
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Owned(s),
+        Err(_) => std::borrow::Cow::Borrowed(text),
+    }
+}
+
 /// Which reader a file goes through (its structure decides how it is chunked and located).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
