@@ -99,10 +99,15 @@ pub fn read(bytes: &[u8], budget: &Budget) -> Result<Parsed, ReadError> {
         .ok()
         .flatten()
         .or_else(|| {
-            pages_text
-                .iter()
-                .find_map(|p| p.lines.first())
-                .map(|l| short_title(&l.text))
+            let lines = pages_text.iter().find(|p| !p.lines.is_empty())?;
+            // A man page printed by groff opens with its NAME section: the line after it
+            // ("bash − GNU Bourne-Again SHell") is its title, as the man reader takes it.
+            let first = match &lines.lines[..] {
+                [name, line, ..] if name.text == "NAME" => line,
+                [line, ..] => line,
+                [] => return None,
+            };
+            Some(short_title(&first.text))
         });
     Ok(Parsed {
         title,
@@ -121,6 +126,10 @@ struct Line {
     x1: f32,
     /// Largest glyph size on the line.
     size: f32,
+    /// Largest size of the line's letters and digits (`size` when it has none), which is
+    /// what makes a heading: a symbol drawn larger than its text, such as groff's 12 pt `ˆ`
+    /// in 10 pt body text, does not.
+    text_size: f32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -223,6 +232,9 @@ impl Collector {
         if let Some(mut line) = self.cur.take() {
             let trimmed = line.text.trim();
             if !trimmed.is_empty() {
+                if line.text_size == 0.0 {
+                    line.text_size = line.size;
+                }
                 if trimmed.len() != line.text.len() {
                     line.text = trimmed.to_string();
                 }
@@ -287,6 +299,7 @@ impl OutputDev for Collector {
                 x0: x,
                 x1: x_end,
                 size: 0.0,
+                text_size: 0.0,
             });
         } else if let Some(cur) = &mut self.cur {
             let gap = x - self.last_end;
@@ -309,6 +322,9 @@ impl OutputDev for Collector {
                 push_char(&mut cur.text, c);
             }
             cur.size = cur.size.max(size);
+            if ch.chars().any(is_text_glyph) {
+                cur.text_size = cur.text_size.max(size);
+            }
             cur.x0 = cur.x0.min(x);
         }
         cur.x1 = cur.x1.max(x_end);
@@ -330,6 +346,12 @@ impl OutputDev for Collector {
 }
 
 /// Appends a glyph's text, spelling out typographic ligatures and dropping controls.
+/// A letter or digit, which sizes its line. Spacing modifier letters (`ˆ`, `˜`, `ˇ`) are
+/// letters to Unicode but accents on the page.
+fn is_text_glyph(c: char) -> bool {
+    c.is_alphanumeric() && !('\u{02B0}'..='\u{02FF}').contains(&c)
+}
+
 fn push_char(out: &mut String, c: char) {
     match c {
         '\u{FB00}' => out.push_str("ff"),
@@ -1383,7 +1405,7 @@ fn size_heading_levels(pages: &[PageText]) -> (f32, Vec<f32>) {
     let mut chars_by_size: HashMap<i32, usize> = HashMap::new();
     let mut total_lines = 0usize;
     for l in pages.iter().flat_map(|p| &p.lines) {
-        *chars_by_size.entry(half_points(l.size)).or_default() += l.text.len();
+        *chars_by_size.entry(half_points(l.text_size)).or_default() += l.text.len();
         total_lines += 1;
     }
     let Some((&body, _)) = chars_by_size.iter().max_by_key(|(k, v)| (**v, -**k)) else {
@@ -1393,7 +1415,7 @@ fn size_heading_levels(pages: &[PageText]) -> (f32, Vec<f32>) {
     let mut candidates: HashMap<i32, usize> = HashMap::new();
     for l in pages.iter().flat_map(|p| &p.lines) {
         if is_heading_like(l, body) {
-            *candidates.entry(half_points(l.size)).or_default() += 1;
+            *candidates.entry(half_points(l.text_size)).or_default() += 1;
         }
     }
     let heading_lines: usize = candidates.values().sum();
@@ -1409,8 +1431,10 @@ fn half_points(size: f32) -> i32 {
     (size * 2.0).round().clamp(-1e6, 1e6) as i32
 }
 
+/// A line at least 8% larger than the body: groff sets a man page's section headings at
+/// 10.9 pt over 10 pt text, a word processor's third heading level 12 over 11.
 fn is_heading_like(l: &Line, body: f32) -> bool {
-    l.size >= body * 1.15
+    l.text_size >= body * 1.08
         && l.text.chars().count() <= 150
         && l.text.chars().filter(|c| c.is_alphabetic()).count() >= 2
         && !l.text.ends_with([',', ';'])
@@ -1423,7 +1447,7 @@ fn size_level(l: &Line, body: f32, levels: &[f32]) -> Option<u8> {
     }
     let pos = levels
         .iter()
-        .position(|&s| half_points(s) == half_points(l.size))?;
+        .position(|&s| half_points(s) == half_points(l.text_size))?;
     Some((pos as u8).saturating_add(1).min(3))
 }
 
@@ -1897,6 +1921,91 @@ mod tests {
                 (2, "Configuration".to_string(), 1)
             ]
         );
+    }
+
+    /// groff draws `ˆ` larger than the text around it (bash.pdf: 12 pt in 10 pt body). The
+    /// line is body text, not a 12 pt heading over the pages after it.
+    #[test]
+    fn a_symbol_drawn_larger_than_its_line_does_not_make_a_heading() {
+        let body = |y: f32, text: &'static str| (72.0, y, 10.0, text);
+        let pages = vec![vec![
+            (72.0, 780.0, 16.0, "History Expansion"),
+            body(
+                750.0,
+                "Quick substitution. Repeat the previous command, replacing",
+            ),
+            body(
+                736.0,
+                "string1 with string2. Equivalent to the longer form below",
+            ),
+            body(722.0, "!!:s"),
+            (92.0, 722.0, 12.0, "^"),
+            (100.0, 722.0, 10.0, "string1"),
+            (140.0, 722.0, 12.0, "^"),
+            (148.0, 722.0, 10.0, "string2 (see Modifiers below)."),
+            body(
+                708.0,
+                "The entire command line typed so far is the next word",
+            ),
+            body(
+                694.0,
+                "designator, and more body text follows in this section",
+            ),
+            (72.0, 660.0, 16.0, "Word Designators"),
+            body(
+                630.0,
+                "Word designators are used to select desired words from",
+            ),
+        ]];
+        let parsed = read(&build(&pages, &[], None), &Budget::unlimited()).unwrap();
+        assert_eq!(
+            headings(&parsed),
+            vec![
+                (1, "History Expansion".to_string(), 1),
+                (1, "Word Designators".to_string(), 1)
+            ]
+        );
+        let all: String = texts(&parsed).into_iter().map(|(t, _)| t + "\n").collect();
+        assert!(all.contains("!!:s ^ string1 ^ string2"), "{all}");
+        assert!(!is_text_glyph('ˆ') && !is_text_glyph('^') && !is_text_glyph('~'));
+        assert!(is_text_glyph('é') && is_text_glyph('7') && is_text_glyph('Ж'));
+    }
+
+    /// groff's man macros set section headings at 10.9 pt over 10 pt text, and the page
+    /// opens with NAME: its line is the title (bash.pdf).
+    #[test]
+    fn a_man_page_printed_by_groff_has_sections_and_its_name_line_as_title() {
+        let body = |y: f32, text: &'static str| (108.0, y, 10.0, text);
+        let pages = vec![vec![
+            (72.0, 780.0, 10.9, "NAME"),
+            body(768.0, "bash - GNU Bourne-Again SHell"),
+            (72.0, 750.0, 10.9, "SYNOPSIS"),
+            body(738.0, "bash [options] [command_string | file]"),
+            (72.0, 720.0, 10.9, "DESCRIPTION"),
+            body(
+                708.0,
+                "Bash is an sh-compatible command language interpreter that",
+            ),
+            body(
+                696.0,
+                "executes commands read from the standard input or from a file.",
+            ),
+            body(
+                684.0,
+                "Bash also incorporates useful features from the Korn and C",
+            ),
+            body(
+                672.0,
+                "shells (ksh and csh), and is intended to be a conformant one.",
+            ),
+        ]];
+        let parsed = read(&build(&pages, &[], None), &Budget::unlimited()).unwrap();
+        assert_eq!(
+            parsed.title.as_deref(),
+            Some("bash - GNU Bourne-Again SHell")
+        );
+        let names: Vec<String> = headings(&parsed).into_iter().map(|h| h.1).collect();
+        assert_eq!(names, ["NAME", "SYNOPSIS", "DESCRIPTION"]);
     }
 
     #[test]
