@@ -162,6 +162,30 @@ impl Tag {
     }
 }
 
+/// The `alt` text of an image that draws a formula: Doxygen's `img.formulaInl` and
+/// `img.formulaDsp`, Sphinx imgmath's `img.math`, MediaWiki's `mwe-math-fallback-image`, or
+/// any image whose alt text is LaTeX (`$…$`, `\LaTeX`). Other images' alt text is left out:
+/// it is mostly "logo", "screenshot" or a file name.
+fn formula_alt(name: &QualName, attrs: &[Attribute]) -> Option<String> {
+    if &*name.local != "img" {
+        return None;
+    }
+    let attr = |n: &str| {
+        attrs
+            .iter()
+            .find(|a| a.name.ns == ns!() && &*a.name.local == n)
+            .map(|a| a.value.trim())
+    };
+    let alt = attr("alt").filter(|a| !a.is_empty())?;
+    let by_class = attr("class").is_some_and(|c| {
+        c.split_ascii_whitespace().any(|c| {
+            let c = c.to_ascii_lowercase();
+            c.starts_with("formula") || c == "math" || c.contains("math-fallback") || c == "latex"
+        })
+    });
+    (by_class || alt.starts_with(['$', '\\'])).then(|| alt.to_string())
+}
+
 /// The attributes the reader looks at.
 #[derive(Debug, Default)]
 struct Elem {
@@ -474,6 +498,13 @@ impl TreeSink for Sink {
         flags: ElementFlags,
     ) -> Rc<Handle> {
         let idx = self.push(Data::Element(Box::new(Elem::new(&name, &attrs))));
+        if let Some(alt) = formula_alt(&name, &attrs) {
+            // A formula drawn as an image is part of its sentence: its LaTeX source becomes
+            // the image's text, so every path that collects text sees it.
+            let mut nodes = self.nodes.borrow_mut();
+            let t = self.text_node(&mut nodes, None, &alt);
+            self.append_child(&mut nodes, idx, t);
+        }
         let template = flags.template.then(|| {
             let t = self.push(Data::Document);
             self.handle(t, None)
@@ -2828,5 +2859,35 @@ vec.push(<span class="number">1</span>);</code></pre></div></div></details>
             secs,
             page.len() as f64 / 1e6 / secs
         );
+    }
+
+    /// Doxygen (and Sphinx imgmath) draw formulas as images whose alt text is their LaTeX:
+    /// the sentence keeps it. A logo's alt text stays out.
+    #[test]
+    fn a_formula_image_keeps_its_latex_in_the_sentence() {
+        let html = r#"<html><body><div class="contents"><div class="textblock">
+<p>Doxygen allows you to put <img class="formulaInl" alt="{\LaTeX}" src="form_0.png"/> formulas in the output.</p>
+<p>The distance is <img class="formulaInl" alt="$\sqrt{(x_2-x_1)^2+(y_2-y_1)^2}$" src="form_3.png"/>.</p>
+<p>Sphinx: <img src="_images/math/a.png" alt="\alpha + \beta" class="math"/> and <img src="b.png" alt="$e^{i\pi}$"/>.</p>
+<h2><img src="logo.png" alt="Project logo"/> Overview</h2>
+<p>Text after.</p>
+</div></div></body></html>"#;
+        let p = read_ok(html);
+        let text = all_text(&p);
+        assert!(
+            text.contains(r"put {\LaTeX} formulas in the output"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r"is $\sqrt{(x_2-x_1)^2+(y_2-y_1)^2}$."),
+            "{text}"
+        );
+        assert!(
+            text.contains(r"Sphinx: \alpha + \beta and $e^{i\pi}$."),
+            "{text}"
+        );
+        assert!(!text.contains("logo"), "{text}");
+        let names: Vec<String> = headings(&p).into_iter().map(|h| h.1).collect();
+        assert_eq!(names, ["Overview"]);
     }
 }
