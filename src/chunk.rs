@@ -110,8 +110,10 @@ impl Chunk {
 /// give: XHTML's `<a id="x"/>`, the section id of a heading after a link bar, Texinfo index
 /// tables and gtk-doc line-number columns left out. Version 8 blanks Markdown's link
 /// definitions and HTML comments before chunking, and reads man pages and more generators'
-/// HTML (rdoc, Node.js, gi-docgen, one-page Texinfo) by their structure.
-pub const CHUNKER_VERSION: u32 = 8;
+/// HTML (rdoc, Node.js, gi-docgen, one-page Texinfo) by their structure. Version 9 gives
+/// plain text heading trails and cuts it at its sections (`read::text`), keeps formula
+/// images' LaTeX in HTML, and finds man-page sections in PDFs printed by groff.
+pub const CHUNKER_VERSION: u32 = 9;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is
@@ -294,7 +296,18 @@ impl Chunker {
     pub fn chunk(&self, doc: &Document) -> Vec<Chunk> {
         let body = doc.body();
         let markdown = doc.format != Format::Text;
-        let sections = sections(body, markdown);
+        // A plain-text file's sections (read::text) are cut apart before splitting, so a
+        // chunk starts at its heading; converted formats render headings as `#` lines,
+        // which the Markdown splitter already cuts at.
+        let cuts: Vec<usize> = match (&doc.layout, markdown) {
+            (Some(l), false) => l
+                .headings
+                .iter()
+                .filter_map(|h| h.offset.checked_sub(doc.body_start))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let sections = sections(body, markdown, &cuts);
         let pieces: Vec<(usize, &str)> = sections
             .par_iter()
             .flat_map_iter(|&(start, end)| {
@@ -447,11 +460,35 @@ fn words(t: &str) -> usize {
 
 /// Byte ranges of `body`, each at most [`SECTION_BYTES`] long, cut at the best boundary in
 /// the second half of the window: a Markdown heading, a blank line, a line end, a space, or
-/// (a run with none of those) any character boundary.
-fn sections(body: &str, markdown: bool) -> Vec<(usize, usize)> {
+/// (a run with none of those) any character boundary. A section also ends at each of
+/// `cuts` (byte offsets into `body`).
+fn sections(body: &str, markdown: bool, cuts: &[usize]) -> Vec<(usize, usize)> {
+    let mut bounds: Vec<usize> = cuts
+        .iter()
+        .copied()
+        .filter(|&c| c > 0 && c < body.len() && body.is_char_boundary(c))
+        .collect();
+    bounds.push(body.len());
+    bounds.sort_unstable();
+    bounds.dedup();
     let mut out = Vec::new();
-    let mut start = 0;
-    while body.len() - start > SECTION_BYTES {
+    let mut from = 0;
+    for end in bounds {
+        sized_sections(body, from, end, markdown, &mut out);
+        from = end;
+    }
+    out
+}
+
+/// `body[start..end]` cut into sections of at most [`SECTION_BYTES`].
+fn sized_sections(
+    body: &str,
+    mut start: usize,
+    end: usize,
+    markdown: bool,
+    out: &mut Vec<(usize, usize)>,
+) {
+    while end - start > SECTION_BYTES {
         let mut hi = start + SECTION_BYTES;
         while !body.is_char_boundary(hi) {
             hi -= 1;
@@ -473,10 +510,9 @@ fn sections(body: &str, markdown: bool) -> Vec<(usize, usize)> {
         out.push((start, cut));
         start = cut;
     }
-    if start < body.len() {
-        out.push((start, body.len()));
+    if start < end {
+        out.push((start, end));
     }
-    out
 }
 
 /// Whether `section` holds a run of more than `max_bytes` bytes without white space
@@ -780,7 +816,7 @@ mod tests {
             while body.len() < 3 * SECTION_BYTES {
                 body.push_str("’x");
             }
-            let cuts = sections(&body, true);
+            let cuts = sections(&body, true, &[]);
             assert_eq!(cuts.first().map(|c| c.0), Some(0));
             assert_eq!(cuts.last().map(|c| c.1), Some(body.len()));
             for w in cuts.windows(2) {

@@ -168,6 +168,23 @@ impl Document {
                 }
             })
             .unwrap_or_else(|| file_stem(&path));
+        // Plain text keeps its bytes; the sections a reader sees in it (underlined,
+        // numbered, capitalised lines) give its chunks heading trails and cut points.
+        let layout = (format == Format::Text)
+            .then(|| read::text::headings(&text[body_start..]))
+            .filter(|h| !h.is_empty())
+            .map(|headings| read::Layout {
+                unit: read::LocUnit::Lines,
+                headings: headings
+                    .into_iter()
+                    .map(|h| read::HeadingAt {
+                        offset: h.offset + body_start,
+                        ..h
+                    })
+                    .collect(),
+                spans: Vec::new(),
+            })
+            .map(std::sync::Arc::new);
         Document {
             path,
             title,
@@ -175,7 +192,7 @@ impl Document {
             body_start,
             format,
             hash,
-            layout: None,
+            layout,
             meta: DocMeta {
                 format: Some(format.name().to_string()),
                 mtime: None,

@@ -31,6 +31,7 @@ pub mod pdf;
 pub mod rst;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod text;
 
 /// Why a file under the ingested folder was not indexed. Each reason is counted in the
 /// ingest summary, so nothing under the folder disappears silently.

@@ -1104,3 +1104,53 @@ Default timeout is 0 (zero) which means it never times out during transfer.
     assert_eq!(r.results[0].source.path, "NOTES.1");
     assert!(r.results[0].text.contains("porcupine release"));
 }
+
+/// A plain-text FAQ (libcurl's layout): each answer is cited under its numbered question and
+/// section, and a chunk starts at its question.
+#[test]
+fn plain_text_sections_give_trails_and_cut_points() {
+    let f = Fixture::empty();
+    let mut faq = String::from(
+        "FAQ\n\n 1. Philosophy\n  1.1 What is cURL?\n  1.2 What is libcurl?\n\n 2. Install Related Problems\n  2.1 configure fails when using static libraries\n\n==============================================================================\n\n1. Philosophy\n\n  1.1 What is cURL?\n\n  cURL is the name of the project. The name is a play on 'Client for URLs',\n  originally with URL spelled in uppercase to make it obvious it deals with\n  URLs.\n\n  1.2 What is libcurl?\n\n  libcurl is a reliable and portable library for doing Internet data\n  transfers using one or more of its supported Internet protocols.\n\n2. Install Related Problems\n\n  2.1 configure fails when using static libraries\n\n",
+    );
+    // A long answer, so the file is several chunks and the cuts matter.
+    for i in 0..60 {
+        faq.push_str(&format!(
+            "  You may find that configure fails to properly detect the entire dependency chain of libraries, step {i}.\n"
+        ));
+    }
+    write_files(f.corpus(), &[("docs/FAQ", faq.as_str())]);
+    let report = ingest_folder(
+        f.corpus(),
+        &f.index(),
+        &embedder(),
+        &IngestSettings::default(),
+        &NoProgress,
+    )
+    .expect("ingest");
+    assert_eq!(report.files_read, 1, "{:?}", report.skipped);
+    let r = search(
+        &f.engine(),
+        "portable library for internet data transfers",
+        Mode::Bm25,
+        1,
+    );
+    let hit = &r.results[0];
+    assert_eq!(hit.source.heading, "1. Philosophy > 1.2 What is libcurl?");
+    let line = |needle: &str| faq[..faq.find(needle).unwrap()].matches('\n').count() as u32 + 1;
+    assert_eq!(
+        hit.source.start_line,
+        line("  1.2 What is libcurl?\n\n  libcurl")
+    );
+    assert!(
+        hit.text.trim_start().starts_with("1.2 What is libcurl?"),
+        "{}",
+        hit.text
+    );
+    assert!(!hit.text.contains("Client for URLs"), "{}", hit.text);
+    let r = search(&f.engine(), "dependency chain step 3", Mode::Bm25, 1);
+    assert_eq!(
+        r.results[0].source.heading,
+        "2. Install Related Problems > 2.1 configure fails when using static libraries"
+    );
+}
