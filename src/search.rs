@@ -281,8 +281,9 @@ pub struct Hit {
     /// [`crate::collections::Selection`]: the CLI and the HTTP API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection: Option<String>,
-    /// Other files holding exactly this text, whose hits were folded into this one
-    /// (`search.collapse_duplicates`), so a copied page does not take two result slots.
+    /// Other files holding this text, whose hits were folded into this one
+    /// (`search.collapse_duplicates`): the same text, or a copy cut at other places (the
+    /// HTML and PDF builds of one manual), so a copy does not take a result slot of its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_in: Vec<String>,
 }

@@ -455,16 +455,19 @@ fn answers<'a>(q: &'a Question, path: &'a str) -> impl Iterator<Item = &'a Expec
 /// Ranks one question's chunk list by distinct file and, for page rows, by distinct
 /// location.
 pub fn score(q: &Question, hits: &[Hit]) -> QuestionResult {
-    let mut files: Vec<&Hit> = Vec::new();
+    // A hit names the files its text was folded from (`also_in`) right after its own.
+    let mut files: Vec<(&str, &Hit)> = Vec::new();
     let mut seen = HashSet::new();
     for h in hits {
-        if seen.insert(h.source.path.as_str()) {
-            files.push(h);
+        for path in std::iter::once(&h.source.path).chain(&h.also_in) {
+            if seen.insert(path.as_str()) {
+                files.push((path, h));
+            }
         }
     }
     let file_rank = files
         .iter()
-        .position(|h| answers(q, &h.source.path).next().is_some())
+        .position(|(path, _)| answers(q, path).next().is_some())
         .map(|i| i + 1);
     let top_of = |h: &Hit| TopHit {
         path: h.source.path.clone(),
@@ -493,7 +496,15 @@ pub fn score(q: &Question, hits: &[Hit]) -> QuestionResult {
             .map(|i| i + 1);
         (rank, locs.iter().take(3).map(|(h, _)| top_of(h)).collect())
     } else {
-        (None, files.iter().take(3).map(|h| top_of(h)).collect())
+        (
+            None,
+            files
+                .iter()
+                .filter(|(path, h)| *path == h.source.path)
+                .take(3)
+                .map(|(_, h)| top_of(h))
+                .collect(),
+        )
     };
     QuestionResult {
         question: q.question.clone(),
@@ -729,6 +740,10 @@ mod tests {
         assert_eq!(r.file_rank, Some(3));
         let paths: Vec<&str> = r.top.iter().map(|t| t.path.as_str()).collect();
         assert_eq!(paths, ["a.md", "b.md", "c.md"]);
+        // A file folded into a hit's `also_in` is ranked right after the hit's own file.
+        let mut folded: Vec<Hit> = ["a.md", "b.md", "c.md"].iter().map(|p| hit(p)).collect();
+        folded[0].also_in = vec!["c.md".into(), "a.md".into()];
+        assert_eq!(score(&q, &folded).file_rank, Some(2));
         let none = Scores::of(&[None, None]);
         assert!(none.mrr_at_10 == 0.0 && none.mrr_at_10.is_sign_positive());
         let s = Scores::of(&[Some(1), Some(3), None, Some(11)]);

@@ -305,3 +305,42 @@ fn a_copied_page_takes_one_result_slot_and_names_its_copy() {
     assert_eq!(first_two, ["v1/ferry.md", "v2/ferry.md"]);
     assert!(all.results.iter().all(|h| h.also_in.is_empty()));
 }
+
+/// One manual built twice (bash-doc ships HTML and PDF): the copies are cut at other places
+/// and punctuated differently, yet the second takes no slot of its own; a different page
+/// that shares a sentence keeps its slot.
+#[test]
+fn a_copy_cut_differently_is_folded_into_the_better_hit() {
+    let para = "Quick substitution repeats the previous command, replacing string1 with string2. It is equivalent to the substitution modifier applied to the last command, and the final caret may be omitted if it would be the last character typed on the line.";
+    let html = format!(
+        "<html><head><title>Bash Reference</title></head><body><h1>History Expansion</h1><p>History expansion takes place before the shell breaks a line into words.</p><h2>Event Designators</h2><p>{}</p><p>Word designators select words from the event.</p></body></html>",
+        para.replace("string1 with", "<code>string1</code> with")
+    );
+    let markdown = format!(
+        "# BASH\n\n## HISTORY EXPANSION\n\nAn event designator is a reference to a command line entry in the history list. {}\n",
+        para.replace(", and", " — and")
+    );
+    let other = "# Sed\n\nThe s command of sed replaces string1 with string2 in every line of its input, and the g flag replaces every match rather than the first.\n";
+    let f = Fixture::with_files(&[
+        ("html/bashref.html", html.as_str()),
+        ("man/bash.md", markdown.as_str()),
+        ("sed.md", other),
+    ]);
+    f.ingest().expect("ingest");
+    let engine = f.engine();
+    let r = search(
+        &engine,
+        "quick substitution replacing string1 with string2",
+        Mode::Hybrid,
+        3,
+    );
+    let top = &r.results[0];
+    let copy = if top.source.path == "man/bash.md" {
+        "html/bashref.html"
+    } else {
+        "man/bash.md"
+    };
+    assert_eq!(top.also_in, [copy], "{:?}", paths(&r));
+    assert!(!paths(&r).contains(&copy), "{:?}", paths(&r));
+    assert!(paths(&r).contains(&"sed.md"), "{:?}", paths(&r));
+}
