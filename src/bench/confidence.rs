@@ -60,7 +60,14 @@ pub struct ThresholdPoint {
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfidenceReport {
     pub answerable_queries: usize,
+    /// Answerable queries with an answer among their top 5 hits at all: the base of
+    /// "answers kept" (counts, so several sets can be pooled).
+    pub answered_in_top5: usize,
+    /// Of those, how many keep it at the configured threshold.
+    pub kept_at_default: usize,
     pub unanswerable_queries: usize,
+    /// Unanswerable queries left with no hit at the configured threshold.
+    pub emptied_at_default: usize,
     /// AUROC of the top hit's confidence: answerable (positive) vs unanswerable queries.
     pub auroc_top1: f64,
     /// AUROC over every top-10 hit: relevant vs not (unanswerable queries' hits count as
@@ -224,8 +231,12 @@ pub fn evaluate_judged(
         .find(|p| p.answerable_kept >= 0.95)
         .cloned()
         .unwrap_or_else(|| point(0.0));
+    let flag = f64::from(defaults.confidence_flag);
     Ok(ConfidenceReport {
         answerable_queries: ans.len(),
+        answered_in_top5: answers.len(),
+        kept_at_default: answers.iter().filter(|&&c| c >= flag).count(),
+        emptied_at_default: neg.iter().filter(|&&c| c < flag).count(),
         unanswerable_queries: off.len(),
         auroc_top1: confidence::auroc(&pos, &neg),
         auroc_hits: confidence::auroc(&hit_pos, &hit_neg),
@@ -268,10 +279,14 @@ pub fn markdown(r: &ConfidenceReport) -> String {
         ));
     }
     s.push_str(&format!(
-        "\nAt the configured threshold {:.3}: {:.1}% of unanswerable queries get no hit, {:.1}% of answers kept. Largest threshold keeping ≥ 95%: {:.3} ({:.1}% / {:.1}%). Best balance: {:.3} ({:.1}% / {:.1}%).\n",
+        "\nAt the configured threshold {:.3}: {:.1}% of unanswerable queries get no hit ({} of {}), {:.1}% of answers kept ({} of {} answered in the top 5). Largest threshold keeping ≥ 95%: {:.3} ({:.1}% / {:.1}%). Best balance: {:.3} ({:.1}% / {:.1}%).\n",
         r.at_default.threshold,
         100.0 * r.at_default.unanswerable_empty,
+        r.emptied_at_default,
+        r.unanswerable_queries,
         100.0 * r.at_default.answerable_kept,
+        r.kept_at_default,
+        r.answered_in_top5,
         r.suggested.threshold,
         100.0 * r.suggested.unanswerable_empty,
         100.0 * r.suggested.answerable_kept,

@@ -1120,14 +1120,7 @@ fn plain_text_sections_give_trails_and_cut_points() {
         ));
     }
     write_files(f.corpus(), &[("docs/FAQ", faq.as_str())]);
-    let report = ingest_folder(
-        f.corpus(),
-        &f.index(),
-        &embedder(),
-        &IngestSettings::default(),
-        &NoProgress,
-    )
-    .expect("ingest");
+    let report = f.ingest().expect("ingest");
     assert_eq!(report.files_read, 1, "{:?}", report.skipped);
     let r = search(
         &f.engine(),
