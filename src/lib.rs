@@ -13,6 +13,7 @@ pub mod collections;
 pub mod compact;
 pub mod confidence;
 pub mod config;
+pub mod copies;
 pub mod dense;
 pub mod doctor;
 pub mod embed;

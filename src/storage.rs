@@ -218,8 +218,8 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
     // The query's terms, analysed only once a hit on a chunk packing sections needs them.
     let mut terms: Option<QueryTerms> = None;
     let mut hits: Vec<Hit> = Vec::with_capacity(opts.top_k.min(fused.len()));
-    // The word shingles of each hit shown, for folding copies into it.
-    let mut shown: Vec<Vec<u64>> = Vec::new();
+    // The word shingles of the hits shown, for folding copies into them.
+    let mut shown = crate::copies::Shown::default();
     for f in fused {
         if hits.len() == opts.top_k {
             break;
@@ -245,11 +245,16 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
             &mut terms,
         )?;
         if opts.collapse_duplicates {
-            let own = shingles(&h.text);
-            let copy_of = hits.iter().zip(&shown).position(|(first, theirs)| {
-                first.text == h.text
-                    || (first.source.path != h.source.path && near_duplicate(theirs, &own))
-            });
+            let own = crate::copies::shingles(&h.text);
+            let copy_of = hits
+                .iter()
+                .position(|first| first.text == h.text)
+                .or_else(|| {
+                    shown
+                        .copies_of(&own)
+                        .into_iter()
+                        .find(|&i| hits[i].source.path != h.source.path)
+                });
             if let Some(i) = copy_of {
                 let first = &mut hits[i];
                 if h.source.path != first.source.path && !first.also_in.contains(&h.source.path) {
@@ -257,65 +262,11 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
                 }
                 continue;
             }
-            shown.push(own);
+            shown.add(own);
         }
         hits.push(h);
     }
     Ok(hits)
-}
-
-/// Words per shingle: four words in a row are rarely shared by chance.
-const SHINGLE_WORDS: usize = 4;
-/// Fewer shingles than this (about 20 words) is too little text to call a copy by overlap;
-/// only identical text is folded then.
-const MIN_SHINGLES: usize = 16;
-/// Share of the smaller text's shingles the larger must hold for a copy. The same manual
-/// built twice (bash's HTML and PDF) is cut into chunks at different places, so its copies
-/// overlap rather than match: on bash-doc most such pairs hold 0.7–1.0 of each other's
-/// shingles, while hits of different files of the Sphinx and Docutils sets held at most
-/// 0.37 unless they quoted one another (a PEP section copied into an API page, 0.86).
-const NEAR_DUPLICATE: f32 = 0.5;
-
-/// Hashes of a text's word shingles (lowercased letters and digits, markup and
-/// punctuation ignored, so an HTML page and its PDF compare equal), sorted and distinct.
-fn shingles(text: &str) -> Vec<u64> {
-    use std::hash::BuildHasher;
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
-    let hasher =
-        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-    let mut out: Vec<u64> = words
-        .windows(SHINGLE_WORDS)
-        .map(|w| hasher.hash_one(w))
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// Whether two hits' texts are copies of one text, cut differently: the smaller holds at
-/// least [`NEAR_DUPLICATE`] of its shingles in common with the larger.
-fn near_duplicate(a: &[u64], b: &[u64]) -> bool {
-    let smaller = a.len().min(b.len());
-    if smaller < MIN_SHINGLES {
-        return false;
-    }
-    let (mut i, mut j, mut common) = (0, 0, 0usize);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                common += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    common as f32 >= NEAR_DUPLICATE * smaller as f32
 }
 
 /// Without `distinct`, cuts the list to `depth`. With it, keeps each document's best
@@ -481,29 +432,5 @@ mod tests {
             cited(&c, "RelaxNG schema").as_deref(),
             Some("xmlTextReaderRelaxNGValidate")
         );
-    }
-
-    /// bash's manual as its HTML and its PDF print it: the same words, cut at other places,
-    /// with other quotes and hyphens. A neighbouring section of one manual is not a copy.
-    #[test]
-    fn copies_cut_differently_are_near_duplicates_and_neighbours_are_not() {
-        let html = "Quick substitution. Repeat the previous command, replacing string1 with \
-            string2. Equivalent to \"!!:s^string1^string2^\" (see Modifiers below). The \
-            entire command line typed so far. Word designators are used to select desired \
-            words from the event.";
-        let pdf = "the event.\n\n^string1^string2^ Quick substitution. Repeat the previous \
-            command, replacing string1 with string2. Equivalent to ‘‘!!:s^string1^string2^’’ \
-            (see Modifiers below). !# The entire command line typed so far.";
-        let next = "Word designators are used to select desired words from the event. A : \
-            separates the event specification from the word designator. It may be omitted \
-            if the word designator begins with a ^, $, *, -, or %. Words are numbered from \
-            the beginning of the line.";
-        let (h, p, n) = (shingles(html), shingles(pdf), shingles(next));
-        assert!(near_duplicate(&h, &p) && near_duplicate(&p, &h));
-        assert!(!near_duplicate(&h, &n) && !near_duplicate(&p, &n));
-        // Too short to judge by overlap: only identical text is folded.
-        let short = shingles("Repeat the previous command, replacing string1 with string2.");
-        assert!(!near_duplicate(&short, &h));
-        assert_eq!(shingles("A b, c d!"), shingles("a B c\nD"));
     }
 }

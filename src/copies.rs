@@ -1,0 +1,179 @@
+//! Telling a copy of a hit's text from a different text, for folding copies into one hit
+//! (`search.collapse_duplicates`, [`crate::search::Hit::also_in`]).
+//!
+//! The same manual built twice (bash-doc ships both manuals as HTML and as PDF) is cut into
+//! chunks at different places, with other quotes, hyphens and markup, so its copies overlap
+//! rather than match. Two texts are copies when the smaller shares at least half of its
+//! four-word shingles with the larger (containment, not Jaccard: a chunk cut from the middle
+//! of a longer one is a copy). Measured on the hits of real documentation (ARCHITECTURE.md,
+//! "Copies"): copies across bash-doc's four files share 0.7–1.0; different files of the
+//! Sphinx and Docutils sets at most 0.37 unless one quotes the other.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Words per shingle: four words in a row are rarely shared by chance.
+const SHINGLE_WORDS: usize = 4;
+/// Fewer shingles than this (about 20 words) is too little text to call a copy by overlap;
+/// only identical text is folded then.
+const MIN_SHINGLES: usize = 16;
+/// Share of the smaller text's shingles the larger must hold for a copy.
+const NEAR_DUPLICATE: f32 = 0.5;
+
+/// Hashes of a text's word shingles (lowercased letters and digits, markup and
+/// punctuation ignored, so an HTML page and its PDF compare equal), sorted and distinct.
+/// Words are hashed as they are read, without allocating: this runs for every hit shown.
+pub fn shingles(text: &str) -> Vec<u64> {
+    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut words: Vec<u64> = Vec::with_capacity(text.len() / 5);
+    let mut word: Option<u64> = None;
+    for c in text.chars() {
+        let mix = |h: u64, l: char| (h ^ u64::from(l)).wrapping_mul(FNV_PRIME);
+        if c.is_ascii_alphanumeric() {
+            word = Some(mix(word.unwrap_or(FNV_OFFSET), c.to_ascii_lowercase()));
+        } else if !c.is_ascii() && c.is_alphanumeric() {
+            word = Some(c.to_lowercase().fold(word.unwrap_or(FNV_OFFSET), mix));
+        } else if let Some(h) = word.take() {
+            words.push(h);
+        }
+    }
+    words.extend(word);
+    let mut out: Vec<u64> = words
+        .windows(SHINGLE_WORDS)
+        .map(|w| {
+            // splitmix64's finaliser over an order-dependent mix of the four words.
+            let mut x = w.iter().fold(0u64, |acc, &h| acc.rotate_left(17) ^ h);
+            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            x ^ (x >> 31)
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// A shingle is already a well-mixed hash: the map uses it as it is.
+#[derive(Default)]
+struct Passthrough(u64);
+
+impl Hasher for Passthrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The shingles of the hits shown so far, indexed by shingle: a new hit is compared with
+/// every shown hit in one pass over its own shingles, instead of a merge per pair (which at
+/// 100 hits cost more than the BM25 search itself).
+#[derive(Default)]
+pub struct Shown {
+    /// The first shown hit holding each shingle.
+    first: HashMap<u64, u32, BuildHasherDefault<Passthrough>>,
+    /// The later ones, for the few shingles several shown hits hold (shared boilerplate).
+    more: HashMap<u64, Vec<u32>, BuildHasherDefault<Passthrough>>,
+    sizes: Vec<usize>,
+}
+
+impl Shown {
+    /// Records the next shown hit's shingles (its index is the number added before it).
+    pub fn add(&mut self, shingles: Vec<u64>) {
+        let at = self.sizes.len() as u32;
+        self.sizes.push(shingles.len());
+        for s in shingles {
+            match self.first.entry(s) {
+                Entry::Vacant(v) => {
+                    v.insert(at);
+                }
+                Entry::Occupied(_) => self.more.entry(s).or_default().push(at),
+            }
+        }
+    }
+
+    /// The shown hits (by index, ascending) that `shingles` is a copy of.
+    pub fn copies_of(&self, shingles: &[u64]) -> Vec<usize> {
+        if shingles.len() < MIN_SHINGLES || self.sizes.is_empty() {
+            return Vec::new();
+        }
+        let mut common = vec![0usize; self.sizes.len()];
+        for s in shingles {
+            if let Some(&i) = self.first.get(s) {
+                common[i as usize] += 1;
+                for &i in self.more.get(s).map(Vec::as_slice).unwrap_or_default() {
+                    common[i as usize] += 1;
+                }
+            }
+        }
+        common
+            .iter()
+            .enumerate()
+            .filter(|&(i, &n)| is_copy(n, shingles.len(), self.sizes[i]))
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+/// Whether two texts of `a` and `b` shingles sharing `common` of them are copies.
+fn is_copy(common: usize, a: usize, b: usize) -> bool {
+    let smaller = a.min(b);
+    smaller >= MIN_SHINGLES && common as f32 >= NEAR_DUPLICATE * smaller as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copies(texts: &[&str], new: &str) -> Vec<usize> {
+        let mut shown = Shown::default();
+        for t in texts {
+            shown.add(shingles(t));
+        }
+        shown.copies_of(&shingles(new))
+    }
+
+    /// bash's manual as its HTML and its PDF print it: the same words, cut at other places,
+    /// with other quotes and hyphens. A neighbouring section of one manual is not a copy.
+    #[test]
+    fn copies_cut_differently_are_found_and_neighbours_are_not() {
+        let html = "Quick substitution. Repeat the previous command, replacing string1 with \
+            string2. Equivalent to \"!!:s^string1^string2^\" (see Modifiers below). The \
+            entire command line typed so far. Word designators are used to select desired \
+            words from the event.";
+        let pdf = "the event.\n\n^string1^string2^ Quick substitution. Repeat the previous \
+            command, replacing string1 with string2. Equivalent to ‘‘!!:s^string1^string2^’’ \
+            (see Modifiers below). !# The entire command line typed so far.";
+        let next = "Word designators are used to select desired words from the event. A : \
+            separates the event specification from the word designator. It may be omitted \
+            if the word designator begins with a ^, $, *, -, or %. Words are numbered from \
+            the beginning of the line.";
+        assert_eq!(copies(&[next, html], pdf), [1]);
+        // Both shown hits hold the shared sentence: each is counted.
+        assert_eq!(copies(&[html, pdf], html), [0, 1]);
+        assert_eq!(copies(&[pdf], html), [0]);
+        assert!(copies(&[html, pdf], next).is_empty());
+        // Too short to judge by overlap: only identical text is folded (by the caller).
+        assert!(copies(&[html], "Repeat the previous command, replacing string1.").is_empty());
+        assert_eq!(shingles("A b, c d!"), shingles("a B c\nD"));
+        assert_ne!(shingles("a b c d"), shingles("d c b a"));
+    }
+
+    #[test]
+    fn the_threshold_is_half_of_the_smaller_text() {
+        assert!(is_copy(8, 16, 400));
+        assert!(!is_copy(7, 16, 400));
+        assert!(!is_copy(15, 15, 15));
+        assert!(is_copy(100, 200, 300));
+    }
+}
