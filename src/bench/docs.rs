@@ -10,8 +10,10 @@
 //!
 //! Every question goes through [`Engine::search`] with chunk-level results (what a user of
 //! `lore search` sees); a ranking of *files* is read off that list by keeping each file's
-//! first appearance, so rank 2 means "the second distinct file". Page-level ranks count
-//! distinct (file, page range) locations the same way. Nothing here retrieves on its own.
+//! first appearance, so rank 2 means "the second distinct file". A hit also answers through
+//! the files its text was folded from (`also_in`, named on the hit), at its own rank; those
+//! take no rank of their own. Page-level ranks count distinct (file, page range) locations
+//! the same way. Nothing here retrieves on its own.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -455,20 +457,22 @@ fn answers<'a>(q: &'a Question, path: &'a str) -> impl Iterator<Item = &'a Expec
 /// Ranks one question's chunk list by distinct file and, for page rows, by distinct
 /// location.
 pub fn score(q: &Question, hits: &[Hit]) -> QuestionResult {
-    // A hit names the files its text was folded from (`also_in`) right after its own.
-    let mut files: Vec<(&str, &Hit)> = Vec::new();
+    // Each new file takes a rank; a hit also answers through the files its text was folded
+    // from (`also_in`), which it names but which take no rank of their own.
+    let mut files: Vec<&Hit> = Vec::new();
     let mut seen = HashSet::new();
+    let mut file_rank = None;
     for h in hits {
-        for path in std::iter::once(&h.source.path).chain(&h.also_in) {
-            if seen.insert(path.as_str()) {
-                files.push((path, h));
-            }
+        if seen.insert(h.source.path.as_str()) {
+            files.push(h);
+        }
+        let answered = std::iter::once(&h.source.path)
+            .chain(&h.also_in)
+            .any(|p| answers(q, p).next().is_some());
+        if answered && file_rank.is_none() {
+            file_rank = Some(files.len());
         }
     }
-    let file_rank = files
-        .iter()
-        .position(|(path, _)| answers(q, path).next().is_some())
-        .map(|i| i + 1);
     let top_of = |h: &Hit| TopHit {
         path: h.source.path.clone(),
         heading: h.source.heading.clone(),
@@ -496,15 +500,7 @@ pub fn score(q: &Question, hits: &[Hit]) -> QuestionResult {
             .map(|i| i + 1);
         (rank, locs.iter().take(3).map(|(h, _)| top_of(h)).collect())
     } else {
-        (
-            None,
-            files
-                .iter()
-                .filter(|(path, h)| *path == h.source.path)
-                .take(3)
-                .map(|(_, h)| top_of(h))
-                .collect(),
-        )
+        (None, files.iter().take(3).map(|h| top_of(h)).collect())
     };
     QuestionResult {
         question: q.question.clone(),
@@ -740,10 +736,17 @@ mod tests {
         assert_eq!(r.file_rank, Some(3));
         let paths: Vec<&str> = r.top.iter().map(|t| t.path.as_str()).collect();
         assert_eq!(paths, ["a.md", "b.md", "c.md"]);
-        // A file folded into a hit's `also_in` is ranked right after the hit's own file.
-        let mut folded: Vec<Hit> = ["a.md", "b.md", "c.md"].iter().map(|p| hit(p)).collect();
-        folded[0].also_in = vec!["c.md".into(), "a.md".into()];
+        // A file folded into a hit's `also_in` answers at that hit's rank, and a folded file
+        // takes no rank of its own.
+        let mut folded: Vec<Hit> = ["a.md", "b.md", "e.md", "c.md"]
+            .iter()
+            .map(|p| hit(p))
+            .collect();
+        folded[1].also_in = vec!["c.md".into()];
         assert_eq!(score(&q, &folded).file_rank, Some(2));
+        folded[1].also_in = vec!["d.md".into()];
+        folded[0].also_in = vec!["f.md".into()];
+        assert_eq!(score(&q, &folded).file_rank, Some(4));
         let none = Scores::of(&[None, None]);
         assert!(none.mrr_at_10 == 0.0 && none.mrr_at_10.is_sign_positive());
         let s = Scores::of(&[Some(1), Some(3), None, Some(11)]);
