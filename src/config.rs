@@ -195,9 +195,9 @@ pub struct SearchConfig {
     /// At most this many hits per document by default (0: no limit).
     pub distinct: usize,
     /// A hit whose text an earlier hit of another file already shows (the same page copied
-    /// into two folders, a package's HTML and PDF builds of one manual; identical, or half
-    /// its four-word shingles shared) is folded into that hit's `also_in` instead of taking
-    /// a result slot of its own.
+    /// into two folders, a package's HTML and PDF builds of one manual: identical, or for
+    /// files of one name half its four-word shingles shared) is folded into that hit's
+    /// `also_in` instead of taking a result slot of its own.
     pub collapse_duplicates: bool,
     /// Hits below this calibrated confidence are dropped by default (0: keep every hit;
     /// answers still carry `low_confidence`).

@@ -3,9 +3,11 @@
 //!
 //! The same manual built twice (bash-doc ships both manuals as HTML and as PDF) is cut into
 //! chunks at different places, with other quotes, hyphens and markup, so its copies overlap
-//! rather than match. Two texts are copies when the smaller shares at least half of its
-//! four-word shingles with the larger (containment, not Jaccard: a chunk cut from the middle
-//! of a longer one is a copy). Measured on the hits of real documentation (ARCHITECTURE.md,
+//! rather than match. Two hits are copies when their files have one name ([`same_name`]:
+//! `bashref.html`, `bashref.pdf`) and the smaller text shares at least half of its four-word
+//! shingles with the larger (containment, not Jaccard: a chunk cut from the middle of a
+//! longer one is a copy). Files of different names are folded only when identical: pages
+//! made from one template overlap as much as copies do. Measured on the hits of real documentation (ARCHITECTURE.md,
 //! "Copies"): copies across bash-doc's four files share 0.7–1.0; different files of the
 //! Sphinx and Docutils sets at most 0.37 unless one quotes the other.
 
@@ -125,6 +127,20 @@ impl Shown {
     }
 }
 
+/// Whether two paths name the same document (`html/bashref.html`, `pdf/bashref.pdf`,
+/// `v2/bashref.md.gz`): the file name before its first dot, ignoring case. Only such hits are
+/// folded by overlap: pages generated from one template (`CURLOPT_TIMEOUT.3` and
+/// `CURLOPT_TIMEOUT_MS.3`, an API's endpoint pages) share most of their words, yet the word
+/// they differ by is the answer.
+pub fn same_name(a: &str, b: &str) -> bool {
+    let name = |p: &str| {
+        let file = p.rsplit(['/', '\\']).next().unwrap_or(p);
+        file.split('.').next().unwrap_or(file).to_lowercase()
+    };
+    let (a, b) = (name(a), name(b));
+    !a.is_empty() && a == b
+}
+
 /// Whether two texts of `a` and `b` shingles sharing `common` of them are copies.
 fn is_copy(common: usize, a: usize, b: usize) -> bool {
     let smaller = a.min(b);
@@ -167,6 +183,19 @@ mod tests {
         assert!(copies(&[html], "Repeat the previous command, replacing string1.").is_empty());
         assert_eq!(shingles("A b, c d!"), shingles("a B c\nD"));
         assert_ne!(shingles("a b c d"), shingles("d c b a"));
+    }
+
+    #[test]
+    fn copies_are_looked_for_among_files_of_one_name() {
+        assert!(same_name("html/bashref.html", "bashref.pdf"));
+        assert!(same_name("a/FAQ.txt", "b/faq.HTML"));
+        assert!(same_name("api/x.md.gz", "web/x.html"));
+        assert!(!same_name(
+            "man3/CURLOPT_TIMEOUT.3",
+            "man3/CURLOPT_TIMEOUT_MS.3"
+        ));
+        assert!(!same_name("guide/api-1.md", "guide/api-2.md"));
+        assert!(!same_name(".hidden", ".profile"));
     }
 
     #[test]

@@ -282,8 +282,9 @@ pub struct Hit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection: Option<String>,
     /// Other files holding this text, whose hits were folded into this one
-    /// (`search.collapse_duplicates`): the same text, or a copy cut at other places (the
-    /// HTML and PDF builds of one manual), so a copy does not take a result slot of its own.
+    /// (`search.collapse_duplicates`): the same text, or a copy cut at other places in a file
+    /// of the same name (the HTML and PDF builds of one manual), so a copy does not take a
+    /// result slot of its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_in: Vec<String>,
 }

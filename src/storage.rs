@@ -250,10 +250,10 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
                 .iter()
                 .position(|first| first.text == h.text)
                 .or_else(|| {
-                    shown
-                        .copies_of(&own)
-                        .into_iter()
-                        .find(|&i| hits[i].source.path != h.source.path)
+                    shown.copies_of(&own).into_iter().find(|&i| {
+                        let first = &hits[i].source.path;
+                        *first != h.source.path && crate::copies::same_name(first, &h.source.path)
+                    })
                 });
             if let Some(i) = copy_of {
                 let first = &mut hits[i];

@@ -308,7 +308,7 @@ fn a_copied_page_takes_one_result_slot_and_names_its_copy() {
 
 /// One manual built twice (bash-doc ships HTML and PDF): the copies are cut at other places
 /// and punctuated differently, yet the second takes no slot of its own; a different page
-/// that shares a sentence keeps its slot.
+/// that shares a sentence keeps its slot, and so do two pages made from one template.
 #[test]
 fn a_copy_cut_differently_is_folded_into_the_better_hit() {
     let para = "Quick substitution repeats the previous command, replacing string1 with string2. It is equivalent to the substitution modifier applied to the last command, and the final caret may be omitted if it would be the last character typed on the line.";
@@ -321,10 +321,19 @@ fn a_copy_cut_differently_is_folded_into_the_better_hit() {
         para.replace(", and", " — and")
     );
     let other = "# Sed\n\nThe s command of sed replaces string1 with string2 in every line of its input, and the g flag replaces every match rather than the first.\n";
+    let template = |opt: &str, unit: &str| {
+        format!("# {opt}\n\nPass a long as parameter containing the maximum time in {unit} that you allow the libcurl transfer operation to take. Normally, name lookups can take a considerable time and limiting operations risk aborting perfectly normal operations.\n")
+    };
+    let (seconds, millis) = (
+        template("CURLOPT_TIMEOUT", "seconds"),
+        template("CURLOPT_TIMEOUT_MS", "milliseconds"),
+    );
     let f = Fixture::with_files(&[
         ("html/bashref.html", html.as_str()),
-        ("man/bash.md", markdown.as_str()),
+        ("text/bashref.md", markdown.as_str()),
         ("sed.md", other),
+        ("man3/CURLOPT_TIMEOUT.md", seconds.as_str()),
+        ("man3/CURLOPT_TIMEOUT_MS.md", millis.as_str()),
     ]);
     f.ingest().expect("ingest");
     let engine = f.engine();
@@ -335,12 +344,25 @@ fn a_copy_cut_differently_is_folded_into_the_better_hit() {
         3,
     );
     let top = &r.results[0];
-    let copy = if top.source.path == "man/bash.md" {
+    let copy = if top.source.path == "text/bashref.md" {
         "html/bashref.html"
     } else {
-        "man/bash.md"
+        "text/bashref.md"
     };
     assert_eq!(top.also_in, [copy], "{:?}", paths(&r));
     assert!(!paths(&r).contains(&copy), "{:?}", paths(&r));
     assert!(paths(&r).contains(&"sed.md"), "{:?}", paths(&r));
+    let r = search(
+        &engine,
+        "maximum time allowed for the transfer",
+        Mode::Hybrid,
+        2,
+    );
+    let mut both = paths(&r);
+    both.sort();
+    assert_eq!(
+        both,
+        ["man3/CURLOPT_TIMEOUT.md", "man3/CURLOPT_TIMEOUT_MS.md"]
+    );
+    assert!(r.results.iter().all(|h| h.also_in.is_empty()));
 }
