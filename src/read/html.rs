@@ -166,22 +166,18 @@ impl Tag {
 /// `img.formulaDsp`, Sphinx imgmath's `img.math`, MediaWiki's `mwe-math-fallback-image`, or
 /// any image whose alt text is LaTeX (`$…$`, `\LaTeX`). Other images' alt text is left out:
 /// it is mostly "logo", "screenshot" or a file name.
-fn formula_alt(name: &QualName, attrs: &[Attribute]) -> Option<String> {
+fn formula_alt(name: &QualName, elem: &Elem, attrs: &[Attribute]) -> Option<String> {
     if &*name.local != "img" {
         return None;
     }
-    let attr = |n: &str| {
-        attrs
-            .iter()
-            .find(|a| a.name.ns == ns!() && &*a.name.local == n)
-            .map(|a| a.value.trim())
-    };
-    let alt = attr("alt").filter(|a| !a.is_empty())?;
-    let by_class = attr("class").is_some_and(|c| {
-        c.split_ascii_whitespace().any(|c| {
-            let c = c.to_ascii_lowercase();
-            c.starts_with("formula") || c == "math" || c.contains("math-fallback") || c == "latex"
-        })
+    let alt = attrs
+        .iter()
+        .find(|a| a.name.ns == ns!() && &*a.name.local == "alt")
+        .map(|a| a.value.trim())
+        .filter(|a| !a.is_empty())?;
+    let by_class = elem.classes().any(|c| {
+        let c = c.to_ascii_lowercase();
+        c.starts_with("formula") || c == "math" || c.contains("math-fallback") || c == "latex"
     });
     (by_class || alt.starts_with(['$', '\\'])).then(|| alt.to_string())
 }
@@ -497,8 +493,10 @@ impl TreeSink for Sink {
         attrs: Vec<Attribute>,
         flags: ElementFlags,
     ) -> Rc<Handle> {
-        let idx = self.push(Data::Element(Box::new(Elem::new(&name, &attrs))));
-        if let Some(alt) = formula_alt(&name, &attrs) {
+        let elem = Elem::new(&name, &attrs);
+        let alt = formula_alt(&name, &elem, &attrs);
+        let idx = self.push(Data::Element(Box::new(elem)));
+        if let Some(alt) = alt {
             // A formula drawn as an image is part of its sentence: its LaTeX source becomes
             // the image's text, so every path that collects text sees it.
             let mut nodes = self.nodes.borrow_mut();

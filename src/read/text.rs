@@ -57,13 +57,12 @@ pub fn headings(text: &str) -> Vec<HeadingAt> {
     while i < lines.len() {
         let before_blank = i == 0 || lines[i - 1].blank();
         // Overline, title, underline.
-        if let (Some(c), Some(title), Some(under)) = (
-            rule_char(lines[i].text),
-            lines.get(i + 1),
+        if let (Some(c), Some(t), Some(under)) = (
+            rule_char(lines[i].text).filter(|_| before_blank),
+            lines.get(i + 1).and_then(|l| heading_text(l.text)),
             lines.get(i + 2).and_then(|l| rule_char(l.text)),
         ) {
-            if c == under && before_blank && heading_text(title.text).is_some() {
-                let t = heading_text(title.text).unwrap_or_default();
+            if c == under {
                 found.push((lines[i].offset, Style::Underline(c, true), t));
                 i += 3;
                 continue;
