@@ -141,6 +141,47 @@ pub fn same_name(a: &str, b: &str) -> bool {
     !a.is_empty() && a == b
 }
 
+/// Whether two hits hold the same passage: identical text, or text whose lines differ only
+/// in their headings' section numbers. ffmpeg-doc ships each manual alone and again inside
+/// `ffmpeg-all.html`, `ffplay-all.html` and `ffprobe-all.html`, renumbered (`8.45 areverse`,
+/// `36.45 areverse`): four files of four names, cut alike, whose copies would otherwise fill
+/// the first results. Only a heading's leading number may differ, so pages made from one
+/// template still differ by the word that is the answer.
+pub fn same_text(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let (mut a, mut b) = (a.lines(), b.lines());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x == y => {}
+            (Some(x), Some(y)) => match (unnumbered_heading(x), unnumbered_heading(y)) {
+                (Some(x), Some(y)) if x == y => {}
+                _ => return false,
+            },
+            _ => return false,
+        }
+    }
+}
+
+/// A heading line's marker and text without its section number (`## 36.45 areverse` gives
+/// `##`, `areverse`); `None` for a line that is not a numbered heading. Parts of a section
+/// number have at most three digits: `## 2024 in review` is not numbered.
+fn unnumbered_heading(line: &str) -> Option<(&str, &str)> {
+    let text = line.trim_start_matches('#');
+    let marker = &line[..line.len() - text.len()];
+    let text = text.strip_prefix(' ')?;
+    let (number, rest) = text.split_once(' ')?;
+    let number = number.strip_suffix('.').unwrap_or(number);
+    let numbered = !marker.is_empty()
+        && !number.is_empty()
+        && number
+            .split('.')
+            .all(|part| (1..=3).contains(&part.len()) && part.bytes().all(|c| c.is_ascii_digit()));
+    numbered.then_some((marker, rest))
+}
+
 /// Whether two texts of `a` and `b` shingles sharing `common` of them are copies.
 fn is_copy(common: usize, a: usize, b: usize) -> bool {
     let smaller = a.min(b);
@@ -196,6 +237,42 @@ mod tests {
         ));
         assert!(!same_name("guide/api-1.md", "guide/api-2.md"));
         assert!(!same_name(".hidden", ".profile"));
+    }
+
+    /// ffmpeg's filter manual and the same section in `ffmpeg-all.html`, renumbered.
+    #[test]
+    fn a_passage_renumbered_is_the_same_text() {
+        let body = "Reverse an audio clip.\n\nWarning: This filter requires memory.";
+        let alone = format!("#### 8.45 areverse\n\n{body}");
+        let inside_all = format!("#### 36.45 areverse\n\n{body}");
+        assert!(same_text(&alone, &inside_all));
+        assert!(same_text(
+            &format!("## 3. Options\n{body}"),
+            &format!("## 12 Options\n{body}")
+        ));
+        // Anything but the number differs: another passage.
+        assert!(!same_text(&alone, &format!("#### 36.45 reverse\n\n{body}")));
+        assert!(!same_text(&alone, &format!("### 36.45 areverse\n\n{body}")));
+        assert!(!same_text(&alone, &format!("{alone}\nMore.")));
+        assert!(!same_text(
+            &format!("Timeout in 30 s.\n{body}"),
+            &format!("Timeout in 60 s.\n{body}")
+        ));
+        assert!(!same_text(
+            &format!("8.45 areverse\n{body}"),
+            &format!("36.45 areverse\n{body}")
+        ));
+        assert!(!same_text(
+            &format!("## v1.2 areverse\n{body}"),
+            &format!("## v1.3 areverse\n{body}")
+        ));
+        assert_eq!(
+            unnumbered_heading("#### 39.209.1 Examples"),
+            Some(("####", "Examples"))
+        );
+        // A year is not a section number.
+        assert_eq!(unnumbered_heading("# 2024 in review"), None);
+        assert_eq!(unnumbered_heading("#### Examples"), None);
     }
 
     #[test]

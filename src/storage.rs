@@ -248,7 +248,7 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
             let own = crate::copies::shingles(&h.text);
             let copy_of = hits
                 .iter()
-                .position(|first| first.text == h.text)
+                .position(|first| crate::copies::same_text(&first.text, &h.text))
                 .or_else(|| {
                     shown.copies_of(&own).into_iter().find(|&i| {
                         let first = &hits[i].source.path;

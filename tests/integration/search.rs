@@ -366,3 +366,31 @@ fn a_copy_cut_differently_is_folded_into_the_better_hit() {
     );
     assert!(r.results.iter().all(|h| h.also_in.is_empty()));
 }
+
+/// ffmpeg-doc ships each manual alone and again, renumbered, inside `ffmpeg-all.html`: a
+/// section whose only difference is its number takes no second slot.
+#[test]
+fn a_renumbered_copy_is_folded_into_the_better_hit() {
+    let areverse = "Reverse an audio clip. This filter requires memory to buffer the entire clip, so trimming the input before the reversal is suggested, for example with the atrim filter placed in front of it in the filter graph. Without trimming, a long input can exhaust the memory of the machine, because no frame is sent on before the last frame of the input has been read. The filter takes no options; chain it after asetpts to reset the timestamps of the reversed clip when they matter to a later filter or to the muxer that writes the output file.";
+    let apulsator = "Audio pulsator is something between an autopanner and a tremolo, but it can produce funny stereo effects as well. Pulsator changes the volume of the left and right channel based on a low frequency oscillator with different waveforms and shifted phases. This filter has the level of the input and output signal, the mode of the oscillator (sine, triangle, square, sawup or sawdown), the amount of the effect, the offset of the left and right channel, the width and the timing of the pulses as its options, all of them set on the command line as named values.";
+    let acrusher = "Reduce audio bit resolution. This filter is bit crusher with enhanced functionality. A bit crusher is used to audibly reduce number of bits an audio signal is sampled with. This does not change the bit depth at all, it just produces the effect. Material reduced in bit depth sounds more harsh and crunchy, which is the whole point of the filter, and its options set the input gain, the output gain, the reduction, the mix of dry and wet signal and the mode of the reduction, linear or logarithmic.";
+    let all = format!("# ffmpeg Documentation\n\nThe complete manual.\n\n## 36.44 apulsator\n\n{apulsator}\n\n## 36.45 areverse\n\n{areverse}\n");
+    let alone = format!("# FFmpeg Filters Documentation\n\nThe filters of libavfilter.\n\n## 8.44 acrusher\n\n{acrusher}\n\n## 8.45 areverse\n\n{areverse}\n");
+    let f = Fixture::with_files(&[
+        ("manual/ffmpeg-all.md", all.as_str()),
+        ("manual/ffmpeg-filters.md", alone.as_str()),
+    ]);
+    f.ingest().expect("ingest");
+    let engine = f.engine();
+    let r = search(
+        &engine,
+        "reverse an audio clip, it buffers the entire clip in memory",
+        Mode::Hybrid,
+        2,
+    );
+    let top = &r.results[0];
+    assert!(top.text.contains("areverse"), "{}", top.text);
+    assert_eq!(top.also_in.len(), 1, "{:?}", paths(&r));
+    assert_ne!(top.also_in[0], top.source.path);
+    assert!(!r.results[1].text.contains("areverse"), "{:?}", paths(&r));
+}
