@@ -112,8 +112,10 @@ impl Chunk {
 /// definitions and HTML comments before chunking, and reads man pages and more generators'
 /// HTML (rdoc, Node.js, gi-docgen, one-page Texinfo) by their structure. Version 9 gives
 /// plain text heading trails and cuts it at its sections (`read::text`), keeps formula
-/// images' LaTeX in HTML, and finds man-page sections in PDFs printed by groff.
-pub const CHUNKER_VERSION: u32 = 9;
+/// images' LaTeX in HTML, and finds man-page sections in PDFs printed by groff. Version 10
+/// reads Vim help files by their sections and entries, and gives a chunk cut from a long
+/// verbatim block (`<pre>`) its own lines.
+pub const CHUNKER_VERSION: u32 = 10;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

@@ -420,9 +420,16 @@ pub fn render(parsed: &Parsed) -> (String, Layout) {
                     out.push_str(&one_line(l));
                 }
                 out.push('\n');
+                let body = out.len();
                 out.push_str(text);
                 out.push('\n');
                 out.push_str(&fence);
+                if parsed.unit == LocUnit::Lines
+                    && line_by_line(&mut layout, text, body, start, out.len(), block.loc())
+                {
+                    out.push_str("\n\n");
+                    continue;
+                }
             }
         }
         layout.spans.push(Span {
@@ -433,6 +440,39 @@ pub fn render(parsed: &Parsed) -> (String, Layout) {
         out.push_str("\n\n");
     }
     (out, layout)
+}
+
+/// Gives each line of a verbatim block its own source line, when the block holds as many
+/// lines as the source range it came from. A long `<pre>` would otherwise give every chunk
+/// cut from it the whole block's range: vim's HTML help is one `<pre>` per page, and man2html
+/// output much the same. `text` was written at `body`; the block's rendering spans
+/// `start..end` (fences included). Returns whether the spans were added.
+fn line_by_line(
+    layout: &mut Layout,
+    text: &str,
+    body: usize,
+    start: usize,
+    end: usize,
+    loc: Loc,
+) -> bool {
+    let lines = text.split('\n').count();
+    if lines < 2 || u64::from(loc.end - loc.start) + 1 != lines as u64 {
+        return false;
+    }
+    let mut from = start;
+    let mut at = body;
+    for (i, line) in text.split('\n').enumerate() {
+        at += line.len() + 1;
+        let to = if i + 1 == lines { end } else { at - 1 };
+        let n = loc.start + i as u32;
+        layout.spans.push(Span {
+            start: from,
+            end: to,
+            loc: Loc::new(n, n),
+        });
+        from = at;
+    }
+    true
 }
 
 fn one_line(s: &str) -> String {
@@ -688,5 +728,41 @@ mod tests {
         let (trail, anchor) = layout.trail_at(text.find("echo").unwrap());
         assert_eq!(trail, ["Intro", "Use"]);
         assert_eq!(anchor, Some("intro"));
+    }
+
+    /// A chunk cut from the middle of a long `<pre>` (vim's help pages are one each) cites
+    /// its own lines, not the whole block's.
+    #[test]
+    fn a_verbatim_block_maps_line_by_line() {
+        let code = |text: &str, loc| Parsed {
+            title: None,
+            unit: LocUnit::Lines,
+            blocks: vec![Block::Code {
+                lang: None,
+                text: text.into(),
+                loc,
+            }],
+        };
+        let (text, layout) = render(&code("one\ntwo\n\nfour\nfive", Loc::new(10, 14)));
+        let at = |s: &str| text.find(s).unwrap();
+        assert_eq!(
+            layout.loc_of(at("two"), at("two") + 3),
+            Some(Loc::new(11, 11))
+        );
+        assert_eq!(
+            layout.loc_of(at("four"), at("five") + 4),
+            Some(Loc::new(13, 14))
+        );
+        assert_eq!(layout.loc_of(0, text.len()), Some(Loc::new(10, 14)));
+        // A block whose lines do not match its source range keeps the whole range.
+        let (text, layout) = render(&code("one\ntwo", Loc::new(10, 14)));
+        let two = text.find("two").unwrap();
+        assert_eq!(layout.loc_of(two, two + 3), Some(Loc::new(10, 14)));
+        // Pages have no lines to map to.
+        let mut pages = code("one\ntwo", Loc::new(3, 4));
+        pages.unit = LocUnit::Pages;
+        let (text, layout) = render(&pages);
+        let two = text.find("two").unwrap();
+        assert_eq!(layout.loc_of(two, two + 3), Some(Loc::new(3, 4)));
     }
 }

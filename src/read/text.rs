@@ -9,6 +9,12 @@
 //! The rules only take a line that a reader would take for a heading: set apart by blank
 //! lines, short, with letters. A table of contents (numbered lines one after another) and a
 //! list of steps (`1.`, `2.`, … each followed by the next step) are not headings.
+//!
+//! Vim's help files (`*usr_05.txt*` on the first line; Vim's own manual and every plugin's
+//! `doc/*.txt`) mark sections their own way, and are read by it: a title under a line of
+//! `=`, `*tags*` (jump targets) right of a heading, and a line of tags alone above an entry
+//! (an option, a command). Tags are left out of the heading text; each tagged entry is a
+//! section of its own, so a hit on `options.txt` cites `'tabstop' 'ts'`.
 
 use super::HeadingAt;
 
@@ -38,13 +44,21 @@ enum Style {
     Underline(char, bool),
     Numbered(usize),
     Caps,
+    /// An entry of a Vim help file, under its line of tags.
+    Entry,
 }
+
+/// Longest name of a Vim help entry ("'tabstop' 'ts'", ":no[remap] {lhs} {rhs}").
+const MAX_ENTRY_CHARS: usize = 50;
+/// Shortest `=` rule that opens a section of a Vim help file (Vim draws 78).
+const MIN_HELP_RULE: usize = 40;
 
 /// The headings of `text`, in order, with byte offsets into `text` (the start of the
 /// heading line, or of its overline). Levels follow the order in which underline styles
 /// first appear (as reStructuredText assigns them), then a section number's depth, then
 /// capitals.
-pub fn headings(text: &str) -> Vec<HeadingAt> {
+pub fn headings<'a>(text: &'a str) -> Vec<HeadingAt> {
+    let help = is_vim_help(text);
     let mut lines = Vec::new();
     let mut offset = 0;
     for raw in text.split_inclusive('\n') {
@@ -55,7 +69,36 @@ pub fn headings(text: &str) -> Vec<HeadingAt> {
     let mut found: Vec<(usize, Style, String)> = Vec::new();
     let mut i = 0;
     while i < lines.len() {
-        let before_blank = i == 0 || lines[i - 1].blank();
+        if help {
+            if let Some((skip, style, t)) = help_heading(&lines[i..]) {
+                found.push((lines[i].offset, style, t));
+                i += skip;
+                continue;
+            }
+        }
+        // A heading's tags are not its text, and a line of tags alone is no text.
+        fn untagged<'a>(l: &Line<'a>, help: bool) -> &'a str {
+            if help {
+                untag(l.text)
+            } else {
+                l.text.trim_end()
+            }
+        }
+        let untagged = |l: &Line<'a>| untagged(l, help);
+        let blank = |l: &Line<'a>| untagged(l).trim().is_empty();
+        let before_blank = i == 0 || blank(&lines[i - 1]);
+        // `strlen({string})  …  *strlen()*`: an entry tagged on its own line.
+        let line = lines[i].text;
+        let tagged = untag(line) != line.trim_end();
+        // "1.1 MAP COMMANDS  *:map-commands*" is a section, not an entry.
+        let section = || numbered(untag(line)).is_some() || caps(untag(line)).is_some();
+        if help && before_blank && tagged && !line.starts_with([' ', '\t']) && !section() {
+            if let Some(t) = entry_title(line) {
+                found.push((lines[i].offset, Style::Entry, t));
+                i += 1;
+                continue;
+            }
+        }
         // Overline, title, underline.
         if let (Some(c), Some(t), Some(under)) = (
             rule_char(lines[i].text).filter(|_| before_blank),
@@ -80,9 +123,10 @@ pub fn headings(text: &str) -> Vec<HeadingAt> {
                 continue;
             }
         }
-        let after_blank = lines.get(i + 1).is_none_or(Line::blank);
+        let after_blank = lines.get(i + 1).is_none_or(blank);
         if before_blank && after_blank {
-            if let Some((parts, t)) = numbered(lines[i].text) {
+            let line = untagged(&lines[i]);
+            if let Some((parts, t)) = numbered(line) {
                 // "1. Download", "2. Unpack": a list of steps, not sections.
                 let one_part = |l: Option<&Line>| {
                     l.is_some_and(|l| numbered(l.text).is_some_and(|(p, _)| p == 1))
@@ -93,7 +137,7 @@ pub fn headings(text: &str) -> Vec<HeadingAt> {
                 if !step_list {
                     found.push((lines[i].offset, Style::Numbered(parts), t));
                 }
-            } else if let Some(t) = caps(lines[i].text) {
+            } else if let Some(t) = caps(line) {
                 found.push((lines[i].offset, Style::Caps, t));
             }
         }
@@ -106,8 +150,9 @@ pub fn headings(text: &str) -> Vec<HeadingAt> {
     found.retain(|(_, s, _)| match s {
         Style::Numbered(_) => numbered_count >= 2,
         Style::Caps => caps_count >= 2,
-        Style::Underline(..) => true,
+        Style::Underline(..) | Style::Entry => true,
     });
+    let caps_levels = usize::from(found.iter().any(|(_, s, _)| *s == Style::Caps));
 
     let mut underline_order: Vec<(char, bool)> = Vec::new();
     for (_, s, _) in &found {
@@ -140,6 +185,7 @@ pub fn headings(text: &str) -> Vec<HeadingAt> {
                 }
                 Style::Numbered(parts) => base + parts - min_parts + 1,
                 Style::Caps => base + numbered_levels + 1,
+                Style::Entry => base + numbered_levels + caps_levels + 1,
             };
             HeadingAt {
                 offset,
@@ -149,6 +195,90 @@ pub fn headings(text: &str) -> Vec<HeadingAt> {
             }
         })
         .collect()
+}
+
+/// Whether `text` is a Vim help file: its first line names it as a tag (`*usr_05.txt*`), or
+/// its modeline sets `ft=help`.
+fn is_vim_help(text: &str) -> bool {
+    let first = text.lines().next().unwrap_or("").trim_start();
+    let named = first
+        .strip_prefix('*')
+        .and_then(|t| t.split_once('*'))
+        .is_some_and(|(name, _)| name.ends_with(".txt") && !name.contains(char::is_whitespace));
+    named
+        || text
+            .lines()
+            .rev()
+            .take(3)
+            .any(|l| l.contains("vim:") && (l.contains("ft=help") || l.contains("filetype=help")))
+}
+
+/// `line` without the `*tags*` at its end ("1.1 MAP COMMANDS\t\t*:map-commands*").
+fn untag(line: &str) -> &str {
+    let mut t = line.trim_end();
+    while let Some(rest) = t.strip_suffix('*') {
+        let Some(open) = rest.rfind(['*', ' ', '\t']) else {
+            break;
+        };
+        let tag = &rest[open + 1..];
+        if rest.as_bytes()[open] != b'*' || tag.is_empty() || tag.contains('|') {
+            break;
+        }
+        let before = &rest[..open];
+        if !(before.is_empty() || before.ends_with([' ', '\t'])) {
+            break;
+        }
+        t = before.trim_end();
+    }
+    t
+}
+
+/// A heading of a Vim help file at the start of `lines`: how many lines it takes, its style
+/// and its text. A rule of `=` opens a section, titled by the next line with text; a line
+/// of tags alone (set right of the text) names the entry on the line under it, whose first
+/// field ("'tabstop' 'ts'", before the type and default) is its title.
+fn help_heading(lines: &[Line]) -> Option<(usize, Style, String)> {
+    let first = lines.first()?.text.trim();
+    if rule_char(first) == Some('=') && first.len() >= MIN_HELP_RULE {
+        let gap = lines[1..].iter().take_while(|l| l.blank()).count();
+        let title = lines.get(1 + gap)?;
+        let t = untag(title.text).trim();
+        // `*05.1*  The vimrc file`: the section number is a tag too.
+        let t = match t.strip_prefix('*').and_then(|r| r.split_once('*')) {
+            Some((number, rest)) => format!("{number} {rest}"),
+            None => t.to_string(),
+        };
+        return heading_text(&t).map(|t| (2 + gap, Style::Underline('=', true), t));
+    }
+    let tags = lines[0].text;
+    let entry = lines.get(1)?.text;
+    let only_tags =
+        !tags.trim().is_empty() && tags.starts_with([' ', '\t']) && untag(tags).trim().is_empty();
+    if !only_tags || entry.starts_with([' ', '\t']) || entry.trim().is_empty() {
+        return None;
+    }
+    entry_title(entry).map(|t| (1, Style::Entry, t))
+}
+
+/// The name of the Vim help entry `line` starts (its first field, before a tab), unless
+/// the line is a sentence: a tag may name a paragraph too.
+fn entry_title(line: &str) -> Option<String> {
+    let mut fields = untag(line).split('\t').filter(|f| !f.trim().is_empty());
+    let mut field = fields.next().unwrap_or("").trim().to_string();
+    // `:map<Tab>{lhs} {rhs}`: a command's arguments are part of its name.
+    if let Some(args) = fields
+        .next()
+        .filter(|f| f.trim_start().starts_with(['{', '[']))
+    {
+        field = format!("{field} {}", args.trim());
+    }
+    let sentence = field.chars().count() > MAX_ENTRY_CHARS
+        || field.ends_with(['.', ',', ':', ';', '>'])
+        || field.contains(". ");
+    if sentence {
+        return None;
+    }
+    heading_text(&field)
 }
 
 /// The character of a rule line (`=====`, `-----`, `~~~~~`): one punctuation character
@@ -307,6 +437,61 @@ mod tests {
         assert!(trail(toc).is_empty(), "{:?}", trail(toc));
     }
 
+    /// Vim's help format (usr_05.txt, map.txt, options.txt, builtin.txt, as Vim 9.0 ships
+    /// them): `=` rules open sections, tags are left out of titles, and entries under a line
+    /// of tags or tagged on their own line are sections of their own.
+    #[test]
+    fn vim_help_sections_and_entries() {
+        let rule = "=".repeat(78);
+        let help = format!(
+            "*map.txt*       For Vim version 9.0.  Last change: 2022 Dec 01\n\n\
+             1. Key mapping\t\t|key-mapping|\n\
+             2. Abbreviations\t\t|abbreviations|\n\n\
+             {rule}\n\
+             1. Key mapping\t\t\t\t*key-mapping* *mapping* *macro*\n\n\
+             Key mapping is used to change the meaning of typed keys.\n\n\
+             1.1 MAP COMMANDS\t\t\t\t\t*:map-commands*\n\n\
+             There are commands to enter new mappings.\n\n\
+             :map\t{{lhs}} {{rhs}}\t\t|mapmode-nvo|\t\t*:map*\n\
+             :nm[ap]\t{{lhs}} {{rhs}}\t\t|mapmode-n|\t\t*:nm* *:nmap*\n\n\
+             \t\t\t\t\t\t*map-ambiguous*\n\
+             When two mappings start with the same sequence of characters, they are\n\
+             ambiguous.\n\n\
+             \t\t\t\t\t\t*'tabstop'* *'ts'*\n\
+             'tabstop' 'ts'\t\tnumber\t(default 8)\n\
+             \t\t\tlocal to buffer\n\n\
+             1.2 SPECIAL ARGUMENTS\t\t\t\t*:map-arguments*\n\n\
+             If the first argument is \"<buffer>\" the mapping is local.\n\n\
+             {rule}\n\
+             *05.1*\tThe vimrc file\t\t\t\t\t*vimrc-intro*\n\n\
+             You probably got tired of typing commands.\n\n\
+             vim:tw=78:ts=8:noet:ft=help:norl:\n"
+        );
+        assert_eq!(
+            trail(&help),
+            vec![
+                (1, "1. Key mapping".to_string()),
+                (2, "1.1 MAP COMMANDS".to_string()),
+                (3, ":map {lhs} {rhs}".to_string()),
+                (3, "'tabstop' 'ts'".to_string()),
+                (2, "1.2 SPECIAL ARGUMENTS".to_string()),
+                (1, "05.1 The vimrc file".to_string()),
+            ]
+        );
+        // The same lines outside a help file are plain text: tags stay, no entries.
+        let plain = help
+            .replacen("*map.txt*", "map.txt", 1)
+            .replace("ft=help", "");
+        assert!(trail(&plain).iter().all(|(_, t)| !t.contains("tabstop")));
+        assert_eq!(
+            untag("1.1 MAP COMMANDS\t*:map-commands* *x*"),
+            "1.1 MAP COMMANDS"
+        );
+        assert_eq!(untag("a*b* c"), "a*b* c");
+        assert_eq!(untag("**"), "**");
+        assert_eq!(untag("see |x| *"), "see |x| *");
+    }
+
     #[test]
     fn odd_input_never_panics() {
         for t in [
@@ -318,6 +503,9 @@ mod tests {
             "1.1.1.1.1.1.1 x\n\n",
             "é\n===\n",
             "\r\n\r\n",
+            "*a.txt*\n*\n\t*x*\n",
+            "*a.txt*\n======================================================================\n",
+            "*a.txt*\n\t*t*\n*\n",
         ] {
             let _ = headings(t);
         }

@@ -1147,3 +1147,91 @@ fn plain_text_sections_give_trails_and_cut_points() {
         "2. Install Related Problems > 2.1 configure fails when using static libraries"
     );
 }
+
+/// A Vim plugin's `doc/*.txt`: a hit on an option's entry cites the section and the option,
+/// without the tags, at the entry's lines.
+#[test]
+fn vim_help_entries_are_cited_by_name() {
+    let f = Fixture::empty();
+    let rule = "=".repeat(78);
+    let mut help = format!(
+        "*ferry.txt*\tFor Vim version 9.0\tLast change: 2026 Nov 30\n\n\
+         Ferry timetable plugin\n\n\
+         1. Introduction\t\t|ferry-intro|\n\
+         2. Options\t\t|ferry-options|\n\n\
+         {rule}\n\
+         1. Introduction\t\t\t\t\t*ferry-intro*\n\n\
+         Ferry shows the sailings of the harbour in a window of its own.\n\n\
+         {rule}\n\
+         2. Options\t\t\t\t\t\t*ferry-options*\n\n"
+    );
+    for (name, what) in [
+        ("ferryport", "the harbour whose departures are listed"),
+        ("ferryrows", "how many departures the window shows"),
+        (
+            "ferrytide",
+            "whether the tide table is drawn beside the sailings",
+        ),
+    ] {
+        help.push_str(&format!(
+            "\t\t\t\t\t\t*'{name}'*\n'{name}'\t\tstring\t(default empty)\n\t\t\tglobal\n"
+        ));
+        for i in 0..12 {
+            help.push_str(&format!(
+                "\tThe option {name} sets {what}; note {i} on its use in the timetable.\n"
+            ));
+        }
+        help.push('\n');
+    }
+    help.push_str(" vim:tw=78:ts=8:noet:ft=help:norl:\n");
+    write_files(f.corpus(), &[("doc/ferry.txt", help.as_str())]);
+    f.ingest().expect("ingest");
+    let r = search(
+        &f.engine(),
+        "tide table drawn beside the sailings",
+        Mode::Bm25,
+        1,
+    );
+    let hit = &r.results[0];
+    assert_eq!(hit.source.heading, "2. Options > 'ferrytide'");
+    let line = help[..help.find("'ferrytide'\t").unwrap()]
+        .matches('\n')
+        .count() as u32
+        + 1;
+    assert!(
+        (line - 1..=line).contains(&hit.source.start_line),
+        "{} vs {line}",
+        hit.source.start_line
+    );
+    assert!(!hit.text.contains("ferryrows sets"), "{}", hit.text);
+}
+
+/// vim-doc's HTML is one `<pre>` per page: a chunk from its middle cites its own lines.
+#[test]
+fn a_chunk_of_a_long_pre_cites_its_own_lines() {
+    let f = Fixture::empty();
+    let mut page = String::from(
+        "<html><head><title>Vim documentation: ferry</title></head><body>\n<h1>Vim documentation: ferry</h1>\n<pre>\n",
+    );
+    for i in 0..300 {
+        page.push_str(&format!(
+            "Line {i} of the manual, about <a href=\"x.html#s{i}\">sailing {i}</a> and its harbour.\n"
+        ));
+    }
+    page.push_str("The lighthouse keeper rings the fog bell at dusk.\n");
+    for i in 300..400 {
+        page.push_str(&format!("Line {i} of the manual, about the harbour.\n"));
+    }
+    page.push_str("</pre>\n</body></html>\n");
+    write_files(f.corpus(), &[("html/ferry.html", page.as_str())]);
+    f.ingest().expect("ingest");
+    let r = search(&f.engine(), "lighthouse keeper fog bell", Mode::Bm25, 1);
+    let hit = &r.results[0];
+    let line = page[..page.find("The lighthouse").unwrap()]
+        .matches('\n')
+        .count() as u32
+        + 1;
+    let (start, end) = (hit.source.start_line, hit.source.end_line);
+    assert!(start <= line && line <= end, "{start}-{end} vs {line}");
+    assert!(end - start < 100, "{start}-{end}: the whole <pre>");
+}
