@@ -1643,10 +1643,18 @@ impl<'n> Tree<'n> {
                     out.flush(&lists)?;
                     let (text, loc) = self.verbatim_text(i, budget)?;
                     let line = self.nodes[i].line;
+                    let loc = loc.unwrap_or(Loc::new(line, line));
+                    // vim-doc's pages: a whole Vim help file in one `<pre>`.
+                    if let Some(blocks) = super::text::help_blocks(&text, loc) {
+                        for b in blocks {
+                            out.push(b)?;
+                        }
+                        continue;
+                    }
                     out.push(Block::Code {
                         lang: self.code_lang(i),
                         text,
-                        loc: loc.unwrap_or(Loc::new(line, line)),
+                        loc,
                     })?;
                     continue;
                 }
@@ -1872,6 +1880,40 @@ impl<'b> Blocks<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// vim2html (vim-doc's pages): a whole help file in one `<pre>`, its sections headings
+    /// at their own lines, the text between them verbatim.
+    #[test]
+    fn a_vim_help_page_in_one_pre_keeps_its_sections() {
+        let rule = "=".repeat(78);
+        let page = format!(
+            "<HTML>\n<HEAD>\n<TITLE>Vim documentation: usr_05</TITLE>\n</HEAD>\n<BODY>\n\
+             <H1>Vim documentation: usr_05</H1>\n<PRE>\n\n\
+             *<A NAME=\"usr_05.txt\"></A><B>usr_05.txt</B>*\tFor Vim version 9.0.\n\n\
+             Vim can be tuned to work like you want it to.\n\n\
+             {rule}\n\
+             *<A NAME=\"05.1\"></A><B>05.1</B>*\tThe <A HREF=\"starting.html#vimrc\">vimrc</A> file\t\t*<A NAME=\"vimrc-intro\"></A><B>vimrc-intro</B>*\n\n\
+             You probably got tired of typing commands.\n\n\
+             </PRE>\n</BODY>\n</HTML>\n"
+        );
+        let p = read_ok(&page);
+        let heading = p.blocks.iter().find_map(|b| match b {
+            Block::Heading {
+                level: 1,
+                text,
+                loc,
+                ..
+            } if text.starts_with("05.1") => Some((text.clone(), *loc)),
+            _ => None,
+        });
+        assert_eq!(
+            heading,
+            Some(("05.1 The vimrc file".to_string(), Loc::new(13, 13)))
+        );
+        let last = p.blocks.last().expect("blocks");
+        assert!(matches!(last, Block::Code { text, .. } if text.ends_with("typing commands.")));
+        assert_eq!(last.loc(), Loc::new(13, 16));
+    }
 
     #[test]
     fn man2html_pages_lose_their_cgi_header_links_and_index() {

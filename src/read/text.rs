@@ -16,7 +16,7 @@
 //! (an option, a command). Tags are left out of the heading text; each tagged entry is a
 //! section of its own, so a hit on `options.txt` cites `'tabstop' 'ts'`.
 
-use super::HeadingAt;
+use super::{Block, HeadingAt, Loc};
 
 /// Longest heading line, in characters.
 const MAX_HEADING_CHARS: usize = 100;
@@ -195,6 +195,51 @@ pub fn headings<'a>(text: &'a str) -> Vec<HeadingAt> {
             }
         })
         .collect()
+}
+
+/// A verbatim block that holds a whole Vim help file, as its headings and the verbatim text
+/// between them: vim2html, which makes vim-doc's HTML, writes each help file as one `<pre>`.
+/// `loc` is the block's source lines; `None` when the text is not Vim help, has no headings,
+/// or does not hold one line per source line (its headings could not be placed).
+pub fn help_blocks(text: &str, loc: Loc) -> Option<Vec<Block>> {
+    let text = text.trim_matches('\n');
+    let lines = text.split('\n').count();
+    if !is_vim_help(text) || u64::from(loc.end - loc.start) + 1 != lines as u64 {
+        return None;
+    }
+    let heads = headings(text);
+    if heads.is_empty() {
+        return None;
+    }
+    let line_of = |offset: usize| loc.start + text[..offset].matches('\n').count() as u32;
+    let mut blocks = Vec::with_capacity(2 * heads.len() + 1);
+    let verbatim = |blocks: &mut Vec<Block>, from: usize, to: usize| {
+        let part = &text[from..to];
+        let lead = part.len() - part.trim_start_matches('\n').len();
+        let body = part.trim_matches('\n');
+        if !body.trim().is_empty() {
+            let first = line_of(from + lead);
+            blocks.push(Block::Code {
+                lang: None,
+                text: body.to_string(),
+                loc: Loc::new(first, first + body.matches('\n').count() as u32),
+            });
+        }
+    };
+    let mut from = 0;
+    for h in heads {
+        verbatim(&mut blocks, from, h.offset);
+        let at = line_of(h.offset);
+        blocks.push(Block::Heading {
+            level: h.level,
+            text: h.text,
+            anchor: None,
+            loc: Loc::new(at, at),
+        });
+        from = h.offset;
+    }
+    verbatim(&mut blocks, from, text.len());
+    Some(blocks)
 }
 
 /// Whether `text` is a Vim help file: its first line names it as a tag (`*usr_05.txt*`), or
@@ -490,6 +535,32 @@ mod tests {
         assert_eq!(untag("a*b* c"), "a*b* c");
         assert_eq!(untag("**"), "**");
         assert_eq!(untag("see |x| *"), "see |x| *");
+    }
+
+    #[test]
+    fn help_blocks_place_headings_at_their_lines() {
+        let rule = "=".repeat(60);
+        let help =
+            format!("*a.txt*\tFor Vim\n\nIntro.\n\n{rule}\n1. Usage\t\t*a-usage*\n\nUse it.\n");
+        let blocks = help_blocks(&format!("\n{help}"), Loc::new(10, 17)).expect("help");
+        let got: Vec<(Option<u8>, Loc)> = blocks
+            .iter()
+            .map(|b| match b {
+                Block::Heading { level, .. } => (Some(*level), b.loc()),
+                _ => (None, b.loc()),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (None, Loc::new(10, 12)),
+                (Some(1), Loc::new(14, 14)),
+                (None, Loc::new(14, 17)),
+            ]
+        );
+        // Not help, or lines that do not match the source: the caller keeps one block.
+        assert!(help_blocks("Intro.\n\n1. Usage\n", Loc::new(1, 3)).is_none());
+        assert!(help_blocks(&help, Loc::new(1, 3)).is_none());
     }
 
     #[test]
