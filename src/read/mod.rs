@@ -377,6 +377,8 @@ pub fn render(parsed: &Parsed) -> (String, Layout) {
             }
         }
         let start = out.len();
+        // Whether the block's lines were mapped one by one.
+        let mut mapped = false;
         match block {
             Block::Heading {
                 level,
@@ -424,19 +426,17 @@ pub fn render(parsed: &Parsed) -> (String, Layout) {
                 out.push_str(text);
                 out.push('\n');
                 out.push_str(&fence);
-                if parsed.unit == LocUnit::Lines
-                    && line_by_line(&mut layout, text, body, start, out.len(), block.loc())
-                {
-                    out.push_str("\n\n");
-                    continue;
-                }
+                mapped = parsed.unit == LocUnit::Lines
+                    && line_by_line(&mut layout, text, body, start, out.len(), block.loc());
             }
         }
-        layout.spans.push(Span {
-            start,
-            end: out.len(),
-            loc: block.loc(),
-        });
+        if !mapped {
+            layout.spans.push(Span {
+                start,
+                end: out.len(),
+                loc: block.loc(),
+            });
+        }
         out.push_str("\n\n");
     }
     (out, layout)
@@ -444,8 +444,8 @@ pub fn render(parsed: &Parsed) -> (String, Layout) {
 
 /// Gives each line of a verbatim block its own source line, when the block holds as many
 /// lines as the source range it came from. A long `<pre>` would otherwise give every chunk
-/// cut from it the whole block's range: vim's HTML help is one `<pre>` per page, and man2html
-/// output much the same. `text` was written at `body`; the block's rendering spans
+/// cut from it the whole block's range: vim-doc's HTML help is one `<pre>` per page. `text`
+/// was written at `body`; the block's rendering spans
 /// `start..end` (fences included). Returns whether the spans were added.
 fn line_by_line(
     layout: &mut Layout,

@@ -56,8 +56,8 @@ const MIN_HELP_RULE: usize = 40;
 /// The headings of `text`, in order, with byte offsets into `text` (the start of the
 /// heading line, or of its overline). Levels follow the order in which underline styles
 /// first appear (as reStructuredText assigns them), then a section number's depth, then
-/// capitals.
-pub fn headings<'a>(text: &'a str) -> Vec<HeadingAt> {
+/// capitals, then a Vim help file's entries.
+pub fn headings(text: &str) -> Vec<HeadingAt> {
     let help = is_vim_help(text);
     let mut lines = Vec::new();
     let mut offset = 0;
@@ -76,16 +76,7 @@ pub fn headings<'a>(text: &'a str) -> Vec<HeadingAt> {
                 continue;
             }
         }
-        // A heading's tags are not its text, and a line of tags alone is no text.
-        fn untagged<'a>(l: &Line<'a>, help: bool) -> &'a str {
-            if help {
-                untag(l.text)
-            } else {
-                l.text.trim_end()
-            }
-        }
-        let untagged = |l: &Line<'a>| untagged(l, help);
-        let blank = |l: &Line<'a>| untagged(l).trim().is_empty();
+        let blank = |l: &Line| words(l, help).trim().is_empty();
         let before_blank = i == 0 || blank(&lines[i - 1]);
         // `strlen({string})  …  *strlen()*`: an entry tagged on its own line.
         let line = lines[i].text;
@@ -125,7 +116,7 @@ pub fn headings<'a>(text: &'a str) -> Vec<HeadingAt> {
         }
         let after_blank = lines.get(i + 1).is_none_or(blank);
         if before_blank && after_blank {
-            let line = untagged(&lines[i]);
+            let line = words(&lines[i], help);
             if let Some((parts, t)) = numbered(line) {
                 // "1. Download", "2. Unpack": a list of steps, not sections.
                 let one_part = |l: Option<&Line>| {
@@ -195,6 +186,16 @@ pub fn headings<'a>(text: &'a str) -> Vec<HeadingAt> {
             }
         })
         .collect()
+}
+
+/// A line's text as heading rules see it: in a Vim help file its tags are not its text, and
+/// a line of tags alone is blank.
+fn words<'a>(line: &Line<'a>, help: bool) -> &'a str {
+    if help {
+        untag(line.text)
+    } else {
+        line.text.trim_end()
+    }
 }
 
 /// A verbatim block that holds a whole Vim help file, as its headings and the verbatim text
