@@ -166,19 +166,14 @@ pub fn same_text(a: &str, b: &str) -> bool {
 }
 
 /// A heading line's marker and text without its section number (`## 36.45 areverse` gives
-/// `##`, `areverse`); `None` for a line that is not a numbered heading. Parts of a section
-/// number have at most three digits: `## 2024 in review` is not numbered.
+/// `##`, `areverse`); `None` for a line that is not a numbered heading. A section number is
+/// plain text's ([`crate::read::text::section_number`]): `## 2024 in review` is not numbered.
 fn unnumbered_heading(line: &str) -> Option<(&str, &str)> {
     let text = line.trim_start_matches('#');
     let marker = &line[..line.len() - text.len()];
     let text = text.strip_prefix(' ')?;
     let (number, rest) = text.split_once(' ')?;
-    let number = number.strip_suffix('.').unwrap_or(number);
-    let numbered = !marker.is_empty()
-        && !number.is_empty()
-        && number
-            .split('.')
-            .all(|part| (1..=3).contains(&part.len()) && part.bytes().all(|c| c.is_ascii_digit()));
+    let numbered = !marker.is_empty() && crate::read::text::section_number(number).is_some();
     numbered.then_some((marker, rest))
 }
 

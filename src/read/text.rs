@@ -357,17 +357,10 @@ fn numbered(line: &str) -> Option<(usize, String)> {
     }
     let t = line.trim();
     let number_end = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let number = t[..number_end].trim_end_matches('.');
-    let parts: Vec<&str> = number.split('.').collect();
-    if number.is_empty()
-        || parts.len() > MAX_NUMBER_PARTS
-        || parts.iter().any(|p| p.is_empty() || p.len() > 3)
-    {
-        return None;
-    }
+    let parts = section_number(&t[..number_end])?;
     let closed = t[..number_end].ends_with('.') || t[number_end..].starts_with(')');
     // "2 methods are …": a single number needs its "." or ")" to be a section's.
-    if parts.len() == 1 && !closed {
+    if parts == 1 && !closed {
         return None;
     }
     let rest = t[number_end..]
@@ -382,7 +375,21 @@ fn numbered(line: &str) -> Option<(usize, String)> {
     if !first.is_alphabetic() || words.ends_with(['.', ',', ';', ':']) {
         return None;
     }
-    heading_text(line).map(|text| (parts.len(), text))
+    heading_text(line).map(|text| (parts, text))
+}
+
+/// How many parts a section number has ("1.", "1.2", "36.209.1"): each one to three digits
+/// (so a year is not one), at most five. `None` for anything else.
+pub fn section_number(number: &str) -> Option<usize> {
+    let number = number.trim_end_matches('.');
+    let mut parts = 0;
+    for part in number.split('.') {
+        if !(1..=3).contains(&part.len()) || !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        parts += 1;
+    }
+    (parts <= MAX_NUMBER_PARTS).then_some(parts)
 }
 
 /// A short line in capitals ("INSTALLATION", "SEE ALSO"), without sentence punctuation.
