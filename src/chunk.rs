@@ -114,8 +114,10 @@ impl Chunk {
 /// plain text heading trails and cuts it at its sections (`read::text`), keeps formula
 /// images' LaTeX in HTML, and finds man-page sections in PDFs printed by groff. Version 10
 /// reads Vim help files by their sections and entries, and gives a chunk cut from a long
-/// verbatim block (`<pre>`) its own lines.
-pub const CHUNKER_VERSION: u32 = 10;
+/// verbatim block (`<pre>`) its own lines. Version 11 puts the entries of Sphinx's HTML
+/// references (`dl.py.function`, `dl.std.confval`) on the heading trail and drops
+/// viewcode's "[source]" links.
+pub const CHUNKER_VERSION: u32 = 11;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

@@ -216,7 +216,13 @@ impl Document {
         // stays as the page gives it.
         let title = title
             .or(parsed.title.filter(|t| !t.trim().is_empty()))
-            .or_else(|| layout.headings.first().map(|h| h.text.clone()))
+            .or_else(|| {
+                layout
+                    .headings
+                    .iter()
+                    .find(|h| !h.text.is_empty())
+                    .map(|h| h.text.clone())
+            })
             .unwrap_or_else(|| file_stem(&path));
         Document {
             path,

@@ -194,6 +194,9 @@ struct Elem {
     itemprop: Option<Box<str>>,
     start: Option<i64>,
     hidden: bool,
+    /// A `<dt>`, which may title an API entry (Sphinx's object descriptions): see
+    /// [`Tree::entry_depth`].
+    dt: bool,
 }
 
 impl Elem {
@@ -203,6 +206,7 @@ impl Elem {
             ..Elem::default()
         };
         e.add_attrs(attrs, false);
+        e.dt = &*name.local == "dt" && name.ns == ns!(html);
         // rdoc (darkfish) heads each method's section with a `div.method-heading`, not an
         // `<h*>`; its `div.method-detail` holds the anchor (`#method-i-content`).
         if e.tag == Tag::Div && e.classes().any(|c| c == "method-heading") {
@@ -860,6 +864,8 @@ const NOISE_TOKENS: &[&str] = &[
     "element-shortcontents",
     // gi-docgen's "[src]" link beside each heading.
     "srclink",
+    // Sphinx viewcode's "[source]" link in an API entry's signature.
+    "viewcode-link",
 ];
 
 const NOISE_ROLES: &[&str] = &[
@@ -1135,6 +1141,45 @@ impl<'n> Tree<'n> {
             cur = best;
         }
         cur
+    }
+
+    /// How deep the `<dt>` at `dt` sits in API entries, when it titles one: Sphinx's object
+    /// descriptions (`dl.py.function`, `dl.std.confval`, …) put each function, class,
+    /// option or setting's signature in a `<dt>`, its description in the `<dd>`, and a
+    /// class's methods in a `<dl>` inside that. Read as headings under the section, they
+    /// let a chunk and a citation name the entry (`Configuration > version`) rather than
+    /// only the page's section, and the splitter cut between entries. 1 for an entry of the
+    /// section, 2 for a method of a class, ….
+    fn entry_depth(&self, dt: usize) -> Option<u8> {
+        let e = self.elem(dt)?;
+        let titles = |dl: usize, e: &Elem| -> bool {
+            // Sphinx 4 and later mark the signature; earlier ones give it the object's id
+            // in a `dl` classed by the object's type.
+            e.has_class("sig-object")
+                || nonempty(e.id.as_deref()).is_some()
+                    && self.elem(dl).is_some_and(|d| {
+                        d.classes()
+                            .any(|c| DESCRIPTION_TYPES.iter().any(|t| t.eq_ignore_ascii_case(c)))
+                    })
+        };
+        let parent = self.nodes[dt].parent;
+        if !titles(parent, e) {
+            return None;
+        }
+        // Enclosing entries: each `dl` above whose own `<dt>` titles an entry.
+        let mut depth = 1u8;
+        let mut i = self.nodes[parent].parent;
+        while i != NONE {
+            if self.elem(i).is_some_and(|d| d.tag == Tag::Block)
+                && self
+                    .children(i)
+                    .any(|c| self.elem(c).is_some_and(|ce| ce.dt && titles(i, ce)))
+            {
+                depth = depth.saturating_add(1);
+            }
+            i = self.nodes[i].parent;
+        }
+        Some(depth)
     }
 
     fn has_ancestor(&self, mut i: usize, pred: impl Fn(&Elem) -> bool) -> bool {
@@ -1579,6 +1624,8 @@ impl<'n> Tree<'n> {
         let mut in_section = in_section;
         // One entry per open list: the next number of an ordered list, None for bullets.
         let mut lists: Vec<List> = Vec::new();
+        // The level of the last heading, under which API entries nest.
+        let mut section = 0u8;
         let mut steps = 0usize;
         while let Some(step) = stack.pop() {
             steps += 1;
@@ -1600,6 +1647,23 @@ impl<'n> Tree<'n> {
                             }
                         } else if e.tag != Tag::Inline && e.tag != Tag::A && e.tag != Tag::Span {
                             out.flush(&lists)?;
+                        }
+                        // The end of a list of API entries: what follows is the section's
+                        // own text again, not the last entry's.
+                        if e.tag == Tag::Block {
+                            let depth = self.children(node).find_map(|c| {
+                                self.elem(c)
+                                    .is_some_and(|ce| ce.dt)
+                                    .then(|| self.entry_depth(c))
+                                    .flatten()
+                            });
+                            if let Some(depth) = depth {
+                                let line = self.nodes[node].line;
+                                out.push(Block::End {
+                                    level: section.saturating_add(depth),
+                                    loc: Loc::new(line, line),
+                                })?;
+                            }
                         }
                     }
                     continue;
@@ -1623,8 +1687,24 @@ impl<'n> Tree<'n> {
             if i != root && (is_noise(e, in_section) || self.is_nav_header(i)) {
                 continue;
             }
+            if let Some(depth) = e.dt.then(|| self.entry_depth(i)).flatten() {
+                out.flush(&lists)?;
+                let (text, loc) = self.inline_text(i, budget)?;
+                let text = entry_title(&strip_permalink(&text));
+                if !text.is_empty() {
+                    let line = self.nodes[i].line;
+                    out.push(Block::Entry {
+                        level: section.saturating_add(depth),
+                        text,
+                        anchor: nonempty(e.id.as_deref()).map(str::to_string),
+                        loc: loc.unwrap_or(Loc::new(line, line)),
+                    })?;
+                }
+                continue;
+            }
             match e.tag {
                 Tag::H(level) => {
+                    section = level;
                     out.flush(&lists)?;
                     let (text, loc) = self.inline_text(i, budget)?;
                     let text = strip_permalink(&text);
@@ -1713,6 +1793,51 @@ impl<'n> Tree<'n> {
         }
         out.flush(&lists)?;
         Ok(out.blocks)
+    }
+}
+
+/// Object types that Sphinx before 4 named in an entry's `dl` class (`dl.function`,
+/// `dl.py.method`); with an `id` on the `<dt>`, the `<dt>` is the entry's signature.
+const DESCRIPTION_TYPES: &[&str] = &[
+    "function",
+    "class",
+    "method",
+    "classmethod",
+    "staticmethod",
+    "attribute",
+    "data",
+    "exception",
+    "decorator",
+    "property",
+    "describe",
+    "confval",
+    "option",
+    "cmdoption",
+    "envvar",
+    "event",
+    "directive",
+    "role",
+    "macro",
+    "member",
+    "type",
+    "var",
+];
+
+/// An entry's signature as a heading: whole when short, else its name with the arguments
+/// or value elided (`Sphinx.add_directive(…)`, `supported_image_types: List[str] = …`), so a trail stays readable and its words are the
+/// entry's name rather than every parameter's type.
+fn entry_title(text: &str) -> String {
+    const LONG: usize = 80;
+    let text = text.trim();
+    if text.chars().count() <= LONG {
+        return text.to_string();
+    }
+    let args = text.find('(').filter(|&p| p > 0);
+    let value = text.find(" = ");
+    match (args, value) {
+        (Some(p), v) if v.is_none_or(|v| p < v) => format!("{}(…)", text[..p].trim_end()),
+        (_, Some(v)) => format!("{} = …", &text[..v]),
+        _ => text.chars().take(LONG).collect::<String>() + "…",
     }
 }
 
@@ -2156,6 +2281,123 @@ mod tests {
             !text.iter().any(|t| t.trim_start().starts_with("1\n2")),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn sphinx_api_entries_stand_on_the_trail_and_end_with_their_list() {
+        // Sphinx 5.3 (Debian's sphinx-doc), cut down: a class with an attribute, a
+        // setting, then the section's own prose after the entries.
+        let page = "<html><body><div role=\"main\"><section id=\"builders\">\n\
+            <h1>Builders<a class=\"headerlink\" href=\"#builders\">¶</a></h1>\n\
+            <dl class=\"py class\">\n\
+            <dt class=\"sig sig-object py\" id=\"sphinx.builders.linkcheck.CheckExternalLinksBuilder\">\n\
+            <em class=\"property\"><span class=\"pre\">class</span> </em><span class=\"sig-prename descclassname\"><span class=\"pre\">sphinx.builders.linkcheck.</span></span><span class=\"sig-name descname\"><span class=\"pre\">CheckExternalLinksBuilder</span></span><a class=\"reference internal\" href=\"../_modules/sphinx/builders/linkcheck.html\"><span class=\"viewcode-link\"><span class=\"pre\">[source]</span></span></a><a class=\"headerlink\" href=\"#sphinx.builders.linkcheck.CheckExternalLinksBuilder\">¶</a></dt>\n\
+            <dd><p>This builder scans all documents for external links.</p>\n\
+            <dl class=\"py attribute\">\n\
+            <dt class=\"sig sig-object py\" id=\"sphinx.builders.linkcheck.CheckExternalLinksBuilder.name\">\n\
+            <span class=\"sig-name descname\"><span class=\"pre\">name</span></span><em class=\"property\"> = 'linkcheck'</em></dt>\n\
+            <dd><p>The builder's name, for the -b command line option.</p></dd></dl>\n\
+            </dd></dl>\n\
+            <dl class=\"std confval\">\n\
+            <dt class=\"sig sig-object std\" id=\"confval-version\">\n\
+            <span class=\"sig-name descname\"><span class=\"pre\">version</span></span></dt>\n\
+            <dd><p>The major project version, used as the replacement for |version|.</p></dd></dl>\n\
+            <p>You can also give one or more filenames on the command line.</p>\n\
+            <dl class=\"simple\"><dt>term</dt><dd><p>A definition list is no entry.</p></dd></dl>\n\
+            </section></div></body></html>\n";
+        let parsed = read(page, &Budget::unlimited()).expect("read");
+        let entries: Vec<(u8, String, Option<String>)> = parsed
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Entry {
+                    level,
+                    text,
+                    anchor,
+                    ..
+                } => Some((*level, text.clone(), anchor.clone())),
+                _ => None,
+            })
+            .collect();
+        let own = |s: &str| Some(s.to_string());
+        assert_eq!(
+            entries,
+            [
+                (
+                    2,
+                    "class sphinx.builders.linkcheck.CheckExternalLinksBuilder".to_string(),
+                    own("sphinx.builders.linkcheck.CheckExternalLinksBuilder")
+                ),
+                (
+                    3,
+                    "name = 'linkcheck'".to_string(),
+                    own("sphinx.builders.linkcheck.CheckExternalLinksBuilder.name")
+                ),
+                (2, "version".to_string(), own("confval-version")),
+            ]
+        );
+        let (text, layout) = crate::read::render(&parsed);
+        // An entry is a line of the text, not a heading the splitter cuts at.
+        assert!(!text.contains("# class"), "{text}");
+        assert!(!text.contains("[source]"), "{text}");
+        let trail = |needle: &str| {
+            let (trail, anchor) = layout.trail_at(text.find(needle).expect(needle));
+            (trail.join(" > "), anchor.map(str::to_string))
+        };
+        assert_eq!(
+            trail("The builder's name"),
+            (
+                "Builders > class sphinx.builders.linkcheck.CheckExternalLinksBuilder > name = 'linkcheck'".to_string(),
+                own("sphinx.builders.linkcheck.CheckExternalLinksBuilder.name")
+            )
+        );
+        assert_eq!(
+            trail("The major project version"),
+            ("Builders > version".to_string(), own("confval-version"))
+        );
+        // After the last entry, the section's own text is the section's again.
+        assert_eq!(
+            trail("You can also give"),
+            ("Builders".to_string(), own("builders"))
+        );
+        assert_eq!(
+            trail("A definition list"),
+            ("Builders".to_string(), own("builders"))
+        );
+    }
+
+    #[test]
+    fn older_sphinx_entries_and_long_signatures() {
+        // Sphinx 1.x–3.x: no `sig-object` class; the `dl` names the object's type and the
+        // `<dt>` carries its id. A `<dt>` with an id in any other list is not an entry.
+        let page = "<html><body><div class=\"body\"><h2>Utilities</h2>\n\
+            <dl class=\"function\"><dt id=\"spam.eggs\"><code>spam.</code><code>eggs</code>(<em>count</em>)</dt>\n\
+            <dd><p>Cooks eggs.</p></dd></dl>\n\
+            <dl class=\"glossary docutils\"><dt id=\"term-egg\">egg</dt><dd><p>Food.</p></dd></dl>\n\
+            </div></body></html>\n";
+        let parsed = read(page, &Budget::unlimited()).expect("read");
+        let entries: Vec<(u8, &str)> = parsed
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Entry { level, text, .. } => Some((*level, text.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(entries, [(3, "spam.eggs(count)")]);
+        assert_eq!(
+            entry_title(
+                "Sphinx.add_directive(name: str, cls: Type[Node], override: bool = False) → None, with more"
+            ),
+            "Sphinx.add_directive(…)"
+        );
+        assert_eq!(
+            entry_title(
+                "supported_image_types: List[str] = ['image/svg+xml', 'image/png', 'image/gif', 'image/jpeg']"
+            ),
+            "supported_image_types: List[str] = …"
+        );
+        assert_eq!(entry_title("  version "), "version");
     }
 
     #[test]

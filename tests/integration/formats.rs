@@ -1017,6 +1017,70 @@ fn a_hit_cites_the_packed_section_the_query_names() {
     );
 }
 
+/// Sphinx's HTML reference entries (`dl.std.confval`, `dl.py.function`, …) are not
+/// headings, but a hit on one cites it by name and `#anchor`; the section's own text after
+/// the entries cites the section again.
+#[test]
+fn sphinx_entries_are_cited_by_name() {
+    let settings = [
+        (
+            "ferry_port",
+            "The harbour whose departures the timetable lists, by its code",
+        ),
+        (
+            "ferry_rows",
+            "How many departures the window shows before it scrolls further down",
+        ),
+        (
+            "ferry_tide",
+            "Whether the tide table is drawn beside the sailings in a second column",
+        ),
+    ];
+    let entries: String = settings
+        .iter()
+        .map(|(name, what)| {
+            format!(
+                "<dl class=\"std confval\">\n<dt class=\"sig sig-object std\" id=\"confval-{name}\">\n\
+                 <span class=\"sig-name descname\"><span class=\"pre\">{name}</span></span>\
+                 <a class=\"headerlink\" href=\"#confval-{name}\">¶</a></dt>\n\
+                 <dd><p>{what}. The default is taken from the harbour master file.</p></dd></dl>\n"
+            )
+        })
+        .collect();
+    let page = format!(
+        "<html><head><title>Configuration — ferry 1.0</title></head><body><div role=\"main\">\n\
+         <section id=\"settings\"><h1>Settings<a class=\"headerlink\" href=\"#settings\">¶</a></h1>\n\
+         <p>Every setting lives in ferry.toml beside the timetable.</p>\n{entries}\
+         <p>Settings given on the command line override the file, one flag for every setting named above.</p>\n\
+         </section></div></body></html>\n"
+    );
+    let f = Fixture::with_files(&[("config.html", &page)]);
+    f.ingest().expect("ingest");
+    let engine = f.engine();
+    let cite = |query: &str| {
+        let hit = search(&engine, query, Mode::Bm25, 1).results.remove(0);
+        (hit.source.heading, hit.source.anchor)
+    };
+    assert_eq!(
+        cite("tide table drawn beside the sailings"),
+        (
+            "Settings > ferry_tide".to_string(),
+            Some("confval-ferry_tide".to_string())
+        )
+    );
+    assert_eq!(
+        cite("how many departures the window shows"),
+        (
+            "Settings > ferry_rows".to_string(),
+            Some("confval-ferry_rows".to_string())
+        )
+    );
+    assert_eq!(
+        cite("command line override the file flag"),
+        ("Settings".to_string(), Some("settings".to_string()))
+    );
+}
+
 /// Man pages, as Debian installs them (`man3/NAME.3.gz`): read by their sections, titled by
 /// their NAME line, cited by the roff source's lines. A page that only includes another
 /// (`.so`) is counted as generated, and a `NOTES.1` that holds no roff is read as text.
