@@ -116,8 +116,9 @@ impl Chunk {
 /// reads Vim help files by their sections and entries, and gives a chunk cut from a long
 /// verbatim block (`<pre>`) its own lines. Version 11 puts the entries of Sphinx's HTML
 /// references (`dl.py.function`, `dl.std.confval`) on the heading trail and drops
-/// viewcode's "[source]" links.
-pub const CHUNKER_VERSION: u32 = 11;
+/// viewcode's "[source]" links; version 12 does the same for its reST sources
+/// (`.. py:function::`, `.. confval::`).
+pub const CHUNKER_VERSION: u32 = 12;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

@@ -22,7 +22,7 @@ use html5ever::interface::tree_builder::{ElementFlags, NodeOrText, QuirksMode, T
 use html5ever::tendril::{StrTendril, TendrilSink};
 use html5ever::{ns, parse_document, Attribute, ParseOpts, QualName};
 
-use super::{Block, Budget, LocUnit, Parsed, ReadError};
+use super::{entry_title, Block, Budget, LocUnit, Parsed, ReadError};
 use crate::read::Loc;
 
 /// No node (end of a sibling list, no parent).
@@ -1822,24 +1822,6 @@ const DESCRIPTION_TYPES: &[&str] = &[
     "type",
     "var",
 ];
-
-/// An entry's signature as a heading: whole when short, else its name with the arguments
-/// or value elided (`Sphinx.add_directive(…)`, `supported_image_types: List[str] = …`), so a trail stays readable and its words are the
-/// entry's name rather than every parameter's type.
-fn entry_title(text: &str) -> String {
-    const LONG: usize = 80;
-    let text = text.trim();
-    if text.chars().count() <= LONG {
-        return text.to_string();
-    }
-    let args = text.find('(').filter(|&p| p > 0);
-    let value = text.find(" = ");
-    match (args, value) {
-        (Some(p), v) if v.is_none_or(|v| p < v) => format!("{}(…)", text[..p].trim_end()),
-        (_, Some(v)) => format!("{} = …", &text[..v]),
-        _ => text.chars().take(LONG).collect::<String>() + "…",
-    }
-}
 
 fn nonempty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())

@@ -522,6 +522,24 @@ fn line_by_line(
     true
 }
 
+/// An entry's signature as a heading: whole when short, else its name with the arguments
+/// or value elided (`Sphinx.add_directive(…)`, `supported_image_types: List[str] = …`), so a trail stays readable and its words are the
+/// entry's name rather than every parameter's type.
+pub(crate) fn entry_title(text: &str) -> String {
+    const LONG: usize = 80;
+    let text = text.trim();
+    if text.chars().count() <= LONG {
+        return text.to_string();
+    }
+    let args = text.find('(').filter(|&p| p > 0);
+    let value = text.find(" = ");
+    match (args, value) {
+        (Some(p), v) if v.is_none_or(|v| p < v) => format!("{}(…)", text[..p].trim_end()),
+        (_, Some(v)) => format!("{} = …", &text[..v]),
+        _ => text.chars().take(LONG).collect::<String>() + "…",
+    }
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

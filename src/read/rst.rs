@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use super::{Block, Budget, LocUnit, Parsed, ReadError};
+use super::{entry_title, Block, Budget, LocUnit, Parsed, ReadError};
 
 /// Reads a decoded rST file into headings, prose and code with their source lines.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
@@ -27,6 +27,8 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
         default_lang: None,
         subs,
         next_nonblank: next_nonblank(&lines),
+        section: 0,
+        entries: Vec::new(),
     };
     r.run(budget)?;
     let title = r.out.blocks.iter().find_map(|b| match b {
@@ -102,6 +104,36 @@ impl Out {
             loc: loc(start, end),
         });
         Ok(())
+    }
+
+    /// The title of an entry (a Sphinx object description) at 0-based line `line`.
+    pub(super) fn entry(
+        &mut self,
+        level: u8,
+        text: String,
+        line: usize,
+        budget: &Budget,
+    ) -> Result<(), ReadError> {
+        self.prefix = None;
+        self.list_open = false;
+        self.produced += text.len();
+        budget.check_size(self.produced)?;
+        self.blocks.push(Block::Entry {
+            level,
+            text,
+            anchor: None,
+            loc: loc(line, line),
+        });
+        Ok(())
+    }
+
+    /// The end of the entries at `level` and deeper, before 0-based line `line`.
+    pub(super) fn end(&mut self, level: u8, line: usize) {
+        self.list_open = false;
+        self.blocks.push(Block::End {
+            level,
+            loc: loc(line, line),
+        });
     }
 
     /// Prose from 0-based lines `start..=end`; `item` marks list items, joined to a
@@ -436,6 +468,35 @@ const DOMAIN: &[&str] = &[
     "union",
 ];
 
+/// Whether a directive describes an object of a Sphinx domain (`.. py:function::`,
+/// `.. confval::`), whose signature then titles an entry ([`Block::Entry`]). Docutils' own
+/// `.. class::` sets the CSS class of what follows (`.. class:: narrow run-in`): only an
+/// argument that names a Python class (capitals, dots or parentheses) makes it an entry.
+fn is_entry(name: &str, bare: &str, args: &str) -> bool {
+    if args.trim().is_empty() {
+        return false;
+    }
+    if name.contains(':') {
+        // Every domain's object directives (`rst:directive`, `js:function`, …), not its
+        // scoping ones.
+        return !is_auto(bare)
+            && !matches!(
+                bare,
+                "module"
+                    | "currentmodule"
+                    | "namespace"
+                    | "namespace-push"
+                    | "namespace-pop"
+                    | "alias"
+            );
+    }
+    DOMAIN.contains(&name)
+        && (name != "class"
+            || args
+                .chars()
+                .any(|c| c.is_uppercase() || matches!(c, '.' | '(')))
+}
+
 /// autodoc directives: their target is kept as a line, their options dropped.
 fn is_auto(name: &str) -> bool {
     name.strip_prefix("auto").is_some_and(|r| {
@@ -549,6 +610,11 @@ struct Reader<'a, 'l> {
     subs: HashMap<String, String>,
     /// For each line, the index of the first non-blank line at or after it.
     next_nonblank: Vec<usize>,
+    /// The level of the last section title, under which entries nest.
+    section: u8,
+    /// The open entries (Sphinx object descriptions): the line after each one's body and
+    /// its level, innermost last.
+    entries: Vec<(usize, u8)>,
 }
 
 impl<'a, 'l> Reader<'a, 'l> {
@@ -571,6 +637,14 @@ impl<'a, 'l> Reader<'a, 'l> {
             steps = steps.wrapping_add(1);
             if steps.is_multiple_of(256) {
                 budget.check()?;
+            }
+            // Entries whose body ended: the text from here is the enclosing one's again.
+            while let Some(&(end, level)) = self.entries.last() {
+                if end > i {
+                    break;
+                }
+                self.entries.pop();
+                self.out.end(level, i);
             }
             let before = self.out.blocks.len();
             let next = self.step(i, budget)?;
@@ -696,6 +770,8 @@ impl<'a, 'l> Reader<'a, 'l> {
         let text = self.inline(text.trim());
         let anchor = self.pending_label.take().or_else(|| docutils_id(&text));
         let level = u8::try_from(level).unwrap_or(u8::MAX);
+        self.section = level;
+        self.entries.clear();
         self.out.heading(level, text, anchor, i, end, budget)?;
         Ok(Some(end + 1))
     }
@@ -853,6 +929,21 @@ impl<'a, 'l> Reader<'a, 'l> {
                 return Ok(end);
             }
             return self.admonition(i, p, text, &extra, body, budget);
+        }
+        if is_entry(name, bare, args) {
+            // On the trail below the section (a class's methods below the class), laid out
+            // as a line of text, as the HTML reader does with Sphinx's built pages.
+            let level = self
+                .section
+                .saturating_add(u8::try_from(self.entries.len() + 1).unwrap_or(u8::MAX));
+            self.out
+                .entry(level, entry_title(&self.inline(args)), i, budget)?;
+            if !extra.is_empty() {
+                let more = extra.join("\n");
+                self.out.text(more, i + 1, i + extra.len(), false, budget)?;
+            }
+            self.entries.push((end, level));
+            return Ok(body);
         }
         if (name.contains(':') && !is_auto(bare)) || DOMAIN.contains(&name) {
             let mut sig = args.to_string();
@@ -1622,7 +1713,6 @@ Run this::
                 "Warning: Hot.",
                 "New in version 2.0: The json option.",
                 "example.py",
-                "send(data, timeout=None)",
                 "Send data.",
                 "Flask",
                 "Run this:",
@@ -1641,6 +1731,71 @@ Run this::
         let p = parse(".. note:: Run this::\n\n      make\n\n   After.\n");
         assert_eq!(texts(&p), vec!["Note: Run this:", "After."]);
         assert_eq!(codes(&p), vec![(None, "make\n".to_string())]);
+    }
+
+    #[test]
+    fn sphinx_object_descriptions_stand_on_the_trail() {
+        let src = "\
+Settings
+========
+
+Every setting lives in ferry.toml.
+
+.. py:class:: ferry.Timetable(port)
+
+   The sailings of one harbour.
+
+   .. py:method:: next(n=1)
+
+      The next *n* departures.
+
+   What a timetable holds, again.
+
+.. confval:: ferry_tide
+
+   Whether the tide table is drawn.
+
+Settings given on the command line win.
+
+.. class:: narrow run-in
+
+   Styled by the CSS class, no entry.
+";
+        let p = parse(src);
+        let entries: Vec<(u8, &str)> = p
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Entry { level, text, .. } => Some((*level, text.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                (2, "ferry.Timetable(port)"),
+                (3, "next(n=1)"),
+                (2, "ferry_tide")
+            ]
+        );
+        let (text, layout) = crate::read::render(&p);
+        let trail = |needle: &str| {
+            let at = text
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle}: {text}"));
+            layout.trail_at(at).0.join(" > ")
+        };
+        assert_eq!(trail("The sailings"), "Settings > ferry.Timetable(port)");
+        assert_eq!(
+            trail("The next n departures"),
+            "Settings > ferry.Timetable(port) > next(n=1)"
+        );
+        assert_eq!(trail("holds, again"), "Settings > ferry.Timetable(port)");
+        assert_eq!(trail("drawn"), "Settings > ferry_tide");
+        assert_eq!(trail("command line win"), "Settings");
+        assert_eq!(trail("Styled by"), "Settings");
+        // The entry's own line stays in the text, where it was before.
+        assert!(text.contains("ferry_tide\n\nWhether"), "{text}");
     }
 
     #[test]
@@ -1737,12 +1892,15 @@ Incoming Request Data
             vec![
                 "This part of the documentation covers all the interfaces of Flask.",
                 "Request",
-                "request",
                 "To access incoming request data, you can use the global request object.",
                 "This is a proxy. See notes-on-proxies for more information.",
                 "The request object is an instance of a Request.",
             ]
         );
+        assert!(p
+            .blocks
+            .iter()
+            .any(|b| matches!(b, Block::Entry { level: 3, text, .. } if text == "request")));
     }
 
     #[test]

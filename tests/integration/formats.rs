@@ -1079,6 +1079,32 @@ fn sphinx_entries_are_cited_by_name() {
         cite("command line override the file flag"),
         ("Settings".to_string(), Some("settings".to_string()))
     );
+
+    // The same settings as Sphinx's reST source.
+    let entries: String = settings
+        .iter()
+        .map(|(name, what)| {
+            format!(
+                ".. confval:: {name}\n\n   {what}. The default is taken from the harbour master file.\n\n"
+            )
+        })
+        .collect();
+    let source = format!(
+        "Settings\n========\n\nEvery setting lives in ferry.toml beside the timetable.\n\n{entries}\
+         Settings given on the command line override the file, one flag for every setting named above.\n"
+    );
+    let f = Fixture::with_files(&[("config.rst", &source)]);
+    f.ingest().expect("ingest");
+    let engine = f.engine();
+    let cite = |query: &str| search(&engine, query, Mode::Bm25, 1).results.remove(0);
+    assert_eq!(
+        cite("tide table drawn beside the sailings").source.heading,
+        "Settings > ferry_tide"
+    );
+    assert_eq!(
+        cite("command line override the file flag").source.heading,
+        "Settings"
+    );
 }
 
 /// Man pages, as Debian installs them (`man3/NAME.3.gz`): read by their sections, titled by
