@@ -1146,10 +1146,10 @@ impl<'n> Tree<'n> {
     /// How deep the `<dt>` at `dt` sits in API entries, when it titles one: Sphinx's object
     /// descriptions (`dl.py.function`, `dl.std.confval`, …) put each function, class,
     /// option or setting's signature in a `<dt>`, its description in the `<dd>`, and a
-    /// class's methods in a `<dl>` inside that. Read as headings under the section, they
-    /// let a chunk and a citation name the entry (`Configuration > version`) rather than
-    /// only the page's section, and the splitter cut between entries. 1 for an entry of the
-    /// section, 2 for a method of a class, ….
+    /// class's methods in a `<dl>` inside that. On the trail under the section
+    /// ([`Block::Entry`]), they let a chunk and a citation name the entry
+    /// (`Configuration > version`) rather than only the page's section. 1 for an entry of
+    /// the section, 2 for a method of a class, ….
     fn entry_depth(&self, dt: usize) -> Option<u8> {
         let e = self.elem(dt)?;
         let titles = |dl: usize, e: &Elem| -> bool {
