@@ -2288,19 +2288,7 @@ mod tests {
             <dl class=\"simple\"><dt>term</dt><dd><p>A definition list is no entry.</p></dd></dl>\n\
             </section></div></body></html>\n";
         let parsed = read(page, &Budget::unlimited()).expect("read");
-        let entries: Vec<(u8, String, Option<String>)> = parsed
-            .blocks
-            .iter()
-            .filter_map(|b| match b {
-                Block::Entry {
-                    level,
-                    text,
-                    anchor,
-                    ..
-                } => Some((*level, text.clone(), anchor.clone())),
-                _ => None,
-            })
-            .collect();
+        let entries = entries(&parsed);
         let own = |s: &str| Some(s.to_string());
         assert_eq!(
             entries,
@@ -2358,15 +2346,14 @@ mod tests {
             <dl class=\"glossary docutils\"><dt id=\"term-egg\">egg</dt><dd><p>Food.</p></dd></dl>\n\
             </div></body></html>\n";
         let parsed = read(page, &Budget::unlimited()).expect("read");
-        let entries: Vec<(u8, &str)> = parsed
-            .blocks
-            .iter()
-            .filter_map(|b| match b {
-                Block::Entry { level, text, .. } => Some((*level, text.as_str())),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(entries, [(3, "spam.eggs(count)")]);
+        assert_eq!(
+            entries(&parsed),
+            [(
+                3,
+                "spam.eggs(count)".to_string(),
+                Some("spam.eggs".to_string())
+            )]
+        );
         assert_eq!(
             entry_title(
                 "Sphinx.add_directive(name: str, cls: Type[Node], override: bool = False) → None, with more"
@@ -2466,7 +2453,7 @@ mod tests {
         );
         assert_eq!(close_empty_xml_tags(&broken).len(), broken.len());
     }
-    use crate::read::testing::headings;
+    use crate::read::testing::{entries, headings};
 
     fn read_ok(html: &str) -> Parsed {
         read(html, &Budget::unlimited()).expect("reads")

@@ -93,17 +93,15 @@ impl Out {
         end: usize,
         budget: &Budget,
     ) -> Result<(), ReadError> {
-        self.prefix = None;
-        self.list_open = false;
-        self.produced += text.len();
-        budget.check_size(self.produced)?;
-        self.blocks.push(Block::Heading {
-            level,
-            text,
-            anchor,
-            loc: loc(start, end),
-        });
-        Ok(())
+        self.title(
+            Block::Heading {
+                level,
+                text,
+                anchor,
+                loc: loc(start, end),
+            },
+            budget,
+        )
     }
 
     /// The title of an entry (a Sphinx object description) at 0-based line `line`.
@@ -114,16 +112,24 @@ impl Out {
         line: usize,
         budget: &Budget,
     ) -> Result<(), ReadError> {
+        self.title(
+            Block::Entry {
+                level,
+                text,
+                anchor: None,
+                loc: loc(line, line),
+            },
+            budget,
+        )
+    }
+
+    /// A heading or an entry: it ends any list and takes no pending prefix.
+    fn title(&mut self, block: Block, budget: &Budget) -> Result<(), ReadError> {
         self.prefix = None;
         self.list_open = false;
-        self.produced += text.len();
+        self.produced += block.text().len();
         budget.check_size(self.produced)?;
-        self.blocks.push(Block::Entry {
-            level,
-            text,
-            anchor: None,
-            loc: loc(line, line),
-        });
+        self.blocks.push(block);
         Ok(())
     }
 
@@ -1597,7 +1603,7 @@ fn inline(s: &str, subs: &HashMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::testing::{codes, headings, texts};
+    use crate::read::testing::{codes, entries, headings, texts};
 
     fn parse(s: &str) -> Parsed {
         read(s, &Budget::unlimited()).unwrap()
@@ -1762,20 +1768,13 @@ Settings given on the command line win.
    Styled by the CSS class, no entry.
 ";
         let p = parse(src);
-        let entries: Vec<(u8, &str)> = p
-            .blocks
-            .iter()
-            .filter_map(|b| match b {
-                Block::Entry { level, text, .. } => Some((*level, text.as_str())),
-                _ => None,
-            })
-            .collect();
+        let entries: Vec<(u8, String)> = entries(&p).into_iter().map(|(l, t, _)| (l, t)).collect();
         assert_eq!(
             entries,
             [
-                (2, "ferry.Timetable(port)"),
-                (3, "next(n=1)"),
-                (2, "ferry_tide")
+                (2, "ferry.Timetable(port)".to_string()),
+                (3, "next(n=1)".to_string()),
+                (2, "ferry_tide".to_string())
             ]
         );
         let (text, layout) = crate::read::render(&p);

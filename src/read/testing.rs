@@ -19,6 +19,22 @@ pub fn headings(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
         .collect()
 }
 
+/// `(level, text, anchor)` of every entry block (the titles of a reference's entries).
+pub fn entries(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
+    p.blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Entry {
+                level,
+                text,
+                anchor,
+                ..
+            } => Some((*level, text.clone(), anchor.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The text of every prose block, a list's items joined to its first line as the layout
 /// joins them.
 pub fn texts(p: &Parsed) -> Vec<String> {
