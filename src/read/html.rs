@@ -22,7 +22,7 @@ use html5ever::interface::tree_builder::{ElementFlags, NodeOrText, QuirksMode, T
 use html5ever::tendril::{StrTendril, TendrilSink};
 use html5ever::{ns, parse_document, Attribute, ParseOpts, QualName};
 
-use super::{entry_title, Block, Budget, LocUnit, Parsed, ReadError};
+use super::{short_signature, Block, Budget, LocUnit, Parsed, ReadError};
 use crate::read::Loc;
 
 /// No node (end of a sibling list, no parent).
@@ -1690,7 +1690,7 @@ impl<'n> Tree<'n> {
             if let Some(depth) = e.dt.then(|| self.entry_depth(i)).flatten() {
                 out.flush(&lists)?;
                 let (text, loc) = self.inline_text(i, budget)?;
-                let text = entry_title(&strip_permalink(&text));
+                let text = short_signature(&strip_permalink(&text));
                 if !text.is_empty() {
                     let line = self.nodes[i].line;
                     out.push(Block::Entry {
@@ -2355,18 +2355,18 @@ mod tests {
             )]
         );
         assert_eq!(
-            entry_title(
+            short_signature(
                 "Sphinx.add_directive(name: str, cls: Type[Node], override: bool = False) → None, with more"
             ),
             "Sphinx.add_directive(…)"
         );
         assert_eq!(
-            entry_title(
+            short_signature(
                 "supported_image_types: List[str] = ['image/svg+xml', 'image/png', 'image/gif', 'image/jpeg']"
             ),
             "supported_image_types: List[str] = …"
         );
-        assert_eq!(entry_title("  version "), "version");
+        assert_eq!(short_signature("  version "), "version");
     }
 
     #[test]

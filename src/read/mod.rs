@@ -217,8 +217,8 @@ pub enum Block {
         text: String,
         loc: Loc,
     },
-    /// The title of an entry of a reference (a function's signature, a setting's name: HTML
-    /// `dl` descriptions). It stands on the heading trail like a heading, at `level`, so a
+    /// The title of an entry of a reference (a function's signature, a setting's name:
+    /// Sphinx's HTML `dl` descriptions and reST object directives). It stands on the heading trail like a heading, at `level`, so a
     /// chunk and a citation name the entry, but it is laid out as a line of text: the
     /// splitter does not cut between entries. Cut there, the Sphinx manual's chunks of
     /// single entries outranked the pages that explain a topic (html set success@1 0.743 →
@@ -230,7 +230,7 @@ pub enum Block {
         loc: Loc,
     },
     /// The sections at `level` and deeper end here, though no heading follows: the text
-    /// after a run of API entries (HTML `dl` descriptions) belongs to the section above them
+    /// after a run of API entries ([`Block::Entry`]) belongs to the section above them
     /// again, not to the last entry. Nothing is rendered.
     End { level: u8, loc: Loc },
 }
@@ -522,10 +522,11 @@ fn line_by_line(
     true
 }
 
-/// An entry's signature as a heading: whole when short, else its name with the arguments
-/// or value elided (`Sphinx.add_directive(…)`, `supported_image_types: List[str] = …`), so a trail stays readable and its words are the
-/// entry's name rather than every parameter's type.
-pub(crate) fn entry_title(text: &str) -> String {
+/// An entry's signature as a title on the trail: whole when short, else its name with the
+/// arguments or value elided (`Sphinx.add_directive(…)`, `supported_image_types: List[str]
+/// = …`), so a trail stays readable and its words are the entry's name rather than every
+/// parameter's type.
+pub(crate) fn short_signature(text: &str) -> String {
     const LONG: usize = 80;
     let text = text.trim();
     if text.chars().count() <= LONG {

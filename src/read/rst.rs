@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use super::{entry_title, Block, Budget, LocUnit, Parsed, ReadError};
+use super::{short_signature, Block, Budget, LocUnit, Parsed, ReadError};
 
 /// Reads a decoded rST file into headings, prose and code with their source lines.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
@@ -943,7 +943,7 @@ impl<'a, 'l> Reader<'a, 'l> {
                 .section
                 .saturating_add(u8::try_from(self.entries.len() + 1).unwrap_or(u8::MAX));
             self.out
-                .entry(level, entry_title(&self.inline(args)), i, budget)?;
+                .entry(level, short_signature(&self.inline(args)), i, budget)?;
             if !extra.is_empty() {
                 let more = extra.join("\n");
                 self.out.text(more, i + 1, i + extra.len(), false, budget)?;

@@ -5,6 +5,15 @@ use super::{Block, Budget, Loc, Parsed, ReadError};
 
 /// `(level, text, anchor)` of every heading block.
 pub fn headings(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
+    titles(p, false)
+}
+
+/// `(level, text, anchor)` of every entry block (the titles of a reference's entries).
+pub fn entries(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
+    titles(p, true)
+}
+
+fn titles(p: &Parsed, entries: bool) -> Vec<(u8, String, Option<String>)> {
     p.blocks
         .iter()
         .filter_map(|b| match b {
@@ -13,23 +22,15 @@ pub fn headings(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
                 text,
                 anchor,
                 ..
-            } => Some((*level, text.clone(), anchor.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-/// `(level, text, anchor)` of every entry block (the titles of a reference's entries).
-pub fn entries(p: &Parsed) -> Vec<(u8, String, Option<String>)> {
-    p.blocks
-        .iter()
-        .filter_map(|b| match b {
-            Block::Entry {
+            }
+            | Block::Entry {
                 level,
                 text,
                 anchor,
                 ..
-            } => Some((*level, text.clone(), anchor.clone())),
+            } if matches!(b, Block::Entry { .. }) == entries => {
+                Some((*level, text.clone(), anchor.clone()))
+            }
             _ => None,
         })
         .collect()
