@@ -5,7 +5,7 @@
 # are cached in eval/docsets/.cache/.
 #
 #   bash scripts/fetch-docsets.sh [SET...]     # sets: html rst asciidoc pdf mixed html-shipped
-#                                              # docutils
+#                                              # docutils pod
 #                                              # (default: all)
 #
 # Sources are Debian packages (`apt-get download NAME=VERSION`, unpacked with dpkg-deb) and
@@ -25,6 +25,7 @@ NBSPHINX_DOC=0.8.11+ds-1              # Debian python-nbsphinx-doc: notebooks, r
 FAI_DOC=6.0.3+deb12u1                 # Debian fai-doc: fai-guide.pdf (38 pages)
 ATTRS=23.2.0                          # PyPI sdist: docs/*.md
 DOCUTILS_DOC=0.19+dfsg-6              # Debian docutils-doc: every page as .txt (reST) + .html
+PERL_DOC=5.36.0-7+deb12u4             # Debian perl-doc: Perl's manual as 206 .pod files
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/eval/docsets"
@@ -222,6 +223,11 @@ set_mixed() {
 # (`FAQ.html`), a few HTML-only pages, images, CSS and DTDs.
 set_docutils() { shipped docutils docutils-doc "$DOCUTILS_DOC" usr/share/doc/docutils-doc; }
 
+# Perl's manual exactly as Debian installs it (/usr/share/perl/5.36.0/pod): 206 POD files,
+# the FAQ, perlfunc, perlvar, the tutorials, every release's perldelta, and perltoc (the
+# table of contents of all of them).
+set_pod() { shipped pod perl-doc "$PERL_DOC" usr/share/perl/5.36.0/pod; }
+
 summary() {
     local set=$1 dir="$OUT/$1"
     [[ -d "$dir" ]] || return 0
@@ -235,12 +241,12 @@ summary() {
 }
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils)
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod)
 for s in "${sets[@]}"; do
     case $s in
-    html | rst | asciidoc | pdf | mixed | docutils) "set_$s" ;;
+    html | rst | asciidoc | pdf | mixed | docutils | pod) "set_$s" ;;
     html-shipped) set_html_shipped ;;
-    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils)" ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod)" ;;
     esac
 done
 echo "eval/docsets:"

@@ -13,7 +13,7 @@ use tokenizers::Tokenizer;
 
 use crate::config::ChunkingConfig;
 use crate::error::{Error, Result};
-use crate::read::LocUnit;
+use crate::read::{Layout, LocUnit};
 use crate::source::{Document, Format};
 
 /// A piece of a document, the unit that is embedded, indexed and cited.
@@ -117,8 +117,9 @@ impl Chunk {
 /// verbatim block (`<pre>`) its own lines. Version 11 puts the entries of Sphinx's HTML
 /// references (`dl.py.function`, `dl.std.confval`) on the heading trail and drops
 /// viewcode's "[source]" links; version 12 does the same for its reST sources
-/// (`.. py:function::`, `.. confval::`).
-pub const CHUNKER_VERSION: u32 = 12;
+/// (`.. py:function::`, `.. confval::`). Version 13 titles a chunk that opens with a heading
+/// by that heading, not by an entry or subsection after its text ([`cited_from`]).
+pub const CHUNKER_VERSION: u32 = 13;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is
@@ -364,17 +365,7 @@ impl Chunker {
                         (heading, None, None, sections)
                     }
                     Some(layout) => {
-                        // A chunk that opens with the overlap from the previous section and
-                        // then starts a new one is about the new one: its trail and anchor
-                        // are taken where that heading starts (within the chunk's first
-                        // third), so a citation links to the section it shows.
-                        let third = byte_start + (byte_end - byte_start) / 3;
-                        let at = layout
-                            .headings
-                            .iter()
-                            .map(|h| h.offset)
-                            .find(|&o| o > byte_start && o <= third)
-                            .unwrap_or(byte_start);
+                        let at = cited_from(&doc.text, layout, byte_start, byte_end);
                         let (trail, anchor) = layout.trail_at(at);
                         let loc = layout.loc_of(byte_start, byte_end);
                         let loc = match (layout.unit, loc) {
@@ -426,6 +417,40 @@ impl Chunker {
             .collect();
         drop_repeats(chunks)
     }
+}
+
+/// Where the heading trail a chunk is cited by is taken (a byte offset in `text`). A chunk
+/// that opens with the overlap from the previous section and then starts a new one is about
+/// the new one: it is cited from where that heading starts (within the chunk's first third),
+/// so a citation links to the section it shows. A chunk that opens with a heading is about
+/// that heading, unless the heading has no text of its own before the next one in the first
+/// third (a chapter heading right above its first section): then it is about that one.
+/// An entry or subsection that follows a section's own text does not take the chunk over.
+fn cited_from(text: &str, layout: &Layout, byte_start: usize, byte_end: usize) -> usize {
+    let third = byte_start + (byte_end - byte_start) / 3;
+    let mut starts = layout
+        .headings
+        .iter()
+        .filter(|h| h.offset >= byte_start && h.offset <= third)
+        .peekable();
+    let Some(first) = starts.next_if(|h| h.offset == byte_start) else {
+        return starts.next().map_or(byte_start, |h| h.offset);
+    };
+    let mut at = first;
+    for h in starts {
+        // The text between the two headings, without the first one's own line (an end of
+        // entries, `Block::End`, has none).
+        let between = text.get(at.offset..h.offset).unwrap_or("");
+        let own = match at.text.is_empty() {
+            true => between,
+            false => between.split_once('\n').map_or("", |(_, rest)| rest),
+        };
+        if words(own) >= MIN_WORDS {
+            break;
+        }
+        at = h;
+    }
+    at.offset
 }
 
 /// The sections that begin inside a chunk's `text` (offset, trail, anchor, in order) and
@@ -731,6 +756,59 @@ mod tests {
         assert_eq!(at("# not"), "Install > Linux");
         assert_eq!(at("brew"), "Install > macOS");
         assert_eq!(at("# Use"), "Use");
+    }
+
+    /// A chunk is cited from the heading it opens with, unless that heading has no text of
+    /// its own; one that opens with another section's overlap from the heading that follows.
+    #[test]
+    fn a_chunk_is_cited_from_the_heading_it_opens_with() {
+        use crate::read::{render, Block, Loc, Parsed};
+        let heading = |level, text: &str| Block::Heading {
+            level,
+            text: text.into(),
+            anchor: None,
+            loc: Loc::new(1, 1),
+        };
+        let para = |text: &str| Block::Text {
+            text: text.into(),
+            loc: Loc::new(1, 1),
+        };
+        let entry = |text: &str| Block::Entry {
+            level: 2,
+            text: text.into(),
+            anchor: None,
+            loc: Loc::new(1, 1),
+        };
+        let long = "words of the answer ".repeat(40);
+        let parsed = Parsed {
+            blocks: vec![
+                heading(1, "FAQ"),
+                heading(2, "How do I start"),
+                para(&long),
+                heading(1, "Settings"),
+                para("Every setting lives in ferry.toml beside the timetable."),
+                entry("ferry_port"),
+                para(&long),
+            ],
+            ..Parsed::default()
+        };
+        let (text, layout) = render(&parsed);
+        let at = |needle: &str| text.find(needle).unwrap();
+        let trail = |start: usize, end: usize| {
+            layout
+                .trail_at(cited_from(&text, &layout, start, end))
+                .0
+                .join(" > ")
+        };
+        let settings_end = text.len();
+        let faq_end = at("# Settings");
+        // A heading with no text of its own: the section below it.
+        assert_eq!(trail(0, faq_end), "FAQ > How do I start");
+        // A heading with text of its own keeps the chunk, though an entry follows.
+        assert_eq!(trail(at("# Settings"), settings_end), "Settings");
+        // A chunk opening with the previous section's last words: the next heading.
+        let overlap = at("# Settings") - 30;
+        assert_eq!(trail(overlap, settings_end), "Settings");
     }
 
     #[test]

@@ -121,6 +121,7 @@ impl Document {
             Format::Asciidoc => read::asciidoc::read,
             Format::Ipynb => read::ipynb::read,
             Format::Man => read::man::read,
+            Format::Pod => read::pod::read,
             Format::Pdf | Format::Docx => {
                 return Err(ReadError::parse(format!(
                     "{} documents are binary; ingest the file from a folder instead",
@@ -1642,6 +1643,7 @@ mod tests {
         assert_eq!(f("manual.pdf.gz"), Some(Format::Pdf));
         assert_eq!(f("intro.rst.txt.gz"), Some(Format::Rst));
         assert_eq!(f("changelog.gz"), Some(Format::Text));
+        assert_eq!(f("pod/perlfunc.pod.gz"), Some(Format::Pod));
         assert_eq!(f("changelog.Debian.gz"), Some(Format::Text));
         assert_eq!(f("logo.png.gz"), None);
     }

@@ -1797,8 +1797,11 @@ impl<'n> Tree<'n> {
 }
 
 /// Object types that Sphinx before 4 named in an entry's `dl` class (`dl.function`,
-/// `dl.py.method`); with an `id` on the `<dt>`, the `<dt>` is the entry's signature.
+/// `dl.py.method`); with an `id` on the `<dt>`, the `<dt>` is the entry's signature. A
+/// glossary's terms (`dl.glossary`, `<dt id="term-builder">`) are entries too, so a hit on
+/// the glossary cites the term it defines.
 const DESCRIPTION_TYPES: &[&str] = &[
+    "glossary",
     "function",
     "class",
     "method",
@@ -2339,20 +2342,25 @@ mod tests {
     #[test]
     fn older_sphinx_entries_and_long_signatures() {
         // Sphinx 1.x–3.x: no `sig-object` class; the `dl` names the object's type and the
-        // `<dt>` carries its id. A `<dt>` with an id in any other list is not an entry.
+        // `<dt>` carries its id. A glossary's terms are entries; a `<dt>` with an id in any
+        // other list is not one.
         let page = "<html><body><div class=\"body\"><h2>Utilities</h2>\n\
             <dl class=\"function\"><dt id=\"spam.eggs\"><code>spam.</code><code>eggs</code>(<em>count</em>)</dt>\n\
             <dd><p>Cooks eggs.</p></dd></dl>\n\
             <dl class=\"glossary docutils\"><dt id=\"term-egg\">egg</dt><dd><p>Food.</p></dd></dl>\n\
+            <dl class=\"simple\"><dt id=\"ham\">ham</dt><dd><p>Also food.</p></dd></dl>\n\
             </div></body></html>\n";
         let parsed = read(page, &Budget::unlimited()).expect("read");
         assert_eq!(
             entries(&parsed),
-            [(
-                3,
-                "spam.eggs(count)".to_string(),
-                Some("spam.eggs".to_string())
-            )]
+            [
+                (
+                    3,
+                    "spam.eggs(count)".to_string(),
+                    Some("spam.eggs".to_string())
+                ),
+                (3, "egg".to_string(), Some("term-egg".to_string()))
+            ]
         );
         assert_eq!(
             short_signature(

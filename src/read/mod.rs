@@ -28,6 +28,7 @@ pub mod man;
 pub mod markup;
 pub mod mdx;
 pub mod pdf;
+pub mod pod;
 pub mod rst;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -559,7 +560,7 @@ fn longest_run(s: &str, c: char) -> usize {
 }
 
 /// The built-in extension table (lower case, no dot); `[ingest.formats]` adds to it.
-pub const EXTENSIONS: [(&str, Format); 17] = [
+pub const EXTENSIONS: [(&str, Format); 18] = [
     ("md", Format::Markdown),
     ("markdown", Format::Markdown),
     ("txt", Format::Text),
@@ -577,6 +578,7 @@ pub const EXTENSIONS: [(&str, Format); 17] = [
     ("pdf", Format::Pdf),
     ("docx", Format::Docx),
     ("man", Format::Man),
+    ("pod", Format::Pod),
 ];
 
 /// Documentation files conventionally named without an extension: GNU's `README`, `NEWS`,
@@ -674,6 +676,8 @@ pub enum Format {
     Docx,
     /// roff man pages (`ls.1`, `CURLOPT_URL.3`, `Tcl_Eval.3tcl`, `foo.man`).
     Man,
+    /// Perl's POD (`perlfunc.pod`).
+    Pod,
 }
 
 impl Format {
@@ -724,7 +728,12 @@ impl Format {
     fn is_plain_text(self) -> bool {
         matches!(
             self,
-            Format::Markdown | Format::Rst | Format::Asciidoc | Format::Mdx | Format::Ipynb
+            Format::Markdown
+                | Format::Rst
+                | Format::Asciidoc
+                | Format::Mdx
+                | Format::Ipynb
+                | Format::Pod
         )
     }
 
@@ -741,6 +750,7 @@ impl Format {
             Format::Pdf => "pdf",
             Format::Docx => "docx",
             Format::Man => "man",
+            Format::Pod => "pod",
         }
     }
 

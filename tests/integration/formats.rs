@@ -1017,6 +1017,15 @@ fn a_hit_cites_the_packed_section_the_query_names() {
     );
 }
 
+/// The heading trail BM25's best hit for `query` cites.
+fn cited_heading(engine: &lore::Engine, query: &str) -> String {
+    search(engine, query, Mode::Bm25, 1)
+        .results
+        .remove(0)
+        .source
+        .heading
+}
+
 /// Sphinx's HTML reference entries (`dl.std.confval`, `dl.py.function`, …) are not
 /// headings, but a hit on one cites it by name and `#anchor`; the section's own text after
 /// the entries cites the section again.
@@ -1079,6 +1088,12 @@ fn sphinx_entries_are_cited_by_name() {
         cite("command line override the file flag"),
         ("Settings".to_string(), Some("settings".to_string()))
     );
+    // The chunk opens with the section's heading, so its own first lines cite the section,
+    // not the first entry below them.
+    assert_eq!(
+        cite("every setting lives in ferry.toml"),
+        ("Settings".to_string(), Some("settings".to_string()))
+    );
 
     // The same settings as Sphinx's reST source.
     let entries: String = settings
@@ -1096,15 +1111,16 @@ fn sphinx_entries_are_cited_by_name() {
     let f = Fixture::with_files(&[("config.rst", &source)]);
     f.ingest().expect("ingest");
     let engine = f.engine();
-    let cite = |query: &str| search(&engine, query, Mode::Bm25, 1).results.remove(0);
-    assert_eq!(
-        cite("tide table drawn beside the sailings").source.heading,
-        "Settings > ferry_tide"
-    );
-    assert_eq!(
-        cite("command line override the file flag").source.heading,
-        "Settings"
-    );
+    for (query, heading) in [
+        (
+            "tide table drawn beside the sailings",
+            "Settings > ferry_tide",
+        ),
+        ("command line override the file flag", "Settings"),
+        ("every setting lives in ferry.toml", "Settings"),
+    ] {
+        assert_eq!(cited_heading(&engine, query), heading, "{query}");
+    }
 }
 
 /// Man pages, as Debian installs them (`man3/NAME.3.gz`): read by their sections, titled by
@@ -1193,6 +1209,81 @@ Default timeout is 0 (zero) which means it never times out during transfer.
     let r = search(&f.engine(), "porcupine quills", Mode::Bm25, 1);
     assert_eq!(r.results[0].source.path, "NOTES.1");
     assert!(r.results[0].text.contains("porcupine release"));
+}
+
+/// Perl's POD (perlfunc's layout): titled by its NAME paragraph, cited by section and by the
+/// named `=item` an answer stands under, with the source's lines; formatting codes, index
+/// entries and the program code around the POD are not indexed.
+#[test]
+fn pod_is_read_by_its_sections_and_items() {
+    let pod = "\
+package Ferry::Timetable;
+use strict;
+
+=head1 NAME
+
+Ferry::Timetable - departures of the harbour ferries
+
+=head1 FUNCTIONS
+
+=over 4
+
+=item departures HARBOUR
+
+=item departures
+
+X<departures> X<sailing>
+Returns the list of B<sailings> leaving I<HARBOUR> today, earliest first.
+See L<the tide tables|Ferry::Tide/\"High water\">.
+
+    my @s = departures('Kirkwall');
+
+=item cancel SAILING
+
+Marks a sailing as cancelled because of C<< $wind >= 9 >>.
+
+=back
+
+Functions not listed here are private to the module.
+
+=cut
+
+sub departures { return () }
+";
+    let f = Fixture::with_files(&[("lib/Ferry/Timetable.pod", pod)]);
+    let report = f.ingest().expect("ingest");
+    assert_eq!(report.files_read, 1, "{:?}", report.skipped);
+    let engine = f.engine();
+    let hit = search(&engine, "sailings leaving the harbour today", Mode::Bm25, 1)
+        .results
+        .remove(0);
+    assert_eq!(
+        hit.source.title,
+        "Ferry::Timetable - departures of the harbour ferries"
+    );
+    assert_eq!(
+        hit.source.heading,
+        "FUNCTIONS > departures HARBOUR, departures"
+    );
+    assert!(
+        hit.text
+            .contains("Returns the list of sailings leaving HARBOUR today")
+            && hit.text.contains("the tide tables")
+            && !hit.text.contains("X<")
+            && !hit.text.contains("use strict")
+            && !hit.text.contains("return ()"),
+        "{}",
+        hit.text
+    );
+    // The file is one chunk: it cites the lines from NAME's heading to the last paragraph
+    // before `=cut`, not the code around them.
+    assert_eq!((hit.source.start_line, hit.source.end_line), (4, 28));
+    for (query, heading) in [
+        ("cancelled because of wind", "FUNCTIONS > cancel SAILING"),
+        ("functions not listed are private", "FUNCTIONS"),
+    ] {
+        assert_eq!(cited_heading(&engine, query), heading, "{query}");
+    }
 }
 
 /// A plain-text FAQ (libcurl's layout): each answer is cited under its numbered question and
