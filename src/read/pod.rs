@@ -18,8 +18,9 @@
 
 use super::{short_signature, Block, Budget, Loc, LocUnit, Parsed, ReadError};
 
-/// Deepest nesting of formatting codes followed; deeper ones are kept as their text.
-const MAX_CODE_DEPTH: usize = 32;
+/// Deepest nesting of formatting codes read (real POD nests two or three: `L<C<open>|…>`);
+/// deeper ones are kept as text, so a paragraph of `B<B<B<…` costs linear time and no stack.
+const MAX_CODE_DEPTH: usize = 8;
 
 /// Reads one POD file into blocks. A file with no POD command in it gives no blocks, and is
 /// counted as `empty` rather than indexed as the program text it holds.
@@ -306,18 +307,14 @@ fn render(s: &str, out: &mut String, depth: usize) {
     let mut i = 0;
     let mut plain = 0;
     while i < b.len() {
-        if let Some((code, inner, end)) = code_at(s, i) {
+        if let Some((code, inner, end)) = code_at(s, i, depth) {
             out.push_str(&s[plain..i]);
             let inner = &s[inner.0..inner.1];
-            if depth >= MAX_CODE_DEPTH {
-                out.push_str(inner);
-            } else {
-                match code {
-                    b'X' | b'Z' => {}
-                    b'E' => out.push_str(&escape(inner.trim())),
-                    b'L' => link(inner, out, depth + 1),
-                    _ => render(inner, out, depth + 1),
-                }
+            match code {
+                b'X' | b'Z' => {}
+                b'E' => out.push_str(&escape(inner.trim())),
+                b'L' => link(inner, out, depth + 1),
+                _ => render(inner, out, depth + 1),
             }
             i = end;
             plain = end;
@@ -331,8 +328,11 @@ fn render(s: &str, out: &mut String, depth: usize) {
 /// A formatting code starting at byte `i`: its letter, the byte range of its content and
 /// the byte after it. `C<< … >>` (several brackets, white space inside) ends at the first
 /// white space followed by as many `>`; `C<…>` at the `>` that balances it, codes nested in
-/// it counted.
-fn code_at(s: &str, i: usize) -> Option<(u8, (usize, usize), usize)> {
+/// it counted. At [`MAX_CODE_DEPTH`] codes are no longer recognised.
+fn code_at(s: &str, i: usize, depth: usize) -> Option<(u8, (usize, usize), usize)> {
+    if depth >= MAX_CODE_DEPTH {
+        return None;
+    }
     let b = s.as_bytes();
     let letter = *b.get(i)?;
     if !b"IBCLEFSXZ".contains(&letter) || b.get(i + 1) != Some(&b'<') {
@@ -354,20 +354,15 @@ fn code_at(s: &str, i: usize) -> Option<(u8, (usize, usize), usize)> {
     }
     // One bracket (or several with no white space, read as one).
     let start = i + 2;
-    let mut depth = 1;
     let mut j = start;
     while j < b.len() {
-        if let Some((_, _, end)) = code_at(s, j) {
+        // A code nested in this one is skipped whole, so the next `>` closes this one.
+        if let Some((_, _, end)) = code_at(s, j, depth + 1) {
             j = end;
             continue;
         }
         match b[j] {
-            b'>' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some((letter, (start, j), j + 1));
-                }
-            }
+            b'>' => return Some((letter, (start, j), j + 1)),
             // `C<$a->[0]>`: an arrow is not a close.
             b'-' | b'=' if b.get(j + 1) == Some(&b'>') => j += 1,
             _ => {}
@@ -380,7 +375,7 @@ fn code_at(s: &str, i: usize) -> Option<(u8, (usize, usize), usize)> {
 /// `L<text|target>` gives its text; `L<perlsyn/"For Loops">` gives `"For Loops" in
 /// perlsyn` as perldoc does; `L<perlfunc>` and `L<https://…>` give themselves.
 fn link(inner: &str, out: &mut String, depth: usize) {
-    if let Some(bar) = top_level_bar(inner) {
+    if let Some(bar) = top_level_bar(inner, depth) {
         render(&inner[..bar], out, depth);
         return;
     }
@@ -404,10 +399,10 @@ fn link(inner: &str, out: &mut String, depth: usize) {
 }
 
 /// The first `|` of a link's content that is not inside a nested code.
-fn top_level_bar(inner: &str) -> Option<usize> {
+fn top_level_bar(inner: &str, depth: usize) -> Option<usize> {
     let mut j = 0;
     while j < inner.len() {
-        if let Some((_, _, end)) = code_at(inner, j) {
+        if let Some((_, _, end)) = code_at(inner, j, depth) {
             j = end;
             continue;
         }
@@ -604,6 +599,22 @@ mod tests {
             let _ = read(&s, &Budget::unlimited());
             let _ = inline(&s);
         }
+    }
+
+    /// Codes nested past the limit are text: no stack overflow, linear time.
+    #[test]
+    fn deep_nesting_is_read_as_text() {
+        let deep = format!("{}core{}", "B<".repeat(100_000), ">".repeat(100_000));
+        let text = inline(&deep);
+        assert!(
+            text.starts_with("B<") && text.contains("core"),
+            "{}",
+            &text[..40]
+        );
+        let unclosed = "B<x ".repeat(100_000);
+        assert!(inline(&unclosed).contains("x B<x"));
+        let p = parse(&format!("=head1 Deep\n\n{deep}\n"));
+        assert_eq!(texts(&p).len(), 1);
     }
 
     /// Reads every `.pod` file under `$LORE_POD_CORPUS`, printing the rendered text of files
