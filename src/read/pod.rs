@@ -284,6 +284,10 @@ impl Reader {
         if !matches!(block, Block::Entry { .. }) {
             self.open_entry = None;
         }
+        // Only the paragraph right below `NAME` is the title.
+        if !matches!(block, Block::Heading { .. }) {
+            self.name_next = false;
+        }
         self.blocks.push(block);
     }
 }
@@ -527,6 +531,9 @@ mod tests {
             .find(|b| matches!(b, Block::Code { .. }))
             .unwrap();
         assert_eq!(code.loc(), Loc::new(13, 15));
+        // Only the paragraph right below NAME is the title.
+        let p = parse("=head1 NAME\n\n    code\n\nNot a title.\n");
+        assert_eq!(p.title, None);
     }
 
     /// perlfunc's shape: named items are entries one level below their section, several
