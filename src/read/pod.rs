@@ -32,7 +32,7 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
     let mut r = Reader::default();
     let mut i = 0;
     let mut in_pod = false;
-    let mut produced = 0usize;
+    let (mut produced, mut paragraphs) = (0usize, 0usize);
     while i < lines.len() {
         if lines[i].trim().is_empty() {
             i += 1;
@@ -42,11 +42,11 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
         while i < lines.len() && !lines[i].trim().is_empty() {
             i += 1;
         }
-        if r.paragraphs % 256 == 0 {
+        if paragraphs % 256 == 0 {
             budget.check()?;
             budget.check_size(produced)?;
         }
-        r.paragraphs += 1;
+        paragraphs += 1;
         let para = &lines[start..i];
         let loc = Loc::new(start as u32 + 1, i as u32);
         produced += para.iter().map(|l| l.len() + 1).sum::<usize>();
@@ -116,7 +116,6 @@ struct Reader {
     /// The last block was an entry with no paragraph after it yet: a following `=item`
     /// names the same entry.
     open_entry: Option<usize>,
-    paragraphs: usize,
 }
 
 impl Reader {
@@ -303,7 +302,7 @@ fn region_name(body: &str) -> String {
 fn inline(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     render(s, &mut out, 0);
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    super::one_line(&out)
 }
 
 fn render(s: &str, out: &mut String, depth: usize) {
