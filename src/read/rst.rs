@@ -29,6 +29,7 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
         next_nonblank: next_nonblank(&lines),
         section: 0,
         entries: Vec::new(),
+        glossary: None,
     };
     r.run(budget)?;
     let title = r.out.blocks.iter().find_map(|b| match b {
@@ -621,6 +622,9 @@ struct Reader<'a, 'l> {
     /// The open entries (Sphinx object descriptions): the line after each one's body and
     /// its level, innermost last.
     entries: Vec<(usize, u8)>,
+    /// The open `.. glossary::`: the line after its body and the indentation of its
+    /// terms, each of which titles an entry as Sphinx's built glossary does.
+    glossary: Option<(usize, usize)>,
 }
 
 impl<'a, 'l> Reader<'a, 'l> {
@@ -684,6 +688,9 @@ impl<'a, 'l> Reader<'a, 'l> {
         }
         if c == ".." || c.starts_with(".. ") {
             return self.explicit(i, budget);
+        }
+        if let Some(n) = self.glossary_term(i, budget)? {
+            return Ok(n);
         }
         if c.starts_with("__ ") || c == "__" {
             return Ok(self.indented_end(i + 1, l.indent));
@@ -990,9 +997,18 @@ impl<'a, 'l> Reader<'a, 'l> {
                 Ok(end)
             }
             "figure" => Ok(body),
+            "glossary" => {
+                // Its terms sit at the body's first indentation (options such as
+                // `:sorted:` were read with the header).
+                let first = self.next_nonblank.get(body).copied().unwrap_or(end);
+                if first < end {
+                    self.glossary = Some((end, self.lines[first].indent));
+                }
+                Ok(body)
+            }
             "rubric" | "centered" | "topic" | "sidebar" | "table" | "container" | "only"
-            | "ifconfig" | "glossary" | "hlist" | "tab" | "tabs" | "group-tab" | "code-tab"
-            | "epigraph" | "highlights" | "pull-quote" | "line-block" => {
+            | "ifconfig" | "hlist" | "tab" | "tabs" | "group-tab" | "code-tab" | "epigraph"
+            | "highlights" | "pull-quote" | "line-block" => {
                 if !matches!(name, "only" | "ifconfig" | "container" | "tabs") {
                     self.title_line(args, i, budget)?;
                 }
@@ -1003,6 +1019,42 @@ impl<'a, 'l> Reader<'a, 'l> {
                 Ok(body)
             }
         }
+    }
+
+    /// A glossary's term lines at `i` (several lines name one definition; Sphinx's old
+    /// `term : key` syntax adds an index key after the term), followed by their definition
+    /// indented below them: one entry titled by the terms, open until the definition ends.
+    fn glossary_term(&mut self, i: usize, budget: &Budget) -> Result<Option<usize>, ReadError> {
+        let Some((end, indent)) = self.glossary else {
+            return Ok(None);
+        };
+        if i >= end {
+            self.glossary = None;
+            return Ok(None);
+        }
+        if self.lines[i].indent != indent {
+            return Ok(None);
+        }
+        let mut j = i;
+        while self.line(j).is_some_and(|l| !l.blank && l.indent == indent) {
+            j += 1;
+        }
+        if self.line(j).is_none_or(|l| l.blank || l.indent <= indent) {
+            return Ok(None);
+        }
+        let terms: Vec<String> = self.lines[i..j]
+            .iter()
+            .map(|l| {
+                let t = l.content();
+                self.inline(t.split_once(" : ").map_or(t, |(term, _)| term))
+            })
+            .collect();
+        let level = self
+            .section
+            .saturating_add(u8::try_from(self.entries.len() + 1).unwrap_or(u8::MAX));
+        self.out.entry(level, terms.join(", "), i, budget)?;
+        self.entries.push((self.indented_end(j, indent), level));
+        Ok(Some(j))
     }
 
     fn title_line(&mut self, args: &str, i: usize, budget: &Budget) -> Result<(), ReadError> {
@@ -1795,6 +1847,57 @@ Settings given on the command line win.
         assert_eq!(trail("Styled by"), "Settings");
         // The entry's own line stays in the text, where it was before.
         assert!(text.contains("ferry_tide\n\nWhether"), "{text}");
+    }
+
+    #[test]
+    fn glossary_terms_are_entries() {
+        let src = "\
+Glossary
+========
+
+.. glossary::
+   :sorted:
+
+   builder
+      A class that turns parsed documents into output.
+
+      .. sourcecode:: rst
+
+         .. directivename:: argument
+
+   source directory
+   source dir : index key
+      The folder holding **conf.py**.
+
+   not a term
+
+After the glossary.
+";
+        let p = parse(src);
+        let entries: Vec<(u8, String)> = entries(&p).into_iter().map(|(l, t, _)| (l, t)).collect();
+        assert_eq!(
+            entries,
+            [
+                (2, "builder".to_string()),
+                (2, "source directory, source dir".to_string())
+            ]
+        );
+        let (text, layout) = crate::read::render(&p);
+        let trail = |needle: &str| {
+            let at = text
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle}: {text}"));
+            layout.trail_at(at).0.join(" > ")
+        };
+        assert_eq!(trail("turns parsed"), "Glossary > builder");
+        assert_eq!(trail("directivename"), "Glossary > builder");
+        assert_eq!(
+            trail("holding conf.py"),
+            "Glossary > source directory, source dir"
+        );
+        assert_eq!(trail("not a term"), "Glossary");
+        assert_eq!(trail("After the glossary"), "Glossary");
+        assert!(!text.contains("index key"), "{text}");
     }
 
     #[test]

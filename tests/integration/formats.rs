@@ -1028,7 +1028,8 @@ fn cited_heading(engine: &lore::Engine, query: &str) -> String {
 
 /// Sphinx's HTML reference entries (`dl.std.confval`, `dl.py.function`, …) are not
 /// headings, but a hit on one cites it by name and `#anchor`; the section's own text after
-/// the entries cites the section again.
+/// the entries cites the section again. In the reST source, object directives and glossary
+/// terms are the entries.
 #[test]
 fn sphinx_entries_are_cited_by_name() {
     let settings = [
@@ -1104,9 +1105,13 @@ fn sphinx_entries_are_cited_by_name() {
             )
         })
         .collect();
+    // And a glossary, whose terms Sphinx links to as it does to the settings.
     let source = format!(
         "Settings\n========\n\nEvery setting lives in ferry.toml beside the timetable.\n\n{entries}\
-         Settings given on the command line override the file, one flag for every setting named above.\n"
+         Settings given on the command line override the file, one flag for every setting named above.\n\n\
+         Terms\n=====\n\n.. glossary::\n\n   berth\n   quay\n      \
+         The stretch of harbour wall where one ferry ties up while it loads its passengers.\n\n   \
+         sailing\n      One departure of one ferry, with its port, its time and the tide it waits for.\n"
     );
     let f = Fixture::with_files(&[("config.rst", &source)]);
     f.ingest().expect("ingest");
@@ -1118,6 +1123,11 @@ fn sphinx_entries_are_cited_by_name() {
         ),
         ("command line override the file flag", "Settings"),
         ("every setting lives in ferry.toml", "Settings"),
+        (
+            "harbour wall where one ferry ties up",
+            "Terms > berth, quay",
+        ),
+        ("one departure with its time and tide", "Terms > sailing"),
     ] {
         assert_eq!(cited_heading(&engine, query), heading, "{query}");
     }
