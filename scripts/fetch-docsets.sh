@@ -5,7 +5,7 @@
 # are cached in eval/docsets/.cache/.
 #
 #   bash scripts/fetch-docsets.sh [SET...]     # sets: html rst asciidoc pdf mixed html-shipped
-#                                              # docutils pod
+#                                              # docutils pod info
 #                                              # (default: all)
 #
 # Sources are Debian packages (`apt-get download NAME=VERSION`, unpacked with dpkg-deb) and
@@ -26,6 +26,9 @@ FAI_DOC=6.0.3+deb12u1                 # Debian fai-doc: fai-guide.pdf (38 pages)
 ATTRS=23.2.0                          # PyPI sdist: docs/*.md
 DOCUTILS_DOC=0.19+dfsg-6              # Debian docutils-doc: every page as .txt (reST) + .html
 PERL_DOC=5.36.0-7+deb12u4             # Debian perl-doc: Perl's manual as 206 .pod files
+# GNU Info manuals, as the packages install them in usr/share/info (find, m4 and screen
+# split into parts by makeinfo):
+INFO_PKGS="coreutils=9.1-1 diffutils=1:3.8-4 findutils=4.9.0-4 grep=3.8-5 gzip=1.12-1 m4=1.4.19-3 screen=4.9.0-4 sed=4.9-1+deb12u1 wget=1.21.3-1+deb12u1"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/eval/docsets"
@@ -228,6 +231,16 @@ set_docutils() { shipped docutils docutils-doc "$DOCUTILS_DOC" usr/share/doc/doc
 # table of contents of all of them).
 set_pod() { shipped pod perl-doc "$PERL_DOC" usr/share/perl/5.36.0/pod; }
 
+set_info() {
+    fresh info "$INFO_PKGS" || return 0
+    local p x
+    for p in $INFO_PKGS; do
+        x=$(deb "${p%%=*}" "${p#*=}")
+        cp -a "$x/usr/share/info/." "$OUT/info/"
+    done
+    done_set info "$INFO_PKGS"
+}
+
 summary() {
     local set=$1 dir="$OUT/$1"
     [[ -d "$dir" ]] || return 0
@@ -241,12 +254,12 @@ summary() {
 }
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod)
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info)
 for s in "${sets[@]}"; do
     case $s in
-    html | rst | asciidoc | pdf | mixed | docutils | pod) "set_$s" ;;
+    html | rst | asciidoc | pdf | mixed | docutils | pod | info) "set_$s" ;;
     html-shipped) set_html_shipped ;;
-    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod)" ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info)" ;;
     esac
 done
 echo "eval/docsets:"

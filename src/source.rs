@@ -122,6 +122,7 @@ impl Document {
             Format::Ipynb => read::ipynb::read,
             Format::Man => read::man::read,
             Format::Pod => read::pod::read,
+            Format::Info => read::info::read,
             Format::Pdf | Format::Docx => {
                 return Err(ReadError::parse(format!(
                     "{} documents are binary; ingest the file from a folder instead",

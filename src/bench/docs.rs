@@ -1,12 +1,14 @@
 //! Retrieval on real documentation: ingest a folder of docs (any format lore reads) through
 //! the normal folder ingest, ask questions a person would ask, and score whether the file
-//! (and, for PDFs, the pages) that answers each one comes back near the top.
+//! (and, where the row says, the pages or lines) that answers each one comes back near the
+//! top.
 //!
 //! The questions file is a TSV written by hand: `question<TAB>files<TAB>pages`, where
 //! `files` is `;`-separated paths relative to the folder (any of them counts as a hit) and
 //! `pages` is empty, `12-13` (for every file of the row) or `a.pdf:12-13;b.pdf:4` (per
-//! file), 1-based physical pages; a file answered in several places lists its ranges with
-//! commas (`a.pdf:90,236-237`).
+//! file): 1-based physical pages of a PDF, 1-based lines of any other file (a whole manual
+//! in one Info file is answered by a node's lines, not by the file); a file answered in
+//! several places lists its ranges with commas (`a.pdf:90,236-237`).
 //!
 //! Every question goes through [`Engine::search`] with chunk-level results (what a user of
 //! `lore search` sees); a ranking of *files* is read off that list by keeping each file's
@@ -209,9 +211,29 @@ fn parse_range(s: &str) -> std::result::Result<(u32, u32), String> {
     Ok((a, b))
 }
 
-/// The pages a hit covers (PDF hits).
+/// The pages a hit covers (PDF hits), or its lines (any other file).
 pub fn pages_of(s: &Source) -> Option<(u32, u32)> {
-    s.page_start.map(|a| (a, s.page_end.unwrap_or(a).max(a)))
+    s.page_start
+        .map(|a| (a, s.page_end.unwrap_or(a).max(a)))
+        .or_else(|| {
+            (!paged(&s.path) && s.start_line > 0)
+                .then(|| (s.start_line, s.end_line.max(s.start_line)))
+        })
+}
+
+/// Whether a file's places are pages (a PDF) rather than lines.
+fn paged(path: &str) -> bool {
+    crate::read::Format::for_path(Path::new(path)) == Some(crate::read::Format::Pdf)
+}
+
+/// A place in a file as the report names it: `p.12-13` in a PDF, `lines 40-52` elsewhere.
+fn fmt_place(path: &str, (a, b): (u32, u32)) -> String {
+    let unit = if paged(path) { "p." } else { "lines " };
+    if a == b {
+        format!("{path} {unit}{a}")
+    } else {
+        format!("{path} {unit}{a}-{b}")
+    }
 }
 
 /// How a question fared in one mode.
@@ -225,7 +247,8 @@ pub struct QuestionResult {
     /// an answering file whose pages overlap the expected ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page_rank: Option<usize>,
-    /// What came first: the top three distinct files (or locations, for page rows).
+    /// What came first: the top three distinct files (or locations, for rows with pages or
+    /// lines; `pages` then holds a non-PDF hit's lines).
     pub top: Vec<TopHit>,
 }
 
@@ -473,10 +496,17 @@ pub fn score(q: &Question, hits: &[Hit]) -> QuestionResult {
             file_rank = Some(files.len());
         }
     }
+    // A row scored by file shows a hit's pages (PDF) but not its lines.
     let top_of = |h: &Hit| TopHit {
         path: h.source.path.clone(),
         heading: h.source.heading.clone(),
-        pages: pages_of(&h.source),
+        pages: if q.has_pages() {
+            pages_of(&h.source)
+        } else {
+            h.source
+                .page_start
+                .map(|a| (a, h.source.page_end.unwrap_or(a).max(a)))
+        },
     };
     let (page_rank, top) = if q.has_pages() {
         let mut locs: Vec<(&Hit, Option<(u32, u32)>)> = Vec::new();
@@ -513,21 +543,16 @@ pub fn score(q: &Question, hits: &[Hit]) -> QuestionResult {
 
 fn fmt_expected(e: &Expected) -> String {
     match e.pages {
-        Some((a, b)) if a == b => format!("{} p.{a}", e.file),
-        Some((a, b)) => format!("{} p.{a}-{b}", e.file),
+        Some(span) => fmt_place(&e.file, span),
         None => e.file.clone(),
     }
 }
 
 fn fmt_top(t: &TopHit) -> String {
-    let mut s = t.path.clone();
-    if let Some((a, b)) = t.pages {
-        s.push_str(&if a == b {
-            format!(" p.{a}")
-        } else {
-            format!(" p.{a}-{b}")
-        });
-    }
+    let mut s = match t.pages {
+        Some(span) => fmt_place(&t.path, span),
+        None => t.path.clone(),
+    };
     if !t.heading.is_empty() {
         s.push_str(&format!(" ({})", t.heading));
     }
@@ -538,7 +563,7 @@ fn fmt_top(t: &TopHit) -> String {
 /// misses (questions whose answer was not first) with what ranked first to third.
 pub fn markdown(r: &DocsReport) -> String {
     let mut s = format!(
-        "### {} ({} questions, {} with pages)\n\nModel: `{}`. Ranks are over distinct files of the chunk list (page rows: distinct file+page locations).\n\n",
+        "### {} ({} questions, {} with pages or lines)\n\nModel: `{}`. Ranks are over distinct files of the chunk list (rows with pages or lines: distinct file+place locations).\n\n",
         r.docs, r.questions, r.page_questions, r.model
     );
     let i = &r.ingest;
@@ -566,7 +591,7 @@ pub fn markdown(r: &DocsReport) -> String {
     let with_pages = r.page_questions > 0;
     s.push_str("| mode | success@1 | success@5 | MRR@10 |");
     if with_pages {
-        s.push_str(" page s@1 | page s@5 | page MRR@10 |");
+        s.push_str(" place s@1 | place s@5 | place MRR@10 |");
     }
     s.push_str(" p50 ms |\n|---|---:|---:|---:|");
     if with_pages {
@@ -685,6 +710,34 @@ mod tests {
         );
         assert_eq!(r.top[0].pages, Some((3, 4)));
         assert_eq!(r.top[1].path, "a.md");
+    }
+
+    #[test]
+    fn a_row_names_lines_in_a_file_without_pages() {
+        let q = Question {
+            question: "q".into(),
+            expected: vec![Expected {
+                file: "info/sed.info.gz".into(),
+                pages: Some((100, 150)),
+            }],
+            line: 1,
+        };
+        let on_lines = |a: u32, b: u32| {
+            let mut v = serde_json::to_value(hit("info/sed.info.gz")).unwrap();
+            v["source"]["start_line"] = a.into();
+            v["source"]["end_line"] = b.into();
+            serde_json::from_value::<Hit>(v).unwrap()
+        };
+        let r = score(
+            &q,
+            &[on_lines(10, 40), on_lines(151, 170), on_lines(140, 160)],
+        );
+        assert_eq!(r.file_rank, Some(1));
+        assert_eq!(r.page_rank, Some(3), "lines 10-40 and 151-170 miss 100-150");
+        assert_eq!(
+            fmt_top(&r.top[0]),
+            format!("info/sed.info.gz lines 10-40 ({})", r.top[0].heading).replace(" ()", "")
+        );
     }
 
     #[test]

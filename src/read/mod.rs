@@ -23,6 +23,7 @@ pub mod asciidoc;
 pub mod decode;
 pub mod docx;
 pub mod html;
+pub mod info;
 pub mod ipynb;
 pub mod man;
 pub mod markup;
@@ -560,7 +561,7 @@ fn longest_run(s: &str, c: char) -> usize {
 }
 
 /// The built-in extension table (lower case, no dot); `[ingest.formats]` adds to it.
-pub const EXTENSIONS: [(&str, Format); 18] = [
+pub const EXTENSIONS: [(&str, Format); 19] = [
     ("md", Format::Markdown),
     ("markdown", Format::Markdown),
     ("txt", Format::Text),
@@ -579,6 +580,7 @@ pub const EXTENSIONS: [(&str, Format); 18] = [
     ("docx", Format::Docx),
     ("man", Format::Man),
     ("pod", Format::Pod),
+    ("info", Format::Info),
 ];
 
 /// Documentation files conventionally named without an extension: GNU's `README`, `NEWS`,
@@ -630,6 +632,12 @@ fn plain_text_name(path: &Path) -> bool {
 /// `3ssl`, `3pm`; Tcl's `n`): a digit 1–9 or `n`, then at most five letters. A rotated
 /// `ChangeLog.1` is caught earlier, as a plain-text name; a file with such an extension
 /// that holds no roff is read as text (see `source::Document`).
+/// `info-3`: one part of an Info manual makeinfo split into several files.
+fn info_part(ext: &str) -> bool {
+    ext.strip_prefix("info-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn man_section(ext: &str) -> bool {
     let mut chars = ext.chars();
     matches!(chars.next(), Some('1'..='9' | 'n'))
@@ -678,6 +686,8 @@ pub enum Format {
     Man,
     /// Perl's POD (`perlfunc.pod`).
     Pod,
+    /// GNU Info, as makeinfo writes it (`sed.info`, a split manual's `emacs.info-2`).
+    Info,
 }
 
 impl Format {
@@ -719,6 +729,7 @@ impl Format {
             }
         }
         lookup(&ext)
+            .or_else(|| info_part(&ext).then_some(Format::Info))
             .or_else(|| plain_text_name(path).then_some(Format::Text))
             .or_else(|| man_section(&ext).then_some(Format::Man))
     }
@@ -734,6 +745,7 @@ impl Format {
                 | Format::Mdx
                 | Format::Ipynb
                 | Format::Pod
+                | Format::Info
         )
     }
 
@@ -751,6 +763,7 @@ impl Format {
             Format::Docx => "docx",
             Format::Man => "man",
             Format::Pod => "pod",
+            Format::Info => "info",
         }
     }
 

@@ -1296,6 +1296,111 @@ sub departures { return () }
     }
 }
 
+/// GNU Info manuals, as Debian installs them (`usr/share/info/NAME.info.gz`): read by their
+/// nodes and sections, a table's options on the trail, menus and tag tables left out, each
+/// hit citing its node as texi2any names it. The index file of a split manual holds no node
+/// and is counted as empty.
+#[test]
+fn info_manuals_are_read_by_their_nodes() {
+    let f = Fixture::empty();
+    let manual = "\
+This is ferry.info, produced by makeinfo version 6.8 from ferry.texi.
+
+INFO-DIR-SECTION Travel
+START-INFO-DIR-ENTRY
+* ferry: (ferry).   Harbour ferry timetables.
+END-INFO-DIR-ENTRY
+
+\x1f
+File: ferry.info,  Node: Top,  Next: Invoking ferry,  Up: (dir)
+
+GNU Ferry
+*********
+
+This manual documents ‘ferry’, which prints the departures of harbour ferries.
+
+* Menu:
+
+* Invoking ferry::    Options and arguments.
+
+\x1f
+File: ferry.info,  Node: Invoking ferry,  Prev: Top,  Up: Top
+
+1 Invoking ‘ferry’
+******************
+
+‘ferry’ prints today's sailings.  *Note Top::, for an overview.
+
+‘-t’
+‘--tide’
+     Draw the tide table beside the sailings, with high and low water
+     marked for every port of call.
+
+‘-w COLUMNS’
+     Wrap the timetable at COLUMNS characters, for example:
+
+          $ ferry --wrap 60 kirkwall
+
+   An exit status of zero means every sailing was printed.
+
+\x1f
+Tag Table:
+Node: Top\x7f200
+\x1f
+End Tag Table
+";
+    write_bytes(
+        f.corpus(),
+        "usr/share/info/ferry.info.gz",
+        &gzip(manual.as_bytes()),
+    );
+    write_bytes(
+        f.corpus(),
+        "usr/share/info/ferry-split.info.gz",
+        &gzip(b"This is ferry-split.info, produced by makeinfo.\n\n\x1f\nIndirect:\nferry-split.info-1: 120\n\x1f\nTag Table:\n(Indirect)\nNode: Top\x7f120\n\x1f\nEnd Tag Table\n"),
+    );
+    let report = f.ingest().expect("ingest");
+    assert_eq!(report.files_read, 1, "{:?}", report.skipped);
+    assert_eq!(
+        skip_reasons(&report),
+        [("usr/share/info/ferry-split.info.gz", "empty".to_string())]
+    );
+    let engine = f.engine();
+    let hit = search(&engine, "tide table high and low water", Mode::Bm25, 1)
+        .results
+        .remove(0);
+    assert_eq!(hit.source.path, "usr/share/info/ferry.info.gz");
+    assert_eq!(hit.source.title, "GNU Ferry");
+    assert_eq!(hit.source.heading, "1 Invoking ‘ferry’ > -t, --tide");
+    assert_eq!(hit.source.anchor.as_deref(), Some("Invoking-ferry"));
+    assert!(
+        hit.text.contains("high and low water")
+            && hit.text.contains("See Top, for an overview")
+            && hit.text.contains("$ ferry --wrap 60 kirkwall")
+            && !hit.text.contains("Menu")
+            && !hit.text.contains("Tag Table")
+            && !hit.text.contains("Next:"),
+        "{}",
+        hit.text
+    );
+    // The manual is one chunk. It cites the decompressed file's lines from the Top node's
+    // heading to the last paragraph, not the preamble before it or the tag table after.
+    assert_eq!((hit.source.start_line, hit.source.end_line), (11, 38));
+    for (query, heading) in [
+        (
+            "wrap the timetable at columns",
+            "1 Invoking ‘ferry’ > -w COLUMNS",
+        ),
+        (
+            "exit status zero every sailing printed",
+            "1 Invoking ‘ferry’",
+        ),
+        ("departures of harbour ferries", "GNU Ferry"),
+    ] {
+        assert_eq!(cited_heading(&engine, query), heading, "{query}");
+    }
+}
+
 /// A plain-text FAQ (libcurl's layout): each answer is cited under its numbered question and
 /// section, and a chunk starts at its question.
 #[test]
