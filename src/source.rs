@@ -1645,6 +1645,10 @@ mod tests {
         assert_eq!(f("intro.rst.txt.gz"), Some(Format::Rst));
         assert_eq!(f("changelog.gz"), Some(Format::Text));
         assert_eq!(f("pod/perlfunc.pod.gz"), Some(Format::Pod));
+        assert_eq!(f("usr/share/info/sed.info.gz"), Some(Format::Info));
+        assert_eq!(f("usr/share/info/emacs.info-12.gz"), Some(Format::Info));
+        assert_eq!(f("m4.info-2"), Some(Format::Info));
+        assert_eq!(f("notes.info-x.gz"), None);
         assert_eq!(f("changelog.Debian.gz"), Some(Format::Text));
         assert_eq!(f("logo.png.gz"), None);
     }

@@ -34,10 +34,7 @@ const EXAMPLE_INDENT: usize = 5;
 /// Reads one Info file into blocks. A file with no node (the index of a split manual, which
 /// holds only its tag tables) gives no blocks and is counted as `empty`.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
+    let lines = super::source_lines(text);
     let mut r = Reader {
         lines: &lines,
         blocks: Vec::new(),
@@ -724,13 +721,7 @@ End:
         ] {
             assert!(!all.contains(gone), "{gone}: {all}");
         }
-        let (text, layout) = crate::read::render(&p);
-        let trail = |needle: &str| {
-            let at = text
-                .find(needle)
-                .unwrap_or_else(|| panic!("{needle}: {text}"));
-            layout.trail_at(at).0.join(" > ")
-        };
+        let trail = crate::read::testing::trail_of(&p);
         assert_eq!(
             trail("Print the tides of PORT"),
             "1 Invoking ‘tide’ > -p PORT, --port=PORT"

@@ -43,10 +43,7 @@ pub fn looks_like_roff(text: &str) -> bool {
 
 /// Reads a decoded man page into headings, prose and code with their source lines.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
+    let lines = super::source_lines(text);
     let mut r = Reader {
         strings: default_strings(),
         expansion_left: lines.len() * EXPANSION_PER_LINE + 100_000,

@@ -543,6 +543,14 @@ pub(crate) fn short_signature(text: &str) -> String {
     }
 }
 
+/// A file's lines without their line ends (`\n` or `\r\n`), for the line-based readers whose
+/// locations are these lines' 1-based numbers.
+fn source_lines(text: &str) -> Vec<&str> {
+    text.split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect()
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

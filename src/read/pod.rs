@@ -25,10 +25,7 @@ const MAX_CODE_DEPTH: usize = 8;
 /// Reads one POD file into blocks. A file with no POD command in it gives no blocks, and is
 /// counted as `empty` rather than indexed as the program text it holds.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
+    let lines = super::source_lines(text);
     let mut r = Reader::default();
     let mut i = 0;
     let mut in_pod = false;

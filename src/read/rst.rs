@@ -1829,13 +1829,7 @@ Settings given on the command line win.
                 (2, "ferry_tide".to_string())
             ]
         );
-        let (text, layout) = crate::read::render(&p);
-        let trail = |needle: &str| {
-            let at = text
-                .find(needle)
-                .unwrap_or_else(|| panic!("{needle}: {text}"));
-            layout.trail_at(at).0.join(" > ")
-        };
+        let trail = crate::read::testing::trail_of(&p);
         assert_eq!(trail("The sailings"), "Settings > ferry.Timetable(port)");
         assert_eq!(
             trail("The next n departures"),
@@ -1846,6 +1840,7 @@ Settings given on the command line win.
         assert_eq!(trail("command line win"), "Settings");
         assert_eq!(trail("Styled by"), "Settings");
         // The entry's own line stays in the text, where it was before.
+        let (text, _) = crate::read::render(&p);
         assert!(text.contains("ferry_tide\n\nWhether"), "{text}");
     }
 
@@ -1882,13 +1877,7 @@ After the glossary.
                 (2, "source directory, source dir".to_string())
             ]
         );
-        let (text, layout) = crate::read::render(&p);
-        let trail = |needle: &str| {
-            let at = text
-                .find(needle)
-                .unwrap_or_else(|| panic!("{needle}: {text}"));
-            layout.trail_at(at).0.join(" > ")
-        };
+        let trail = crate::read::testing::trail_of(&p);
         assert_eq!(trail("turns parsed"), "Glossary > builder");
         assert_eq!(trail("directivename"), "Glossary > builder");
         assert_eq!(
@@ -1897,6 +1886,7 @@ After the glossary.
         );
         assert_eq!(trail("not a term"), "Glossary");
         assert_eq!(trail("After the glossary"), "Glossary");
+        let (text, _) = crate::read::render(&p);
         assert!(!text.contains("index key"), "{text}");
     }
 

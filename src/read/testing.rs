@@ -63,6 +63,18 @@ pub fn rendered_loc(p: &Parsed, needle: &str) -> Loc {
     layout.loc_of(at, at + needle.len()).expect("located")
 }
 
+/// A function giving the heading trail (`A > B > entry`) at the first occurrence of a
+/// needle in the rendered text of `p`; panics with the text when the needle is not there.
+pub fn trail_of(p: &Parsed) -> impl Fn(&str) -> String {
+    let (text, layout) = super::render(p);
+    move |needle: &str| {
+        let at = text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {text}"));
+        layout.trail_at(at).0.join(" > ")
+    }
+}
+
 /// `(language, text)` of every code block.
 pub fn codes(p: &Parsed) -> Vec<(Option<String>, String)> {
     p.blocks
