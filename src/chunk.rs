@@ -119,8 +119,9 @@ impl Chunk {
 /// viewcode's "[source]" links; version 12 does the same for its reST sources
 /// (`.. py:function::`, `.. confval::`). Version 13 titles a chunk that opens with a heading
 /// by that heading, not by an entry or subsection after its text ([`cited_from`]).
-/// Version 14 makes a reST glossary's terms entries, as its built HTML's already were.
-pub const CHUNKER_VERSION: u32 = 14;
+/// Version 14 makes a reST glossary's terms entries, as its built HTML's already were;
+/// version 15 leaves texi2html's bar of index letters ("Jump to: _ A B C …") out.
+pub const CHUNKER_VERSION: u32 = 15;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

@@ -1495,7 +1495,8 @@ impl<'n> Tree<'n> {
 
     /// A table that is only a bar of links: every text outside its links is brackets, bars
     /// or spaces. texi2html puts one above and below every page of a GNU manual
-    /// (`[ << ] [ >> ] [Top] [Contents] [Index] [ ? ]`), with no class to recognise it by.
+    /// (`[ << ] [ >> ] [Top] [Contents] [Index] [ ? ]`), with no class to recognise it by,
+    /// and one of index letters (`Jump to: _ A B C …`) above and below each index page.
     fn is_link_bar(&self, table: usize) -> bool {
         let links = Cell::new(0usize);
         let other = Cell::new(false);
@@ -1513,7 +1514,10 @@ impl<'n> Tree<'n> {
             },
             |i| {
                 if let Data::Text(t) = &self.nodes[i].data {
-                    if t.chars().any(|c| !c.is_whitespace() && !"[]|".contains(c)) {
+                    // texi2html's bar of index letters says "Jump to:" before its links.
+                    if t.trim() != "Jump to:"
+                        && t.chars().any(|c| !c.is_whitespace() && !"[]|".contains(c))
+                    {
                         other.set(true);
                     }
                 }
@@ -2627,7 +2631,8 @@ make &amp;&amp; make install
 
     #[test]
     fn a_table_of_bracketed_links_is_navigation() {
-        // As texi2html writes it at the top and bottom of each page of a GNU manual.
+        // As texi2html writes it at the top and bottom of each page of a GNU manual, and
+        // its bar of index letters (Debian's gettext-doc).
         let src = r#"<html><body>
 <table cellpadding="1" cellspacing="1" border="0">
 <tr><td>[<a href="m_10.html#SEC172" title="Previous chapter"> &lt;&lt; </a>]</td>
@@ -2636,6 +2641,13 @@ make &amp;&amp; make install
 <td>[<a href="m_abt.html#SEC_About" title="About (help)"> ? </a>]</td>
 </tr></table>
 <h1>11. The Programmer's View</h1>
+<table><tr><th valign="top">Jump to: &nbsp; </th><td><a href="g_27.html#SEC392_0" class="summary-letter"><b>_</b></a>
+ &nbsp; 
+<br>
+<a href="g_27.html#SEC392_1" class="summary-letter"><b>A</b></a>
+ &nbsp; 
+<a href="g_27.html#SEC392_2" class="summary-letter"><b>B</b></a>
+</td></tr></table>
 <p>One aim of the catalog implementation.</p>
 <table><tr><td><a href="a.html">msgfmt</a></td><td>compiles a catalog</td></tr>
 <tr><td><a href="b.html">msgmerge</a></td><td>merges two catalogs</td></tr></table>
@@ -2643,6 +2655,7 @@ make &amp;&amp; make install
         let text = all_text(&read_ok(src));
         assert!(!text.contains("Contents"), "{text}");
         assert!(!text.contains("<<"), "{text}");
+        assert!(!text.contains("Jump to"), "{text}");
         assert!(text.contains("One aim of the catalog"), "{text}");
         // A table of links with words beside them is data.
         assert!(text.contains("msgfmt | compiles a catalog"), "{text}");
