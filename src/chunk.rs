@@ -120,7 +120,8 @@ impl Chunk {
 /// (`.. py:function::`, `.. confval::`). Version 13 titles a chunk that opens with a heading
 /// by that heading, not by an entry or subsection after its text ([`cited_from`]).
 /// Version 14 makes a reST glossary's terms entries, as its built HTML's already were;
-/// version 15 leaves texi2html's bar of index letters ("Jump to: _ A B C …") out.
+/// version 15 leaves texi2html's bar of index letters ("Jump to: _ A B C …") and its
+/// "This document was generated … using texi2html" stamp out.
 pub const CHUNKER_VERSION: u32 = 15;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
