@@ -444,9 +444,10 @@ fn cited_from(text: &str, layout: &Layout, byte_start: usize, byte_end: usize) -
         // The text between the two headings, without the first one's own line (an end of
         // entries, `Block::End`, has none).
         let between = text.get(at.offset..h.offset).unwrap_or("");
-        let own = match at.text.is_empty() {
-            true => between,
-            false => between.split_once('\n').map_or("", |(_, rest)| rest),
+        let own = if at.text.is_empty() {
+            between
+        } else {
+            between.split_once('\n').map_or("", |(_, rest)| rest)
         };
         if words(own) >= MIN_WORDS {
             break;

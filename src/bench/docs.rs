@@ -213,12 +213,14 @@ fn parse_range(s: &str) -> std::result::Result<(u32, u32), String> {
 
 /// The pages a hit covers (PDF hits), or its lines (any other file).
 pub fn pages_of(s: &Source) -> Option<(u32, u32)> {
-    s.page_start
-        .map(|a| (a, s.page_end.unwrap_or(a).max(a)))
-        .or_else(|| {
-            (!paged(&s.path) && s.start_line > 0)
-                .then(|| (s.start_line, s.end_line.max(s.start_line)))
-        })
+    page_span(s).or_else(|| {
+        (!paged(&s.path) && s.start_line > 0).then(|| (s.start_line, s.end_line.max(s.start_line)))
+    })
+}
+
+/// The pages a PDF hit covers.
+fn page_span(s: &Source) -> Option<(u32, u32)> {
+    s.page_start.map(|a| (a, s.page_end.unwrap_or(a).max(a)))
 }
 
 /// Whether a file's places are pages (a PDF) rather than lines.
@@ -503,9 +505,7 @@ pub fn score(q: &Question, hits: &[Hit]) -> QuestionResult {
         pages: if q.has_pages() {
             pages_of(&h.source)
         } else {
-            h.source
-                .page_start
-                .map(|a| (a, h.source.page_end.unwrap_or(a).max(a)))
+            page_span(&h.source)
         },
     };
     let (page_rank, top) = if q.has_pages() {

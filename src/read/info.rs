@@ -166,14 +166,19 @@ impl Reader<'_, '_> {
 
     /// Ends the open entries (the node's text after them is its section's again).
     fn close_entries(&mut self, line: usize) {
-        if let Some(&(_, level)) = self.entries.first() {
+        self.close_entries_from(0, line);
+    }
+
+    /// Ends the open entries after the first `keep`, before 0-based line `line`.
+    fn close_entries_from(&mut self, keep: usize, line: usize) {
+        if let Some(&(_, level)) = self.entries.get(keep) {
             let at = line as u32 + 1;
             self.push(Block::End {
                 level,
                 loc: Loc::new(at, at),
             });
         }
-        self.entries.clear();
+        self.entries.truncate(keep);
     }
 
     /// The indentation a table item's name has at this depth (that of the innermost open
@@ -251,17 +256,13 @@ impl Reader<'_, '_> {
                 .count();
             let base = keep.checked_sub(1).map_or(0, |k| self.entries[k].0);
             let term = self.term_group(i, end, base);
-            if let Some(&(_, level)) = self.entries.get(keep) {
-                if term.is_none() && !is_definition(content) {
-                    let at = i as u32 + 1;
-                    self.push(Block::End {
-                        level,
-                        loc: Loc::new(at, at),
-                    });
-                }
+            let def = definition(content);
+            if term.is_some() || def.is_some() {
                 self.entries.truncate(keep);
+            } else {
+                self.close_entries_from(keep, i);
             }
-            if let Some(rest) = definition(content) {
+            if let Some(rest) = def {
                 i = self.definition(rest, i, end);
                 continue;
             }
@@ -451,10 +452,6 @@ fn definition(content: &str) -> Option<&str> {
         .strip_prefix("-- ")
         .map(str::trim)
         .filter(|r| r.contains(": "))
-}
-
-fn is_definition(content: &str) -> bool {
-    definition(content).is_some()
 }
 
 /// A table item's name without the quotes `@code` put around it (`‘--all’` → `--all`).

@@ -632,6 +632,12 @@ impl<'a, 'l> Reader<'a, 'l> {
         self.lines.get(i)
     }
 
+    /// The trail level of an entry opened now: below the section and the open entries.
+    fn entry_level(&self) -> u8 {
+        let depth = u8::try_from(self.entries.len() + 1).unwrap_or(u8::MAX);
+        self.section.saturating_add(depth)
+    }
+
     fn blank_or_end(&self, i: usize) -> bool {
         self.line(i).is_none_or(|l| l.blank)
     }
@@ -946,9 +952,7 @@ impl<'a, 'l> Reader<'a, 'l> {
         if is_entry(name, bare, args) {
             // On the trail below the section (a class's methods below the class), laid out
             // as a line of text, as the HTML reader does with Sphinx's built pages.
-            let level = self
-                .section
-                .saturating_add(u8::try_from(self.entries.len() + 1).unwrap_or(u8::MAX));
+            let level = self.entry_level();
             self.out
                 .entry(level, short_signature(&self.inline(args)), i, budget)?;
             if !extra.is_empty() {
@@ -1049,9 +1053,7 @@ impl<'a, 'l> Reader<'a, 'l> {
                 self.inline(t.split_once(" : ").map_or(t, |(term, _)| term))
             })
             .collect();
-        let level = self
-            .section
-            .saturating_add(u8::try_from(self.entries.len() + 1).unwrap_or(u8::MAX));
+        let level = self.entry_level();
         self.out.entry(level, terms.join(", "), i, budget)?;
         self.entries.push((self.indented_end(j, indent), level));
         Ok(Some(j))
