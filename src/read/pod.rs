@@ -414,33 +414,14 @@ fn top_level_bar(inner: &str, depth: usize) -> Option<usize> {
     None
 }
 
-/// `E<…>`: POD's own names, a number (decimal, `0x` hex, `0` octal) or an HTML entity.
+/// `E<…>`: POD's own names (`lt`, `gt`, `verbar`, `sol`), a number (decimal, `0x` hex, `0`
+/// octal) or an HTML entity name, looked up in html5ever's table of them.
 fn escape(name: &str) -> String {
-    let named = match name {
+    let own = match name {
         "lt" => Some('<'),
         "gt" => Some('>'),
         "verbar" => Some('|'),
         "sol" => Some('/'),
-        "amp" => Some('&'),
-        "quot" => Some('"'),
-        "apos" => Some('\''),
-        "nbsp" => Some(' '),
-        "copy" => Some('©'),
-        "reg" => Some('®'),
-        "laquo" => Some('«'),
-        "raquo" => Some('»'),
-        "eacute" => Some('é'),
-        "egrave" => Some('è'),
-        "aacute" => Some('á'),
-        "agrave" => Some('à'),
-        "ouml" => Some('ö'),
-        "uuml" => Some('ü'),
-        "auml" => Some('ä'),
-        "szlig" => Some('ß'),
-        "ntilde" => Some('ñ'),
-        "ccedil" => Some('ç'),
-        "mdash" => Some('—'),
-        "ndash" => Some('–'),
         _ => None,
     };
     let number = || {
@@ -453,8 +434,16 @@ fn escape(name: &str) -> String {
         };
         n.and_then(char::from_u32)
     };
-    match named.or_else(number) {
-        Some(c) => c.to_string(),
+    if let Some(c) = own.or_else(number) {
+        return c.to_string();
+    }
+    // An HTML entity is one code point or two (the second 0 when there is none).
+    match html5ever::data::NAMED_ENTITIES.get(format!("{name};").as_str()) {
+        Some(&(a, b)) => [a, b]
+            .into_iter()
+            .filter(|&c| c != 0)
+            .filter_map(char::from_u32)
+            .collect(),
         // An entity lore does not know keeps its name, which is still a word.
         None => name.to_string(),
     }
@@ -477,6 +466,7 @@ mod tests {
         assert_eq!(inline("C<$a->[0]> and C<$h{x}>"), "$a->[0] and $h{x}");
         assert_eq!(inline("B<I<nested>> codes"), "nested codes");
         assert_eq!(inline("E<lt>fhE<gt> E<0x263A> E<eacute>"), "<fh> ☺ é");
+        assert_eq!(inline("E<ocirc>te E<hellip> E<nosuch>"), "ôte … nosuch");
         assert_eq!(inline("X<abs> X<absolute>abs VALUE"), "abs VALUE");
         assert_eq!(
             inline("see L<perlsyn/\"For Loops\">"),
