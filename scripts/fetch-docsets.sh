@@ -46,7 +46,8 @@ deb() {
     local dir="$CACHE/deb/$name=$version"
     if [[ ! -f "$dir/.ok" ]]; then
         command -v apt-get >/dev/null || die "apt-get is needed for $name"
-        if ! apt-cache show "$name=$version" >/dev/null 2>&1 && [[ $APT_UPDATED == 0 ]]; then
+        # `apt-cache show NAME=VERSION` exits 0 with no output for a version the lists lack.
+        if [[ -z "$(apt-cache show "$name=$version" 2>/dev/null)" && $APT_UPDATED == 0 ]]; then
             say "apt-get update (for $name=$version)"
             apt-get update -qq >&2 || die "apt-get update failed (run as root?)"
             APT_UPDATED=1
