@@ -121,8 +121,13 @@ impl Chunk {
 /// by that heading, not by an entry or subsection after its text ([`cited_from`]).
 /// Version 14 makes a reST glossary's terms entries, as its built HTML's already were;
 /// version 15 leaves texi2html's bar of index letters ("Jump to: _ A B C …") and its
-/// "This document was generated … using texi2html" stamp out.
-pub const CHUNKER_VERSION: u32 = 15;
+/// "This document was generated … using texi2html" stamp out; version 16 reads Info text
+/// after a node's menu and ASCII `* ` bullets, docutils' `<aside>` footnotes and topics,
+/// an API entry's further signatures as its text, the requests in a man page's tbl text
+/// blocks (`T{ .BR fts_open (), T}`) and its `.UR` targets unescaped, ends a reST literal
+/// block in a list item, field or footnote at the item's body (not its marker), and drops
+/// Doxygen's `◆` and "More...".
+pub const CHUNKER_VERSION: u32 = 16;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

@@ -9,8 +9,10 @@
 //!
 //! - a section title is underlined with `*` (chapter), `=` (section), `-` (subsection) or
 //!   `.` (subsubsection), as wide as the title;
-//! - a menu (`* Menu:` to the end of the node or its footnotes) is navigation and is not
-//!   read, which also leaves an index node's thousands of `* entry: node. (line 6)` lines out;
+//! - a menu (`* Menu:`, then entries `* Node::` or `* Label: Node.` at the margin with their
+//!   descriptions and comment lines between them) is navigation and is not read, which also
+//!   leaves an index node's thousands of `* entry: node. (line 6)` lines out; text after the
+//!   last entry (bash.info puts a node's introduction after its menu) is read again;
 //! - a two-column table (`@table`: options, commands, variables) puts each item's name on its
 //!   own unindented lines (`‘-a’` then `‘--all’`) and its description five columns further in:
 //!   the names are an entry ([`Block::Entry`]) on the trail below the section, as Sphinx's
@@ -235,10 +237,7 @@ impl Reader<'_, '_> {
                 continue;
             }
             if content.trim_end() == "* Menu:" {
-                // Navigation to the end of the node, or to its footnotes.
-                i = (i + 1..end)
-                    .find(|&j| is_footnotes(lines[j]))
-                    .unwrap_or(end);
+                i = menu_end(lines, i, end);
                 continue;
             }
             if is_footnotes(line) {
@@ -418,7 +417,7 @@ impl Reader<'_, '_> {
             .collect::<Vec<_>>()
             .join(" ");
         let mut text = inline(&joined);
-        if let Some(item) = text.strip_prefix("• ") {
+        if let Some(item) = text.strip_prefix("• ").or_else(|| text.strip_prefix("* ")) {
             text = format!("- {item}");
         }
         if !text.is_empty() {
@@ -431,9 +430,32 @@ impl Reader<'_, '_> {
     }
 }
 
-/// The width of the marker that opens an item of a bullet or numbered list (`• `, `12. `).
+/// Where the text after the menu opened at `i` resumes: past its last entry and that
+/// entry's description lines, or at the node's footnotes. Comment lines between entries
+/// (a detailed menu's `Introduction`) are navigation too; text after the last entry is not.
+fn menu_end(lines: &[&str], i: usize, end: usize) -> usize {
+    let end = (i + 1..end)
+        .find(|&j| is_footnotes(lines[j]))
+        .unwrap_or(end);
+    let Some(last) = (i + 1..end).rev().find(|&j| is_menu_entry(lines[j])) else {
+        return i + 1;
+    };
+    (last + 1..end)
+        .find(|&j| !lines[j].starts_with([' ', '\t']) || blank(lines[j]))
+        .unwrap_or(end)
+}
+
+/// A menu entry (`* Shell Syntax::  What…`, `* Label: Node.  What…`, an index's
+/// `* entry: node.   (line 6)`), which starts at the margin, where no list item does.
+fn is_menu_entry(line: &str) -> bool {
+    line.strip_prefix("* ")
+        .is_some_and(|rest| !rest.starts_with(' ') && rest.contains(':'))
+}
+
+/// The width of the marker that opens an item of a bullet or numbered list (`• `, `12. `,
+/// and `* ` from makeinfo run without UTF-8 output, as bash.info is).
 fn item_marker(content: &str) -> Option<usize> {
-    if content.starts_with("• ") {
+    if content.starts_with("• ") || content.starts_with("* ") {
         return Some(2);
     }
     let (n, _) = content.split_once(". ")?;
@@ -760,6 +782,40 @@ End:
             .find(|b| b.text() == "Wide output, as in")
             .expect("wide");
         assert_eq!((wide.loc().start, wide.loc().end), (at, at));
+    }
+
+    /// bash.info: a node's menu before its text, a detailed menu's comment lines between
+    /// entries, and ASCII `* ` bullets (makeinfo without UTF-8) set without blank lines.
+    #[test]
+    fn text_after_a_menu_and_ascii_bullets_are_read() {
+        let node = "\x1f\nFile: bash.info,  Node: Shell Expansions,  Up: Top\n\n\
+                    3.5 Shell Expansions\n====================\n\n\
+                    There are seven kinds of expansion performed:\n\n\
+                    \x20  * brace expansion\n\
+                    \x20  * open files inherited by the shell, as modified by\n\
+                    \x20    redirections supplied to 'exec'\n\
+                    \x20  * tilde expansion\n\n\
+                    * Menu:\n\n\
+                    * Brace Expansion::\t\tExpansion of expressions within braces.\n\
+                    * Process Substitution::\tA way to write and read to and from a\n\
+                    \t\t\t\tcommand.\n\n\
+                    Details\n\n\
+                    * Word Splitting: Splitting.\tHow words are split.\n\
+                    \t\t\tinto separate arguments.\n\n\
+                    \x20  The order of expansions is: brace expansion; tilde expansion.\n";
+        let p = parse(node);
+        let t = texts(&p);
+        assert_eq!(
+            t,
+            [
+                "There are seven kinds of expansion performed:",
+                "- brace expansion",
+                "- open files inherited by the shell, as modified by redirections supplied to 'exec'",
+                "- tilde expansion",
+                "The order of expansions is: brace expansion; tilde expansion.",
+            ]
+        );
+        assert!(codes(&p).is_empty(), "{:?}", codes(&p));
     }
 
     #[test]

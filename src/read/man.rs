@@ -143,6 +143,9 @@ struct Reader {
     includes: Vec<String>,
     /// An open tbl table: its column separator, and whether its format lines are done.
     table: Option<Table>,
+    /// The text of a tbl `T{ … T}` cell while its lines are read: the words of its text
+    /// lines and requests (`.BR fts_open (),`) go there rather than to a paragraph.
+    cell: Option<String>,
     /// An open `.UR`/`.MT` link's target.
     link: Option<String>,
     produced: usize,
@@ -170,7 +173,7 @@ impl Reader {
             return;
         }
         if self.table.is_some() && !is_request(line, "TE") {
-            self.table_line(line, at);
+            self.table_line(line, at, depth, lines, next);
             return;
         }
         if let Some(rest) = line.strip_prefix(['.', '\'']) {
@@ -181,7 +184,8 @@ impl Reader {
     }
 
     fn text_line(&mut self, raw: &str, at: u32) {
-        if self.nofill {
+        // A cell's lines are one row's cell whether or not the table is in a no-fill region.
+        if self.nofill && self.cell.is_none() {
             let text = unescape(raw, &self.strings);
             self.code_loc = Some(extend(self.code_loc, at));
             self.produced += text.len() + 1;
@@ -201,8 +205,16 @@ impl Reader {
         self.joined = continued;
     }
 
-    /// Words produced by a text line or a font macro, routed to a pending heading or tag.
+    /// Words produced by a text line or a font macro, routed to the table cell being read,
+    /// a pending heading or tag.
     fn words(&mut self, text: &str, at: u32, breaks: bool) {
+        if let Some(cell) = &mut self.cell {
+            if !cell.is_empty() && !text.is_empty() {
+                cell.push(' ');
+            }
+            cell.push_str(text);
+            return;
+        }
         match std::mem::take(&mut self.pending) {
             Pending::Heading(level) => {
                 self.heading(level, text, at);
@@ -487,11 +499,15 @@ impl Reader {
             }
             // Links and synopses (groff man extensions).
             "UR" | "MT" => {
-                self.link = split_args(args_raw).into_iter().next();
+                // Long URLs carry break points and hyphens as escapes
+                // (`invisible\-island.net\:/xterm`).
+                self.link = split_args(args_raw)
+                    .first()
+                    .map(|u| unescape(u, &self.strings));
             }
             "UE" | "ME" => {
                 if let Some(url) = self.link.take() {
-                    let tail = split_args(args_raw).join("");
+                    let tail = unescape(&split_args(args_raw).join(""), &self.strings);
                     self.words(&format!("<{url}>{tail}"), at, false);
                 }
             }
@@ -623,7 +639,7 @@ impl Reader {
         self.line(body, at, depth + 1, lines, next);
     }
 
-    fn table_line(&mut self, line: &str, at: u32) {
+    fn table_line(&mut self, line: &str, at: u32, depth: usize, lines: &[&str], next: &mut usize) {
         let Some(mut t) = self.table.take() else {
             return;
         };
@@ -649,23 +665,19 @@ impl Reader {
             self.table = Some(t);
             return;
         }
-        if let Some((mut row, mut cell)) = t.cell_block.take() {
+        if let Some((mut row, cell)) = t.cell_block.take() {
             if let Some(after) = l.strip_prefix("T}") {
                 row.push(cell.trim().to_string());
-                let rest: Vec<String> = after
-                    .split(t.tab)
-                    .skip(1)
-                    .map(|c| unescape(c, &self.strings).trim().to_string())
-                    .collect();
-                row.extend(rest);
-                self.table_row(row, at);
-            } else {
-                if !l.starts_with(['.', '\'']) {
-                    if !cell.is_empty() {
-                        cell.push(' ');
-                    }
-                    cell.push_str(unescape(l, &self.strings).trim());
+                // The row goes on after the cell, and may open another (`T}\tValue\tT{`).
+                match after.split_once(t.tab) {
+                    Some((_, rest)) => self.table_cells(&mut t, row, rest, at),
+                    None => self.table_row(row, at),
                 }
+            } else {
+                // The cell's lines are read as any others, their words gathered in `cell`.
+                self.cell = Some(cell);
+                self.line(line, at, depth, lines, next);
+                let cell = self.cell.take().unwrap_or_default();
                 t.cell_block = Some((row, cell));
             }
             self.table = Some(t);
@@ -675,17 +687,21 @@ impl Reader {
             self.table = Some(t);
             return;
         }
-        let mut row = Vec::new();
-        for c in l.split(t.tab) {
+        self.table_cells(&mut t, Vec::new(), l, at);
+        self.table = Some(t);
+    }
+
+    /// A row's cells from `text` on, appended to `row`: the row is done at the line's end,
+    /// unless its last cell opens a `T{` block.
+    fn table_cells(&mut self, t: &mut Table, mut row: Vec<String>, text: &str, at: u32) {
+        for c in text.split(t.tab) {
             if c.trim_end() == "T{" {
-                t.cell_block = Some((std::mem::take(&mut row), String::new()));
-                self.table = Some(t);
+                t.cell_block = Some((row, String::new()));
                 return;
             }
             row.push(unescape(c, &self.strings).trim().to_string());
         }
         self.table_row(row, at);
-        self.table = Some(t);
     }
 
     fn table_row(&mut self, row: Vec<String>, at: u32) {
@@ -1491,6 +1507,47 @@ Tcl_CreateExitHandler(proc, clientData);
                 "Name | Meaning",
                 "A long cell | second",
                 "After “quotes” été."
+            ]
+        );
+    }
+
+    /// man-pages' ATTRIBUTES tables name their functions in `T{ … T}` blocks of font
+    /// requests, and a row may open a second block after the first; from man-pages 6.03's
+    /// `fts.3` and `getopt.3`.
+    #[test]
+    fn table_text_blocks_are_read_as_text() {
+        let p = parse(
+            ".TH FTS 3\n.SH ATTRIBUTES\n.ad l\n.nh\n.TS\nallbox;\nlbx lb lb\nl l l.\n\
+             Interface\tAttribute\tValue\nT{\n.BR fts_open (),\n.BR fts_close ()\n\
+             T}\tThread safety\tMT-Safe\nT{\n.BR getopt (),\n.BR getopt_long ()\n\
+             T}\tThread safety\tT{\nMT-Unsafe race:getopt env\nT}\n.TE\n.hy\n.sp 1\nAfter.\n",
+        );
+        assert_eq!(
+            texts(&p),
+            [
+                "Interface | Attribute | Value",
+                "fts_open(), fts_close() | Thread safety | MT-Safe",
+                "getopt(), getopt_long() | Thread safety | MT-Unsafe race:getopt env",
+                "After."
+            ]
+        );
+    }
+
+    /// Long URLs carry break points and hyphens as escapes; from man-pages 6.03's
+    /// `console_codes.4`.
+    #[test]
+    fn link_targets_are_unescaped() {
+        let p = parse(
+            ".TH CONSOLE_CODES 4\n.SH SEE ALSO\nFor a chronological overview,\n.PP\n.RS\n\
+             .UR http://invisible\\-island.net\\:/xterm\\:/xterm.log.html\n.UE\n.RE\n.PP\n\
+             See\n.UR https://www.kernel.org/\\%doc/\\&util\\-linux/\n.UE \\&.\n",
+        );
+        assert_eq!(
+            texts(&p),
+            [
+                "For a chronological overview,",
+                "<http://invisible-island.net/xterm/xterm.log.html>",
+                "See <https://www.kernel.org/doc/util-linux/>."
             ]
         );
     }

@@ -723,6 +723,10 @@ impl<'a, 'l> Reader<'a, 'l> {
         if let Some(w) = list_marker(c) {
             let marker = c[..w].trim_end();
             let first = c[w..].trim();
+            // Text after the marker fixes the body's column (docutils' rule); a marker
+            // alone on its line leaves it to the lines below.
+            let column = c[w..].trim_start();
+            let body = (!first.is_empty()).then(|| l.indent + width(&c[..c.len() - column.len()]));
             let keep = if marker.len() <= 3 && !marker.ends_with(')') && !marker.starts_with('(') {
                 if matches!(marker, "*" | "-" | "+" | "•" | "‣" | "⁃") {
                     "- ".to_string()
@@ -732,11 +736,11 @@ impl<'a, 'l> Reader<'a, 'l> {
             } else {
                 format!("{marker} ")
             };
-            return self.prose(i, first, Some(keep), true, budget);
+            return self.prose(i, first, Some(keep), true, body, budget);
         }
         if let Some((name, body)) = field_line(c) {
             let name = self.inline(name);
-            return self.prose(i, body, Some(format!("{name}: ")), true, budget);
+            return self.prose(i, body, Some(format!("{name}: ")), true, None, budget);
         }
         self.paragraph(i, budget)
     }
@@ -851,7 +855,7 @@ impl<'a, 'l> Reader<'a, 'l> {
             {
                 // Footnote or citation: its text is prose.
                 let body = t.get(close + 1..).unwrap_or("").trim();
-                return self.prose(i, body, None, false, budget);
+                return self.prose(i, body, None, false, None, budget);
             }
         }
         if rest.starts_with('|') {
@@ -1090,16 +1094,9 @@ impl<'a, 'l> Reader<'a, 'l> {
             text.push_str(e);
         }
         // The first paragraph may end in `::` and open a literal block, which must be
-        // indented past the body's own indentation (a bounded look at the body).
+        // indented past the body's own indentation.
         let indent = if text.ends_with("::") {
-            self.lines[i + 1..]
-                .iter()
-                .take(200)
-                .take_while(|l| l.blank || l.indent > self.lines[i].indent)
-                .filter(|l| !l.blank)
-                .map(|l| l.indent)
-                .min()
-                .unwrap_or(self.lines[i].indent)
+            self.body_indent(i)
         } else {
             self.lines[i].indent
         };
@@ -1108,14 +1105,31 @@ impl<'a, 'l> Reader<'a, 'l> {
         Ok(next.max(body))
     }
 
+    /// The indentation of the body under the marker line `i`, when the lines below set it:
+    /// the least of theirs, as docutils takes it (a bounded look, so nested bodies each
+    /// scanning theirs stay cheap).
+    fn body_indent(&self, i: usize) -> usize {
+        let indent = self.lines[i].indent;
+        self.lines[i + 1..]
+            .iter()
+            .take(200)
+            .take_while(|l| l.blank || l.indent > indent)
+            .filter(|l| !l.blank)
+            .map(|l| l.indent)
+            .min()
+            .unwrap_or(indent)
+    }
+
     /// Prose whose first line's text is `first` (after a list, field or footnote marker),
-    /// continued by following non-blank lines indented past the marker.
+    /// continued by following non-blank lines indented past the marker. `body` is the
+    /// body's column when the marker line fixes it.
     fn prose(
         &mut self,
         i: usize,
         first: &str,
         marker: Option<String>,
         item: bool,
+        body: Option<usize>,
         budget: &Budget,
     ) -> Result<usize, ReadError> {
         let indent = self.lines[i].indent;
@@ -1129,6 +1143,13 @@ impl<'a, 'l> Reader<'a, 'l> {
             text.push_str(l.content());
             j += 1;
         }
+        // A literal block is indented past the body, not just the marker: measured from
+        // the marker, the body's next paragraph (back at its column) would join the code.
+        let indent = if text.ends_with("::") {
+            body.unwrap_or_else(|| self.body_indent(i))
+        } else {
+            indent
+        };
         self.finish_prose(i, j, indent, &text, marker, item, budget)
     }
 
@@ -1950,6 +1971,128 @@ x      y
         assert_eq!(loc("2. two"), Loc::new(6, 6));
         assert_eq!(loc("returns"), Loc::new(9, 9));
         assert_eq!(loc("second\n1. one"), Loc::new(3, 5));
+    }
+
+    #[test]
+    fn literal_block_in_a_list_item_ends_at_the_items_body() {
+        // From Python 3.11's faq/programming.rst, library/argparse.rst and (inside its
+        // `.. function::` body) library/functions.rst: the item's next paragraph, a
+        // directive or a comment back at the body's column is not code.
+        let src = "\
+* Use the built-in function :func:`getattr`::
+
+     import foo
+     getattr(foo, 'bar')()
+
+  Note that :func:`getattr` works on any object.
+
+* ``'extend'`` - This stores a list, and extends each argument value to the
+  list.
+  Example usage::
+
+    >>> parser = argparse.ArgumentParser()
+
+  .. versionadded:: 3.8
+
+.. function:: zip(*iterables, strict=False)
+
+   * :func:`zip` is often used in cases where the iterables are assumed to be
+     of equal length.  It's recommended to use the ``strict=True`` option::
+
+        >>> list(zip(('a', 'b', 'c'), (1, 2, 3), strict=True))
+        [('a', 1), ('b', 2), ('c', 3)]
+
+     Unlike the default behavior, it raises a :exc:`ValueError`.
+
+     ..
+        This doctest is disabled.
+
+     Without the ``strict=True`` argument, any bug is silenced.
+";
+        let p = parse(src);
+        assert_eq!(
+            codes(&p),
+            vec![
+                (None, "import foo\ngetattr(foo, 'bar')()\n".to_string()),
+                (None, ">>> parser = argparse.ArgumentParser()\n".to_string()),
+                (
+                    None,
+                    ">>> list(zip(('a', 'b', 'c'), (1, 2, 3), strict=True))\n\
+                     [('a', 1), ('b', 2), ('c', 3)]\n"
+                        .to_string()
+                ),
+            ]
+        );
+        assert_eq!(
+            texts(&p),
+            vec![
+                "- Use the built-in function getattr:",
+                "Note that getattr works on any object.",
+                "- 'extend' - This stores a list, and extends each argument value to the \
+                 list. Example usage:",
+                "New in version 3.8.",
+                "- zip is often used in cases where the iterables are assumed to be of equal \
+                 length.  It's recommended to use the strict=True option:",
+                "Unlike the default behavior, it raises a ValueError.",
+                "Without the strict=True argument, any bug is silenced.",
+            ]
+        );
+    }
+
+    #[test]
+    fn literal_block_in_enumerations_fields_and_footnotes() {
+        // Text after the marker fixes an item's column; a marker alone on its line, a
+        // field or a footnote takes it from the lines below (docutils' rules).
+        let src = "\
+1. Run::
+
+      make
+
+   Then test.
+
+#. Build::
+
+     make
+
+   Then ship.
+
+-
+   Alone::
+
+     code
+
+   After.
+
+:param x: the value, as in::
+
+         f(x)
+
+      More on x.
+
+.. [1] See::
+
+      ref
+
+   Footnote text.
+
+-   Too shallow::
+
+   not code
+";
+        let p = parse(src);
+        let c: Vec<String> = codes(&p).into_iter().map(|(_, c)| c).collect();
+        assert_eq!(c, vec!["make\n", "make\n", "code\n", "f(x)\n", "ref\n"]);
+        let t = texts(&p).join("\n");
+        for prose in [
+            "Then test.",
+            "Then ship.",
+            "After.",
+            "More on x.",
+            "Footnote text.",
+            "not code",
+        ] {
+            assert!(t.contains(prose), "{prose}: {t}");
+        }
     }
 
     #[test]
