@@ -144,6 +144,15 @@ fn terms_of(analyzer: &mut TextAnalyzer, text: &str) -> std::collections::HashSe
     out
 }
 
+/// Words of a question that name no subject: first-person pronouns, question words and the
+/// auxiliaries that carry them. Not `i`: it names things too (`complex I`, `-i`, `I/O`);
+/// nor `why` and `how`, which title pages (attrs' `why.md`, a FAQ's "Why …", a "How to"). Dropped from BM25 queries only (see
+/// [`LexicalIndex::query_terms`]); chunks are indexed with them.
+const QUESTION_WORDS: &[&str] = &[
+    "me", "my", "mine", "myself", "we", "us", "our", "ours", "what", "do", "does", "did", "can",
+    "could", "should", "would",
+];
+
 /// The analyzer of queries (and of indexes written before identifier splitting): words split
 /// at non-alphanumerics, lowercased, English stop words removed, Snowball-stemmed.
 pub fn query_analyzer() -> TextAnalyzer {
@@ -477,6 +486,32 @@ impl LexicalIndex {
         out
     }
 
+    /// The terms BM25 searches for: [`terms`](Self::terms) without the words that phrase a
+    /// question rather than name its subject ("what does …", "… my bandwidth"). Documentation
+    /// rarely says `my` or `can we`, so their IDF is high and a chunk that happens to contain
+    /// them (`~/my-archive/`) outranks the one about the subject. A word is kept when it looks
+    /// like an option (`-i`) or when nothing else is left.
+    pub fn query_terms(&self, query: &str) -> Vec<String> {
+        let mut analyzer = self.analyzer.clone();
+        let mut stream = analyzer.token_stream(query);
+        let (mut kept, mut all) = (Vec::new(), Vec::new());
+        while stream.advance() {
+            let t = stream.token();
+            let raw = query.get(t.offset_from..t.offset_to).unwrap_or("");
+            let option = query[..t.offset_from.min(query.len())].ends_with('-');
+            let filler = !option && QUESTION_WORDS.iter().any(|w| raw.eq_ignore_ascii_case(w));
+            if !filler {
+                kept.push(t.text.clone());
+            }
+            all.push(t.text.clone());
+        }
+        if kept.is_empty() {
+            all
+        } else {
+            kept
+        }
+    }
+
     /// `text` as HTML with every word that matches a query term (after analysis: case,
     /// stemming) wrapped in `<mark>`; everything else escaped.
     pub fn highlight(&self, text: &str, query: &str) -> String {
@@ -532,7 +567,7 @@ impl LexicalIndex {
     }
 
     fn search_unguarded(&self, query: &str, k: usize) -> Result<Vec<(u32, f32)>> {
-        self.search_terms(&self.terms(query), k)
+        self.search_terms(&self.query_terms(query), k)
     }
 
     /// BM25 over a bag of analysed terms (a repeated term is a repeated clause, as Lucene
@@ -612,7 +647,7 @@ fn search_segments_unguarded(
 ) -> Result<Vec<(usize, u32, f32)>> {
     use rayon::prelude::*;
     let first = legs[0].index;
-    let terms = first.terms(query);
+    let terms = first.query_terms(query);
     if terms.is_empty() || k == 0 {
         return Ok(Vec::new());
     }
@@ -913,6 +948,47 @@ mod tests {
         }
         // Queries are not split: the whole identifier is one term.
         assert_eq!(index.terms("PreviSat"), ["previsat"]);
+    }
+
+    #[test]
+    fn question_words_do_not_outrank_the_subject() {
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let chunk = |ordinal: u32, text: &str| -> Chunk {
+            serde_json::from_value(serde_json::json!({
+                "path": "wget.info", "ordinal": ordinal, "title": "wget", "heading": "",
+                "text": text, "start_line": 1, "end_line": 1, "byte_start": 0, "byte_end": 1
+            }))
+            .expect("a chunk")
+        };
+        // As in wget's manual: a URL that happens to hold `my` against the option that
+        // answers the question.
+        let chunks = [
+            chunk(
+                0,
+                "wget -r --no-parent http://somehost/~luzer/my-archive/ stays in my-archive",
+            ),
+            chunk(
+                1,
+                "--limit-rate: limits the download so wget leaves bandwidth for others",
+            ),
+            chunk(2, "Options: -O FILE writes the documents to FILE."),
+        ];
+        build(dir.path(), &chunks).expect("build");
+        let index = LexicalIndex::open(dir.path()).expect("open");
+        assert_eq!(
+            index.query_terms("how do I keep wget from using my bandwidth"),
+            ["how", "i", "keep", "wget", "from", "use", "bandwidth"]
+        );
+        let hits = index
+            .search("how do I keep wget from using my bandwidth", 3)
+            .expect("search");
+        assert_eq!(hits[0].0, 1, "{hits:?}");
+        // An option keeps its letter, and a query of question words alone is searched as is.
+        assert_eq!(index.query_terms("what does -i do"), ["i"]);
+        assert_eq!(
+            index.query_terms("what can we do"),
+            ["what", "can", "we", "do"]
+        );
     }
 
     #[test]
