@@ -126,8 +126,9 @@ impl Chunk {
 /// an API entry's further signatures as its text, the requests in a man page's tbl text
 /// blocks (`T{ .BR fts_open (), T}`) and its `.UR` targets unescaped, ends a reST literal
 /// block in a list item, field or footnote at the item's body (not its marker), and drops
-/// Doxygen's `◆` and "More...".
-pub const CHUNKER_VERSION: u32 = 16;
+/// Doxygen's `◆` and "More..."; version 17 leaves Sphinx's built toctrees (lists of links
+/// to other pages) out.
+pub const CHUNKER_VERSION: u32 = 17;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

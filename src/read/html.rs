@@ -880,6 +880,9 @@ const NOISE_TOKENS: &[&str] = &[
     "srclink",
     // Sphinx viewcode's "[source]" link in an API entry's signature.
     "viewcode-link",
+    // Sphinx's `.. toctree::` as built: a list of links to other pages (section titles
+    // only), which would make every index page a near-match for every question.
+    "toctree-wrapper",
 ];
 
 const NOISE_ROLES: &[&str] = &[
@@ -2589,6 +2592,8 @@ mod tests {
 <span id="install"></span><h1>Installing the widget<a class="headerlink" href="#installing-the-widget" title="Link to this heading">¶</a></h1>
 <p>The widget needs <code class="docutils literal notranslate"><span class="pre">libfoo</span></code>
 &gt;= 1.2 and a <em>working</em> compiler.</p>
+<div class="toctree-wrapper compound"><p class="caption" role="heading"><span class="caption-text">Guides</span></p>
+<ul><li class="toctree-l1"><a class="reference internal" href="upgrade.html">Upgrading an old widget</a></li></ul></div>
 <section id="from-source">
 <h2>From source<a class="headerlink" href="#from-source" title="Link to this heading">¶</a></h2>
 <div class="highlight-shell notranslate"><div class="highlight"><pre><span></span>./configure --prefix<span class="o">=</span>/usr
@@ -2762,6 +2767,9 @@ make &amp;&amp; make install
             "Quick search",
             "Created using Sphinx",
             "¶",
+            // A built toctree: links to other pages.
+            "Guides",
+            "Upgrading an old widget",
         ] {
             assert!(!text.contains(chrome), "{chrome:?} leaked into {text}");
         }
