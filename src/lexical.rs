@@ -146,8 +146,9 @@ fn terms_of(analyzer: &mut TextAnalyzer, text: &str) -> std::collections::HashSe
 
 /// Words of a question that name no subject: first-person pronouns, question words and the
 /// auxiliaries that carry them. Not `i`: it names things too (`complex I`, `-i`, `I/O`);
-/// nor `why` and `how`, which title pages (attrs' `why.md`, a FAQ's "Why …", a "How to"). Dropped from BM25 queries only (see
-/// [`LexicalIndex::query_terms`]); chunks are indexed with them.
+/// nor `why` and `how`, which title pages (attrs' `why.md`, a FAQ's "Why …", a "How to").
+/// Dropped from BM25 queries only (see [`LexicalIndex::query_terms`]); chunks are indexed
+/// with them.
 const QUESTION_WORDS: &[&str] = &[
     "me", "my", "mine", "myself", "we", "us", "our", "ours", "what", "do", "does", "did", "can",
     "could", "should", "would",
