@@ -499,7 +499,7 @@ impl LexicalIndex {
         while stream.advance() {
             let t = stream.token();
             let raw = query.get(t.offset_from..t.offset_to).unwrap_or("");
-            let option = query[..t.offset_from.min(query.len())].ends_with('-');
+            let option = query.get(..t.offset_from).is_some_and(|p| p.ends_with('-'));
             let filler = !option && QUESTION_WORDS.iter().any(|w| raw.eq_ignore_ascii_case(w));
             if !filler {
                 kept.push(t.text.clone());
