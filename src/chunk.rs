@@ -127,8 +127,9 @@ impl Chunk {
 /// blocks (`T{ .BR fts_open (), T}`) and its `.UR` targets unescaped, ends a reST literal
 /// block in a list item, field or footnote at the item's body (not its marker), and drops
 /// Doxygen's `◆` and "More..."; version 17 leaves Sphinx's built toctrees (lists of links
-/// to other pages) out.
-pub const CHUNKER_VERSION: u32 = 17;
+/// to other pages) out; version 18 reads AsciiDoc's two-line titles (`NAME` over `----`,
+/// as git's manuals write them) and a description indented under its term as prose.
+pub const CHUNKER_VERSION: u32 = 18;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

@@ -28,6 +28,7 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
         attrs: HashMap::new(),
         pending: Pending::default(),
         stack: Vec::new(),
+        dlist_term: false,
     };
     r.run(budget)?;
     let title = r.out.blocks.iter().find_map(|b| match b {
@@ -58,6 +59,9 @@ struct Reader<'a, 'l> {
     pending: Pending,
     /// Delimiters of the open compound blocks (example, sidebar, quote, open).
     stack: Vec<&'a str>,
+    /// The last block was a description-list term alone on its line (`--dry-run::`): an
+    /// indented paragraph after it is the term's description, not a literal block.
+    dlist_term: bool,
 }
 
 /// Asciidoctor's admonition labels.
@@ -132,6 +136,26 @@ fn section(l: &str) -> Option<(usize, &str)> {
         .filter(|t| t.ends_with(' '))
         .map_or(text, str::trim_end);
     Some((n, text))
+}
+
+/// A two-line (setext) section title, the form AsciiDoc.py documents use (git's manuals):
+/// a title line underlined with `=` (document title), `-`, `~`, `^` or `+` (levels 1–4
+/// below it), the underline as long as the title within one character, as Asciidoctor
+/// accepts it. The title must hold a word character and not start with `.` (a block
+/// title), so `----` under a line of prose of another length stays a listing delimiter.
+fn setext(title: &str, underline: Option<&str>) -> Option<usize> {
+    let u = underline?;
+    let c = u.chars().next()?;
+    let level = "=-~^+".find(c)? + 1;
+    let (tn, un) = (title.chars().count(), u.chars().count());
+    let ok = un >= 2
+        && u.chars().all(|x| x == c)
+        && tn.abs_diff(un) < 2
+        && !title.starts_with(['.', ' ', '\t', '[', '/'])
+        && title.chars().any(char::is_alphanumeric)
+        && delimiter(title).is_none()
+        && list_item(title).is_none();
+    ok.then_some(level)
 }
 
 /// `:name: value`, `:name!:` or `:!name:`.
@@ -262,6 +286,7 @@ impl<'a, 'l> Reader<'a, 'l> {
         if l.is_empty() {
             return Ok(i + 1);
         }
+        let after_term = std::mem::take(&mut self.dlist_term);
         if preprocessor(l) || matches!(l, "'''" | "---" | "***" | "* * *" | "- - -" | "<<<") {
             return Ok(i + 1); // thematic and page breaks
         }
@@ -289,8 +314,11 @@ impl<'a, 'l> Reader<'a, 'l> {
             self.block_attributes(&l[1..l.len() - 1]);
             return Ok(i + 1);
         }
+        if let Some(level) = setext(l, self.line(i + 1)) {
+            return self.heading(i, i + 1, level, l, budget);
+        }
         if let Some((level, text)) = section(l) {
-            return self.heading(i, level, text, budget);
+            return self.heading(i, i, level, text, budget);
         }
         if l == "+" {
             return Ok(i + 1);
@@ -316,7 +344,15 @@ impl<'a, 'l> Reader<'a, 'l> {
             self.out.code(lang, code, i, j - 1, budget)?;
             return Ok(j);
         }
-        if l.starts_with([' ', '\t']) && list_item(l).is_none() && dlist_item(l).is_none() {
+        let indented =
+            l.starts_with([' ', '\t']) && list_item(l).is_none() && dlist_item(l).is_none();
+        if indented && after_term {
+            // Its own block (a term and its description, as a code block was before), that
+            // stops at a nested term (`A named color:::`) as an item's text does.
+            self.out.break_items();
+            return self.prose(i, l.trim(), "", true, budget);
+        }
+        if indented {
             let j = self.paragraph_end(i);
             let code = dedent(&self.lines[i..j]);
             self.pending = Pending::default();
@@ -334,6 +370,7 @@ impl<'a, 'l> Reader<'a, 'l> {
                     None => format!("{term}:\n"),
                 };
                 self.out.prefix = Some(p);
+                self.dlist_term = true;
                 return Ok(i + 1);
             }
             return self.prose(i, rest, &format!("{term}: "), true, budget);
@@ -346,7 +383,7 @@ impl<'a, 'l> Reader<'a, 'l> {
         if let Some(a) = admonition(&style) {
             self.out.prefix = Some(format!("{a}: "));
         }
-        self.prose(i, l, "", false, budget)
+        self.prose(i, l.trim_start(), "", false, budget)
     }
 
     fn lang(&self) -> Option<String> {
@@ -420,9 +457,11 @@ impl<'a, 'l> Reader<'a, 'l> {
         }
     }
 
+    /// A section title on lines `i..=last` (two lines for an underlined title).
     fn heading(
         &mut self,
         i: usize,
+        last: usize,
         level: usize,
         text: &str,
         budget: &Budget,
@@ -441,8 +480,8 @@ impl<'a, 'l> Reader<'a, 'l> {
         self.pending = Pending::default();
         let level = u8::try_from(level).unwrap_or(6);
         let first = self.out.blocks.is_empty();
-        self.out.heading(level, text, anchor, i, i, budget)?;
-        let mut j = i + 1;
+        self.out.heading(level, text, anchor, i, last, budget)?;
+        let mut j = last + 1;
         if level == 1 && first {
             // The document header: author and revision lines until the first blank.
             while let Some(l) = self.line(j) {
@@ -493,6 +532,7 @@ impl<'a, 'l> Reader<'a, 'l> {
                 || (item && dlist_item(l).is_some())
                 || (l.starts_with('.') && l.len() > 1 && !l.starts_with(".."))
                 || preprocessor(l)
+                || setext(l, self.line(j + 1)).is_some()
             {
                 break;
             }
@@ -1252,6 +1292,43 @@ mod tests {
         );
         assert_eq!(texts(&p), vec!["Intro to Lore.", "Text."]);
         assert_eq!(p.blocks[2].loc(), crate::read::Loc::new(10, 10));
+    }
+
+    /// AsciiDoc.py's two-line titles, as git's manuals write them: each underline is the
+    /// section's level, an underline of another length (or under a block title) is not a
+    /// title, and a description indented under its term is prose, not a literal block.
+    #[test]
+    fn two_line_titles_and_indented_descriptions() {
+        let src = "git-frob(1)\n===========\n\nNAME\n----\ngit-frob - Frobnicate the index\n\n\
+                   OPTIONS\n-------\n-n::\n--dry-run::\n\tDon't actually add the file(s).\n\n\
+                   Sub part\n~~~~~~~~\nText.\n\nlonger text\n----\nnot a title\n----\n\n\
+                   .Block\n------\ncode\n------\n";
+        let p = parse(src);
+        assert_eq!(p.title.as_deref(), Some("git-frob(1)"));
+        assert_eq!(
+            headings(&p),
+            vec![
+                (1, "git-frob(1)".into(), Some("_git_frob1".into())),
+                (2, "NAME".into(), Some("_name".into())),
+                (2, "OPTIONS".into(), Some("_options".into())),
+                (3, "Sub part".into(), Some("_sub_part".into())),
+            ]
+        );
+        assert_eq!(p.blocks[1].loc(), crate::read::Loc::new(4, 5));
+        let t = texts(&p);
+        assert!(
+            t.contains(&"git-frob - Frobnicate the index".to_string()),
+            "{t:?}"
+        );
+        assert!(
+            t.iter()
+                .any(|x| x.contains("--dry-run:") && x.contains("Don't actually add")),
+            "{t:?}"
+        );
+        assert_eq!(
+            codes(&p),
+            vec![(None, "not a title".into()), (None, "code".into())]
+        );
     }
 
     #[test]
