@@ -657,7 +657,7 @@ fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
     if json {
         let out = serde_json::json!({
             "path": doc.path,
-            "format": format.name(),
+            "format": doc.format.name(),
             "title": doc.title,
             // What filters see of this file (README "Filters").
             "meta": doc.meta,
@@ -671,7 +671,7 @@ fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
         println!(
             "{} — {} reader, title \"{}\", {} chunks",
             doc.path,
-            format.name(),
+            doc.format.name(),
             doc.title,
             chunks.len()
         );

@@ -102,6 +102,17 @@ impl Document {
         let hash = content_hash(title.as_deref(), text.as_bytes());
         type Reader = fn(&str, &Budget) -> std::result::Result<read::Parsed, ReadError>;
         let reader: Reader = match format {
+            // A `.txt` AsciiDoc source (git's manuals before 2.49, AsciiDoc.py projects).
+            Format::Text if read::asciidoc::looks_like_asciidoc(&text) => {
+                let parsed = read::asciidoc::read(&text, budget)?;
+                return Ok(Document::converted(
+                    path,
+                    hash,
+                    Format::Asciidoc,
+                    title,
+                    parsed,
+                ));
+            }
             Format::Markdown | Format::Text => {
                 return Ok(Document::plain(path, text, format, title));
             }
@@ -1587,6 +1598,28 @@ mod tests {
         assert_eq!(d.title, "Real title");
         let d = Document::from_text("a/notes.txt".into(), "plain".into(), Format::Text, None);
         assert_eq!(d.title, "notes");
+    }
+
+    /// git's manuals before 2.49 (`git-add.txt`) are AsciiDoc named `.txt`: read as AsciiDoc,
+    /// with their sections' anchors; a plain `.txt` stays plain text.
+    #[test]
+    fn asciidoc_named_txt_is_read_as_asciidoc() {
+        let src = "git-frob(1)\n===========\n\nOPTIONS\n-------\n-n::\n\tDry run.\n\n\
+                   include::config.txt[]\n\nPart of the linkgit:git[1] suite\n";
+        let d = Document::from_text("git-frob.txt".into(), src.into(), Format::Text, None);
+        assert_eq!(d.format, Format::Asciidoc);
+        assert!(
+            d.text.contains("## OPTIONS") && !d.text.contains("-------"),
+            "{}",
+            d.text
+        );
+        let d = Document::from_text(
+            "notes.txt".into(),
+            "Notes\n=====\n\nPlain.\n".into(),
+            Format::Text,
+            None,
+        );
+        assert_eq!(d.format, Format::Text);
     }
 
     #[cfg(unix)]

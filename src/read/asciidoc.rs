@@ -16,6 +16,72 @@ use super::{Block, Budget, LocUnit, Parsed, ReadError};
 /// Open compound blocks deeper than this are read as text (keeps the close test cheap).
 const MAX_DEPTH: usize = 32;
 
+/// Whether a plain-text file (`.txt`, as AsciiDoc.py projects and git before 2.49 name
+/// their sources) is AsciiDoc: it must use at least two kinds of markup that prose and
+/// reStructuredText do not — a block style line (`[verse]`, `[source,sh]`, `[NOTE]`), a
+/// block macro (`include::x.txt[]`, `image::a.png[]`), an attribute entry (`:toc:`), an
+/// inline macro (`linkgit:git-add[1]`, `link:a.html[b]`, `xref:x[]`), a list continuation
+/// (`+` alone). A single kind is not enough: reST's field lists look like attribute
+/// entries, and a README may hold one `[NOTE]`.
+pub fn looks_like_asciidoc(text: &str) -> bool {
+    const STYLES: [&str; 16] = [
+        "verse",
+        "source",
+        "listing",
+        "literal",
+        "quote",
+        "NOTE",
+        "TIP",
+        "IMPORTANT",
+        "WARNING",
+        "CAUTION",
+        "example",
+        "sidebar",
+        "horizontal",
+        "qanda",
+        "abstract",
+        "cols",
+    ];
+    const INLINE: [&str; 6] = ["link:", "linkgit:", "xref:", "footnote:", "kbd:", "mailto:"];
+    let mut kinds = [false; 5];
+    for l in text.lines().take(2000) {
+        let l = l.trim_end();
+        if let Some(inner) = l.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            let word = inner
+                .split([',', '=', '#', '.', '%', ' '])
+                .next()
+                .unwrap_or("");
+            kinds[0] |= STYLES.contains(&word);
+        }
+        kinds[1] |= block_macro(l)
+            && [
+                "include", "image", "ifdef", "ifndef", "endif", "toc", "video",
+            ]
+            .iter()
+            .any(|m| l.starts_with(m) && l[m.len()..].starts_with("::"));
+        kinds[2] |= attribute_entry(l).is_some_and(|(name, _)| {
+            // `:Author: x` is a reST field too; AsciiDoc's own attributes are lower case.
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-' || c == '_')
+        });
+        kinds[3] |= INLINE.iter().any(|m| {
+            l.match_indices(m).any(|(at, _)| {
+                let before = l[..at].chars().next_back();
+                let rest = &l[at + m.len()..];
+                !before.is_some_and(|c| c.is_alphanumeric())
+                    && rest.find('[').is_some_and(|b| {
+                        b > 0 && !rest[..b].contains(char::is_whitespace) && rest[b..].contains(']')
+                    })
+            })
+        });
+        kinds[4] |= l == "+";
+        if kinds.iter().filter(|k| **k).count() >= 2 {
+            return true;
+        }
+    }
+    false
+}
+
 /// Reads a decoded AsciiDoc file into headings, prose and code with their source lines.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
     let lines: Vec<&str> = text
@@ -1329,6 +1395,27 @@ mod tests {
             codes(&p),
             vec![(None, "not a title".into()), (None, "code".into())]
         );
+    }
+
+    /// `.txt` sources are AsciiDoc when two kinds of its markup appear; prose, reST with a
+    /// field list, and a README with one `[NOTE]` are not.
+    #[test]
+    fn asciidoc_in_txt_is_recognised() {
+        let git = "git-frob(1)\n===========\n\nSYNOPSIS\n--------\n[verse]\n'git frob' [-n]\n\n\
+                   Part of the linkgit:git[1] suite\n";
+        assert!(looks_like_asciidoc(git));
+        assert!(looks_like_asciidoc(
+            ":toc:\n\nSee link:other.html[the other page].\n"
+        ));
+        assert!(!looks_like_asciidoc(
+            "Release notes\n=============\n\nFixed a crash. See https://x.org [1].\n"
+        ));
+        assert!(!looks_like_asciidoc(
+            ":Author: A. Person\n:Date: 2020\n\nSee the `link <x>`_.\n\nExample::\n\n    code\n"
+        ));
+        assert!(!looks_like_asciidoc(
+            "[NOTE]\nRead this first.\n\nThen that [1].\n"
+        ));
     }
 
     #[test]
