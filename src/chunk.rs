@@ -128,7 +128,8 @@ impl Chunk {
 /// block in a list item, field or footnote at the item's body (not its marker), and drops
 /// Doxygen's `◆` and "More..."; version 17 leaves Sphinx's built toctrees (lists of links
 /// to other pages) out; version 18 reads AsciiDoc's two-line titles (`NAME` over `----`,
-/// as git's manuals write them) and a description indented under its term as prose.
+/// as git's manuals write them) and a description indented under its term as prose, and
+/// reads a `.txt` file written in AsciiDoc as AsciiDoc.
 pub const CHUNKER_VERSION: u32 = 18;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
