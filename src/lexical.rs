@@ -88,7 +88,8 @@ fn identifier_analyzer(split: SplitIdentifiers) -> TextAnalyzer {
         .build()
 }
 
-/// A query's distinct analysed terms, for matching it against stored text outside the index
+/// A query's distinct analysed terms (question words left out, as BM25 leaves them), for
+/// matching it against stored text outside the index
 /// (the section a hit cites). Both sides are analysed as queries are: case, stop words and
 /// stemming as BM25 sees them, identifiers whole (splitting them cost a third more time and
 /// a query rarely names a fragment of an identifier).
@@ -101,9 +102,11 @@ pub struct QueryTerms {
 
 impl QueryTerms {
     pub fn new(query: &str) -> QueryTerms {
+        let mut distinct = std::collections::HashSet::new();
         let terms: std::collections::HashMap<String, usize> =
-            terms_of(&mut query_analyzer(), query)
+            subject_terms(&mut query_analyzer(), query)
                 .into_iter()
+                .filter(|t| distinct.insert(t.clone()))
                 .enumerate()
                 .map(|(i, t)| (t, i))
                 .collect();
@@ -135,13 +138,26 @@ impl QueryTerms {
     }
 }
 
-fn terms_of(analyzer: &mut TextAnalyzer, text: &str) -> std::collections::HashSet<String> {
-    let mut stream = analyzer.token_stream(text);
-    let mut out = std::collections::HashSet::new();
+/// `query`'s terms under `analyzer` without [`QUESTION_WORDS`] (unless written as an option,
+/// `-do`, or unless nothing else is left): what both BM25 and the cited section match.
+fn subject_terms(analyzer: &mut TextAnalyzer, query: &str) -> Vec<String> {
+    let mut stream = analyzer.token_stream(query);
+    let (mut kept, mut all) = (Vec::new(), Vec::new());
     while stream.advance() {
-        out.insert(stream.token().text.clone());
+        let t = stream.token();
+        let raw = query.get(t.offset_from..t.offset_to).unwrap_or("");
+        let option = query.get(..t.offset_from).is_some_and(|p| p.ends_with('-'));
+        let filler = !option && QUESTION_WORDS.iter().any(|w| raw.eq_ignore_ascii_case(w));
+        if !filler {
+            kept.push(t.text.clone());
+        }
+        all.push(t.text.clone());
     }
-    out
+    if kept.is_empty() {
+        all
+    } else {
+        kept
+    }
 }
 
 /// Words of a question that name no subject: first-person pronouns, question words and the
@@ -493,24 +509,7 @@ impl LexicalIndex {
     /// them (`~/my-archive/`) outranks the one about the subject. A word is kept when it looks
     /// like an option (`-i`) or when nothing else is left.
     pub fn query_terms(&self, query: &str) -> Vec<String> {
-        let mut analyzer = self.analyzer.clone();
-        let mut stream = analyzer.token_stream(query);
-        let (mut kept, mut all) = (Vec::new(), Vec::new());
-        while stream.advance() {
-            let t = stream.token();
-            let raw = query.get(t.offset_from..t.offset_to).unwrap_or("");
-            let option = query.get(..t.offset_from).is_some_and(|p| p.ends_with('-'));
-            let filler = !option && QUESTION_WORDS.iter().any(|w| raw.eq_ignore_ascii_case(w));
-            if !filler {
-                kept.push(t.text.clone());
-            }
-            all.push(t.text.clone());
-        }
-        if kept.is_empty() {
-            all
-        } else {
-            kept
-        }
+        subject_terms(&mut self.analyzer.clone(), query)
     }
 
     /// `text` as HTML with every word that matches a query term (after analysis: case,
