@@ -129,8 +129,9 @@ impl Chunk {
 /// Doxygen's `◆` and "More..."; version 17 leaves Sphinx's built toctrees (lists of links
 /// to other pages) out; version 18 reads AsciiDoc's two-line titles (`NAME` over `----`,
 /// as git's manuals write them) and a description indented under its term as prose, and
-/// reads a `.txt` file written in AsciiDoc as AsciiDoc.
-pub const CHUNKER_VERSION: u32 = 18;
+/// reads a `.txt` file written in AsciiDoc as AsciiDoc; version 19 reads the pages of Read
+/// the Docs' Sphinx theme (`wy-body-for-nav`), which it used to drop whole as navigation.
+pub const CHUNKER_VERSION: u32 = 19;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

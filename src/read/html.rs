@@ -39,7 +39,8 @@ const CHECK_EVERY: usize = 4096;
 /// Reads a decoded HTML file into its main content.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
     let redirect = redirect_target(text);
-    let nodes = parse(text, budget)?;
+    let mut nodes = parse(text, budget)?;
+    protect_main(&mut nodes);
     let tree = Tree { nodes: &nodes };
     let body = tree.find_first(0, |e| e.tag == Tag::Body).unwrap_or(0);
     let title = tree
@@ -197,6 +198,9 @@ struct Elem {
     /// A `<dt>`, which may title an API entry (Sphinx's object descriptions): see
     /// [`Tree::entry_depth`].
     dt: bool,
+    /// The element holds the page's marked main content ([`protect_main`]), so its class
+    /// or id never makes it chrome.
+    holds_main: bool,
 }
 
 impl Elem {
@@ -936,6 +940,44 @@ fn texinfo_index(class: &str) -> bool {
         .any(|t| t.starts_with("index-") || t.ends_with("-printindex"))
 }
 
+/// Marks the ancestors of the page's marked main content (`role="main"`, `<main>`,
+/// `itemprop="articleBody"`) as holding it. Read the Docs' theme wraps the whole page in
+/// `<body class="wy-body-for-nav">`, `<div class="wy-grid-for-nav">` and the content in
+/// `<section class="wy-nav-content-wrap">`: read as navigation by their `nav`, every page
+/// of a Sphinx site with that theme was empty. An element holding the content is not
+/// chrome, whatever its name says.
+fn protect_main(nodes: &mut [Node]) {
+    let marked: Vec<usize> = nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| match &n.data {
+            Data::Element(e)
+                if e.tag == Tag::Main
+                    || e.itemprop.as_deref() == Some("articleBody")
+                    || e.role.as_deref().is_some_and(|r| r.trim() == "main") =>
+            {
+                Some(i)
+            }
+            _ => None,
+        })
+        .collect();
+    for m in marked {
+        let mut i = nodes[m].parent;
+        // The root's parent is NONE; a node already marked has its ancestors marked too.
+        while let Some(n) = nodes.get_mut(i) {
+            match &mut n.data {
+                Data::Element(e) if e.holds_main => break,
+                Data::Element(e) => e.holds_main = true,
+                _ => {}
+            }
+            if i == 0 {
+                break;
+            }
+            i = n.parent;
+        }
+    }
+}
+
 /// Whether an element's subtree is never main content. `in_section` says whether it sits
 /// inside an article/section/main, where `<header>` holds the page's own title.
 fn is_noise(e: &Elem, in_section: bool) -> bool {
@@ -947,6 +989,9 @@ fn is_noise(e: &Elem, in_section: bool) -> bool {
     }
     if e.hidden {
         return true;
+    }
+    if e.holds_main {
+        return false;
     }
     if let Some(role) = &e.role {
         if NOISE_ROLES
@@ -3038,6 +3083,30 @@ vec.push(<span class="number">1</span>);</code></pre></div></div></details>
             assert!(text.contains(kept), "{kept:?} lost from {text}");
         }
         assert!(!text.contains("Site sidebar"), "{text}");
+    }
+
+    /// Read the Docs' Sphinx theme (python-cryptography-doc): the body, the page grid and
+    /// the content's wrapper all carry `nav` in their class names; the page was read as
+    /// empty. What holds `role="main"` is content; the side menu and breadcrumbs are not.
+    #[test]
+    fn read_the_docs_theme_keeps_its_content() {
+        let html = r##"<html><body class="wy-body-for-nav"><div class="wy-grid-for-nav">
+<nav data-toggle="wy-nav-shift" class="wy-nav-side"><div class="wy-menu wy-menu-vertical">
+<ul><li class="toctree-l1"><a href="x.html">Side menu entry</a></li></ul></div></nav>
+<section data-toggle="wy-nav-shift" class="wy-nav-content-wrap"><div class="wy-nav-content">
+<div class="rst-content"><div role="navigation" aria-label="Page navigation">
+<ul class="wy-breadcrumbs"><li>Breadcrumb trail</li></ul></div>
+<div role="main" class="document" itemscope="itemscope" itemtype="http://schema.org/Article">
+<div itemprop="articleBody"><section id="fernet"><h1>Fernet (symmetric encryption)</h1>
+<p>Fernet guarantees that a message encrypted using it cannot be read without the key.</p>
+</section></div></div><footer><p>Built with Sphinx using a theme</p></footer>
+</div></div></section></div></body></html>"##;
+        let p = read_ok(html);
+        let text = all_text(&p);
+        assert!(text.contains("cannot be read without the key"), "{text}");
+        for gone in ["Side menu entry", "Breadcrumb trail", "Built with Sphinx"] {
+            assert!(!text.contains(gone), "{gone:?} in {text}");
+        }
     }
 
     #[test]
