@@ -945,7 +945,7 @@ fn texinfo_index(class: &str) -> bool {
 /// `<body class="wy-body-for-nav">`, `<div class="wy-grid-for-nav">` and the content in
 /// `<section class="wy-nav-content-wrap">`: read as navigation by their `nav`, every page
 /// of a Sphinx site with that theme was empty. An element holding the content is not
-/// chrome, whatever its name says.
+/// chrome, whatever its name says, and neither is the marked element itself.
 fn protect_main(nodes: &mut [Node]) {
     let marked: Vec<usize> = nodes
         .iter()
@@ -962,11 +962,13 @@ fn protect_main(nodes: &mut [Node]) {
         })
         .collect();
     for m in marked {
-        let mut i = nodes[m].parent;
+        // The element itself too: SQLAlchemy's `<div role="main" class="…
+        // tutorial-orm_related_objects">` holds the word `related` (Sphinx's link bar).
+        let mut i = m;
         // The root's parent is NONE; a node already marked has its ancestors marked too.
         while let Some(n) = nodes.get_mut(i) {
             match &mut n.data {
-                Data::Element(e) if e.holds_main => break,
+                Data::Element(e) if e.holds_main && i != m => break,
                 Data::Element(e) => e.holds_main = true,
                 _ => {}
             }
@@ -3087,7 +3089,8 @@ vec.push(<span class="number">1</span>);</code></pre></div></div></details>
 
     /// Read the Docs' Sphinx theme (python-cryptography-doc): the body, the page grid and
     /// the content's wrapper all carry `nav` in their class names; the page was read as
-    /// empty. What holds `role="main"` is content; the side menu and breadcrumbs are not.
+    /// empty. What holds `role="main"` is content (also when its own class holds `related`,
+    /// as SQLAlchemy's do); the side menu and breadcrumbs are not.
     #[test]
     fn read_the_docs_theme_keeps_its_content() {
         let html = r##"<html><body class="wy-body-for-nav"><div class="wy-grid-for-nav">
@@ -3096,7 +3099,7 @@ vec.push(<span class="number">1</span>);</code></pre></div></div></details>
 <section data-toggle="wy-nav-shift" class="wy-nav-content-wrap"><div class="wy-nav-content">
 <div class="rst-content"><div role="navigation" aria-label="Page navigation">
 <ul class="wy-breadcrumbs"><li>Breadcrumb trail</li></ul></div>
-<div role="main" class="document" itemscope="itemscope" itemtype="http://schema.org/Article">
+<div role="main" class="document tutorial-orm_related_objects" itemscope="itemscope">
 <div itemprop="articleBody"><section id="fernet"><h1>Fernet (symmetric encryption)</h1>
 <p>Fernet guarantees that a message encrypted using it cannot be read without the key.</p>
 </section></div></div><footer><p>Built with Sphinx using a theme</p></footer>
