@@ -134,6 +134,14 @@ impl Document {
             Format::Man => read::man::read,
             Format::Pod => read::pod::read,
             Format::Info => read::info::read,
+            // An `.xml` build file or data set is not documentation.
+            Format::Docbook if !read::docbook::named(&path) => {
+                if let Err(why) = read::docbook::sniff(&text) {
+                    return Err(ReadError::new(SkipReason::Unsupported, why));
+                }
+                read::docbook::read
+            }
+            Format::Docbook => read::docbook::read,
             Format::Pdf | Format::Docx => {
                 return Err(ReadError::parse(format!(
                     "{} documents are binary; ingest the file from a folder instead",

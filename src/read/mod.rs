@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod asciidoc;
 pub mod decode;
+pub mod docbook;
 pub mod docx;
 pub mod html;
 pub mod info;
@@ -569,7 +570,7 @@ fn longest_run(s: &str, c: char) -> usize {
 }
 
 /// The built-in extension table (lower case, no dot); `[ingest.formats]` adds to it.
-pub const EXTENSIONS: [(&str, Format); 19] = [
+pub const EXTENSIONS: [(&str, Format); 23] = [
     ("md", Format::Markdown),
     ("markdown", Format::Markdown),
     ("txt", Format::Text),
@@ -589,6 +590,11 @@ pub const EXTENSIONS: [(&str, Format); 19] = [
     ("man", Format::Man),
     ("pod", Format::Pod),
     ("info", Format::Info),
+    // `.xml` and `.sgml` are read only when they hold DocBook (`docbook::sniff`).
+    ("dbk", Format::Docbook),
+    ("docbook", Format::Docbook),
+    ("xml", Format::Docbook),
+    ("sgml", Format::Docbook),
 ];
 
 /// Documentation files conventionally named without an extension: GNU's `README`, `NEWS`,
@@ -696,6 +702,8 @@ pub enum Format {
     Pod,
     /// GNU Info, as makeinfo writes it (`sed.info`, a split manual's `emacs.info-2`).
     Info,
+    /// DocBook XML or SGML (`.dbk`, `.docbook`; `.xml` and `.sgml` when they hold DocBook).
+    Docbook,
 }
 
 impl Format {
@@ -772,6 +780,7 @@ impl Format {
             Format::Man => "man",
             Format::Pod => "pod",
             Format::Info => "info",
+            Format::Docbook => "docbook",
         }
     }
 
