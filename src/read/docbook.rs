@@ -143,7 +143,7 @@ pub fn sniff(text: &str) -> Result<(), String> {
                 return Err(format!(
                     "XML that is not DocBook (its first element is <{name}>{})",
                     if doctype {
-                        ", its DOCTYPE no DocBook"
+                        ", and a DOCTYPE that names no DocBook DTD"
                     } else {
                         ""
                     }
@@ -285,7 +285,7 @@ struct Lines {
 impl Lines {
     fn new(text: &str) -> Lines {
         Lines {
-            newlines: memchr_all(text.as_bytes()),
+            newlines: newline_offsets(text.as_bytes()),
         }
     }
 
@@ -294,7 +294,7 @@ impl Lines {
     }
 }
 
-fn memchr_all(bytes: &[u8]) -> Vec<usize> {
+fn newline_offsets(bytes: &[u8]) -> Vec<usize> {
     bytes
         .iter()
         .enumerate()
@@ -406,7 +406,10 @@ impl Prose {
                 continue;
             } else {
                 // No space inside an opening bracket or quote the reader wrote.
-                if self.space && !self.text.is_empty() && !self.text.ends_with(['\n', '(', '“']) {
+                if self.space
+                    && !self.text.is_empty()
+                    && !self.text.ends_with(['\n', '(', '“', '[', '{'])
+                {
                     self.text.push(' ');
                 }
                 self.space = false;
@@ -468,7 +471,7 @@ impl Code {
         } else {
             self.text.extend(t.chars().filter(|&c| c != '\r'));
         }
-        let content = |c: char| c != '\n' && c != '\r';
+        let content = |c: char| !c.is_whitespace();
         if let (Some(i), Some(j)) = (t.find(content), t.rfind(content)) {
             let (i, j) = if exact_offsets {
                 (at + i, at + j)
@@ -1148,14 +1151,13 @@ impl<'a> Walker<'a> {
             self.push_tight(close);
         }
         match (kind, sink) {
-            (Kind::Title, Sink::Title) => {
-                // A refentry is titled by its refmeta and refnamediv, which follow.
-                if self
-                    .pending
-                    .is_some_and(|p| self.stack.get(p).is_some_and(|f| f.kind == Kind::Section))
-                {
-                    self.resolve_heading()?;
-                }
+            // A refentry is titled by its refmeta and refnamediv, which follow.
+            (Kind::Title, Sink::Title)
+                if self.pending.is_some_and(|p| {
+                    self.stack.get(p).is_some_and(|f| f.kind == Kind::Section)
+                }) =>
+            {
+                self.resolve_heading()?;
             }
             (Kind::Title, Sink::ParaInline) => {
                 if !self.para.is_empty() && !self.para.text.ends_with(['.', ':', '?', '!']) {
@@ -1201,10 +1203,11 @@ impl<'a> Walker<'a> {
         let flowing = self.stack.last().map_or(Sink::Para, |f| f.sink) == Sink::Para;
         if frame.code {
             if let Some(code) = self.code.take() {
-                let mut text = code.text;
-                if code.collapse {
-                    text = tidy_synopsis(&text);
-                }
+                let text = if code.collapse {
+                    tidy_synopsis(&code.text)
+                } else {
+                    verbatim(&code.text)
+                };
                 if !text.trim().is_empty() {
                     let first = code.first.unwrap_or_else(|| self.lines.line(at));
                     let loc = Loc::new(first, code.last.max(first));
@@ -1639,6 +1642,32 @@ fn tidy_synopsis(text: &str) -> String {
                 .replace(" ;", ";")
         })
         .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A verbatim block without the blank lines around it and the indentation all its lines
+/// share (the source's, when `<programlisting>` sits on its own line inside indented markup).
+/// Its first and last lines are then those of its first and last visible characters.
+fn verbatim(text: &str) -> String {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let Some(first) = lines.iter().position(|l| !l.trim().is_empty()) else {
+        return String::new();
+    };
+    let last = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .unwrap_or(first);
+    let lines = &lines[first..=last];
+    let indent = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start_matches(' ').len())
+        .min()
+        .unwrap_or(0);
+    lines
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or("").trim_end())
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -1531,3 +1531,84 @@ fn a_chunk_of_a_long_pre_cites_its_own_lines() {
     assert!(start <= line && line <= end, "{start}-{end} vs {line}");
     assert!(end - start < 100, "{start}-{end}: the whole <pre>");
 }
+
+/// DocBook sources (a systemd-style reference page, a PostgreSQL-style fragment without a
+/// prolog): titled like man pages, an option cited by its terms and the entry's id, lines of
+/// the source; an `.xml` that is not DocBook (a build file) is skipped as unsupported.
+#[test]
+fn docbook_is_read_by_its_sections_and_entries() {
+    let f = Fixture::empty();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/docbook");
+    let page = std::fs::read_to_string(data.join("ferryctl.xml")).expect("fixture");
+    for name in ["ferryctl.xml", "timetables.sgml", "build.xml"] {
+        let bytes = std::fs::read(data.join(name)).expect("fixture");
+        write_bytes(f.corpus(), &format!("man/{name}"), &bytes);
+    }
+    let report = ingest_folder(
+        f.corpus(),
+        &f.index(),
+        &embedder(),
+        &IngestSettings::default(),
+        &NoProgress,
+    )
+    .expect("ingest");
+    assert_eq!(report.files_read, 2, "{:?}", report.skipped);
+    assert_eq!(
+        skip_reasons(&report),
+        [("man/build.xml", "unsupported".to_string())]
+    );
+    assert!(
+        report.skipped[0].detail.contains("not DocBook"),
+        "{}",
+        report.skipped[0].detail
+    );
+    let engine = f.engine();
+    let hit = search(&engine, "tide table high and low water", Mode::Bm25, 1)
+        .results
+        .remove(0);
+    assert_eq!(hit.source.path, "man/ferryctl.xml");
+    assert_eq!(
+        hit.source.title,
+        "ferryctl — Print the departures of harbour ferries"
+    );
+    let line = |needle: &str| page.lines().position(|l| l.contains(needle)).unwrap() as u32 + 1;
+    assert!(
+        hit.source.start_line <= line("Draw the tide table")
+            && hit.source.end_line >= line("marked for every port"),
+        "{:?}",
+        (hit.source.start_line, hit.source.end_line)
+    );
+    assert!(
+        hit.text.contains("from Kirkwall onwards")
+            && hit.text.contains("$ ferryctl --wrap=60 kirkwall")
+            && hit.text.contains("ferryctl [OPTIONS...] {PORT}")
+            && !hit.text.contains("Lovelace")
+            && !hit.text.contains("indexonlyword")
+            && !hit.text.contains("<option>"),
+        "{}",
+        hit.text
+    );
+    for (query, heading) in [
+        (
+            "draw the tide table beside the sailings",
+            "ferryctl(1) > Options > -t, --tide",
+        ),
+        (
+            "wrap the timetable at columns characters",
+            "ferryctl(1) > Options > --wrap=COLUMNS",
+        ),
+        (
+            "exit status zero every sailing printed",
+            "ferryctl(1) > Options",
+        ),
+    ] {
+        assert_eq!(cited_heading(&engine, query), heading, "{query}");
+    }
+    let hit = search(&engine, "winter sailings october march", Mode::Bm25, 1)
+        .results
+        .remove(0);
+    assert_eq!(hit.source.path, "man/timetables.sgml");
+    assert_eq!(hit.source.heading, "Seasonal Timetables in product");
+    assert_eq!(hit.source.anchor.as_deref(), Some("timetables"));
+    assert_eq!((hit.source.start_line, hit.source.end_line), (4, 8));
+}
