@@ -62,7 +62,7 @@ struct Global {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Ingest a docs folder (Markdown, text, HTML, reStructuredText, AsciiDoc, MDX,
-    /// notebooks, PDF, Word, man pages, POD, GNU Info, DocBook) into the index (incremental). Every file is either read or
+    /// notebooks, PDF, Word, man pages, POD, GNU Info, Texinfo, DocBook) into the index (incremental). Every file is either read or
     /// counted as skipped with its reason; `-v` lists the skipped ones.
     Ingest(IngestArgs),
     /// Merge the index's segments into one, dropping deleted chunks (ingest and `serve

@@ -142,6 +142,7 @@ impl Document {
                 read::docbook::read
             }
             Format::Docbook => read::docbook::read,
+            Format::Texinfo => read::texinfo::read,
             Format::Pdf | Format::Docx => {
                 return Err(ReadError::parse(format!(
                     "{} documents are binary; ingest the file from a folder instead",
@@ -1689,6 +1690,9 @@ mod tests {
         assert_eq!(f("usr/share/info/sed.info.gz"), Some(Format::Info));
         assert_eq!(f("usr/share/info/emacs.info-12.gz"), Some(Format::Info));
         assert_eq!(f("m4.info-2"), Some(Format::Info));
+        assert_eq!(f("doc/coreutils.texi"), Some(Format::Texinfo));
+        assert_eq!(f("doc/screen.texinfo"), Some(Format::Texinfo));
+        assert_eq!(f("doc/gawkinet.txi"), Some(Format::Texinfo));
         assert_eq!(f("notes.info-x.gz"), None);
         assert_eq!(f("changelog.Debian.gz"), Some(Format::Text));
         assert_eq!(f("logo.png.gz"), None);

@@ -110,7 +110,7 @@ fn manual_name(lines: &[&str]) -> Option<String> {
 /// A node's name as texi2any spells its HTML file and anchor: letters and digits kept,
 /// spaces as `-`, any other character as `_` and its code point in four hex digits
 /// (`Invoking sed` → `Invoking-sed`, `sed scripts` → `sed-scripts`, `Top` → `Top`).
-fn node_anchor(name: &str) -> String {
+pub(crate) fn node_anchor(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name
         .split_whitespace()

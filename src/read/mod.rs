@@ -34,6 +34,7 @@ pub mod pod;
 pub mod rst;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod texinfo;
 pub mod text;
 
 /// Why a file under the ingested folder was not indexed. Each reason is counted in the
@@ -570,7 +571,7 @@ fn longest_run(s: &str, c: char) -> usize {
 }
 
 /// The built-in extension table (lower case, no dot); `[ingest.formats]` adds to it.
-pub const EXTENSIONS: [(&str, Format); 23] = [
+pub const EXTENSIONS: [(&str, Format); 26] = [
     ("md", Format::Markdown),
     ("markdown", Format::Markdown),
     ("txt", Format::Text),
@@ -595,6 +596,9 @@ pub const EXTENSIONS: [(&str, Format); 23] = [
     ("docbook", Format::Docbook),
     ("xml", Format::Docbook),
     ("sgml", Format::Docbook),
+    ("texi", Format::Texinfo),
+    ("texinfo", Format::Texinfo),
+    ("txi", Format::Texinfo),
 ];
 
 /// Documentation files conventionally named without an extension: GNU's `README`, `NEWS`,
@@ -704,6 +708,8 @@ pub enum Format {
     Info,
     /// DocBook XML or SGML (`.dbk`, `.docbook`; `.xml` and `.sgml` when they hold DocBook).
     Docbook,
+    /// Texinfo sources, from which makeinfo writes Info (`coreutils.texi`).
+    Texinfo,
 }
 
 impl Format {
@@ -762,6 +768,7 @@ impl Format {
                 | Format::Ipynb
                 | Format::Pod
                 | Format::Info
+                | Format::Texinfo
         )
     }
 
@@ -781,6 +788,7 @@ impl Format {
             Format::Pod => "pod",
             Format::Info => "info",
             Format::Docbook => "docbook",
+            Format::Texinfo => "texinfo",
         }
     }
 

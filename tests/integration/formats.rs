@@ -1401,6 +1401,67 @@ End Tag Table
     }
 }
 
+/// Texinfo sources (`doc/NAME.texi`): read by their nodes and sections, a table's options
+/// (macros expanded) and a definition on the trail, each hit citing its node as texi2any
+/// names it; the licence, menus, index entries and comments are left out. An included file
+/// of `@set` lines only (`version.texi`) is counted as empty.
+#[test]
+fn texinfo_sources_are_read_by_their_nodes() {
+    let manual = include_str!("../data/ferry.texi");
+    let f = Fixture::with_files(&[
+        ("doc/ferry.texi", manual),
+        (
+            "doc/version.texi",
+            "@set UPDATED 2 December 2026\n@set VERSION 1.0\n",
+        ),
+    ]);
+    let report = f.ingest().expect("ingest");
+    assert_eq!(report.files_read, 1, "{:?}", report.skipped);
+    assert_eq!(
+        skip_reasons(&report),
+        [("doc/version.texi", "empty".to_string())]
+    );
+    let engine = f.engine();
+    let hit = search(&engine, "tide table high and low water", Mode::Bm25, 1)
+        .results
+        .remove(0);
+    assert_eq!(hit.source.path, "doc/ferry.texi");
+    assert_eq!(hit.source.title, "GNU Ferry Manual");
+    assert_eq!(hit.source.heading, "Invoking ferry > -t, --tide");
+    assert_eq!(hit.source.anchor.as_deref(), Some("Invoking-ferry"));
+    assert!(
+        hit.text.contains("high and low water")
+            && hit.text.contains("See Top, for an overview")
+            && hit.text.contains("$ ferry --wrap 60 kirkwall")
+            && !hit.text.contains('@')
+            && !hit.text.contains("Permission")
+            && !hit.text.contains("Options and arguments")
+            && !hit.text.contains("invoking"),
+        "{}",
+        hit.text
+    );
+    // The manual is one chunk: from the Top node's heading to the definition's last line.
+    let line = |needle: &str| manual.lines().position(|l| l.contains(needle)).unwrap() as u32 + 1;
+    assert_eq!(
+        (hit.source.start_line, hit.source.end_line),
+        (line("@top GNU Ferry"), line("cancelled because of a gale"))
+    );
+    for (query, heading) in [
+        (
+            "wrap the timetable at columns",
+            "Invoking ferry > -w COLUMNS, --wrap=COLUMNS",
+        ),
+        ("exit status zero every sailing printed", "Invoking ferry"),
+        (
+            "sailing cancelled because of a gale",
+            "Invoking ferry > ferry-cancel SAILING",
+        ),
+        ("departures of harbour ferries", "GNU Ferry"),
+    ] {
+        assert_eq!(cited_heading(&engine, query), heading, "{query}");
+    }
+}
+
 /// A plain-text FAQ (libcurl's layout): each answer is cited under its numbered question and
 /// section, and a chunk starts at its question.
 #[test]
