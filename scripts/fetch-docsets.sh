@@ -5,12 +5,12 @@
 # are cached in eval/docsets/.cache/.
 #
 #   bash scripts/fetch-docsets.sh [SET...]     # sets: html rst asciidoc pdf mixed html-shipped
-#                                              # docutils pod info docbook
+#                                              # docutils pod info texinfo docbook
 #                                              # (default: all)
 #
-# Sources are Debian packages (`apt-get download NAME=VERSION`, unpacked with dpkg-deb),
-# Debian source packages (`apt-get source --download-only NAME=VERSION` through private
-# deb-src lists, so the system's apt configuration is left alone) and PyPI sdists (`pip download --no-deps --no-binary :all: NAME==VERSION`). Debian versions
+# Sources are Debian packages (`apt-get download NAME=VERSION`, unpacked with dpkg-deb), Debian
+# source packages (`apt-get source --download-only NAME=VERSION`, through deb-src lists kept in
+# a temporary folder, so the system's apt sources are not touched) and PyPI sdists (`pip download --no-deps --no-binary :all: NAME==VERSION`). Debian versions
 # are those of bookworm; a point release can replace one, then bump the pin here.
 # Questions about each set live in eval/questions/<set>.tsv (paths relative to the set).
 set -euo pipefail
@@ -30,6 +30,9 @@ PERL_DOC=5.36.0-7+deb12u4             # Debian perl-doc: Perl's manual as 206 .p
 # GNU Info manuals, as the packages install them in usr/share/info (find, m4 and screen
 # split into parts by makeinfo):
 INFO_PKGS="coreutils=9.1-1 diffutils=1:3.8-4 findutils=4.9.0-4 grep=3.8-5 gzip=1.12-1 m4=1.4.19-3 screen=4.9.0-4 sed=4.9-1+deb12u1 wget=1.21.3-1+deb12u1"
+# The texinfo set is the same manuals' Texinfo sources: the source packages of these names
+# and versions, from the deb-src lists of this suite.
+DEBSRC_SUITE=bookworm
 # DocBook sources, from the source packages (binary packages ship only the built man pages):
 SYSTEMD_SRC=252.39-1~deb12u2          # man/*.xml: 379 refentries and the fragments they include
 SHADOW_SRC=1:4.13+dfsg1-1+deb12u2     # man/*.xml, man/login.defs.d/*.xml (one varlistentry each)
@@ -68,6 +71,47 @@ deb() {
     printf '%s\n' "$dir/x"
 }
 
+# The apt-get options `debsrc` runs with: deb-src lists for $DEBSRC_SUITE in a temporary
+# folder (made and updated once per run, removed on exit). Called in the main shell, before
+# the `$(debsrc …)` subshells that use them.
+APT_SRC=()
+APT_SRC_DIR=""
+debsrc_lists() {
+    [[ -n "$APT_SRC_DIR" ]] && return 0
+    APT_SRC_DIR=$(mktemp -d)
+    trap 'rm -rf "$APT_SRC_DIR"' EXIT
+    local t=$APT_SRC_DIR
+    chmod 755 "$t" # apt's download user reads it
+    mkdir -p "$t/parts" "$t/lists/partial" "$t/cache/archives/partial"
+    printf '%s\n' "Types: deb-src" "URIs: http://deb.debian.org/debian" "Suites: $DEBSRC_SUITE" \
+        "Components: main" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" \
+        >"$t/parts/debsrc.sources"
+    APT_SRC=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$t/parts"
+        -o "Dir::State::Lists=$t/lists" -o "Dir::Cache=$t/cache")
+    say "apt-get update (deb-src $DEBSRC_SUITE, private lists in $t)"
+    apt-get "${APT_SRC[@]}" update -qq >&2 || die "apt-get update of the deb-src lists failed"
+}
+
+# debsrc NAME VERSION -> prints the folder the source package's upstream tarball is unpacked
+# into (Debian's patches are not applied: the documentation is upstream's)
+debsrc() {
+    local name=$1 version=$2
+    local dir="$CACHE/debsrc/$name=$version"
+    if [[ ! -f "$dir/.ok" ]]; then
+        command -v apt-get >/dev/null || die "apt-get is needed for the source of $name"
+        [[ -n "$APT_SRC_DIR" ]] || die "debsrc_lists must run before debsrc"
+        rm -rf "$dir" && mkdir -p "$dir/x"
+        (cd "$dir" && apt-get "${APT_SRC[@]}" source --download-only -q "$name=$version" >&2) \
+            || die "apt-get source $name=$version failed (is the version still in the archive? bump the pin)"
+        local tarball
+        tarball=$(find "$dir" -maxdepth 1 -name '*.orig.tar.*' ! -name '*.asc' | head -n1)
+        [[ -n "$tarball" ]] || die "no upstream tarball in the source of $name=$version"
+        tar -xf "$tarball" -C "$dir/x" || die "cannot unpack $tarball"
+        touch "$dir/.ok"
+    fi
+    printf '%s\n' "$dir/x/$(ls "$dir/x" | head -n1)"
+}
+
 # sdist NAME VERSION -> prints the folder the sdist is unpacked into
 sdist() {
     local name=$1 version=$2
@@ -89,40 +133,6 @@ gunzip_docs() {
     find "$1" -type f \( -name '*.adoc.gz' -o -name '*.asciidoc.gz' -o -name '*.ipynb.gz' \
         -o -name '*.rst.gz' -o -name '*.md.gz' -o -name '*.html.gz' -o -name '*.py.gz' \) \
         -exec gunzip -f {} +
-}
-
-APT_SRC=""
-# srcpkg NAME VERSION -> prints the folder the source package's upstream tarball is unpacked
-# into. The deb-src lists are private (a temporary folder), fetched once per run.
-srcpkg() {
-    local name=$1 version=$2
-    local dir="$CACHE/src/$name=$version"
-    if [[ ! -f "$dir/.ok" ]]; then
-        command -v apt-get >/dev/null || die "apt-get is needed for the source of $name"
-        if [[ -z $APT_SRC ]]; then
-            APT_SRC=$(mktemp -d)
-            trap 'rm -rf "$APT_SRC"' EXIT
-            mkdir -p "$APT_SRC/parts" "$APT_SRC/lists/partial" "$APT_SRC/cache"
-            printf '%s\n' "Types: deb-src" "URIs: http://deb.debian.org/debian" "Suites: bookworm" \
-                "Components: main" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" \
-                >"$APT_SRC/parts/src.sources"
-        fi
-        local o=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$APT_SRC/parts"
-            -o "Dir::State::Lists=$APT_SRC/lists" -o "Dir::Cache=$APT_SRC/cache")
-        if [[ ! -f "$APT_SRC/.updated" ]]; then
-            say "apt-get update (private deb-src lists, for $name)"
-            apt-get "${o[@]}" update -qq >&2 || die "apt-get update of the deb-src lists failed"
-            touch "$APT_SRC/.updated"
-        fi
-        rm -rf "$dir" && mkdir -p "$dir/x"
-        (cd "$dir" && apt-get "${o[@]}" source --download-only -q "$name=$version" >&2 2>/dev/null) \
-            || die "apt-get source $name=$version failed (is the version still in the archive? bump the pin)"
-        local tarball
-        tarball=$(ls "$dir"/*.orig.tar.* | grep -v '\.asc$' | head -n1)
-        tar -xf "$tarball" -C "$dir/x"
-        touch "$dir/.ok"
-    fi
-    printf '%s\n' "$dir/x/$(ls "$dir/x" | head -n1)"
 }
 
 # fresh SET STAMP -> 0 when the set must be (re)built (and empties it)
@@ -283,6 +293,24 @@ set_info() {
     done_set info "$INFO_PKGS"
 }
 
+# The Texinfo sources of the info set's manuals: each package's doc/*.texi (the manual and
+# the files it includes, such as version.texi and fdl.texi), in a folder per package.
+# Questions: eval/questions/texinfo.tsv.
+set_texinfo() {
+    local stamp="v1 $INFO_PKGS"
+    fresh texinfo "$stamp" || return 0
+    local p name x
+    debsrc_lists
+    for p in $INFO_PKGS; do
+        name=${p%%=*}
+        x=$(debsrc "$name" "${p#*=}")
+        mkdir -p "$OUT/texinfo/$name"
+        find "$x/doc" -maxdepth 1 -type f \( -name '*.texi' -o -name '*.texinfo' -o -name '*.txi' \) \
+            -exec cp -t "$OUT/texinfo/$name/" {} +
+    done
+    done_set texinfo "$stamp"
+}
+
 # DocBook sources as the projects keep them: systemd's and NetworkManager's man pages
 # (refentries, DocBook 4.5 XML, with the fragments systemd includes), shadow's man pages and
 # the one-entry fragments of login.defs(5), D-Bus's specification, tutorial and FAQ, and
@@ -293,24 +321,25 @@ set_docbook() {
     local stamp="systemd=$SYSTEMD_SRC shadow=$SHADOW_SRC dbus=$DBUS_SRC fontconfig=$FONTCONFIG_SRC network-manager=$NM_SRC"
     fresh docbook "$stamp" || return 0
     local d="$OUT/docbook" x
-    x=$(srcpkg systemd "$SYSTEMD_SRC")
+    debsrc_lists
+    x=$(debsrc systemd "$SYSTEMD_SRC")
     mkdir -p "$d/systemd/man"
     cp "$x"/man/*.xml "$d/systemd/man/"
-    x=$(srcpkg shadow "$SHADOW_SRC")
+    x=$(debsrc shadow "$SHADOW_SRC")
     mkdir -p "$d/shadow/man/login.defs.d"
     cp "$x"/man/*.xml "$d/shadow/man/"
     cp "$x"/man/login.defs.d/*.xml "$d/shadow/man/login.defs.d/"
-    x=$(srcpkg dbus "$DBUS_SRC")
+    x=$(debsrc dbus "$DBUS_SRC")
     mkdir -p "$d/dbus/doc"
     cp "$x"/doc/*.xml "$d/dbus/doc/"
-    x=$(srcpkg fontconfig "$FONTCONFIG_SRC")
+    x=$(debsrc fontconfig "$FONTCONFIG_SRC")
     mkdir -p "$d/fontconfig/doc"
     cp "$x"/doc/fontconfig-user.sgml "$x"/doc/fontconfig-devel.sgml "$d/fontconfig/doc/"
     for f in "$x"/fc-*/fc-*.sgml; do
         mkdir -p "$d/fontconfig/$(basename "$(dirname "$f")")"
         cp "$f" "$d/fontconfig/$(basename "$(dirname "$f")")/"
     done
-    x=$(srcpkg network-manager "$NM_SRC")
+    x=$(debsrc network-manager "$NM_SRC")
     mkdir -p "$d/NetworkManager/man" "$d/NetworkManager/introspection"
     cp "$x"/man/*.xml "$d/NetworkManager/man/"
     for i in Device.Wireless AccessPoint Settings.Connection; do
@@ -332,12 +361,12 @@ summary() {
 }
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info docbook)
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook)
 for s in "${sets[@]}"; do
     case $s in
-    html | rst | asciidoc | pdf | mixed | docutils | pod | info | docbook) "set_$s" ;;
+    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo) "set_$s" ;;
     html-shipped) set_html_shipped ;;
-    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info docbook)" ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook)" ;;
     esac
 done
 echo "eval/docsets:"
