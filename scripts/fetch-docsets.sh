@@ -364,7 +364,7 @@ sets=("$@")
 [[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook)
 for s in "${sets[@]}"; do
     case $s in
-    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo) "set_$s" ;;
+    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook) "set_$s" ;;
     html-shipped) set_html_shipped ;;
     *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook)" ;;
     esac
