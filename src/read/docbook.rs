@@ -44,6 +44,7 @@ use std::collections::HashMap;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
+use super::prose::{union, Prose};
 use super::{short_signature, Block, Budget, Loc, LocUnit, Parsed, ReadError};
 
 /// Deepest element nesting followed; deeper elements only contribute their text.
@@ -388,60 +389,6 @@ enum Link {
     Url(String),
 }
 
-/// Prose being gathered, whitespace collapsed, with the lines it came from.
-#[derive(Default)]
-struct Prose {
-    text: String,
-    loc: Option<Loc>,
-    space: bool,
-}
-
-impl Prose {
-    fn push(&mut self, t: &str, loc: Option<Loc>) {
-        let mut any = false;
-        for c in t.chars() {
-            if c.is_whitespace() {
-                self.space = true;
-            } else if c == '\u{200b}' || c == '\u{feff}' || c == '\u{ad}' {
-                continue;
-            } else {
-                // No space inside an opening bracket or quote the reader wrote.
-                if self.space
-                    && !self.text.is_empty()
-                    && !self.text.ends_with(['\n', '(', '“', '[', '{'])
-                {
-                    self.text.push(' ');
-                }
-                self.space = false;
-                self.text.push(c);
-                any = true;
-            }
-        }
-        if any {
-            self.loc = union(self.loc, loc);
-        }
-    }
-
-    /// Text that must not be separated from the word before it (`”`, `)`).
-    fn push_tight(&mut self, t: &str) {
-        self.space = false;
-        self.text.push_str(t);
-    }
-
-    fn space(&mut self) {
-        self.space = true;
-    }
-
-    fn is_empty(&self) -> bool {
-        self.text.trim().is_empty()
-    }
-
-    fn take(&mut self) -> (String, Option<Loc>) {
-        let p = std::mem::take(self);
-        (p.text.trim().to_string(), p.loc)
-    }
-}
-
 /// A code block being gathered.
 struct Code {
     text: String,
@@ -548,25 +495,25 @@ impl<'a> Walker<'a> {
             overflow: 0,
             blocks: Vec::new(),
             produced: 0,
-            para: Prose::default(),
+            para: Prose::tight(),
             prefix: None,
             lists: Vec::new(),
             marker: None,
             in_list: false,
             pending: None,
-            heading: Prose::default(),
+            heading: Prose::tight(),
             entry: None,
-            term: Prose::default(),
+            term: Prose::tight(),
             code: None,
-            cell: Prose::default(),
+            cell: Prose::tight(),
             cells: Vec::new(),
             row_loc: None,
             rows: 0,
-            ref_title: Prose::default(),
-            ref_vol: Prose::default(),
-            ref_name: Prose::default(),
+            ref_title: Prose::tight(),
+            ref_vol: Prose::tight(),
+            ref_name: Prose::tight(),
             ref_names: Vec::new(),
-            ref_purpose: Prose::default(),
+            ref_purpose: Prose::tight(),
             name_line: None,
             entities: HashMap::new(),
             expanded: 0,
@@ -862,12 +809,12 @@ impl<'a> Walker<'a> {
                 frame.level = parent_level.saturating_add(1);
                 frame.anchor = anchor;
                 frame.sink = Sink::Para;
-                self.heading = Prose::default();
+                self.heading = Prose::tight();
                 if kind == Kind::RefEntry {
-                    self.ref_title = Prose::default();
-                    self.ref_vol = Prose::default();
+                    self.ref_title = Prose::tight();
+                    self.ref_vol = Prose::tight();
                     self.ref_names.clear();
-                    self.ref_purpose = Prose::default();
+                    self.ref_purpose = Prose::tight();
                 }
                 self.pending = Some(self.stack.len());
             }
@@ -934,7 +881,7 @@ impl<'a> Walker<'a> {
                 self.flush()?;
                 frame.level = parent_level.saturating_add(1);
                 frame.anchor = anchor;
-                self.term = Prose::default();
+                self.term = Prose::tight();
                 self.entry = Some(self.stack.len());
             }
             Kind::Term if flowing && self.entry.is_some() => {
@@ -958,7 +905,7 @@ impl<'a> Walker<'a> {
                 frame.sink = Sink::Cell;
             }
             Kind::Cell if parent_sink == Sink::Cell && parent_kind == Some(Kind::Row) => {
-                self.cell = Prose::default();
+                self.cell = Prose::tight();
             }
             Kind::Footnote => match parent_sink {
                 Sink::Para | Sink::ParaInline | Sink::Cell => {
@@ -1013,7 +960,7 @@ impl<'a> Walker<'a> {
             "manvolnum" if parent == "refmeta" => frame.sink = Sink::RefVol,
             "refname" if parent == "refnamediv" => {
                 frame.sink = Sink::RefName;
-                self.ref_name = Prose::default();
+                self.ref_name = Prose::tight();
             }
             "refpurpose" if parent == "refnamediv" => frame.sink = Sink::RefPurpose,
             // `systemctl(1)` in a `citerefentry`.
@@ -1411,7 +1358,7 @@ impl<'a> Walker<'a> {
     /// Ends the paragraph in progress: a Text block, or a line of the list being built.
     fn flush(&mut self) -> Result<(), ReadError> {
         if self.para.is_empty() {
-            self.para = Prose::default();
+            self.para = Prose::tight();
             return Ok(());
         }
         let (mut text, loc) = self.para.take();
@@ -1603,14 +1550,6 @@ fn resolve_placeholders(text: &str, ids: &HashMap<String, String>, xrefs: &[Link
     }
     out.push_str(rest);
     out
-}
-
-fn union(a: Option<Loc>, b: Option<Loc>) -> Option<Loc> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.union(b)),
-        (a, None) => a,
-        (None, b) => b,
-    }
 }
 
 /// The label an admonition's first paragraph starts with.

@@ -22,6 +22,7 @@ use html5ever::interface::tree_builder::{ElementFlags, NodeOrText, QuirksMode, T
 use html5ever::tendril::{StrTendril, TendrilSink};
 use html5ever::{ns, parse_document, Attribute, ParseOpts, QualName};
 
+use super::prose::{union, Prose};
 use super::{short_signature, Block, Budget, LocUnit, Parsed, ReadError};
 use crate::read::Loc;
 
@@ -1963,13 +1964,6 @@ fn text_loc(n: &Node) -> Option<Loc> {
     (n.line != 0).then(|| Loc::new(n.line, n.line_end))
 }
 
-fn union(a: Option<Loc>, b: Option<Loc>) -> Option<Loc> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.union(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// Drops the permalink sign Sphinx (`¶`), rustdoc (`§`), MkDocs/pydata (`#`) and others
 /// append to headings when it survives as text.
 fn strip_permalink(text: &str) -> String {
@@ -1981,53 +1975,6 @@ fn strip_permalink(text: &str) -> String {
         t = rest.trim_end_matches(sign);
     }
     t.to_string()
-}
-
-/// Prose being gathered: whitespace collapsed as it arrives, `<br>` kept as a line break.
-#[derive(Default)]
-struct Prose {
-    text: String,
-    loc: Option<Loc>,
-    /// Whether a space is owed before the next word.
-    space: bool,
-}
-
-impl Prose {
-    fn push(&mut self, t: &str, loc: Option<Loc>) {
-        let mut any = false;
-        for c in t.chars() {
-            if c.is_whitespace() {
-                self.space = true;
-            } else if c == '\u{200b}' || c == '\u{feff}' || c == '\u{ad}' {
-                continue;
-            } else {
-                if self.space && !self.text.is_empty() && !self.text.ends_with('\n') {
-                    self.text.push(' ');
-                }
-                self.space = false;
-                self.text.push(c);
-                any = true;
-            }
-        }
-        if any {
-            self.loc = union(self.loc, loc);
-        }
-    }
-
-    fn space(&mut self) {
-        self.space = true;
-    }
-
-    fn newline(&mut self) {
-        if !self.text.is_empty() && !self.text.ends_with('\n') {
-            self.text.push('\n');
-        }
-        self.space = false;
-    }
-
-    fn finish(self) -> String {
-        self.text.trim().to_string()
-    }
 }
 
 /// An open list: what its items are numbered with.

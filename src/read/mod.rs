@@ -31,6 +31,7 @@ pub mod markup;
 pub mod mdx;
 pub mod pdf;
 pub mod pod;
+mod prose;
 pub mod rst;
 #[cfg(test)]
 pub(crate) mod testing;
