@@ -130,7 +130,8 @@ impl Chunk {
 /// to other pages) out; version 18 reads AsciiDoc's two-line titles (`NAME` over `----`,
 /// as git's manuals write them) and a description indented under its term as prose, and
 /// reads a `.txt` file written in AsciiDoc as AsciiDoc; version 19 reads the pages of Read
-/// the Docs' Sphinx theme (`wy-body-for-nav`), which it used to drop whole as navigation.
+/// the Docs' Sphinx theme (`wy-body-for-nav`), which it used to drop whole as navigation,
+/// and reads any page that comes out as all chrome again by its elements alone.
 pub const CHUNKER_VERSION: u32 = 19;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the

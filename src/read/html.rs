@@ -37,12 +37,13 @@ const MAX_DEPTH: usize = 2_000;
 /// How many loop steps pass between deadline checks.
 const CHECK_EVERY: usize = 4096;
 
-/// Reads a decoded HTML file into its main content.
-pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
-    let redirect = redirect_target(text);
-    let mut nodes = parse(text, budget)?;
-    protect_main(&mut nodes);
-    let tree = Tree { nodes: &nodes };
+/// Least text (bytes, outside links or not) a page read as all chrome must hold before it
+/// is read again with class names ignored: a redirect stub or an empty template stays empty.
+const FALLBACK_TEXT: usize = 400;
+
+/// The page's title and the blocks of its main content.
+fn read_tree(nodes: &[Node], budget: &Budget) -> Result<(Option<String>, Vec<Block>), ReadError> {
+    let tree = Tree { nodes };
     let body = tree.find_first(0, |e| e.tag == Tag::Body).unwrap_or(0);
     let title = tree
         .find_first(0, |e| e.tag == Tag::Title)
@@ -52,7 +53,32 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
     let stats = tree.stats(body, budget)?;
     let root = tree.content_root(body, &stats);
     let in_section = root != body && !matches!(tree.elem(root).map(|e| e.tag), Some(Tag::Body));
-    let blocks = tree.blocks(root, in_section, &stats, budget)?;
+    Ok((title, tree.blocks(root, in_section, &stats, budget)?))
+}
+
+/// Reads a decoded HTML file into its main content.
+pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
+    let redirect = redirect_target(text);
+    let mut nodes = parse(text, budget)?;
+    protect_main(&mut nodes);
+    let (title, mut blocks) = read_tree(&nodes, budget)?;
+    if blocks.is_empty() && redirect.is_none() {
+        // Every element was chrome by its class, id or role: a theme whose wrappers are named
+        // like navigation and that marks no main content. Rather than an empty page, read it
+        // with only elements (`<nav>`, `<footer>`, scripts) and hidden ones as chrome, if what
+        // that gives is prose rather than a page of links.
+        for n in &mut nodes {
+            if let Data::Element(e) = &mut n.data {
+                e.holds_main = true;
+            }
+        }
+        let tree = Tree { nodes: &nodes };
+        let body = tree.find_first(0, |e| e.tag == Tag::Body).unwrap_or(0);
+        let stats = tree.stats(body, budget)?;
+        if stats[body].text >= FALLBACK_TEXT && stats[body].link * 2 < stats[body].text {
+            blocks = read_tree(&nodes, budget)?.1;
+        }
+    }
     if let Some(url) = redirect {
         let words: usize = blocks
             .iter()
@@ -3057,6 +3083,28 @@ vec.push(<span class="number">1</span>);</code></pre></div></div></details>
         for gone in ["Side menu entry", "Breadcrumb trail", "Built with Sphinx"] {
             assert!(!text.contains(gone), "{gone:?} in {text}");
         }
+    }
+
+    /// A theme that names its wrappers like navigation and marks no main content: read as
+    /// all chrome, the page is read again with class names ignored (its `<nav>` still
+    /// dropped). A page that is only a list of links stays empty.
+    #[test]
+    fn a_page_read_as_all_chrome_is_read_by_its_elements() {
+        let prose = "Tides come twice a day and the ferry sails an hour after high water. ";
+        let html = format!(
+            "<html><body class=\"body-for-nav\"><nav><a href=\"a.html\">Site menu</a></nav>\
+             <div class=\"nav-shift-content\"><h1>Tides</h1><p>{}</p></div></body></html>",
+            prose.repeat(8)
+        );
+        let text = all_text(&read_ok(&html));
+        assert!(text.contains("ferry sails an hour after"), "{text}");
+        assert!(!text.contains("Site menu"), "{text}");
+        let links: String = (0..40)
+            .map(|i| format!("<li><a href=\"p{i}.html\">Chapter number {i} of the guide</a></li>"))
+            .collect();
+        let html =
+            format!("<html><body><div class=\"navbar\"><ul>{links}</ul></div></body></html>");
+        assert!(read(&html, &Budget::unlimited()).unwrap().blocks.is_empty());
     }
 
     #[test]
