@@ -131,8 +131,9 @@ impl Chunk {
 /// as git's manuals write them) and a description indented under its term as prose, and
 /// reads a `.txt` file written in AsciiDoc as AsciiDoc; version 19 reads the pages of Read
 /// the Docs' Sphinx theme (`wy-body-for-nav`), which it used to drop whole as navigation,
-/// and reads any page that comes out as all chrome again by its elements alone.
-pub const CHUNKER_VERSION: u32 = 19;
+/// and reads any page that comes out as all chrome again by its elements alone. Version 20
+/// decodes DocBook's named entities by the full HTML5 table.
+pub const CHUNKER_VERSION: u32 = 20;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

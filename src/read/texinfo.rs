@@ -801,7 +801,7 @@ impl Reader<'_> {
                     }
                 }
                 Cmd::SetTitle(rest) => {
-                    let t = one_line(&inline(rest, Mode::Prose));
+                    let t = super::one_line(&inline(rest, Mode::Prose));
                     if !t.is_empty() {
                         self.title = Some(t);
                     }
@@ -856,7 +856,7 @@ impl Reader<'_> {
         let Some(p) = self.para.take() else {
             return;
         };
-        let mut text = one_line(&inline(&p.text, Mode::Prose));
+        let mut text = super::one_line(&inline(&p.text, Mode::Prose));
         if text.is_empty() {
             return;
         }
@@ -879,7 +879,7 @@ impl Reader<'_> {
     fn heading(&mut self, level: u8, top: bool, rest: &str, no: u32) {
         self.flush();
         self.close_envs(0, no);
-        let text = one_line(&inline(rest, Mode::Prose));
+        let text = super::one_line(&inline(rest, Mode::Prose));
         let level = (i32::from(level) - self.raise).clamp(1, 6) as u8;
         self.section = level;
         if text.is_empty() {
@@ -951,7 +951,7 @@ impl Reader<'_> {
                 self.open(name, Kind::Multitable, None);
             }
             "quotation" | "smallquotation" => {
-                let label = one_line(&inline(rest, Mode::Prose));
+                let label = super::one_line(&inline(rest, Mode::Prose));
                 let marker = (!label.is_empty()).then(|| (format!("{label}: "), false));
                 self.open(name, Kind::Quotation, marker);
             }
@@ -1153,10 +1153,10 @@ impl Reader<'_> {
 fn table_term(fmt: &str, rest: &str) -> String {
     let fmt = match fmt {
         "samp" => "code",
-        "asis" | "" => return one_line(&inline(rest, Mode::Code)),
+        "asis" | "" => return super::one_line(&inline(rest, Mode::Code)),
         f => f,
     };
-    one_line(&inline(&format!("@{fmt}{{{rest}}}"), Mode::Code))
+    super::one_line(&inline(&format!("@{fmt}{{{rest}}}"), Mode::Code))
 }
 
 /// A definition's name and arguments, without the category and class words before them:
@@ -1167,7 +1167,7 @@ fn def_signature(name: &str, rest: &str) -> String {
     for _ in 0..def_skip(name).unwrap_or(0) {
         s = s[word_end(s)..].trim_start();
     }
-    one_line(&inline(s, Mode::Code))
+    super::one_line(&inline(s, Mode::Code))
 }
 
 /// The end of the first word of `s`: a `{…}` group, or a run up to white space outside
@@ -1220,10 +1220,6 @@ fn split_args(s: &str) -> Vec<String> {
     }
     out.push(s[from.min(s.len())..].trim().to_string());
     out
-}
-
-fn one_line(s: &str) -> String {
-    super::one_line(s)
 }
 
 /// How text is being read: prose (``` ``quotes'' ``` become curly, `@samp` is quoted) or
@@ -1492,7 +1488,11 @@ fn verb(s: &str, from: usize) -> (&str, usize) {
 fn finish(f: Frame, in_code: bool) -> String {
     let mut args = f.args;
     args.push(f.buf);
-    let arg = |k: usize| args.get(k).map(|a| one_line(a)).filter(|a| !a.is_empty());
+    let arg = |k: usize| {
+        args.get(k)
+            .map(|a| super::one_line(a))
+            .filter(|a| !a.is_empty())
+    };
     let all = || args.join(", ");
     let cmd = f.cmd.as_str();
     if let Some(g) = glyph(cmd) {
@@ -1710,7 +1710,7 @@ mod tests {
     }
 
     fn prose(s: &str) -> String {
-        one_line(&inline(s, Mode::Prose))
+        crate::read::one_line(&inline(s, Mode::Prose))
     }
 
     const SAMPLE: &str = r#"\input texinfo   @c -*-texinfo-*-
