@@ -51,8 +51,9 @@ pub struct Document {
     /// Byte offset where the body starts (after front matter).
     pub body_start: usize,
     pub format: Format,
-    /// blake3 of the file bytes (of the given title and the bytes, when a title was given),
-    /// hex: decides whether the document changed.
+    /// blake3 of the file bytes (of the given title and the bytes, when a title was given;
+    /// of the bytes and the files it included, when its reader followed includes), hex:
+    /// decides whether the document changed.
     pub hash: String,
     /// For converted formats: headings, anchors and source locations of `text`.
     pub layout: Option<Arc<Layout>>,
@@ -88,16 +89,18 @@ impl Document {
         title: Option<String>,
     ) -> std::result::Result<Document, ReadError> {
         let budget = Budget::new(Duration::from_secs(30), 256 << 20);
-        Document::convert_text(path, text, format, title, &budget)
+        Document::convert_text(path, text, format, title, &budget, None)
     }
 
-    /// Runs the text format's reader within `budget`.
+    /// Runs the text format's reader within `budget`; `includes` finds the files it names
+    /// (a folder's file has them, text sent over the API has not).
     fn convert_text(
         path: String,
         text: String,
         format: Format,
         title: Option<String>,
         budget: &Budget,
+        includes: Option<&dyn read::Includes>,
     ) -> std::result::Result<Document, ReadError> {
         let hash = content_hash(title.as_deref(), text.as_bytes());
         type Reader = fn(&str, &Budget) -> std::result::Result<read::Parsed, ReadError>;
@@ -142,7 +145,10 @@ impl Document {
                 read::docbook::read
             }
             Format::Docbook => read::docbook::read,
-            Format::Texinfo => read::texinfo::read,
+            Format::Texinfo => {
+                let parsed = read::texinfo::read_including(&text, budget, includes)?;
+                return Ok(Document::converted(path, hash, format, title, parsed));
+            }
             Format::Pdf | Format::Docx => {
                 return Err(ReadError::parse(format!(
                     "{} documents are binary; ingest the file from a folder instead",
@@ -1057,8 +1063,9 @@ pub fn read_file(
         (max_bytes as usize).saturating_mul(4).max(16 << 20),
     );
     let format = candidate.format;
+    let includes = FolderIncludes::new(root, &candidate.path, max_bytes);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_bytes(rel.clone(), &bytes, format, &budget, hash)
+        read_bytes(rel.clone(), &bytes, format, &budget, hash, &includes)
     }))
     .unwrap_or_else(|panic| {
         Err(ReadError::parse(format!(
@@ -1068,6 +1075,7 @@ pub fn read_file(
         )))
     });
     let mut doc = result.map_err(skip)?;
+    doc.hash = includes.identity(doc.hash);
     doc.meta.mtime = meta.modified().ok().and_then(unix_seconds);
     if doc.body().trim().is_empty() {
         return Err(skip(ReadError::new(
@@ -1076,6 +1084,69 @@ pub fn read_file(
         )));
     }
     Ok(doc)
+}
+
+/// [`read::Includes`] over the ingested folder. A name resolves beside the including file
+/// and must stay inside the folder (no `..` or link out of it) and within
+/// `ingest.max_file_mb`. Every name asked for, found or not, is remembered, and
+/// [`FolderIncludes::identity`] folds them into the including document's hash: a manual is
+/// read again when the `version.texi` it takes its `@set`s from changes, appears or goes.
+struct FolderIncludes {
+    /// The ingested folder, resolved (`None` when it cannot be: nothing is included).
+    root: Option<PathBuf>,
+    /// The including file's folder.
+    dir: PathBuf,
+    max_bytes: u64,
+    asked: std::cell::RefCell<Vec<(String, Option<blake3::Hash>)>>,
+}
+
+impl FolderIncludes {
+    fn new(root: &Path, file: &Path, max_bytes: u64) -> FolderIncludes {
+        FolderIncludes {
+            root: root.canonicalize().ok(),
+            dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+            max_bytes,
+            asked: Default::default(),
+        }
+    }
+
+    /// `own` (the file's hash) when nothing was included, else a hash of it and of every
+    /// included name with its bytes' hash, in the order the reader asked.
+    fn identity(&self, own: String) -> String {
+        let asked = self.asked.borrow();
+        if asked.is_empty() {
+            return own;
+        }
+        let mut h = blake3::Hasher::new();
+        h.update(own.as_bytes());
+        for (name, bytes) in asked.iter() {
+            h.update(b"\0");
+            h.update(name.as_bytes());
+            h.update(bytes.as_ref().map_or(&[0u8; 32], |b| b.as_bytes()));
+        }
+        h.finalize().to_hex().to_string()
+    }
+
+    fn find(&self, name: &str) -> Option<PathBuf> {
+        let path = self.dir.join(name).canonicalize().ok()?;
+        let inside = path.starts_with(self.root.as_ref()?);
+        let meta = std::fs::metadata(&path).ok()?;
+        (inside && meta.is_file() && meta.len() <= self.max_bytes).then_some(path)
+    }
+}
+
+impl read::Includes for FolderIncludes {
+    fn include(&self, name: &str) -> Option<String> {
+        let name = name.trim();
+        let bytes = self
+            .find(name)
+            .filter(|_| !name.is_empty())
+            .and_then(|p| std::fs::read(p).ok());
+        self.asked
+            .borrow_mut()
+            .push((name.to_string(), bytes.as_ref().map(|b| blake3::hash(b))));
+        read::decode::decode(&bytes?).ok()
+    }
 }
 
 /// The contents of a gzip file, refused past `max_bytes` (a small file can expand without
@@ -1102,13 +1173,14 @@ fn read_bytes(
     format: Format,
     budget: &Budget,
     hash: String,
+    includes: &FolderIncludes,
 ) -> std::result::Result<Document, ReadError> {
     let parsed = match format {
         Format::Pdf => read::pdf::read(bytes, budget)?,
         Format::Docx => read::docx::read(bytes, budget)?,
         _ => {
             let text = read::decode::decode(bytes)?;
-            let mut doc = Document::convert_text(rel, text, format, None, budget)?;
+            let mut doc = Document::convert_text(rel, text, format, None, budget, Some(includes))?;
             // Identity is the file's bytes, whatever encoding they were decoded from.
             doc.hash = hash;
             return Ok(doc);
@@ -1775,6 +1847,60 @@ mod tests {
         assert!(e.detail.contains("max_file_mb = 1"), "{}", e.detail);
         let e = gunzip(b"plain text, not gzip", 100, 1.0).unwrap_err();
         assert_eq!(e.reason, SkipReason::ParseError, "{e:?}");
+    }
+
+    #[test]
+    fn a_manual_takes_its_includes_definitions_and_is_read_again_when_they_change() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let root = tmp.path().join("docs");
+        std::fs::create_dir_all(root.join("doc")).unwrap();
+        // Outside the ingested folder: never read, even when named.
+        std::fs::write(tmp.path().join("secret.texi"), "@set SECRET leaked\n").unwrap();
+        let write = |rel: &str, text: &str| std::fs::write(root.join(rel), text).unwrap();
+        write(
+            "doc/manual.texi",
+            "\\input texinfo\n@include version.texi\n@include ../../secret.texi\n@node Top\n@top Frob @value{VERSION}\n\nFrob @value{VERSION} keeps @value{SECRET} out.\n@bye\n",
+        );
+        write("doc/version.texi", "@set VERSION 1.0\n");
+        let cfg = IngestConfig::default();
+        let read = || {
+            let listing = list_files(&root, &cfg).unwrap();
+            let c = listing
+                .files
+                .iter()
+                .find(|c| c.path.ends_with("manual.texi"))
+                .unwrap();
+            read_file(&root, c, &cfg).unwrap()
+        };
+        let first = read();
+        assert_eq!(first.title, "Frob 1.0");
+        assert!(
+            first.body().contains("Frob 1.0 keeps SECRET out."),
+            "{}",
+            first.body()
+        );
+        // Its identity covers what it included: unchanged files, the same hash; a new
+        // version, a new hash (so an incremental ingest reads the manual again).
+        assert_eq!(read().hash, first.hash);
+        assert_ne!(
+            first.hash,
+            blake3::hash(&std::fs::read(root.join("doc/manual.texi")).unwrap())
+                .to_hex()
+                .to_string()
+        );
+        write("doc/version.texi", "@set VERSION 1.1\n");
+        let second = read();
+        assert_ne!(second.hash, first.hash);
+        assert_eq!(second.title, "Frob 1.1");
+        // A file that includes nothing keeps the hash of its bytes.
+        let listing = list_files(&root, &cfg).unwrap();
+        let v = listing
+            .files
+            .iter()
+            .find(|c| c.path.ends_with("version.texi"))
+            .unwrap();
+        let skipped = read_file(&root, v, &cfg).unwrap_err();
+        assert_eq!(skipped.reason, SkipReason::Empty);
     }
 
     #[test]

@@ -324,6 +324,16 @@ impl Budget {
     }
 }
 
+/// The files a document names beside itself (Texinfo's `@include version.texi`), for a
+/// reader that needs what they define. The folder walk gives one confined to the ingested
+/// folder, whose files' bytes then become part of the including document's identity, so
+/// editing `version.texi` re-reads the manual; text sent over the API has none.
+pub trait Includes {
+    /// The text of `name`, relative to the including document's folder; `None` when there
+    /// is no such readable file inside the ingested folder.
+    fn include(&self, name: &str) -> Option<String>;
+}
+
 /// A heading of a converted document, at its byte offset in the rendered text. One with
 /// no text ends the sections at its level and deeper ([`Block::End`]).
 #[derive(Debug, Clone, PartialEq)]

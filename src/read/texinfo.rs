@@ -37,9 +37,15 @@
 //! `@opindex`, any `@…index`) are dropped. A command lore does not know keeps its text
 //! (`@foo{bar}` is "bar"), and a line command it does not know is dropped.
 //!
-//! Each file is read on its own: `@include` is not followed (the included file is read as
-//! its own document), so a `@value` or macro defined in another file is not known and shows
-//! its name. A file of settings only (`version.texi`) gives no blocks and is counted as
+//! Each file is read as its own document, but a manual takes the *definitions* of the files
+//! it `@include`s ([`read_including`]): their `@set` values and macros (`version.texi`'s
+//! `VERSION`, sed's `config.texi` with `SSED`, "GNU sed", used 60 times), preprocessed as
+//! makeinfo would at that line, nested includes too; their text stays in their own
+//! documents, so a chapter kept in `perm.texi` is indexed once. The folder walk gives files
+//! inside the ingested folder only and folds their bytes into the manual's hash, so an edit
+//! to `version.texi` re-reads the manual. A value defined nowhere shows its name, as does one
+//! an included chapter takes from the manual that includes it (the reverse direction is not
+//! followed). A file of settings only (`version.texi`) gives no blocks and is counted as
 //! `empty`. Malformed input is read as far as it makes sense: an unclosed brace runs to the
 //! end of its paragraph, an `@end` without its start is ignored, an unterminated example
 //! ends at the next node or heading; brace nesting is bounded ([`MAX_BRACE_DEPTH`]) and
@@ -48,7 +54,7 @@
 
 use std::collections::HashMap;
 
-use super::{short_signature, Block, Budget, Loc, LocUnit, Parsed, ReadError};
+use super::{short_signature, Block, Budget, Includes, Loc, LocUnit, Parsed, ReadError};
 
 /// Deepest brace nesting read as commands (real manuals nest three or four:
 /// `@xref{@code{@var{x}}}`); braces deeper than this are dropped and their text kept, so
@@ -59,10 +65,25 @@ pub const MAX_BRACE_DEPTH: usize = 64;
 /// past it, a recursive macro stays unexpanded.
 const MAX_MACRO_DEPTH: usize = 16;
 
-/// Reads one Texinfo file into blocks.
+/// Reads one Texinfo file into blocks, knowing only its own text.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
+    read_including(text, budget, None)
+}
+
+/// Reads one Texinfo file into blocks, taking the `@set` values and macros of the files it
+/// `@include`s from `includes` (their text stays theirs: each is read as its own document).
+pub fn read_including(
+    text: &str,
+    budget: &Budget,
+    includes: Option<&dyn Includes>,
+) -> Result<Parsed, ReadError> {
     let source = super::source_lines(text);
-    let lines = preprocess(&source, budget)?;
+    let mut defs = Defs {
+        macros: HashMap::new(),
+        // makeinfo sets this flag itself: manuals test it before `@ifcommanddefined`.
+        values: HashMap::from([("txicommandconditionals".to_string(), String::new())]),
+    };
+    let lines = preprocess(&source, budget, &mut defs, includes, 0)?;
     // A manual's own file (`\input texinfo`, `@setfilename`) puts what comes before its first
     // node in the Info file's preamble, which Info does not show as text (the Info reader
     // leaves it out too): an old manual's licence in `@ifinfo`. An included file's text
@@ -109,6 +130,17 @@ struct Line {
     no: u32,
     raw: bool,
 }
+
+/// What the preprocessor has defined so far, shared with the files a manual includes (a
+/// manual's `@set VERSION` lives in `version.texi`).
+struct Defs {
+    macros: HashMap<String, Macro>,
+    values: HashMap<String, String>,
+}
+
+/// How deep `@include`s are followed for their definitions (makeinfo has no limit; a
+/// manual nests two or three, and a file including itself stops here).
+const MAX_INCLUDE_DEPTH: usize = 8;
 
 /// A `@macro` definition: its parameter names and body.
 struct Macro {
@@ -215,12 +247,16 @@ fn strip_comment(line: &str) -> Option<&str> {
 
 /// The first pass (see the module's doc): comments, conditionals, dropped regions, `@set`
 /// values and macros resolved, one [`Line`] per line the reader sees.
-fn preprocess(src: &[&str], budget: &Budget) -> Result<Vec<Line>, ReadError> {
+/// An `@include`d file is preprocessed into the same definitions and its lines are dropped
+/// (`nesting` counts the files open).
+fn preprocess(
+    src: &[&str],
+    budget: &Budget,
+    defs: &mut Defs,
+    includes: Option<&dyn Includes>,
+    nesting: usize,
+) -> Result<Vec<Line>, ReadError> {
     let mut out: Vec<Line> = Vec::with_capacity(src.len());
-    let mut macros: HashMap<String, Macro> = HashMap::new();
-    // makeinfo sets this flag itself: manuals test it before `@ifcommanddefined`.
-    let mut values: HashMap<String, String> =
-        HashMap::from([("txicommandconditionals".to_string(), String::new())]);
     let mut skip: Option<Skip> = None;
     let mut verbatim = false;
     // Lines an expansion produced, to be read before the next source line (last first).
@@ -288,7 +324,7 @@ fn preprocess(src: &[&str], budget: &Budget) -> Result<Vec<Line>, ReadError> {
                                 params: std::mem::take(params),
                                 body: body.join("\n"),
                             };
-                            macros.insert(std::mem::take(name), m);
+                            defs.macros.insert(std::mem::take(name), m);
                             skip = None;
                         } else {
                             body.push(line);
@@ -321,20 +357,27 @@ fn preprocess(src: &[&str], budget: &Budget) -> Result<Vec<Line>, ReadError> {
                     continue;
                 }
                 "unmacro" => {
-                    macros.remove(arg);
+                    defs.macros.remove(arg);
                     continue;
+                }
+                "include" if nesting < MAX_INCLUDE_DEPTH => {
+                    if let Some(text) = includes.and_then(|i| i.include(arg)) {
+                        let inner = super::source_lines(&text);
+                        preprocess(&inner, budget, defs, includes, nesting + 1)?;
+                        continue;
+                    }
                 }
                 "set" => {
                     let (n, v) = arg.split_once(char::is_whitespace).unwrap_or((arg, ""));
-                    values.insert(n.to_string(), v.trim().to_string());
+                    defs.values.insert(n.to_string(), v.trim().to_string());
                     continue;
                 }
                 "clear" => {
-                    values.remove(arg);
+                    defs.values.remove(arg);
                     continue;
                 }
                 "ifset" | "ifclear" => {
-                    if values.contains_key(arg) != (name == "ifset") {
+                    if defs.values.contains_key(arg) != (name == "ifset") {
                         skip = Some(Skip::Region {
                             name: name.to_string(),
                             depth: 1,
@@ -355,7 +398,7 @@ fn preprocess(src: &[&str], budget: &Budget) -> Result<Vec<Line>, ReadError> {
             }
         }
         if depth < MAX_MACRO_DEPTH && produced < expansion_cap && line.contains('@') {
-            if let Some(expanded) = expand(line, &macros, &values) {
+            if let Some(expanded) = expand(line, &defs.macros, &defs.values) {
                 produced += expanded.len();
                 for l in expanded.split('\n').rev() {
                     pending.push((l.to_string(), no, depth + 1));
@@ -2132,6 +2175,54 @@ After bye.
         // A manual with no node or heading at all is read whole.
         let p = parse("\\input texinfo\n@settitle T\nJust text.\n@bye\n");
         assert_eq!(texts(&p), ["Just text."]);
+    }
+
+    /// Files by name, for [`Includes`]; remembers what was asked.
+    struct Files(
+        Vec<(&'static str, &'static str)>,
+        std::cell::RefCell<Vec<String>>,
+    );
+
+    impl Includes for Files {
+        fn include(&self, name: &str) -> Option<String> {
+            self.1.borrow_mut().push(name.to_string());
+            let found = self.0.iter().find(|(n, _)| *n == name);
+            found.map(|(_, text)| text.to_string())
+        }
+    }
+
+    #[test]
+    fn definitions_come_from_included_files_and_their_text_does_not() {
+        let files = Files(
+            vec![
+                ("version.texi", "@set VERSION 4.9\n@include config.texi\n"),
+                (
+                    "config.texi",
+                    "@set SSED GNU sed\n@macro opt{name}\n@item --\\name\\\n@end macro\nText of config.\n",
+                ),
+                ("self.texi", "@set LOOP yes\n@include self.texi\n"),
+            ],
+            Default::default(),
+        );
+        let text = "\\input texinfo\n@include version.texi\n@include self.texi\n@include absent.texi\n@node Top\n@top @value{SSED} @value{VERSION}\n\n@table @code\n@opt{debug}\nPrints @value{LOOP} and @value{NONE}.\n@end table\n@bye\n";
+        let p = read_including(text, &Budget::unlimited(), Some(&files)).unwrap();
+        let texts: Vec<String> = p.blocks.iter().map(|b| format!("{b:?}")).collect();
+        let all = texts.join("\n");
+        assert_eq!(p.title.as_deref(), Some("GNU sed 4.9"), "{all}");
+        assert!(
+            all.contains("--debug") && all.contains("Prints yes and NONE."),
+            "{all}"
+        );
+        // An included file's own text is its document's, not the includer's.
+        assert!(!all.contains("Text of config"), "{all}");
+        // Nested includes are followed; one including itself stops at the depth bound.
+        let asked = files.1.borrow();
+        assert!(asked.contains(&"config.texi".to_string()), "{asked:?}");
+        let selves = asked.iter().filter(|n| *n == "self.texi").count();
+        assert_eq!(selves, MAX_INCLUDE_DEPTH, "{asked:?}");
+        // Without the files, the names show, as before.
+        let alone = parse(text);
+        assert_eq!(alone.title.as_deref(), Some("SSED VERSION"));
     }
 
     #[test]
