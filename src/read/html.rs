@@ -49,11 +49,26 @@ fn read_tree(nodes: &[Node], budget: &Budget) -> Result<(Option<String>, Vec<Blo
         .find_first(0, |e| e.tag == Tag::Title)
         .map(|t| tree.inline_text(t, budget).map(|(s, _)| s))
         .transpose()?
-        .filter(|s| !s.is_empty());
+        .filter(|s| !s.is_empty())
+        .map(unrepeated);
     let stats = tree.stats(body, budget)?;
     let root = tree.content_root(body, &stats);
     let in_section = root != body && !matches!(tree.elem(root).map(|e| e.tag), Some(Tag::Body));
     Ok((title, tree.blocks(root, in_section, &stats, budget)?))
+}
+
+/// A title that says its page's name twice, as a site's name after the page's when the page
+/// is the site's front page ("The Rust Programming Language - The Rust Programming
+/// Language" in mdBook, "GLib Reference Manual: GLib Reference Manual" in gtk-doc), once.
+fn unrepeated(title: String) -> String {
+    for sep in [" - ", " – ", " — ", ": ", " | ", " :: "] {
+        if let Some((a, b)) = title.split_once(sep) {
+            if !a.trim().is_empty() && a.trim() == b.trim() {
+                return a.trim().to_string();
+            }
+        }
+    }
+    title
 }
 
 /// Reads a decoded HTML file into its main content.
@@ -61,6 +76,7 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
     let redirect = redirect_target(text);
     let mut nodes = parse(text, budget)?;
     protect_main(&mut nodes);
+    protect_boxes(&mut nodes);
     let (title, mut blocks) = read_tree(&nodes, budget)?;
     if blocks.is_empty() && redirect.is_none() {
         // Every element was chrome by its class, id or role: a theme whose wrappers are named
@@ -78,6 +94,20 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
         if stats[body].text >= FALLBACK_TEXT && stats[body].link * 2 < stats[body].text {
             blocks = read_tree(&nodes, budget)?.1;
         }
+    }
+    // A chapter page of gtk-doc or DocBook XSL is its title over a table of contents
+    // (`div.toc`, dropped as navigation): headings alone would be a chunk that matches its
+    // chapter's every question and answers none.
+    if redirect.is_none()
+        && !blocks.is_empty()
+        && blocks
+            .iter()
+            .all(|b| matches!(b, Block::Heading { .. } | Block::End { .. }))
+    {
+        return Err(ReadError::new(
+            super::SkipReason::Empty,
+            "only headings once its navigation is removed (a table of contents)",
+        ));
     }
     if let Some(url) = redirect {
         let words: usize = blocks
@@ -251,7 +281,12 @@ impl Elem {
             && e.classes().any(|c| {
                 matches!(
                     c,
-                    "footnote" | "footnote-list" | "citation" | "citation-list" | "topic"
+                    "footnote"
+                        | "footnote-list"
+                        | "citation"
+                        | "citation-list"
+                        | "topic"
+                        | "sidebar"
                 )
             })
         {
@@ -931,7 +966,7 @@ const NOISE_ROLES: &[&str] = &[
 /// Whole class tokens that hold content although a word of theirs marks chrome: Docutils
 /// wraps every section heading's text in `<a class="toc-backref">` (a link back to the
 /// table of contents), so dropping it as a `toc` would drop every heading of the page.
-const CONTENT_TOKENS: &[&str] = &["toc-backref"];
+const CONTENT_TOKENS: &[&str] = &["toc-backref", "sidebar-title", "sidebar-subtitle"];
 
 fn chrome_name(value: &str) -> bool {
     value.split_ascii_whitespace().any(|tok| {
@@ -1003,6 +1038,62 @@ fn protect_main(nodes: &mut [Node]) {
                 break;
             }
             i = n.parent;
+        }
+    }
+}
+
+/// Marks the boxes of a page's own text that are named like a site's sidebar: DocBook's
+/// `<sidebar>` (debian-handbook's TIP and GOING FURTHER boxes, a quarter of that book's
+/// text, as `div.sidebar` with a `div.titlepage`) and Docutils' `.. sidebar::` (`aside.sidebar`
+/// opened by `p.sidebar-title`, as in Python's library reference). A site's sidebar is a
+/// column of links beside the content; such a box is titled like a section or sits inside
+/// one (`div.section`, `div.chapter`, `<section>`, `<article>`), and is read.
+fn protect_boxes(nodes: &mut [Node]) {
+    fn elem(nodes: &[Node], i: usize) -> Option<&Elem> {
+        match &nodes.get(i)?.data {
+            Data::Element(e) => Some(e),
+            _ => None,
+        }
+    }
+    let titled = |nodes: &[Node], i: usize| {
+        let mut c = nodes[i].first;
+        while c != NONE {
+            if let Some(e) = elem(nodes, c) {
+                return matches!(e.tag, Tag::H(_))
+                    || e.classes()
+                        .any(|t| matches!(t, "sidebar-title" | "titlepage" | "title"));
+            }
+            c = nodes[c].next;
+        }
+        false
+    };
+    let in_text = |nodes: &[Node], i: usize| {
+        let mut a = nodes[i].parent;
+        while let Some(e) = elem(nodes, a) {
+            let section = matches!(e.tag, Tag::Section | Tag::Article)
+                || (e.tag == Tag::Div
+                    && e.classes().any(|t| {
+                        matches!(
+                            t,
+                            "section" | "chapter" | "appendix" | "preface" | "article"
+                        )
+                    }));
+            if section {
+                return true;
+            }
+            a = nodes[a].parent;
+        }
+        false
+    };
+    let boxes: Vec<usize> = (0..nodes.len())
+        .filter(|&i| {
+            elem(nodes, i).is_some_and(|e| e.classes().any(|t| t.eq_ignore_ascii_case("sidebar")))
+        })
+        .filter(|&i| titled(nodes, i) || (in_text(nodes, i) && !Tree { nodes }.mostly_links(i)))
+        .collect();
+    for i in boxes {
+        if let Data::Element(e) = &mut nodes[i].data {
+            e.holds_main = true;
         }
     }
 }
@@ -1546,6 +1637,17 @@ impl<'n> Tree<'n> {
         if !(e.tag == Tag::Header || e.tag == Tag::Div && e.classes().any(|c| c == "header")) {
             return false;
         }
+        // Javadoc's `div.header` holds the page's `h1.title` ("Class Validate") under one
+        // link to its package: a title, however short.
+        let titled = self
+            .find_first(i, |d| matches!(d.tag, Tag::H(_)) && d.has_class("title"))
+            .is_some();
+        !titled && self.mostly_links(i)
+    }
+
+    /// Whether half or more of the letters and digits under `i` are link text (a bar of
+    /// links rather than prose); `false` for an empty element.
+    fn mostly_links(&self, i: usize) -> bool {
         let (mut text, mut linked) = (0usize, 0usize);
         let mut stack = vec![(i, false)];
         while let Some((n, in_link)) = stack.pop() {
@@ -2156,6 +2258,86 @@ mod tests {
         assert_eq!(
             crate::read::testing::rendered_loc(&p, "bash - GNU"),
             Loc::new(line_of(page, "bash - GNU"), line_of(page, "bash - GNU"))
+        );
+    }
+
+    #[test]
+    fn boxes_named_sidebar_that_hold_the_pages_text_are_read() {
+        // debian-handbook (DocBook XSL, `sect.apt-get.html`), Python's library reference
+        // (Docutils' `.. sidebar::`), and a site's sidebar of links inside a `<section>`.
+        let page = r#"<html><head><title>apt-get</title></head><body>
+<div class="section"><h2 class="title">6.2. aptitude, apt-get, and apt</h2>
+<div class="para">The apt-get command installs packages.</div>
+<div class="sidebar"><div class="titlepage"><div><div><p class="title"><strong>TIP Installing the same selection of packages several times</strong></p></div></div></div>
+<div class="para">Use dpkg --get-selections to save the list of installed packages.</div></div>
+</div>
+<section id="logging"><h1>logging</h1>
+<aside class="sidebar"><p class="sidebar-title">Important</p>
+<p>This page contains the API reference information.</p></aside>
+<div class="sidebar"><ul><li><a href="a.html">Alpha page</a></li><li><a href="b.html">Beta page</a></li></ul></div>
+<p>This module defines functions for a flexible event logging system.</p>
+</section>
+<div class="sidebar"><p>Site-wide column outside any section.</p></div>
+</body></html>"#;
+        let text = all_text(&read_ok(page));
+        for kept in [
+            "TIP Installing the same selection",
+            "dpkg --get-selections",
+            "Important",
+            "API reference information",
+            "flexible event logging",
+        ] {
+            assert!(text.contains(kept), "{kept} lost: {text}");
+        }
+        for dropped in ["Alpha page", "Site-wide column"] {
+            assert!(!text.contains(dropped), "{dropped} read: {text}");
+        }
+    }
+
+    #[test]
+    fn a_chapter_page_of_headings_over_a_table_of_contents_is_empty() {
+        // gtk-doc's `ButtonWidgets.html`: the chapter's title, then links to its pages.
+        let page = r#"<html><head><title>Buttons and Toggles: GTK 3 Reference Manual</title></head><body>
+<table class="navigation"><tr><td><a href="index.html">Home</a></td></tr></table>
+<div class="chapter"><div class="titlepage"><div><div><h2 class="title"><a name="ButtonWidgets"></a>Buttons and Toggles</h2></div></div></div>
+<div class="toc"><dl class="toc"><dt><span class="refentrytitle"><a href="GtkButton.html">GtkButton</a></span><span class="refpurpose"> — A widget that emits a signal when clicked on</span></dt></dl></div>
+</div></body></html>"#;
+        let e = read(page, &Budget::unlimited()).unwrap_err();
+        assert_eq!(e.reason, crate::read::SkipReason::Empty, "{e:?}");
+        // A heading over one sentence of its own is a page.
+        let page = page.replace(
+            "<div class=\"toc\">",
+            "<p>Buttons start actions.</p><div class=\"toc\">",
+        );
+        assert!(all_text(&read_ok(&page)).contains("Buttons start actions."));
+    }
+
+    #[test]
+    fn a_title_said_twice_is_said_once() {
+        assert_eq!(
+            unrepeated("GLib Reference Manual: GLib Reference Manual".into()),
+            "GLib Reference Manual"
+        );
+        assert_eq!(unrepeated("The Book - The Book".into()), "The Book");
+        for kept in ["Intro | My Site", "std - Rust", "a: b: a", ": "] {
+            assert_eq!(unrepeated(kept.into()), kept);
+        }
+    }
+
+    #[test]
+    fn a_javadoc_header_is_the_pages_title_not_a_link_bar() {
+        // javadoc 17 (commons-lang3 `Validate.html`): the package link and a short title.
+        let page = r#"<html><head><title>Validate (Apache Commons Lang 3.12.0 API)</title></head><body>
+<main role="main"><div class="header">
+<div class="sub-title"><span class="package-label-in-type">Package</span>&nbsp;<a href="package-summary.html">org.apache.commons.lang3</a></div>
+<h1 title="Class Validate" class="title">Class Validate</h1>
+</div>
+<section class="description"><p>This class assists in validating arguments.</p></section>
+</main></body></html>"#;
+        let p = read_ok(page);
+        assert_eq!(
+            headings(&p).first().map(|h| h.1.as_str()),
+            Some("Class Validate")
         );
     }
 
