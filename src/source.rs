@@ -138,13 +138,14 @@ impl Document {
             Format::Pod => read::pod::read,
             Format::Info => read::info::read,
             // An `.xml` build file or data set is not documentation.
-            Format::Docbook if !read::docbook::named(&path) => {
-                if let Err(why) = read::docbook::sniff(&text) {
-                    return Err(ReadError::new(SkipReason::Unsupported, why));
+            Format::Docbook => {
+                if !read::docbook::named(&path) {
+                    read::docbook::sniff(&text)
+                        .map_err(|why| ReadError::new(SkipReason::Unsupported, why))?;
                 }
-                read::docbook::read
+                let parsed = read::docbook::read_including(&text, budget, includes)?;
+                return Ok(Document::converted(path, hash, format, title, parsed));
             }
-            Format::Docbook => read::docbook::read,
             Format::Texinfo => {
                 let parsed = read::texinfo::read_including(&text, budget, includes)?;
                 return Ok(Document::converted(path, hash, format, title, parsed));
@@ -1102,9 +1103,14 @@ struct FolderIncludes {
 
 impl FolderIncludes {
     fn new(root: &Path, file: &Path, max_bytes: u64) -> FolderIncludes {
+        // `a.texi`'s folder is the empty path, which names no folder to resolve.
+        let here = |p: &Path| match p.as_os_str().is_empty() {
+            true => PathBuf::from("."),
+            false => p.to_path_buf(),
+        };
         FolderIncludes {
-            root: root.canonicalize().ok(),
-            dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+            root: here(root).canonicalize().ok(),
+            dir: here(file.parent().unwrap_or(Path::new(""))),
             max_bytes,
             asked: Default::default(),
         }

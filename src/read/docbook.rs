@@ -30,7 +30,8 @@
 //! `<!ENTITY name "value">` (markup in a value is read as markup, bounded in depth and in
 //! total size so a billion-laughs subset costs little). An entity declared `SYSTEM` (an
 //! include of another file, read on its own) is dropped; an undeclared one reads as its
-//! name (`&version;` → "version"). Nesting deeper than [`MAX_DEPTH`] is read as text of the
+//! name (`&version;` → "version"). An `<xi:include>` is followed, within the ingested
+//! folder ([`read_including`]). Nesting deeper than [`MAX_DEPTH`] is read as text of the
 //! element at that depth, so cost stays linear.
 //!
 //! Locations are the source's 1-based lines, from quick-xml's byte offsets.
@@ -45,7 +46,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::prose::{union, Prose};
-use super::{short_signature, Block, Budget, Loc, LocUnit, Parsed, ReadError};
+use super::{short_signature, Block, Budget, Includes, Loc, LocUnit, Parsed, ReadError};
 
 /// Deepest element nesting followed; deeper elements only contribute their text.
 const MAX_DEPTH: usize = 256;
@@ -161,7 +162,22 @@ pub fn sniff(text: &str) -> Result<(), String> {
 
 /// Reads a decoded DocBook file into headings, prose, entries and code with their lines.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
+    read_including(text, budget, None)
+}
+
+/// [`read`], with each `<xi:include href="f.xml" xpointer="id"/>` replaced by the element
+/// of that id in `f.xml` (the whole file without `xpointer`; its text with
+/// `parse="text"`), found through `includes`. systemd's man pages take their `--help`,
+/// `--version` and `--no-pager` options, specifier tables and "only available for system
+/// services" notes from shared files that way (262 of its pages). The spliced text cites the
+/// include's line. XPointer expressions other than a bare id are not followed.
+pub fn read_including(
+    text: &str,
+    budget: &Budget,
+    includes: Option<&dyn Includes>,
+) -> Result<Parsed, ReadError> {
     let mut w = Walker::new(text, budget);
+    w.includes = includes;
     let from = match doctype(text) {
         Some((_, end, d)) => {
             w.declarations(d);
@@ -224,6 +240,47 @@ fn doctype(text: &str) -> Option<(usize, usize, &str)> {
         i += 1;
     }
     None
+}
+
+/// A quoted literal at the start of `t` (`"a" rest` → (`a`, ` rest`)).
+fn quoted(t: &str) -> Option<(&str, &str)> {
+    match t.chars().next() {
+        Some(q @ ('"' | '\'')) => t[1..].find(q).map(|j| (&t[1..1 + j], &t[2 + j..])),
+        _ => None,
+    }
+}
+
+/// The source of the element whose `id` or `xml:id` is `id` (start tag to end tag), if any.
+fn element_by_id<'t>(text: &'t str, id: &str) -> Option<&'t str> {
+    let mut reader = Reader::from_str(text);
+    configure(&mut reader);
+    let mut open: Option<(usize, usize)> = None;
+    let mut depth = 0usize;
+    loop {
+        let before = reader.buffer_position() as usize;
+        match reader.read_event() {
+            Ok(Event::Eof) => return None,
+            Ok(Event::Start(e)) => {
+                depth += 1;
+                if open.is_none() && attr(&e, "id").as_deref() == Some(id) {
+                    open = Some((before, depth));
+                }
+            }
+            Ok(Event::Empty(e)) if open.is_none() && attr(&e, "id").as_deref() == Some(id) => {
+                return text.get(before..reader.buffer_position() as usize);
+            }
+            Ok(Event::End(_)) => {
+                if let Some((start, d)) = open {
+                    if d == depth {
+                        return text.get(start..reader.buffer_position() as usize);
+                    }
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
 }
 
 fn configure<R>(reader: &mut Reader<R>) {
@@ -478,12 +535,14 @@ struct Walker<'a> {
     ref_purpose: Prose,
     /// The NAME line of the first reference page (`systemctl — Control the systemd …`).
     name_line: Option<String>,
-    entities: HashMap<String, Option<String>>,
+    /// Declared general entities: a value, or `Err(file)` for one declared `SYSTEM`/`PUBLIC`.
+    entities: HashMap<String, Result<String, String>>,
     expanded: usize,
     expansion_cap: usize,
     ids: HashMap<String, String>,
     xrefs: Vec<Link>,
     events: usize,
+    includes: Option<&'a dyn Includes>,
 }
 
 impl<'a> Walker<'a> {
@@ -521,6 +580,7 @@ impl<'a> Walker<'a> {
             ids: HashMap::new(),
             xrefs: Vec::new(),
             events: 0,
+            includes: None,
         }
     }
 
@@ -545,8 +605,14 @@ impl<'a> Walker<'a> {
                 let at = origin.pos(from + before);
                 match reader.read_event() {
                     Ok(Event::Eof) => return Ok(()),
-                    Ok(Event::Start(e)) => self.start(&e, at, false)?,
-                    Ok(Event::Empty(e)) => self.start(&e, at, true)?,
+                    Ok(Event::Start(e)) => {
+                        self.start(&e, at, false)?;
+                        self.xinclude(&e, at, depth)?;
+                    }
+                    Ok(Event::Empty(e)) => {
+                        self.start(&e, at, true)?;
+                        self.xinclude(&e, at, depth)?;
+                    }
                     Ok(Event::End(e)) => {
                         let name =
                             String::from_utf8_lossy(e.local_name().as_ref()).to_ascii_lowercase();
@@ -608,6 +674,71 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Splices what an `<xi:include>` names (see [`read_including`]) at `at`, reading it as
+    /// an entity's value is read: nested, bounded in depth and in total size.
+    fn xinclude(&mut self, e: &BytesStart, at: usize, depth: usize) -> Result<(), ReadError> {
+        let Some(includes) = self.includes else {
+            return Ok(());
+        };
+        if local_name(e) != "include" {
+            return Ok(());
+        }
+        let Some(href) = attr(e, "href").filter(|h| !h.contains("://")) else {
+            return Ok(());
+        };
+        if attr(e, "parse").as_deref() == Some("text") {
+            return match includes.include(&href) {
+                Some(text) if self.expand(text.len()) => self.text(&text, at, false),
+                _ => Ok(()),
+            };
+        }
+        match attr(e, "xpointer") {
+            Some(id)
+                if id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b)) =>
+            {
+                self.include(&href, Some(&id), at, depth)
+            }
+            Some(_) => Ok(()),
+            None => self.include(&href, None, at, depth),
+        }
+    }
+
+    /// Reads file `name` (its element of id `id`, else all of it after its DOCTYPE) at
+    /// `at`, as an entity's value; nothing without a folder or past the bounds.
+    fn include(
+        &mut self,
+        name: &str,
+        id: Option<&str>,
+        at: usize,
+        depth: usize,
+    ) -> Result<(), ReadError> {
+        let Some(includes) = self
+            .includes
+            .filter(|_| depth < MAX_ENTITY_DEPTH && !name.contains("://"))
+        else {
+            return Ok(());
+        };
+        let Some(text) = includes.include(name) else {
+            return Ok(());
+        };
+        let part = match id {
+            Some(id) => element_by_id(&text, id),
+            None => Some(&text[doctype(&text).map_or(0, |(_, end, _)| end)..]),
+        };
+        match part {
+            Some(part) if self.expand(part.len()) => self.run(part, Origin::At(at), depth + 1),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts `len` more bytes of included or entity text; `false` once past the cap.
+    fn expand(&mut self, len: usize) -> bool {
+        self.expanded = self.expanded.saturating_add(len);
+        self.expanded <= self.expansion_cap
+    }
+
     /// The internal subset's general entities: `<!ENTITY name "value">` (value kept) and
     /// `<!ENTITY name SYSTEM "file">` (an include: dropped).
     fn declarations(&mut self, doctype: &str) {
@@ -632,11 +763,22 @@ impl<'a> Walker<'a> {
             let name_end = decl.find(|c: char| c.is_whitespace()).unwrap_or(decl.len());
             let name = decl[..name_end].to_string();
             let after = decl[name_end..].trim_start();
-            let value = match after.chars().next() {
-                Some(q @ ('"' | '\'')) => after[1..].find(q).map(|j| after[1..1 + j].to_string()),
-                _ => None,
+            let value = match quoted(after) {
+                Some((v, _)) => Some(Ok(v.to_string())),
+                // `SYSTEM "file"`, `PUBLIC "id" "file"`: the file.
+                None => {
+                    let system = after.strip_prefix("SYSTEM").map(str::trim_start);
+                    let public = after
+                        .strip_prefix("PUBLIC")
+                        .and_then(|t| quoted(t.trim_start()))
+                        .map(|(_, rest)| rest.trim_start());
+                    system
+                        .or(public)
+                        .and_then(quoted)
+                        .map(|(file, _)| Err(file.to_string()))
+                }
             };
-            if !name.is_empty() {
+            if let (false, Some(value)) = (name.is_empty(), value) {
                 self.entities.entry(name).or_insert(value);
             }
             rest = after;
@@ -652,14 +794,15 @@ impl<'a> Walker<'a> {
             return self.text(&s, at, false);
         }
         match self.entities.get(name).cloned() {
-            // Declared as an external file: that file is read on its own.
-            Some(None) => Ok(()),
-            Some(Some(value)) => {
+            // Declared as an external file (shadow's `login.defs(5)` takes each of its 67
+            // settings from `login.defs.d/NAME.xml` so): read there, when the folder walk
+            // gives the reader its folder.
+            Some(Err(file)) => self.include(&file, None, at, depth),
+            Some(Ok(value)) => {
                 if !value.contains(['<', '&']) {
                     return self.text(&value, at, false);
                 }
-                self.expanded = self.expanded.saturating_add(value.len());
-                if depth >= MAX_ENTITY_DEPTH || self.expanded > self.expansion_cap {
+                if !self.expand(value.len()) || depth >= MAX_ENTITY_DEPTH {
                     return Ok(());
                 }
                 self.run(&value, Origin::At(at), depth + 1)
@@ -1932,6 +2075,95 @@ mod tests {
                 "Link to https://example.org/ and this section."
             ]
         );
+    }
+
+    /// Files by name, for [`Includes`].
+    struct Files(Vec<(&'static str, &'static str)>);
+
+    impl Includes for Files {
+        fn include(&self, name: &str) -> Option<String> {
+            let found = self.0.iter().find(|(n, _)| *n == name);
+            found.map(|(_, text)| text.to_string())
+        }
+    }
+
+    #[test]
+    fn xincludes_splice_the_named_element_the_file_or_its_text() {
+        // systemd's man pages: shared options, notes and example sources.
+        let files = Files(vec![
+            (
+                "standard-options.xml",
+                r#"<?xml version="1.0"?>
+<!DOCTYPE variablelist PUBLIC "-//OASIS//DTD DocBook XML V4.5//EN" "x.dtd">
+<variablelist>
+  <varlistentry id='help'><term><option>-h</option></term><term><option>--help</option></term>
+  <listitem><para>Print a short help text and exit.</para></listitem></varlistentry>
+  <varlistentry id='version'><term><option>--version</option></term>
+  <listitem><para>Print a short version string and exit.</para></listitem></varlistentry>
+</variablelist>"#,
+            ),
+            (
+                "notes.xml",
+                "<!DOCTYPE refsect1 [<!ENTITY x \"y\">]>\n<refsect1><title>Notes</title><para>Linked with pkg-config.</para></refsect1>",
+            ),
+            ("example.c", "int main(void) {\n  return 0;\n}"),
+            ("self.xml", "<para id='p'>Again<xi:include href='self.xml' xpointer='p'/></para>"),
+            (
+                "login.defs.d/UMASK.xml",
+                "<varlistentry><term><option>UMASK</option> (number)</term><listitem><para>The file mode creation mask.</para></listitem></varlistentry>",
+            ),
+        ]);
+        // shadow's `login.defs(5)`: each setting an external entity.
+        let defs = r#"<?xml version="1.0"?>
+<!DOCTYPE refentry PUBLIC "-//OASIS//DTD DocBook XML V4.5//EN" "docbookx.dtd" [
+<!ENTITY UMASK SYSTEM "login.defs.d/UMASK.xml">
+<!ENTITY MAIL PUBLIC "-//x//EN" "login.defs.d/MAIL.xml">
+]>
+<refentry id="login.defs"><refsect1><title>Options</title>
+<variablelist>&UMASK;&MAIL;</variablelist></refsect1></refentry>"#;
+        let p = read_including(defs, &Budget::unlimited(), Some(&files)).unwrap();
+        assert!(
+            entries(&p).iter().any(|e| e.1.contains("UMASK (number)")),
+            "{:?}",
+            entries(&p)
+        );
+        assert!(all_text(&p).contains("file mode creation mask"));
+        assert!(!all_text(&read_ok(defs)).contains("file mode"));
+        let src = r#"<refentry id="frob" xmlns:xi="http://www.w3.org/2001/XInclude">
+<refnamediv><refname>frob</refname><refpurpose>Frob things</refpurpose></refnamediv>
+<refsect1><title>Options</title>
+<variablelist>
+  <xi:include href="standard-options.xml" xpointer="help" />
+  <xi:include href="standard-options.xml" xpointer="xpointer(//varlistentry)" />
+  <xi:include href="missing.xml" xpointer="help" />
+</variablelist>
+<programlisting><xi:include href="example.c" parse="text" /></programlisting>
+<xi:include href="self.xml" xpointer="p"/>
+</refsect1>
+<xi:include href="notes.xml" />
+</refentry>"#;
+        let p = read_including(src, &Budget::unlimited(), Some(&files)).unwrap();
+        let text = all_text(&p);
+        assert!(text.contains("Print a short help text"), "{text}");
+        // Only the element named: not its siblings, nor an XPointer expression's match.
+        assert!(!text.contains("version string"), "{text}");
+        assert!(text.contains("int main(void) {\n  return 0;\n}"), "{text}");
+        assert!(
+            headings(&p).iter().any(|h| h.1 == "Notes"),
+            "{:?}",
+            headings(&p)
+        );
+        assert!(text.contains("Linked with pkg-config."), "{text}");
+        // A file including itself stops at the depth bound.
+        assert_eq!(text.matches("Again").count(), MAX_ENTITY_DEPTH, "{text}");
+        // The entry is on the trail like one written in the page.
+        assert!(
+            entries(&p).iter().any(|e| e.1.contains("--help")),
+            "{:?}",
+            entries(&p)
+        );
+        // Without the files, nothing is spliced.
+        assert!(!all_text(&read_ok(src)).contains("help text"));
     }
 
     #[test]
