@@ -202,3 +202,44 @@ fn a_file_whose_reader_changes_is_chunked_again_though_its_bytes_did_not() {
     assert_eq!(second.files_read, 1, "{second:?}");
     assert_eq!(heading(&f), "Widget FAQ > Why is it slow?");
 }
+
+/// A manual that takes definitions from another file (Texinfo's `@include version.texi`,
+/// DocBook's `xi:include`) is read again when only that file changes, and serves its new
+/// text; files that include nothing stay as they were.
+#[test]
+fn editing_an_included_file_reads_the_including_manual_again() {
+    let manual = "doc/frob.texi";
+    let f = Fixture::with_files(&[
+        (
+            manual,
+            "\\input texinfo\n@include version.texi\n@settitle Frob\n@node Top\n@top Frob\n\n\
+             @node Releases\n@chapter Releases\n\nThis manual documents the frobnicator release @value{CODENAME}.\n@bye\n",
+        ),
+        ("doc/version.texi", "@set CODENAME quokkafrost\n"),
+        (
+            "notes.md",
+            "# Notes\n\nUnrelated notes about sourdough starters and their feeding.\n",
+        ),
+    ]);
+    f.ingest().expect("first ingest");
+    let engine = f.engine();
+    let hits = search(&engine, "quokkafrost", Mode::Bm25, 5);
+    assert_eq!(paths(&hits), [manual]);
+
+    crate::support::write_files(
+        f.corpus(),
+        &[("doc/version.texi", "@set CODENAME wombatdawn\n")],
+    );
+    let report = f.ingest().expect("second ingest");
+    // The manual changed through its include; the settings file alone is still `empty`.
+    assert_eq!(report.files_changed, 1, "{report:?}");
+    assert_eq!(report.files_unchanged, 1, "{report:?}");
+    engine.reload_if_changed().expect("reload");
+    assert_eq!(
+        paths(&search(&engine, "wombatdawn", Mode::Bm25, 5)),
+        [manual]
+    );
+    assert!(search(&engine, "quokkafrost", Mode::Bm25, 5)
+        .results
+        .is_empty());
+}
