@@ -240,6 +240,12 @@ fn formula_alt(name: &QualName, elem: &Elem, attrs: &[Attribute]) -> Option<Stri
     (by_class || alt.starts_with(['$', '\\'])).then(|| alt.to_string())
 }
 
+/// Javadoc 17's classes for a signature set as code (`div.member-signature`,
+/// `div.type-signature`).
+fn is_javadoc_signature(class: &str) -> bool {
+    matches!(class, "member-signature" | "type-signature")
+}
+
 /// The attributes the reader looks at.
 #[derive(Debug, Default)]
 struct Elem {
@@ -272,6 +278,13 @@ impl Elem {
         // `<h*>`; its `div.method-detail` holds the anchor (`#method-i-content`).
         if e.tag == Tag::Div && e.classes().any(|c| c == "method-heading") {
             e.tag = Tag::H(4);
+        }
+        // Javadoc 17 sets a member's and a type's signature in a `div` its style sheet
+        // shows as code (white space kept, line breaks between parameters), not a `<pre>`
+        // as before: read as prose, "public static String abbreviate(String str, int
+        // maxWidth)" was a paragraph like the description under it.
+        if e.tag == Tag::Div && e.classes().any(is_javadoc_signature) {
+            e.tag = Tag::Pre;
         }
         // Docutils ≥ 0.18 (so Sphinx) sets footnotes, citations and topics (a page's
         // abstract) in `<aside>`, which is otherwise a site's sidebar: those are the page's
@@ -949,6 +962,20 @@ const NOISE_TOKENS: &[&str] = &[
     // Sphinx's `.. toctree::` as built: a list of links to other pages (section titles
     // only), which would make every index page a near-match for every question.
     "toctree-wrapper",
+    // rustdoc's "Run" link (to the playground) after every code example: 229 lines of
+    // "Run" in `Vec`'s page.
+    "test-arrow",
+    // rustdoc's "ⓘ" tooltip inside a method's signature heading, listing the notable traits
+    // of its return type ("ⓘNotable traits for Split<'a, T, P>impl<'a, T, P> Iterator
+    // for …"): the heading is the signature alone.
+    "notable-traits",
+    // texi2any's ` ¶` link after every definition term and `@deffn` line (6.8 names, then
+    // 7.x).
+    "copiable-anchor",
+    "copiable-link",
+    // pydata-sphinx-theme's and sphinx-book-theme's "previous / next" page links under
+    // the content ("previous pandas.Series.str.rstrip next …").
+    "prev-next-area",
 ];
 
 const NOISE_ROLES: &[&str] = &[
@@ -1514,6 +1541,9 @@ impl<'n> Tree<'n> {
                 if class == "rust" {
                     return Some("rust".into());
                 }
+                if is_javadoc_signature(class) {
+                    return Some("java".into());
+                }
             }
         }
         None
@@ -1607,6 +1637,27 @@ impl<'n> Tree<'n> {
     fn is_more_link(&self, i: usize) -> bool {
         self.in_page_link_text(i)
             .is_some_and(|(href, t)| href == "#details" && t.trim() == "More...")
+    }
+
+    /// rustdoc's "Read more" after the summary of a trait's method (58,000 in the standard
+    /// library's docs), or a blog's after an excerpt: a link whose whole text says so,
+    /// never the page's words.
+    fn is_read_more_link(&self, i: usize) -> bool {
+        let Some(e) = self.elem(i) else {
+            return false;
+        };
+        if e.tag != Tag::A || e.href.is_none() {
+            return false;
+        }
+        let mut text = String::new();
+        for c in self.children(i) {
+            match &self.nodes[c].data {
+                Data::Text(t) => text.push_str(t),
+                _ => return false,
+            }
+        }
+        let text = text.trim().trim_end_matches(['…', '.', '»', '→', '›', ' ']);
+        text.eq_ignore_ascii_case("read more")
     }
 
     /// An `<a href="#…">` holding text only: its target and text.
@@ -1762,6 +1813,174 @@ impl<'n> Tree<'n> {
         !other.get() && links.get() >= 2
     }
 
+    /// Javadoc 17's summary tables, laid out as a CSS grid of `div`s rather than a
+    /// `<table>`: `div.summary-table.three-column-summary` holds the header cells
+    /// (`div.table-header`) and then each row's cells (`div.col-first`, `div.col-second`,
+    /// `div.col-last`), in order, and only its class says how many make a row. Read as
+    /// paragraphs, each cell ("static String", "abbreviate(String str, int maxWidth)",
+    /// "Abbreviates a String using ellipses.") stood alone; as a table, each row is a line
+    /// with its cells joined by ` | `, like [`Tree::table_blocks`]'s. None when `i` is no such
+    /// grid or its cells do not fill whole rows.
+    fn grid_table_blocks(
+        &self,
+        i: usize,
+        budget: &Budget,
+    ) -> Result<Option<Vec<Block>>, ReadError> {
+        let Some(e) = self.elem(i) else {
+            return Ok(None);
+        };
+        if e.tag != Tag::Div || !e.has_class("summary-table") {
+            return Ok(None);
+        }
+        let Some(columns) = e
+            .classes()
+            .find_map(|c| match c.strip_suffix("-column-summary")? {
+                "two" => Some(2),
+                "three" => Some(3),
+                "four" => Some(4),
+                _ => None,
+            })
+        else {
+            return Ok(None);
+        };
+        let cells: Vec<usize> = self
+            .children(i)
+            .filter(|&c| self.elem(c).is_some_and(|ce| !is_noise(ce, true)))
+            .collect();
+        if cells.is_empty() || !cells.len().is_multiple_of(columns) {
+            return Ok(None);
+        }
+        let mut blocks = Vec::new();
+        for row in cells.chunks(columns) {
+            let mut texts = Vec::with_capacity(columns);
+            let mut loc = None;
+            for &c in row {
+                let (t, l) = self.inline_text(c, budget)?;
+                texts.push(t);
+                loc = union(loc, l);
+            }
+            if texts.iter().all(String::is_empty) {
+                continue;
+            }
+            let line = self.nodes[row[0]].line;
+            let text = texts.join(" | ");
+            let loc = loc.unwrap_or(Loc::new(line, line));
+            blocks.push(if blocks.is_empty() {
+                Block::Text { text, loc }
+            } else {
+                Block::Item { text, loc }
+            });
+        }
+        Ok(Some(blocks))
+    }
+
+    /// The cells of a row of rustdoc's table of a module's items (the name, then the
+    /// summary): `div.item-row > div.item-left + div.item-right` (rustdoc 1.63),
+    /// `ul.item-table > li > div.item-name + div.desc`, or `dl.item-table > dt + dd`.
+    fn item_row(&self, i: usize) -> Option<Vec<usize>> {
+        let e = self.elem(i)?;
+        let in_table = || {
+            self.elem(self.nodes[i].parent)
+                .is_some_and(|p| p.has_class("item-table"))
+        };
+        let cells = |i: usize| -> Vec<usize> {
+            self.children(i)
+                .filter(|&c| self.elem(c).is_some_and(|ce| !is_noise(ce, true)))
+                .collect()
+        };
+        if e.tag == Tag::Div && e.has_class("item-row") || e.tag == Tag::Li && in_table() {
+            return Some(cells(i));
+        }
+        if e.dt && in_table() {
+            let mut row = vec![i];
+            row.extend(self.next_elem(i).filter(|&d| self.is_item_description(d)));
+            return Some(row);
+        }
+        None
+    }
+
+    /// The `<dd>` after a `<dt>` in rustdoc's `dl.item-table`: an item's summary.
+    fn is_item_description(&self, i: usize) -> bool {
+        self.elem(i).is_some_and(|e| !e.dt && e.tag == Tag::Block)
+            && self
+                .elem(self.nodes[i].parent)
+                .is_some_and(|p| p.tag == Tag::Block && p.has_class("item-table"))
+            && self
+                .prev_elem(i)
+                .is_some_and(|p| self.elem(p).is_some_and(|pe| pe.dt))
+    }
+
+    /// A row of a module's item table as one line: "ReadBuf (Experimental) — A wrapper
+    /// around a byte buffer …". The stability badges rustdoc sets right after the name
+    /// (`span.stab`: "Experimental", "Deprecated", "Unix") are put in brackets, not glued
+    /// to it ("ReadBufExperimental").
+    fn item_row_text(
+        &self,
+        cells: &[usize],
+        budget: &Budget,
+    ) -> Result<(String, Option<Loc>), ReadError> {
+        let mut parts: Vec<String> = Vec::new();
+        let mut loc = None;
+        for (n, &cell) in cells.iter().enumerate() {
+            if n > 0 {
+                let (t, l) = self.inline_text(cell, budget)?;
+                loc = union(loc, l);
+                parts.push(t);
+                continue;
+            }
+            let mut name = Prose::default();
+            let mut badges: Vec<String> = Vec::new();
+            for c in self.children(cell) {
+                match &self.nodes[c].data {
+                    Data::Text(t) => name.push(t, text_loc(&self.nodes[c])),
+                    Data::Element(ce) if is_noise(ce, true) => {}
+                    Data::Element(ce) => {
+                        let (t, l) = self.inline_text(c, budget)?;
+                        if ce.has_class("stab") {
+                            badges.push(t);
+                        } else {
+                            name.push(&t, l);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            loc = union(loc, name.loc);
+            let mut first = name.finish();
+            badges.retain(|b| !b.is_empty());
+            if !badges.is_empty() {
+                first = format!("{first} ({})", badges.join(", "));
+            }
+            parts.push(first);
+        }
+        parts.retain(|p| !p.is_empty());
+        Ok((parts.join(" — "), loc))
+    }
+
+    /// The element before `i` among its siblings, text left aside.
+    fn prev_elem(&self, i: usize) -> Option<usize> {
+        let mut p = self.nodes[i].prev;
+        while p != NONE {
+            if self.elem(p).is_some() {
+                return Some(p);
+            }
+            p = self.nodes[p].prev;
+        }
+        None
+    }
+
+    /// The element after `i` among its siblings, text left aside.
+    fn next_elem(&self, i: usize) -> Option<usize> {
+        let mut n = self.nodes[i].next;
+        while n != NONE {
+            if self.elem(n).is_some() {
+                return Some(n);
+            }
+            n = self.nodes[n].next;
+        }
+        None
+    }
+
     /// A data table as one paragraph, a row per line, cells joined by ` | `: its first row a
     /// `Text` block, every further row an `Item` with its own source lines (a long table cut
     /// into several chunks cites each chunk's rows).
@@ -1866,6 +2085,8 @@ impl<'n> Tree<'n> {
         let mut lists: Vec<List> = Vec::new();
         // The level of the last heading, under which API entries nest.
         let mut section = 0u8;
+        // Where the last Texinfo index table was left out (the number of blocks then).
+        let mut index_dropped: Option<usize> = None;
         let mut steps = 0usize;
         while let Some(step) = stack.pop() {
             steps += 1;
@@ -1925,8 +2146,39 @@ impl<'n> Tree<'n> {
                 Data::Other => continue,
             };
             if i != root
-                && (is_noise(e, in_section) || self.is_nav_header(i) || self.is_more_link(i))
+                && (is_noise(e, in_section)
+                    || self.is_nav_header(i)
+                    || self.is_more_link(i)
+                    || self.is_read_more_link(i))
             {
+                if e.tag == Tag::Table && e.class.as_deref().is_some_and(texinfo_index) {
+                    index_dropped = Some(out.blocks.len());
+                }
+                continue;
+            }
+            if let Some(rows) = self.grid_table_blocks(i, budget)? {
+                out.flush(&lists)?;
+                for b in rows {
+                    out.push(b)?;
+                }
+                continue;
+            }
+            if let Some(cells) = self.item_row(i) {
+                out.flush(&lists)?;
+                let (text, loc) = self.item_row_text(&cells, budget)?;
+                if !text.is_empty() {
+                    let line = self.nodes[i].line;
+                    let loc = loc.unwrap_or(Loc::new(line, line));
+                    out.push(if self.prev_elem(i).is_some() {
+                        Block::Item { text, loc }
+                    } else {
+                        Block::Text { text, loc }
+                    })?;
+                }
+                continue;
+            }
+            if self.is_item_description(i) {
+                // Read with its name, in its row.
                 continue;
             }
             if let Some(depth) = e.dt.then(|| self.entry_depth(i)).flatten() {
@@ -1974,9 +2226,13 @@ impl<'n> Tree<'n> {
                 }
                 Tag::Pre => {
                     out.flush(&lists)?;
-                    let (text, loc) = self.verbatim_text(i, budget)?;
+                    let (mut text, loc) = self.verbatim_text(i, budget)?;
                     let line = self.nodes[i].line;
                     let loc = loc.unwrap_or(Loc::new(line, line));
+                    // Javadoc writes `&nbsp;` between a signature's type and name.
+                    if e.classes().any(is_javadoc_signature) {
+                        text = text.replace('\u{a0}', " ");
+                    }
                     // vim-doc's pages: a whole Vim help file in one `<pre>`.
                     if let Some(blocks) = super::text::help_blocks(&text, loc) {
                         for b in blocks {
@@ -2045,7 +2301,9 @@ impl<'n> Tree<'n> {
             }
         }
         out.flush(&lists)?;
-        Ok(out.blocks)
+        let mut blocks = out.blocks;
+        drop_index_headings(&mut blocks, index_dropped);
+        Ok(blocks)
     }
 }
 
@@ -2103,6 +2361,24 @@ fn strip_permalink(text: &str) -> String {
         t = rest.trim_end_matches(sign);
     }
     t.to_string()
+}
+
+/// Drops the run of headings that ends the page when a Texinfo index table was left out
+/// under them: a one-page manual (bashref, autoconf) ends with "Appendix D Indexes" and
+/// "D.1 Index of Shell Builtin Commands" … "D.5 Concept Index", whose indexes are not read,
+/// and those five bare titles were laid out at the end of the license's last chunk. A page
+/// that would be left with nothing but headings keeps them.
+fn drop_index_headings(blocks: &mut Vec<Block>, index_dropped: Option<usize>) {
+    let Some(at) = index_dropped else {
+        return;
+    };
+    let run = blocks
+        .iter()
+        .rposition(|b| !matches!(b, Block::Heading { .. } | Block::End { .. }))
+        .map_or(0, |k| k + 1);
+    if at > run && run > 0 {
+        blocks.truncate(run);
+    }
 }
 
 /// An open list: what its items are numbered with.
@@ -3543,5 +3819,241 @@ vec.push(<span class="number">1</span>);</code></pre></div></div></details>
         assert!(!text.contains("logo"), "{text}");
         let names: Vec<String> = headings(&p).into_iter().map(|h| h.1).collect();
         assert_eq!(names, ["Overview"]);
+    }
+
+    /// rustdoc 1.63 (Debian's rust-doc, `std/vec/struct.Vec.html`), shortened: the "Run"
+    /// link after each example, the notable-traits tooltip inside a method's signature
+    /// heading, and the "Read more" after a trait method's summary are not the page's text.
+    #[test]
+    fn rustdoc_drops_run_links_notable_traits_and_read_more() {
+        let page = r##"<html><head><meta name="generator" content="rustdoc"><title>Vec in std::vec - Rust</title></head><body class="rustdoc struct">
+<main><div class="width-limiter"><section id="main-content" class="content">
+<h1 class="fqn"><span class="in-band">Struct <a class="struct" href="#">Vec</a></span></h1>
+<details class="rustdoc-toggle top-doc" open><summary class="hideme"><span>Expand description</span></summary><div class="docblock"><p>A contiguous growable array type.</p>
+<div class="example-wrap"><pre class="rust rust-example-rendered"><code><span class="kw">let</span> <span class="kw-2">mut</span> <span class="ident">vec</span> <span class="op">=</span> <span class="ident">Vec::new</span>();</code></pre><a class="test-arrow" target="_blank" href="https://play.rust-lang.org/?code=fn%20main()%20%7B%7D&amp;edition=2021">Run</a></div>
+<p>The <code>vec!</code> macro is provided for convenient initialization.</p></div></details>
+<h2 id="implementations" class="small-section-header">Implementations<a href="#implementations" class="anchor"></a></h2>
+<details class="rustdoc-toggle method-toggle" open><summary><section id="method.split" class="method has-srclink"><h4 class="code-header">pub fn <a href="#method.split" class="fnname">split</a>&lt;F&gt;(&amp;self, pred: F) -&gt; <a class="struct" href="../slice/struct.Split.html">Split</a>&lt;'_, T, F&gt;<span class="notable-traits"><span class="notable-traits-tooltip">ⓘ<span class="notable-traits-tooltiptext"><span class="docblock"><span class="notable">Notable traits for <a class="struct" href="../slice/struct.Split.html">Split</a>&lt;'a, T, P&gt;</span><code class="content"><span class="where fmt-newline">impl&lt;'a, T, P&gt; <a class="trait" href="../iter/trait.Iterator.html">Iterator</a> for <a class="struct" href="../slice/struct.Split.html">Split</a>&lt;'a, T, P&gt;</span><span class="where fmt-newline">    type <a href="../iter/trait.Iterator.html#associatedtype.Item" class="associatedtype">Item</a> = &amp;'a <a class="primitive" href="../primitive.slice.html">[T]</a>;</span></code></span></span></span></span> <span class="where fmt-newline">where<br>&nbsp;&nbsp;&nbsp;&nbsp;F: <a class="trait" href="../ops/trait.FnMut.html">FnMut</a>(&amp;T) -&gt; bool,</span></h4></section></summary><div class="docblock"><p>Returns an iterator over subslices separated by elements that match <code>pred</code>.</p></div></details>
+<details class="rustdoc-toggle method-toggle" open><summary><section id="method.borrow" class="method trait-impl has-srclink"><h4 class="code-header">fn <a href="#method.borrow" class="fnname">borrow</a>(&amp;self) -&gt; &amp;T</h4></section></summary><div class='docblock'><p>Immutably borrows from an owned value. <a href="../borrow/trait.Borrow.html#tymethod.borrow">Read more</a></p>
+</div></details>
+</section></div></main></body></html>"##;
+        let p = read_ok(page);
+        let text = all_text(&p);
+        for chrome in ["Run", "ⓘ", "Notable traits", "Read more"] {
+            assert!(!text.contains(chrome), "{chrome:?} leaked into {text}");
+        }
+        assert_eq!(
+            headings(&p)[2],
+            (
+                4,
+                "pub fn split<F>(&self, pred: F) -> Split<'_, T, F> where F: FnMut(&T) -> bool,"
+                    .to_string(),
+                Some("method.split".to_string())
+            )
+        );
+        assert!(text.contains("The vec! macro is provided"), "{text}");
+        assert!(
+            text.ends_with("\nImmutably borrows from an owned value."),
+            "{text}"
+        );
+    }
+
+    /// A module's item table, one line per item with its summary, stability badges in
+    /// brackets: rustdoc 1.63's `div.item-row` (Debian's rust-doc, `std/io/index.html`)
+    /// and today's `dl.item-table`.
+    #[test]
+    fn rustdoc_item_tables_read_a_line_per_item() {
+        let old = r##"<html><body class="rustdoc mod"><section id="main-content" class="content">
+<h1 class="fqn"><span class="in-band">Module <a class="mod" href="#">std</a>::<wbr><a class="mod" href="#">io</a></span></h1>
+<h2 id="structs" class="section-header"><a href="#structs">Structs</a></h2>
+<div class="item-table"><div class="item-row"><div class="item-left unstable module-item"><a class="struct" href="struct.ReadBuf.html" title="std::io::ReadBuf struct">ReadBuf</a><span class="stab unstable" title="">Experimental</span></div><div class="item-right docblock-short"><p>A wrapper around a byte buffer that is incrementally filled and initialized.</p>
+</div></div><div class="item-row"><div class="item-left module-item"><a class="struct" href="struct.BufReader.html" title="std::io::BufReader struct">BufReader</a></div><div class="item-right docblock-short"><p>The <code>BufReader&lt;R&gt;</code> struct adds buffering to any reader.</p>
+</div></div><div class="item-row"><div class="item-left import-item"><code>pub use core::ffi::<a class="struct" href="struct.CStr.html">CStr</a>;</code></div><div class="item-right docblock-short"></div></div></div>
+</section></body></html>"##;
+        let p = read_ok(old);
+        assert_eq!(
+            crate::read::testing::texts(&p),
+            ["ReadBuf (Experimental) — A wrapper around a byte buffer that is incrementally filled and initialized.\n\
+              BufReader — The BufReader<R> struct adds buffering to any reader.\n\
+              pub use core::ffi::CStr;"]
+        );
+        assert_eq!(
+            crate::read::testing::rendered_loc(&p, "BufReader —"),
+            Loc::new(
+                line_of(old, "BufReader</a>"),
+                line_of(old, "adds buffering")
+            )
+        );
+        let new = r##"<html><body class="rustdoc mod"><main><section id="main-content" class="content">
+<h1>Module <span>io</span></h1>
+<h2 id="structs" class="section-header">Structs<a href="#structs" class="anchor">§</a></h2>
+<dl class="item-table"><dt><a class="struct" href="struct.BorrowedBuf.html" title="struct std::io::BorrowedBuf">BorrowedBuf</a><wbr><span class="stab unstable" title="">Experimental</span></dt><dd>A borrowed byte buffer which is incrementally filled.</dd><dt><a class="struct" href="struct.Empty.html" title="struct std::io::Empty">Empty</a></dt><dt><a class="struct" href="struct.Sink.html" title="struct std::io::Sink">Sink</a></dt><dd>A writer which will move data into the void.</dd></dl>
+</section></main></body></html>"##;
+        let p = read_ok(new);
+        assert_eq!(
+            crate::read::testing::texts(&p),
+            ["BorrowedBuf (Experimental) — A borrowed byte buffer which is incrementally filled.\n\
+              Empty\n\
+              Sink — A writer which will move data into the void."]
+        );
+    }
+
+    /// texi2any 6.8 (Debian's autoconf-doc `autoconf.html`, bash-doc `bashref.html`),
+    /// shortened: the ` ¶` link after a definition term and a `@deffn` line is dropped,
+    /// and the bare headings of the index appendix that ends the manual go with their
+    /// indexes.
+    #[test]
+    fn texinfo_copiable_anchors_and_trailing_index_headings_are_not_content() {
+        let page = r##"<html><head><title>Bash Reference Manual</title></head><body>
+<h1 class="settitle">Bash Reference Manual</h1>
+<div class="chapter" id="Definitions"><h2 class="chapter">2 Definitions</h2>
+<dl compact="compact">
+<dt id='index-POSIX'><span><code>POSIX</code><a href='#index-POSIX' class='copiable-anchor'> &para;</a></span></dt>
+<dd><p>A family of open system standards based on Unix.</p></dd></dl>
+<dl class="def">
+<dt id="index-AC_005fINIT-2"><span class="category">Macro: </span><span><strong>AC_INIT</strong> <em>(<var>package</var>, <var>version</var>)</em><a href='#index-AC_005fINIT-2' class='copiable-anchor'> &para;</a></span></dt>
+<dd><p>Process any command-line arguments and perform initialization and verification.</p></dd></dl>
+</div>
+<div class="appendix" id="Indexes">
+<div class="header"><p>Previous: <a href="#Definitions" accesskey="p" rel="prev">Definitions</a>, Up: <a href="#Top" accesskey="u" rel="up">Bash Features</a></p></div>
+<span id="Indexes-1"></span><h2 class="appendix">Appendix D Indexes</h2>
+<ul class="section-toc"><li><a href="#Builtin-Index" accesskey="1">Index of Shell Builtin Commands</a></li></ul>
+<hr>
+<div class="appendixsec" id="Builtin-Index">
+<span id="Index-of-Shell-Builtin-Commands"></span><h3 class="appendixsec">D.1 Index of Shell Builtin Commands</h3>
+<table><tr><th valign="top">Jump to: &nbsp; </th><td><a class="summary-letter" href="#Builtin-Index_bt_letter-A"><b>A</b></a>
+ &nbsp; 
+<a class="summary-letter" href="#Builtin-Index_bt_letter-B"><b>B</b></a></td></tr></table>
+<table class="index-bt" border="0">
+<tr><td></td><th align="left">Index Entry</th><td>&nbsp;</td><th align="left"> Section</th></tr>
+<tr><td></td><td valign="top"><a href="#index-alias"><code>alias</code></a>:</td><td>&nbsp;</td><td valign="top"><a href="#Bash-Builtins">Bash Builtins</a></td></tr>
+</table>
+</div></div></body></html>"##;
+        let p = read_ok(page);
+        let text = all_text(&p);
+        assert!(!text.contains('¶'), "{text}");
+        assert!(text.contains("POSIX\n"), "{text}");
+        assert!(
+            text.contains("Macro: AC_INIT (package, version)\n"),
+            "{text}"
+        );
+        let names: Vec<String> = headings(&p).into_iter().map(|h| h.1).collect();
+        assert_eq!(names, ["Bash Reference Manual", "2 Definitions"]);
+        // A page of an index alone (a split manual's index node) keeps its title.
+        let alone = page
+            .split_once("<div class=\"chapter\"")
+            .map(|(head, _)| head)
+            .unwrap_or_default()
+            .to_string()
+            + &page[page.find("<div class=\"appendix\"").unwrap_or(0)..];
+        let p = read_ok(&alone);
+        assert_eq!(headings(&p).len(), 3, "{:?}", headings(&p));
+    }
+
+    /// pydata-sphinx-theme (Debian's python-pandas-doc, `pandas.Series.str.slice.html`),
+    /// shortened: the previous/next page links under the content are not its text.
+    #[test]
+    fn pydata_prev_next_links_are_navigation() {
+        let page = r##"<html><body><div class="container-xl"><div class="row">
+<main class="col-12 col-md-9 col-xl-7 py-md-5 pl-md-5 pr-md-4 bd-content" role="main">
+<div><section id="pandas-series-str-slice"><h1>pandas.Series.str.slice<a class="headerlink" href="#pandas-series-str-slice" title="Permalink to this headline">#</a></h1>
+<p>Slice substrings from each element in the Series or Index.</p></section></div>
+<div class='prev-next-bottom'></div>
+<div class='prev-next-area'>
+    <a class='left-prev' id="prev-link" href="pandas.Series.str.rstrip.html" title="previous page">
+        <i class="fas fa-angle-left"></i>
+        <div class="prev-next-info">
+            <p class="prev-next-subtitle">previous</p>
+            <p class="prev-next-title">pandas.Series.str.rstrip</p>
+        </div>
+    </a>
+    <a class='right-next' id="next-link" href="pandas.Series.str.slice_replace.html" title="next page">
+    <div class="prev-next-info">
+        <p class="prev-next-subtitle">next</p>
+        <p class="prev-next-title">pandas.Series.str.slice_replace</p>
+    </div>
+    </a>
+</div>
+</main></div></div></body></html>"##;
+        let p = read_ok(page);
+        assert_eq!(
+            crate::read::testing::texts(&p),
+            ["Slice substrings from each element in the Series or Index."]
+        );
+    }
+
+    /// Javadoc 17 (Debian's libcommons-lang3-java-doc, `StringUtils.html`), shortened: a
+    /// member's signature is code, and a summary table laid out as a grid of `div`s is
+    /// read a row per line like a `<table>`.
+    #[test]
+    fn javadoc_17_signatures_are_code_and_summary_grids_are_tables() {
+        let page = r##"<!DOCTYPE HTML>
+<html lang="en"><head><title>StringUtils (Apache Commons Lang 3.12.0 API)</title></head><body class="class-declaration-page">
+<div class="flex-box"><div class="flex-content"><main role="main">
+<div class="header"><h1 title="Class StringUtils" class="title">Class StringUtils</h1></div>
+<section class="description">
+<div class="type-signature"><span class="modifiers">public class </span><span class="element-name"><a href="../../../../src-html/org/apache/commons/lang3/StringUtils.html#line-123">StringUtils</a></span>
+<span class="extends-implements">extends <a href="https://docs.oracle.com/javase/8/docs/api/java/lang/Object.html" class="external-link">Object</a></span></div>
+<div class="block"><p>Operations on <code>String</code> that are <code>null</code> safe.</p></div></section>
+<section class="summary"><ul class="summary-list">
+<li><section class="method-summary" id="method-summary"><h2>Method Summary</h2>
+<div id="method-summary-table">
+<div class="table-tabs" role="tablist" aria-orientation="horizontal"><button id="method-summary-table-tab0" role="tab" aria-selected="true" class="active-table-tab">All Methods</button></div>
+<div id="method-summary-table.tabpanel" role="tabpanel">
+<div class="summary-table three-column-summary">
+<div class="table-header col-first">Modifier and Type</div>
+<div class="table-header col-second">Method</div>
+<div class="table-header col-last">Description</div>
+<div class="col-first even-row-color method-summary-table"><code>static <a href="https://docs.oracle.com/javase/8/docs/api/java/lang/String.html" class="external-link">String</a></code></div>
+<div class="col-second even-row-color method-summary-table"><code><a href="#abbreviate(java.lang.String,int)" class="member-name-link">abbreviate</a><wbr>(<a href="https://docs.oracle.com/javase/8/docs/api/java/lang/String.html" class="external-link">String</a>&nbsp;str,
+ int&nbsp;maxWidth)</code></div>
+<div class="col-last even-row-color method-summary-table">
+<div class="block">Abbreviates a String using ellipses.</div>
+</div>
+<div class="col-first odd-row-color method-summary-table"><code>static boolean</code></div>
+<div class="col-second odd-row-color method-summary-table"><code><a href="#isBlank(java.lang.CharSequence)" class="member-name-link">isBlank</a><wbr>(<a href="https://docs.oracle.com/javase/8/docs/api/java/lang/CharSequence.html" class="external-link">CharSequence</a>&nbsp;cs)</code></div>
+<div class="col-last odd-row-color method-summary-table">
+<div class="block">Checks if a CharSequence is empty (""), null or whitespace only.</div>
+</div>
+</div></div></div></section></li></ul></section>
+<section class="details"><ul class="details-list"><li><section class="method-details" id="method-detail"><h2>Method Details</h2>
+<ul class="member-list"><li><section class="detail" id="abbreviate(java.lang.String,int)">
+<h3>abbreviate</h3>
+<div class="member-signature"><span class="modifiers">public static</span>&nbsp;<span class="return-type"><a href="https://docs.oracle.com/javase/8/docs/api/java/lang/String.html" class="external-link">String</a></span>&nbsp;<span class="element-name"><a href="../../../../src-html/org/apache/commons/lang3/StringUtils.html#line-221">abbreviate</a></span><wbr><span class="parameters">(<a href="https://docs.oracle.com/javase/8/docs/api/java/lang/String.html" class="external-link">String</a>&nbsp;str,
+ int&nbsp;maxWidth)</span></div>
+<div class="block"><p>Abbreviates a String using ellipses.</p></div>
+</section></li></ul></section></li></ul></section>
+</main></div></div></body></html>"##;
+        let p = read_ok(page);
+        assert_eq!(
+            crate::read::testing::codes(&p),
+            [
+                (
+                    Some("java".to_string()),
+                    "public class StringUtils\nextends Object".to_string()
+                ),
+                (
+                    Some("java".to_string()),
+                    "public static String abbreviate(String str,\n int maxWidth)".to_string()
+                ),
+            ]
+        );
+        let texts = crate::read::testing::texts(&p);
+        assert!(
+            texts.contains(
+                &"Modifier and Type | Method | Description\n\
+                  static String | abbreviate(String str, int maxWidth) | Abbreviates a String using ellipses.\n\
+                  static boolean | isBlank(CharSequence cs) | Checks if a CharSequence is empty (\"\"), null or whitespace only."
+                    .to_string()
+            ),
+            "{texts:#?}"
+        );
+        assert_eq!(
+            crate::read::testing::rendered_loc(&p, "static boolean | isBlank"),
+            Loc::new(
+                line_of(page, "<code>static boolean"),
+                line_of(page, "Checks if a CharSequence")
+            )
+        );
     }
 }
