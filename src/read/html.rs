@@ -976,6 +976,13 @@ const NOISE_TOKENS: &[&str] = &[
     // pydata-sphinx-theme's and sphinx-book-theme's "previous / next" page links under
     // the content ("previous pandas.Series.str.rstrip next …").
     "prev-next-area",
+    // Doxygen: the tooltips of the names in a code fragment (`div.ttc`, shown on hover:
+    // "Eigen::Matrix / The matrix class, … / Definition: Matrix.h:180"), the groups a page
+    // belongs to beside its title ("Concurrency » Mutexes"), and the caption of a graph
+    // drawn as an image ("Collaboration diagram for SDL_Surface:").
+    "ttc",
+    "ingroups",
+    "dynheader",
 ];
 
 const NOISE_ROLES: &[&str] = &[
@@ -1451,7 +1458,15 @@ impl<'n> Tree<'n> {
             match &self.nodes[i].data {
                 Data::Text(t) => out.push(t, text_loc(&self.nodes[i])),
                 Data::Element(e) => {
-                    if i != root && (is_noise(e, true) || self.is_permalink(i)) {
+                    if i != root
+                        && (is_noise(e, true) || self.is_permalink(i) || self.is_more_link(i))
+                    {
+                        continue;
+                    }
+                    if let Some(labels) = self.mlabels(i) {
+                        out.space();
+                        out.push(&labels, text_loc(&self.nodes[i]));
+                        out.space();
                         continue;
                     }
                     // gi-docgen separates "Json", "Array" and "hash" with an empty
@@ -1633,10 +1648,18 @@ impl<'n> Tree<'n> {
     }
 
     /// Doxygen's "More..." after a brief description: a link down to the details, on
-    /// every class and file page.
+    /// every class and file page (`#details`, or the page's own path and `#details`, and
+    /// in a member table `#` and the member's anchor).
     fn is_more_link(&self, i: usize) -> bool {
         self.in_page_link_text(i)
             .is_some_and(|(href, t)| href == "#details" && t.trim() == "More...")
+            || self.elem(i).is_some_and(|e| {
+                e.tag == Tag::A
+                    && e.href.as_deref().is_some_and(|h| h.contains('#'))
+                    && self.children(i).count() == 1
+                    && matches!(&self.nodes[self.nodes[i].first].data,
+                        Data::Text(t) if t.trim() == "More...")
+            })
     }
 
     /// rustdoc's "Read more" after the summary of a trait's method (58,000 in the standard
@@ -1762,6 +1785,9 @@ impl<'n> Tree<'n> {
     fn is_layout_table(&self, table: usize) -> bool {
         if self.elem(table).and_then(|e| e.role.as_deref()) == Some("presentation") {
             return true;
+        }
+        if let Some(doxygen) = self.elem(table).and_then(doxygen_table) {
+            return doxygen;
         }
         let layout = Cell::new(false);
         self.walk(
@@ -1990,7 +2016,10 @@ impl<'n> Tree<'n> {
         let signature = self
             .elem(table)
             .and_then(|e| e.class.as_deref())
-            .is_some_and(|c| c.split_ascii_whitespace().any(|t| t == "memname"));
+            .is_some_and(|c| {
+                c.split_ascii_whitespace()
+                    .any(|t| t == "memname" || t == "mlabels")
+            });
         let sep = if signature { " " } else { " | " };
         let mut rows: Vec<(String, Option<Loc>)> = Vec::new();
         let mut row_loc: Option<Loc> = None;
@@ -2087,6 +2116,13 @@ impl<'n> Tree<'n> {
         let mut section = 0u8;
         // Where the last Texinfo index table was left out (the number of blocks then).
         let mut index_dropped: Option<usize> = None;
+        // A Doxygen page's title, set above its `div.contents`: the page's top heading.
+        let doxygen = self.doxygen_title(root);
+        if let Some((header, title)) = doxygen {
+            if !self.is_within(header, root) {
+                self.push_doxygen_title(title, &mut out, budget)?;
+            }
+        }
         let mut steps = 0usize;
         while let Some(step) = stack.pop() {
             steps += 1;
@@ -2145,6 +2181,11 @@ impl<'n> Tree<'n> {
                 }
                 Data::Other => continue,
             };
+            if let Some((_, title)) = doxygen.filter(|&(header, _)| header == i && i != root) {
+                out.flush(&lists)?;
+                self.push_doxygen_title(title, &mut out, budget)?;
+                continue;
+            }
             if i != root
                 && (is_noise(e, in_section)
                     || self.is_nav_header(i)
@@ -2209,6 +2250,7 @@ impl<'n> Tree<'n> {
             }
             match e.tag {
                 Tag::H(level) => {
+                    let level = doxygen_level(e, level, doxygen.is_some());
                     section = level;
                     out.flush(&lists)?;
                     let (text, loc) = self.inline_text(i, budget)?;
@@ -2245,6 +2287,22 @@ impl<'n> Tree<'n> {
                         text,
                         loc,
                     })?;
+                    continue;
+                }
+                Tag::Div if self.is_fragment(i) => {
+                    out.flush(&lists)?;
+                    let (text, loc) = self.fragment_text(i, budget)?;
+                    let line = self.nodes[i].line;
+                    out.push(Block::Code {
+                        lang: None,
+                        text,
+                        loc: loc.unwrap_or(Loc::new(line, line)),
+                    })?;
+                    continue;
+                }
+                Tag::Tr if member_row(e).is_some() => {
+                    out.flush(&lists)?;
+                    self.push_member_row(i, &mut out, budget)?;
                     continue;
                 }
                 Tag::Table if self.is_link_bar(i) => continue,
@@ -2398,6 +2456,9 @@ struct Blocks<'b> {
     marker: Option<String>,
     /// Whether the last block is a list the next item can join.
     in_list: bool,
+    /// The last block is the row of a member of a Doxygen member table, which later rows
+    /// of the same member join ([`Blocks::member_row`]).
+    member: Option<Member>,
     produced: usize,
     budget: &'b Budget,
 }
@@ -2409,6 +2470,7 @@ impl<'b> Blocks<'b> {
             para: Prose::default(),
             marker: None,
             in_list: false,
+            member: None,
             produced: 0,
             budget,
         }
@@ -2418,6 +2480,7 @@ impl<'b> Blocks<'b> {
         self.produced += block.text().len();
         self.budget.check_size(self.produced)?;
         self.in_list = false;
+        self.member = None;
         self.blocks.push(block);
         Ok(())
     }
@@ -2458,6 +2521,313 @@ impl<'b> Blocks<'b> {
             self.push(Block::Text { text: item, loc })?;
         }
         self.in_list = true;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Doxygen: its page title, code fragments, member tables and labels.
+
+/// What a row of a Doxygen member table (`table.memberdecls`) holds, by its class.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum MemberRow<'a> {
+    /// A member's declaration, `tr.memitem:ID`: its type (`td.memItemLeft`) and name
+    /// (`td.memItemRight`), after a row of its template parameters with the same id.
+    Item(&'a str),
+    /// The member's brief description, `tr.memdesc:ID`.
+    Desc(&'a str),
+    /// "Public Member Functions inherited from Base", `tr.inherit_header`.
+    Inherited,
+    /// Nothing to read: the spacer between members (`tr.separator:ID`), or a member
+    /// inherited from a base class, which Doxygen hides (`tr.inherit { display: none }`) and
+    /// the base class's page documents. On Eigen's `Matrix` page, 372 of 405 members.
+    Skip,
+}
+
+/// The member whose row of a Doxygen member table is the last block.
+struct Member {
+    /// From `tr.memitem:ID`; empty in a table of nested classes.
+    id: String,
+    /// The row holds only the member's template parameters: its declaration follows.
+    template: bool,
+}
+
+fn member_row(e: &Elem) -> Option<MemberRow<'_>> {
+    if e.tag != Tag::Tr {
+        return None;
+    }
+    let (mut row, mut inherited) = (None, false);
+    for c in e.classes() {
+        match c.split_once(':') {
+            Some(("memitem", id)) => row = Some(MemberRow::Item(id)),
+            Some(("memdesc", id)) => row = Some(MemberRow::Desc(id)),
+            Some(("separator", _)) => row = Some(MemberRow::Skip),
+            None if c == "inherit_header" => row = Some(MemberRow::Inherited),
+            None if c == "inherit" => inherited = true,
+            _ => {}
+        }
+    }
+    row.map(|r| if inherited { MemberRow::Skip } else { r })
+}
+
+/// Whether a Doxygen table lays out the page ([`Tree::is_layout_table`]), when it is one:
+/// a member table holds its section's heading, so it is read row by row, while a member's
+/// prototype beside its labels (`table.mlabels`, holding `table.memname`) is one line.
+fn doxygen_table(e: &Elem) -> Option<bool> {
+    e.classes().find_map(|c| match c {
+        "memberdecls" => Some(true),
+        "mlabels" => Some(false),
+        _ => None,
+    })
+}
+
+/// A heading's level on a Doxygen page. A member's title (`h2.memtitle`, "lock()") sits
+/// under its section's (`h2.groupheader`, "Member Function Documentation"), one level
+/// deeper; on a page whose title is its top heading ([`Tree::doxygen_title`]), the page's
+/// own headings (`h1` from Markdown, `\section`) sit under that title.
+fn doxygen_level(e: &Elem, level: u8, page: bool) -> u8 {
+    if e.has_class("memtitle") {
+        level.saturating_add(1)
+    } else if e.has_class("groupheader") || !page {
+        level
+    } else {
+        level.saturating_add(1).min(6)
+    }
+}
+
+impl Tree<'_> {
+    /// Doxygen's page title, `div.header > div.headertitle > div.title` ("std::mutex Class
+    /// Reference"), neither a heading nor inside the page's `div.contents`: the header before
+    /// `root`, or the first one inside it, and the title in it.
+    fn doxygen_title(&self, root: usize) -> Option<(usize, usize)> {
+        let div = |i: usize, class: &str| {
+            self.elem(i)
+                .is_some_and(|e| e.tag == Tag::Div && e.has_class(class))
+        };
+        let title_in = |header: usize| {
+            self.children(header)
+                .filter(|&c| div(c, "headertitle"))
+                .find_map(|t| self.children(t).find(|&c| div(c, "title")))
+                .map(|t| (header, t))
+        };
+        let mut prev = self.nodes[root].prev;
+        while prev != NONE {
+            match &self.nodes[prev].data {
+                Data::Text(t) if !t.trim().is_empty() => break,
+                Data::Element(_) if div(prev, "header") => {
+                    if let Some(found) = title_in(prev) {
+                        return Some(found);
+                    }
+                    break;
+                }
+                Data::Element(_) => break,
+                _ => {}
+            }
+            prev = self.nodes[prev].prev;
+        }
+        let header = self.find_first(root, |e| e.tag == Tag::Div && e.has_class("header"))?;
+        title_in(header)
+    }
+
+    fn push_doxygen_title(
+        &self,
+        title: usize,
+        out: &mut Blocks,
+        budget: &Budget,
+    ) -> Result<(), ReadError> {
+        let (text, loc) = self.inline_text(title, budget)?;
+        let text = strip_permalink(&text);
+        if text.is_empty() {
+            return Ok(());
+        }
+        let line = self.nodes[title].line;
+        out.push(Block::Heading {
+            level: 1,
+            text,
+            anchor: None,
+            loc: loc.unwrap_or(Loc::new(line, line)),
+        })
+    }
+
+    /// Whether `i` is `root` or inside it.
+    fn is_within(&self, mut i: usize, root: usize) -> bool {
+        while i != NONE {
+            if i == root {
+                return true;
+            }
+            i = self.nodes[i].parent;
+        }
+        false
+    }
+
+    /// A Doxygen code fragment: `div.fragment` holding a `div.line` per line of code
+    /// (`div.foldopen` around a foldable block in Doxygen ≥ 1.9.7).
+    fn is_fragment(&self, i: usize) -> bool {
+        self.elem(i)
+            .is_some_and(|e| e.tag == Tag::Div && e.has_class("fragment"))
+            && self.children(i).any(|c| {
+                self.elem(c).is_some_and(|ce| {
+                    ce.tag == Tag::Div
+                        && (ce.has_class("line")
+                            || ce.has_class("foldopen")
+                            || ce.has_class("foldclosed"))
+                })
+            })
+    }
+
+    /// A code fragment's text: each `div.line` on a line of its own, as written (its
+    /// indentation, a line of only `}`), without the line numbers (`span.lineno`) or the
+    /// tooltips (`div.ttc`) beside them.
+    fn fragment_text(
+        &self,
+        fragment: usize,
+        budget: &Budget,
+    ) -> Result<(String, Option<Loc>), ReadError> {
+        let mut lines: Vec<String> = Vec::new();
+        let mut loc: Option<Loc> = None;
+        let mut stack = vec![fragment];
+        while let Some(i) = stack.pop() {
+            // Text between the lines is the source's line breaks.
+            let Some(e) = self.elem(i) else { continue };
+            if i != fragment && is_noise(e, true) {
+                continue;
+            }
+            if e.tag == Tag::Div && e.has_class("line") {
+                let (text, l) = self.verbatim_text(i, budget)?;
+                lines.push(text.trim_end().to_string());
+                loc = union(loc, l);
+                continue;
+            }
+            let mut c = self.nodes[i].last;
+            while c != NONE {
+                stack.push(c);
+                c = self.nodes[c].prev;
+            }
+        }
+        while lines.last().is_some_and(|l| l.trim().is_empty()) {
+            lines.pop();
+        }
+        let first = lines.iter().position(|l| !l.trim().is_empty());
+        Ok((lines[first.unwrap_or(lines.len())..].join("\n"), loc))
+    }
+
+    /// A row of a Doxygen member table as one line ("void lock ()"): the cells of a
+    /// member's declaration joined, its brief description after it.
+    fn push_member_row(
+        &self,
+        tr: usize,
+        out: &mut Blocks,
+        budget: &Budget,
+    ) -> Result<(), ReadError> {
+        let Some(row) = self.elem(tr).and_then(member_row) else {
+            return Ok(());
+        };
+        if row == MemberRow::Skip {
+            return Ok(());
+        }
+        let mut text = String::new();
+        let mut loc: Option<Loc> = None;
+        let mut template = false;
+        for c in self.children(tr) {
+            let Some(ce) = self.elem(c) else { continue };
+            if ce.tag != Tag::Cell || is_noise(ce, true) {
+                continue;
+            }
+            // A row of its own for the template parameters (`td.memTemplParams`) of the
+            // member on the next row.
+            template |= ce.has_class("memTemplParams");
+            let (cell, l) = self.inline_text(c, budget)?;
+            if !cell.is_empty() {
+                if !text.is_empty() {
+                    text.push(' ');
+                }
+                text.push_str(&cell);
+                loc = union(loc, l);
+            }
+        }
+        if !text.chars().any(char::is_alphanumeric) {
+            return Ok(());
+        }
+        let line = self.nodes[tr].line;
+        out.member_row(row, template, text, loc.unwrap_or(Loc::new(line, line)))
+    }
+
+    /// Doxygen's labels of a member (`span.mlabels` of `span.mlabel`s), which its style
+    /// sheet sets apart: "[inline, noexcept]", not "inlinenoexcept".
+    fn mlabels(&self, i: usize) -> Option<String> {
+        if !self
+            .elem(i)
+            .is_some_and(|e| e.tag == Tag::Span && e.has_class("mlabels"))
+        {
+            return None;
+        }
+        let labels: Vec<String> = self
+            .children(i)
+            .filter(|&c| self.elem(c).is_some_and(|ce| ce.has_class("mlabel")))
+            .map(|c| {
+                let mut text = String::new();
+                self.walk(
+                    c,
+                    |_| false,
+                    |n| {
+                        if let Data::Text(t) = &self.nodes[n].data {
+                            text.push_str(t);
+                        }
+                    },
+                );
+                text.split_whitespace().collect::<Vec<_>>().join(" ")
+            })
+            .filter(|t| !t.is_empty())
+            .collect();
+        Some(if labels.is_empty() {
+            String::new()
+        } else {
+            format!("[{}]", labels.join(", "))
+        })
+    }
+}
+
+impl Blocks<'_> {
+    /// A row of a Doxygen member table: a paragraph of its own (not an item of a list: the
+    /// splitter cuts a list too long for a chunk inside a line, at a `_` of a name); the
+    /// row of a member's brief description, or its declaration after the row of its
+    /// template parameters, joins the member's line.
+    /// The ids are empty in a table of nested classes (`tr.memitem:`), so a description
+    /// joins the member row just before it whatever its id, a declaration the row of
+    /// template parameters just before it, or an earlier row of the same id.
+    fn member_row(
+        &mut self,
+        row: MemberRow,
+        template: bool,
+        text: String,
+        loc: Loc,
+    ) -> Result<(), ReadError> {
+        let joins = match (&self.member, row) {
+            (Some(_), MemberRow::Desc(_)) => Some(" — "),
+            (Some(m), MemberRow::Item(id)) if m.template || !id.is_empty() && m.id == id => {
+                Some(" ")
+            }
+            _ => None,
+        };
+        if let Some(sep) = joins {
+            if let Some(Block::Text { text: t, loc: l }) = self.blocks.last_mut() {
+                t.push_str(sep);
+                t.push_str(&text);
+                *l = l.union(loc);
+                self.produced += text.len() + sep.len();
+                if let (Some(m), MemberRow::Item(_)) = (&mut self.member, row) {
+                    m.template = template;
+                }
+                return self.budget.check_size(self.produced);
+            }
+        }
+        self.push(Block::Text { text, loc })?;
+        if let MemberRow::Item(id) = row {
+            self.member = Some(Member {
+                id: id.to_string(),
+                template,
+            });
+        }
         Ok(())
     }
 }
@@ -3483,14 +3853,235 @@ vec.push(<span class="number">1</span>);</code></pre></div></div></details>
         assert!(text.contains("Cell prose."));
         assert!(text.contains("int Foo::bar ( int x )"), "{text}");
         assert!(!text.contains("Generated by doxygen") && !text.contains("Lib 1.0"));
+        // A member's title sits under its section's heading.
         assert_eq!(
             hs[2],
-            (2, "JSON_C_OBJECT_ADD_KEY".into(), Some("a4d303".into()))
+            (3, "JSON_C_OBJECT_ADD_KEY".into(), Some("a4d303".into()))
         );
         assert!(text.contains("Brief words.") && text.contains("json_object.h"));
         for gone in ["◆", "More...", "documentation for this struct"] {
             assert!(!text.contains(gone), "{gone:?} in {text}");
         }
+    }
+
+    /// Doxygen 1.9's class page (libstdc++'s `std::mutex`, a08030.html): the title above
+    /// `div.contents` heads the page, a member's title sits under its section, a row of the
+    /// member table reads as one line, and labels stay apart.
+    #[test]
+    fn doxygen_class_page_title_member_rows_and_labels() {
+        let html = r##"<html><head><title>libstdc++: std::mutex Class Reference</title></head><body>
+<div id="top"><div id="titlearea">libstdc++</div></div>
+<div id="doc-content">
+<div class="header">
+  <div class="summary">
+<a href="#pub-types">Public Types</a> &#124;
+<a href="#pub-methods">Public Member Functions</a> &#124;
+<a href="a08027.html">List of all members</a>  </div>
+  <div class="headertitle"><div class="title">std::mutex Class Reference<div class="ingroups"><a class="el" href="a01568.html">Concurrency</a> &raquo; <a class="el" href="a01606.html">Mutexes</a></div></div></div>
+</div><!--header-->
+<div class="contents">
+<p><code>#include &lt;<a class="el" href="a00485_source.html">std_mutex.h</a>&gt;</code></p>
+<table class="memberdecls">
+<tr class="heading"><td colspan="2"><h2 class="groupheader"><a id="pub-methods" name="pub-methods"></a>
+Public Member Functions</h2></td></tr>
+<tr class="memitem:a497def"><td class="memItemLeft" align="right" valign="top">void&#160;</td><td class="memItemRight" valign="bottom"><a class="el" href="a08030.html#a497def">lock</a> ()</td></tr>
+<tr class="memdesc:a497def"><td class="mdescLeft">&#160;</td><td class="mdescRight">Locks the mutex.  <a href="a08030.html#a497def">More...</a><br /></td></tr>
+<tr class="separator:a497def"><td class="memSeparator" colspan="2">&#160;</td></tr>
+<tr class="memitem:a5699ae"><td class="memItemLeft" align="right" valign="top">bool&#160;</td><td class="memItemRight" valign="bottom"><a class="el" href="a08030.html#a5699ae">try_lock</a> () noexcept</td></tr>
+<tr class="separator:a5699ae"><td class="memSeparator" colspan="2">&#160;</td></tr>
+</table>
+<a name="details" id="details"></a><h2 class="groupheader">Detailed Description</h2>
+<div class="textblock"><p >The standard mutex type. </p>
+</div><h2 class="groupheader">Member Function Documentation</h2>
+<a id="a497def" name="a497def"></a>
+<h2 class="memtitle"><span class="permalink"><a href="#a497def">&#9670;&nbsp;</a></span>lock()</h2>
+
+<div class="memitem">
+<div class="memproto">
+<table class="mlabels">
+  <tr>
+  <td class="mlabels-left">
+      <table class="memname">
+        <tr>
+          <td class="memname">void std::mutex::lock </td>
+          <td>(</td>
+          <td class="paramname"></td><td>)</td>
+          <td></td>
+        </tr>
+      </table>
+  </td>
+  <td class="mlabels-right">
+<span class="mlabels"><span class="mlabel">inline</span><span class="mlabel">noexcept</span></span>  </td>
+  </tr>
+</table>
+</div><div class="memdoc">
+<p class="definition">Definition at line <a class="el" href="a00485_source.html#l00098">98</a> of file <a class="el" href="a00485_source.html">std_mutex.h</a>.</p>
+</div>
+</div>
+</div><!-- contents -->
+</div><!-- doc-content -->
+</body></html>"##;
+        let p = read_ok(html);
+        assert_eq!(
+            headings(&p),
+            vec![
+                (1, "std::mutex Class Reference".into(), None),
+                (
+                    2,
+                    "Public Member Functions".into(),
+                    Some("pub-methods".into())
+                ),
+                (2, "Detailed Description".into(), Some("details".into())),
+                (2, "Member Function Documentation".into(), None),
+                (3, "lock()".into(), Some("a497def".into())),
+            ]
+        );
+        let (_, layout) = crate::read::render(&p);
+        let at = layout.headings.last().unwrap().offset;
+        assert_eq!(
+            layout.trail_at(at).0,
+            [
+                "std::mutex Class Reference",
+                "Member Function Documentation",
+                "lock()"
+            ]
+        );
+        let texts = crate::read::testing::texts(&p);
+        assert!(
+            texts.contains(&"void lock () — Locks the mutex.".to_string()),
+            "{texts:#?}"
+        );
+        assert!(texts.contains(&"bool try_lock () noexcept".to_string()));
+        assert!(texts.contains(&"void std::mutex::lock ( ) [inline, noexcept]".to_string()));
+        let text = all_text(&p);
+        for gone in [
+            "Concurrency",
+            "List of all members",
+            "More...",
+            "◆",
+            "inlinenoexcept",
+        ] {
+            assert!(!text.contains(gone), "{gone:?} in {text}");
+        }
+    }
+
+    /// A Doxygen code fragment (Eigen's tutorial, group__TutorialMatrixClass.html; a source
+    /// listing with line numbers): one code block, a line per `div.line`, indentation and
+    /// lone braces kept, line numbers and hover tooltips left out.
+    #[test]
+    fn doxygen_fragments_are_code_without_line_numbers_or_tooltips() {
+        let html = r##"<html><body><div class="contents">
+<p>This example is self-explanatory:</p>
+<div class="fragment"><div class="line"><span class="preprocessor">#include &lt;iostream&gt;</span></div>
+<div class="line"> </div>
+<div class="line"><span class="keywordtype">int</span> main()</div>
+<div class="line">{</div>
+<div class="line">  <a class="code hl_class" href="classEigen_1_1Matrix.html">MatrixXd</a> m(2,2);</div>
+<div class="line">  std::cout &lt;&lt; <span class="stringliteral">&quot;m:\n&quot;</span> &lt;&lt; m;</div>
+<div class="line">}</div>
+<div class="ttc" id="aclassEigen_1_1Matrix_html"><div class="ttname"><a href="classEigen_1_1Matrix.html">Eigen::Matrix</a></div><div class="ttdoc">The matrix class, also used for vectors and row-vectors.</div><div class="ttdef"><b>Definition:</b> Matrix.h:180</div></div>
+</div><!-- fragment -->
+<p>A listing:</p>
+<div class="fragment"><div class="line"><a id="l00019" name="l00019"></a><span class="lineno">   19</span>{</div>
+<div class="line"><a id="l00020" name="l00020"></a><span class="lineno">   20</span><span class="keyword">private</span>:</div>
+<div class="line"><a id="l00021" name="l00021"></a><span class="lineno">   21</span>  <span class="keyword">enum</span> { size = 3 };</div>
+</div><!-- fragment -->
+<div class="ttc" id="anamespaceEigen_html"><div class="ttname"><a href="namespaceEigen.html">Eigen</a></div><div class="ttdoc">Namespace containing all symbols from the Eigen library.</div><div class="ttdef"><b>Definition:</b> Core:141</div></div>
+</div></body></html>"##;
+        let p = read_ok(html);
+        let code: Vec<&str> = p
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Code { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            code,
+            [
+                "#include <iostream>\n\nint main()\n{\n  MatrixXd m(2,2);\n  std::cout << \"m:\\n\" << m;\n}",
+                "{\nprivate:\n  enum { size = 3 };",
+            ]
+        );
+        let first = p
+            .blocks
+            .iter()
+            .find(|b| matches!(b, Block::Code { .. }))
+            .unwrap();
+        assert_eq!(
+            first.loc(),
+            Loc::new(
+                line_of(html, "#include &lt;iostream"),
+                line_of(html, "<div class=\"line\">}</div>")
+            )
+        );
+        let text = all_text(&p);
+        for gone in [
+            "Definition",
+            "The matrix class",
+            "Namespace containing",
+            "19",
+        ] {
+            assert!(!text.contains(gone), "{gone:?} in {text}");
+        }
+    }
+
+    /// Doxygen member tables: a member's template row, declaration and description make one
+    /// line, also when the ids are empty (a file's nested classes, SDL_events.h); members
+    /// inherited from a base class are hidden (Eigen's `Matrix`), their header stays; and a
+    /// Markdown page's `h1`s sit under its title (SDL's README-android).
+    #[test]
+    fn doxygen_member_rows_inherited_members_and_page_sections() {
+        let html = r##"<html><body><div id="doc-content">
+<div><div class="header">
+  <div class="headertitle"><div class="title">SDL_events.h File Reference</div></div>
+</div><!--header-->
+<div class="contents">
+<table class="memberdecls">
+<tr class="heading"><td colspan="2"><h2 class="groupheader"><a id="nested-classes" name="nested-classes"></a>
+Data Structures</h2></td></tr>
+<tr class="memitem:"><td class="memItemLeft" align="right" valign="top">struct &#160;</td><td class="memItemRight" valign="bottom"><a class="el" href="struct_s_d_l___common_event.html">SDL_CommonEvent</a></td></tr>
+<tr class="memdesc:"><td class="mdescLeft">&#160;</td><td class="mdescRight">Fields shared by every event.  <a href="struct_s_d_l___common_event.html#details">More...</a><br /></td></tr>
+<tr class="separator:"><td class="memSeparator" colspan="2">&#160;</td></tr>
+<tr class="memitem:"><td class="memItemLeft" align="right" valign="top">struct &#160;</td><td class="memItemRight" valign="bottom"><a class="el" href="struct_s_d_l___display_event.html">SDL_DisplayEvent</a></td></tr>
+<tr class="separator:"><td class="memSeparator" colspan="2">&#160;</td></tr>
+<tr class="memitem:ab2e3"><td class="memTemplParams" colspan="2">template&lt;typename OtherDerived &gt; </td></tr>
+<tr class="memitem:ab2e3"><td class="memTemplItemLeft" align="right" valign="top">&#160;</td><td class="memTemplItemRight" valign="bottom"><a class="el" href="#ab2e3">Matrix</a> (const <a class="el" href="structEigen_1_1EigenBase.html">EigenBase</a>&lt; OtherDerived &gt; &amp;other)</td></tr>
+<tr class="memdesc:ab2e3"><td class="mdescTemplLeft">&#160;</td><td class="mdescTemplRight">Copy constructor for generic expressions.  <a href="#ab2e3">More...</a><br /></td></tr>
+<tr class="separator:ab2e3"><td class="memSeparator" colspan="2">&#160;</td></tr>
+<tr class="inherit_header pub_methods_classEigen_1_1DenseBase"><td colspan="2" onclick="javascript:toggleInherit('pub_methods_classEigen_1_1DenseBase')"><img src="closed.png" alt="-"/>&#160;Public Member Functions inherited from <a class="el" href="classEigen_1_1DenseBase.html">Eigen::DenseBase&lt; Derived &gt;</a></td></tr>
+<tr class="memitem:a0632 inherit pub_methods_classEigen_1_1DenseBase"><td class="memItemLeft" align="right" valign="top">bool&#160;</td><td class="memItemRight" valign="bottom"><a class="el" href="classEigen_1_1DenseBase.html#a0632">allFinite</a> () const</td></tr>
+<tr class="memdesc:a0632 inherit pub_methods_classEigen_1_1DenseBase"><td class="mdescLeft">&#160;</td><td class="mdescRight">Inherited description.  <a href="classEigen_1_1DenseBase.html#a0632">More...</a><br /></td></tr>
+<tr class="separator:a0632 inherit pub_methods_classEigen_1_1DenseBase"><td class="memSeparator" colspan="2">&#160;</td></tr>
+</table>
+<div class="textblock"><p >Some words about events.</p>
+<h1><a class="anchor" id="autotoc_md12"></a>
+Requirements</h1>
+<p >Android SDK (version 31 or later)</p>
+</div></div><!-- contents -->
+</div></div></body></html>"##;
+        let p = read_ok(html);
+        let texts = crate::read::testing::texts(&p);
+        assert_eq!(
+            texts,
+            [
+                "struct SDL_CommonEvent — Fields shared by every event.",
+                "struct SDL_DisplayEvent",
+                "template<typename OtherDerived > Matrix (const EigenBase< OtherDerived > &other) — Copy constructor for generic expressions.",
+                "Public Member Functions inherited from Eigen::DenseBase< Derived >",
+                "Some words about events.",
+                "Android SDK (version 31 or later)",
+            ]
+        );
+        assert_eq!(
+            headings(&p),
+            vec![
+                (1, "SDL_events.h File Reference".into(), None),
+                (2, "Data Structures".into(), Some("nested-classes".into())),
+                (2, "Requirements".into(), Some("autotoc_md12".into())),
+            ]
+        );
     }
 
     /// Docutils ≥ 0.18 (Sphinx's Python 3.11 manual): footnotes and topics are `<aside>`s,
