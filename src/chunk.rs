@@ -132,8 +132,14 @@ impl Chunk {
 /// reads a `.txt` file written in AsciiDoc as AsciiDoc; version 19 reads the pages of Read
 /// the Docs' Sphinx theme (`wy-body-for-nav`), which it used to drop whole as navigation,
 /// and reads any page that comes out as all chrome again by its elements alone. Version 20
-/// decodes DocBook's named entities by the full HTML5 table.
-pub const CHUNKER_VERSION: u32 = 20;
+/// decodes DocBook's named entities by the full HTML5 table. Version 21 reads HTML boxes
+/// named `sidebar` that are the page's text (DocBook's `<sidebar>`, Docutils'), Javadoc's
+/// header and Javadoc 17's signatures and summary grids, rustdoc pages without "Run",
+/// notable-traits tooltips and "Read more", Doxygen pages by their layout (fragments as
+/// code, the title as top heading, a member row a line), skips pages of headings alone
+/// (tables of contents, an index alone), and follows DocBook's `xi:include`s and external
+/// entities and Texinfo's `@include`d definitions.
+pub const CHUNKER_VERSION: u32 = 21;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is
