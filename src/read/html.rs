@@ -1985,24 +1985,21 @@ impl<'n> Tree<'n> {
 
     /// The element before `i` among its siblings, text left aside.
     fn prev_elem(&self, i: usize) -> Option<usize> {
-        let mut p = self.nodes[i].prev;
-        while p != NONE {
-            if self.elem(p).is_some() {
-                return Some(p);
-            }
-            p = self.nodes[p].prev;
-        }
-        None
+        self.sibling_elem(i, |n| n.prev)
     }
 
     /// The element after `i` among its siblings, text left aside.
     fn next_elem(&self, i: usize) -> Option<usize> {
-        let mut n = self.nodes[i].next;
-        while n != NONE {
-            if self.elem(n).is_some() {
-                return Some(n);
+        self.sibling_elem(i, |n| n.next)
+    }
+
+    fn sibling_elem(&self, i: usize, step: impl Fn(&Node) -> usize) -> Option<usize> {
+        let mut at = step(&self.nodes[i]);
+        while at != NONE {
+            if self.elem(at).is_some() {
+                return Some(at);
             }
-            n = self.nodes[n].next;
+            at = step(&self.nodes[at]);
         }
         None
     }
