@@ -1093,8 +1093,10 @@ pub fn read_file(
 /// [`FolderIncludes::identity`] folds them into the including document's hash: a manual is
 /// read again when the `version.texi` it takes its `@set`s from changes, appears or goes.
 struct FolderIncludes {
-    /// The ingested folder, resolved (`None` when it cannot be: nothing is included).
-    root: Option<PathBuf>,
+    /// The ingested folder as given; resolved only when a reader asks for a file (most
+    /// files include nothing, and resolving costs a system call per file).
+    root: PathBuf,
+    resolved: std::cell::OnceCell<Option<PathBuf>>,
     /// The including file's folder.
     dir: PathBuf,
     max_bytes: u64,
@@ -1109,7 +1111,8 @@ impl FolderIncludes {
             false => p.to_path_buf(),
         };
         FolderIncludes {
-            root: here(root).canonicalize().ok(),
+            root: here(root),
+            resolved: std::cell::OnceCell::new(),
             dir: here(file.parent().unwrap_or(Path::new(""))),
             max_bytes,
             asked: Default::default(),
@@ -1135,7 +1138,8 @@ impl FolderIncludes {
 
     fn find(&self, name: &str) -> Option<PathBuf> {
         let path = self.dir.join(name).canonicalize().ok()?;
-        let inside = path.starts_with(self.root.as_ref()?);
+        let root = self.resolved.get_or_init(|| self.root.canonicalize().ok());
+        let inside = path.starts_with(root.as_ref()?);
         let meta = std::fs::metadata(&path).ok()?;
         (inside && meta.is_file() && meta.len() <= self.max_bytes).then_some(path)
     }
