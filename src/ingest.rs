@@ -306,6 +306,15 @@ enum Outcome {
     },
 }
 
+impl Outcome {
+    fn path(&self) -> &str {
+        match self {
+            Outcome::Skip(s) => &s.path,
+            Outcome::Same { path, .. } | Outcome::New { path, .. } => path,
+        }
+    }
+}
+
 /// A document whose chunks wait for their vectors before going into a segment.
 struct Pending {
     path: String,
@@ -446,6 +455,8 @@ pub fn apply(
     let mut kept = 0usize;
     let mut cached_new = 0usize;
     let mut meta_changed = false;
+    let mut held: Vec<Outcome> = Vec::new();
+    let mut held_by: HashMap<String, (String, usize)> = HashMap::new();
     progress.phase("ingesting", work.len() as u64);
     let mut work = work.into_iter();
     loop {
@@ -494,27 +505,73 @@ pub fn apply(
                 format,
             }
         };
-        let outcomes: Vec<Outcome> = group
+        // Each outcome with the files the document holds, and whether it is a fragment.
+        let read: Vec<(Outcome, Vec<String>, bool)> = group
             .into_par_iter()
             .map(|(path, w)| match w {
-                Work::Keep => Outcome::Same {
-                    path,
-                    meta: None,
-                    format: None,
-                },
+                Work::Keep => (
+                    Outcome::Same {
+                        path,
+                        meta: None,
+                        format: None,
+                    },
+                    Vec::new(),
+                    false,
+                ),
                 Work::Read(c) => {
                     let root = folder.as_deref().expect("files come with their folder");
                     match source::read_file(root, &c, &settings.read) {
-                        Ok(d) => {
+                        Ok(mut d) => {
                             let format = d.format.name();
-                            decide(d, Some(format))
+                            let (parts, fragment) = (std::mem::take(&mut d.parts), d.fragment);
+                            (decide(d, Some(format)), parts, fragment)
                         }
-                        Err(s) => Outcome::Skip(s),
+                        Err(s) => (Outcome::Skip(s), Vec::new(), false),
                     }
                 }
-                Work::Given(d) => decide(d, None),
+                Work::Given(d) => (decide(d, None), Vec::new(), false),
             })
             .collect();
+        // Fragments wait until every file is read: only then is it known whether a page
+        // holds their text (then they are skipped as `included`).
+        let outcomes: Vec<Outcome> = if last {
+            std::mem::take(&mut held)
+                .into_iter()
+                .map(|o| match held_by.get(o.path()) {
+                    Some((page, n)) => Outcome::Skip(Skipped {
+                        path: o.path().to_string(),
+                        reason: SkipReason::Included,
+                        detail: match n {
+                            1 => format!("its text is read as part of {page}"),
+                            n => format!(
+                                "its text is read as part of {page} and {} other files",
+                                n - 1
+                            ),
+                        },
+                        group: None,
+                    }),
+                    None => o,
+                })
+                .collect()
+        } else {
+            let mut now = Vec::with_capacity(read.len());
+            for (o, parts, fragment) in read {
+                if fragment {
+                    held.push(o);
+                    continue;
+                }
+                if !matches!(o, Outcome::Skip(_)) {
+                    for part in parts.into_iter().filter(|p| p != o.path()) {
+                        held_by
+                            .entry(part)
+                            .or_insert_with(|| (o.path().to_string(), 0))
+                            .1 += 1;
+                    }
+                }
+                now.push(o);
+            }
+            now
+        };
         for o in outcomes {
             match o {
                 Outcome::Skip(s) => {

@@ -60,6 +60,14 @@ pub struct Document {
     /// What filters test: format, front-matter fields, and (set by [`read_file`]) the
     /// file's modified time.
     pub meta: DocMeta,
+    /// Files of the folder whose text this document holds (DocBook's `xi:include`s and
+    /// external entities), relative to the folder; set by [`read_file`]. A fragment one of
+    /// them names is read here, not again on its own.
+    pub parts: Vec<String>,
+    /// The file is a piece made to be included, not a page (a DocBook file that opens with
+    /// a `refsect1` or a `variablelist`): an ingest skips it as
+    /// [`SkipReason::Included`] when another document holds it.
+    pub fragment: bool,
 }
 
 impl Document {
@@ -144,7 +152,9 @@ impl Document {
                         .map_err(|why| ReadError::new(SkipReason::Unsupported, why))?;
                 }
                 let parsed = read::docbook::read_including(&text, budget, includes)?;
-                return Ok(Document::converted(path, hash, format, title, parsed));
+                let mut doc = Document::converted(path, hash, format, title, parsed);
+                doc.fragment = read::docbook::is_fragment(&text);
+                return Ok(doc);
             }
             Format::Texinfo => {
                 let parsed = read::texinfo::read_including(&text, budget, includes)?;
@@ -227,6 +237,8 @@ impl Document {
                 mtime: None,
                 fields,
             },
+            parts: Vec::new(),
+            fragment: false,
         }
     }
 
@@ -265,6 +277,8 @@ impl Document {
                 format: Some(format.name().to_string()),
                 ..DocMeta::default()
             },
+            parts: Vec::new(),
+            fragment: false,
         }
     }
 
@@ -1077,6 +1091,7 @@ pub fn read_file(
     });
     let mut doc = result.map_err(skip)?;
     doc.hash = includes.identity(doc.hash);
+    doc.parts = includes.parts.take();
     doc.meta.mtime = meta.modified().ok().and_then(unix_seconds);
     if doc.body().trim().is_empty() {
         return Err(skip(ReadError::new(
@@ -1101,6 +1116,8 @@ struct FolderIncludes {
     dir: PathBuf,
     max_bytes: u64,
     asked: std::cell::RefCell<Vec<(String, Option<blake3::Hash>)>>,
+    /// The files spliced in ([`read::Includes::spliced`]), relative to the folder, sorted.
+    parts: std::cell::RefCell<Vec<String>>,
 }
 
 impl FolderIncludes {
@@ -1116,6 +1133,7 @@ impl FolderIncludes {
             dir: here(file.parent().unwrap_or(Path::new(""))),
             max_bytes,
             asked: Default::default(),
+            parts: Default::default(),
         }
     }
 
@@ -1156,6 +1174,20 @@ impl read::Includes for FolderIncludes {
             .borrow_mut()
             .push((name.to_string(), bytes.as_ref().map(|b| blake3::hash(b))));
         read::decode::decode(&bytes?).ok()
+    }
+
+    fn spliced(&self, name: &str) {
+        let Some(path) = self.find(name.trim()) else {
+            return;
+        };
+        let Some(Some(root)) = self.resolved.get() else {
+            return;
+        };
+        let rel = rel_path(root, &path);
+        let mut parts = self.parts.borrow_mut();
+        if let Err(i) = parts.binary_search(&rel) {
+            parts.insert(i, rel);
+        }
     }
 }
 
@@ -1898,6 +1930,8 @@ mod tests {
                 .to_hex()
                 .to_string()
         );
+        // Definitions are not text: `version.texi` is not a part of the manual.
+        assert!(first.parts.is_empty(), "{:?}", first.parts);
         write("doc/version.texi", "@set VERSION 1.1\n");
         let second = read();
         assert_ne!(second.hash, first.hash);
@@ -1911,6 +1945,51 @@ mod tests {
             .unwrap();
         let skipped = read_file(&root, v, &cfg).unwrap_err();
         assert_eq!(skipped.reason, SkipReason::Empty);
+    }
+
+    #[test]
+    fn a_docbook_page_names_the_files_whose_text_it_holds() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let root = tmp.path().join("docs");
+        std::fs::create_dir_all(root.join("man")).unwrap();
+        std::fs::create_dir_all(root.join("shared")).unwrap();
+        std::fs::write(
+            tmp.path().join("outside.xml"),
+            "<para id='x'>outside</para>",
+        )
+        .unwrap();
+        let write = |rel: &str, text: &str| std::fs::write(root.join(rel), text).unwrap();
+        write(
+            "man/frob.xml",
+            "<refentry xmlns:xi='http://www.w3.org/2001/XInclude'><refsect1><title>Options</title>\
+             <variablelist><xi:include href='../shared/opts.xml' xpointer='help'/>\
+             <xi:include href='../shared/opts.xml' xpointer='nonesuch'/>\
+             <xi:include href='../../outside.xml' xpointer='x'/>\
+             <xi:include href='missing.xml'/></variablelist>\
+             <programlisting><xi:include href='example.c' parse='text'/></programlisting>\
+             </refsect1></refentry>",
+        );
+        write(
+            "shared/opts.xml",
+            "<variablelist><varlistentry id='help'><term>--help</term>\
+             <listitem><para>Print help.</para></listitem></varlistentry></variablelist>",
+        );
+        write("man/example.c", "int main(void) { return 0; }\n");
+        let cfg = IngestConfig::default();
+        let listing = list_files(&root, &cfg).unwrap();
+        let read = |name: &str| {
+            let c = listing.files.iter().find(|c| c.path.ends_with(name));
+            read_file(&root, c.unwrap(), &cfg).unwrap()
+        };
+        let page = read("frob.xml");
+        assert!(page.body().contains("Print help."), "{}", page.body());
+        assert!(!page.body().contains("outside"), "{}", page.body());
+        // What was spliced in, once each, sorted; not a file outside the folder, a missing
+        // one, or an id the file does not have.
+        assert_eq!(page.parts, ["man/example.c", "shared/opts.xml"]);
+        assert!(!page.fragment);
+        let opts = read("opts.xml");
+        assert!(opts.fragment && opts.parts.is_empty());
     }
 
     #[test]

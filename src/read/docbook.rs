@@ -115,41 +115,74 @@ pub fn named(path: &str) -> bool {
     name.ends_with(".dbk") || name.ends_with(".docbook")
 }
 
+/// Elements DocBook renders as a page or a document of its own. A file whose first element
+/// is another one (`refsect1`, `variablelist`, `varlistentry`, `para`) is a piece made to be
+/// included ([`is_fragment`]).
+const PAGES: &[&str] = &[
+    "set",
+    "book",
+    "part",
+    "article",
+    "chapter",
+    "appendix",
+    "preface",
+    "reference",
+    "refentry",
+    "section",
+    "sect1",
+    "glossary",
+    "bibliography",
+    "colophon",
+    "dedication",
+    "acknowledgements",
+    "topic",
+];
+
 /// `Ok` when decoded XML or SGML is DocBook: its DOCTYPE names DocBook, its first element
 /// is one a DocBook document or fragment starts with ([`ROOTS`]), or it declares DocBook 5's
 /// namespace. Otherwise the reason, for the skip summary.
 pub fn sniff(text: &str) -> Result<(), String> {
-    let (doctype, body) = match doctype(text) {
-        Some((_, end, d)) => {
-            if d.to_ascii_lowercase().contains("docbook") {
-                return Ok(());
+    let doctype = doctype(text);
+    if doctype.is_some_and(|(_, _, d)| d.to_ascii_lowercase().contains("docbook")) {
+        return Ok(());
+    }
+    match first_element(text) {
+        Some((name, ns)) if ns || ROOTS.contains(&name.as_str()) => Ok(()),
+        Some((name, _)) => Err(format!(
+            "XML that is not DocBook (its first element is <{name}>{})",
+            if doctype.is_some() {
+                ", and a DOCTYPE that names no DocBook DTD"
+            } else {
+                ""
             }
-            (true, &text[end..])
-        }
-        None => (false, text),
-    };
+        )),
+        None => Err("XML with no DocBook element or DOCTYPE".to_string()),
+    }
+}
+
+/// Whether a DocBook file is a piece for other files to include rather than a page: its
+/// first element is not one DocBook renders on its own ([`PAGES`]). systemd's
+/// `standard-options.xml` (a `variablelist`), `libsystemd-pkgconfig.xml` (a `refsect1`) and
+/// shadow's `login.defs.d/*.xml` (a `varlistentry` each) are; a man page or a book is not.
+pub fn is_fragment(text: &str) -> bool {
+    first_element(text).is_some_and(|(name, _)| !PAGES.contains(&name.as_str()))
+}
+
+/// The local name of the first element after the prolog, and whether it declares DocBook 5's
+/// namespace.
+fn first_element(text: &str) -> Option<(String, bool)> {
+    let body = doctype(text).map_or(text, |(_, end, _)| &text[end..]);
     let mut reader = Reader::from_str(body);
     configure(&mut reader);
     for _ in 0..10_000 {
         match reader.read_event() {
             Ok(Event::Start(e) | Event::Empty(e)) => {
-                let name = local_name(&e);
                 let ns = e.html_attributes().with_checks(false).flatten().any(|a| {
                     let key = a.key.as_ref();
                     (key == b"xmlns" || key.starts_with(b"xmlns:"))
                         && a.value.as_ref() == DOCBOOK_NS.as_bytes()
                 });
-                if ns || ROOTS.contains(&name.as_str()) {
-                    return Ok(());
-                }
-                return Err(format!(
-                    "XML that is not DocBook (its first element is <{name}>{})",
-                    if doctype {
-                        ", and a DOCTYPE that names no DocBook DTD"
-                    } else {
-                        ""
-                    }
-                ));
+                return Some((local_name(&e), ns));
             }
             Ok(Event::Eof) => break,
             Ok(_) => {}
@@ -157,7 +190,7 @@ pub fn sniff(text: &str) -> Result<(), String> {
             Err(_) => break,
         }
     }
-    Err("XML with no DocBook element or DOCTYPE".to_string())
+    None
 }
 
 /// Reads a decoded DocBook file into headings, prose, entries and code with their lines.
@@ -688,7 +721,10 @@ impl<'a> Walker<'a> {
         };
         if attr(e, "parse").as_deref() == Some("text") {
             return match includes.include(&href) {
-                Some(text) if self.expand(text.len()) => self.text(&text, at, false),
+                Some(text) if self.expand(text.len()) => {
+                    includes.spliced(&href);
+                    self.text(&text, at, false)
+                }
                 _ => Ok(()),
             };
         }
@@ -728,7 +764,10 @@ impl<'a> Walker<'a> {
             None => Some(&text[doctype(&text).map_or(0, |(_, end, _)| end)..]),
         };
         match part {
-            Some(part) if self.expand(part.len()) => self.run(part, Origin::At(at), depth + 1),
+            Some(part) if self.expand(part.len()) => {
+                includes.spliced(name);
+                self.run(part, Origin::At(at), depth + 1)
+            }
             _ => Ok(()),
         }
     }
@@ -2328,6 +2367,29 @@ mod tests {
         assert!(sniff(not[0]).unwrap_err().contains("<project>"));
         assert!(named("a/b.dbk") && named("B.DOCBOOK") && named("x.dbk.gz"));
         assert!(!named("x.xml") && !named("x.sgml"));
+    }
+
+    #[test]
+    fn pieces_made_to_be_included_are_fragments_and_pages_are_not() {
+        // Pages: a book, a man page, a chapter file, DocBook 5 with its namespace.
+        for page in [
+            BOOK,
+            REFENTRY,
+            "<!-- x.sgml -->\n<chapter id=\"x\"><title>X</title></chapter>",
+            "<db:article xmlns:db=\"http://docbook.org/ns/docbook\"/>",
+        ] {
+            assert!(!is_fragment(page), "{page}");
+        }
+        // systemd's shared options, notes and specifier rows; one of shadow's settings.
+        for piece in [
+            "<?xml version=\"1.0\"?>\n<!DOCTYPE variablelist PUBLIC \"-//OASIS//DTD DocBook XML V4.5//EN\" \"x.dtd\">\n<variablelist><varlistentry id='help'/></variablelist>",
+            "<refsect1><title>Notes</title><para>x</para></refsect1>",
+            "<tbody><row><entry>%h</entry></row></tbody>",
+            "<!--\n SPDX -->\n<varlistentry><term>UID_MAX</term></varlistentry>",
+        ] {
+            assert!(is_fragment(piece), "{piece}");
+        }
+        assert!(!is_fragment("just text"));
     }
 
     #[test]

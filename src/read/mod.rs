@@ -84,14 +84,20 @@ pub enum SkipReason {
     Generated,
     /// The file holds no text once its markup is removed.
     Empty,
+    /// A piece of other documents, not a page (systemd's `standard-options.xml`, shadow's
+    /// `login.defs.d/*.xml`): another file of the folder includes it, and its text is read
+    /// there, where the generator renders it. Read on its own it would be a second,
+    /// untitled copy competing with the pages that hold it.
+    Included,
 }
 
 impl SkipReason {
     /// Every reason, in the order the summary lists them.
-    pub const ALL: [SkipReason; 13] = [
+    pub const ALL: [SkipReason; 14] = [
         SkipReason::Unsupported,
         SkipReason::Excluded,
         SkipReason::Generated,
+        SkipReason::Included,
         SkipReason::Binary,
         SkipReason::Undecodable,
         SkipReason::TooLarge,
@@ -120,6 +126,7 @@ impl SkipReason {
             SkipReason::Excluded => "excluded",
             SkipReason::Generated => "generated",
             SkipReason::Empty => "empty",
+            SkipReason::Included => "included",
         }
     }
 }
@@ -332,6 +339,12 @@ pub trait Includes {
     /// The text of `name`, relative to the including document's folder; `None` when there
     /// is no such readable file inside the ingested folder.
     fn include(&self, name: &str) -> Option<String>;
+
+    /// Says that text of `name` (all of it or one element) is now part of the including
+    /// document, as DocBook's `xi:include` makes it, unlike Texinfo's definitions. A file
+    /// that is only such a part is then not read again as a document of its own
+    /// ([`SkipReason::Included`]).
+    fn spliced(&self, _name: &str) {}
 }
 
 /// A heading of a converted document, at its byte offset in the rendered text. One with

@@ -243,3 +243,69 @@ fn editing_an_included_file_reads_the_including_manual_again() {
         .results
         .is_empty());
 }
+
+/// A DocBook fragment (a `variablelist` of shared options) that a man page includes is read
+/// as part of that page and skipped on its own as `included`; once no page includes it, the
+/// next ingest reads it as a document again. A fragment no page includes is always read.
+#[test]
+fn a_fragment_a_page_includes_is_read_there_and_not_again_on_its_own() {
+    let page = |body: &str| {
+        format!(
+            "<refentry id='frob' xmlns:xi='http://www.w3.org/2001/XInclude'>\
+             <refmeta><refentrytitle>frob</refentrytitle><manvolnum>1</manvolnum></refmeta>\
+             <refsect1><title>Options</title><variablelist>{body}</variablelist></refsect1></refentry>\n"
+        )
+    };
+    let frob = page("<xi:include href='options.xml' xpointer='help'/>");
+    let f = Fixture::with_files(&[
+        ("man/frob.xml", frob.as_str()),
+        (
+            "man/options.xml",
+            "<variablelist><varlistentry id='help'><term><option>--help</option></term>\
+             <listitem><para>Print the quokkafrost help text and exit.</para></listitem>\
+             </varlistentry></variablelist>\n",
+        ),
+        (
+            "man/lonely.xml",
+            "<refsect1><title>Lonely</title><para>A wombatdawn part that no page includes.</para></refsect1>\n",
+        ),
+        (
+            "notes.md",
+            "# Notes\n\nUnrelated notes about sourdough starters and their feeding.\n",
+        ),
+    ]);
+    let report = f.ingest().expect("first ingest");
+    let included: Vec<(&str, &str)> = report
+        .skipped
+        .iter()
+        .filter(|s| s.reason == lore::read::SkipReason::Included)
+        .map(|s| (s.path.as_str(), s.detail.as_str()))
+        .collect();
+    assert_eq!(
+        included,
+        [(
+            "man/options.xml",
+            "its text is read as part of man/frob.xml"
+        )],
+        "{report:?}"
+    );
+    let engine = f.engine();
+    assert_eq!(
+        paths(&search(&engine, "quokkafrost", Mode::Bm25, 5)),
+        ["man/frob.xml"]
+    );
+    assert_eq!(
+        paths(&search(&engine, "wombatdawn", Mode::Bm25, 5)),
+        ["man/lonely.xml"]
+    );
+
+    crate::support::write_files(f.corpus(), &[("man/frob.xml", page("").as_str())]);
+    let report = f.ingest().expect("second ingest");
+    assert_eq!(report.files_added, 1, "{report:?}");
+    assert_eq!(report.files_changed, 1, "{report:?}");
+    engine.reload_if_changed().expect("reload");
+    assert_eq!(
+        paths(&search(&engine, "quokkafrost", Mode::Bm25, 5)),
+        ["man/options.xml"]
+    );
+}
