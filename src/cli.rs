@@ -633,12 +633,23 @@ fn inspect(config: &Config, file: &Path, json: bool) -> Result<ExitCode> {
                 file.display()
             )
         })?;
-    let root = file.parent().unwrap_or(Path::new("."));
-    let candidate = Candidate {
-        path: file.to_path_buf(),
-        format,
+    // The folder an ingest would start from is unknown: the current one when the file is
+    // inside it (so `../snippets/x.rst` and Sphinx's `/examples/x.py` resolve as they would
+    // from the project's root), else the file's own.
+    let inside = std::env::current_dir()
+        .and_then(|d| d.canonicalize())
+        .ok()
+        .zip(file.canonicalize().ok())
+        .filter(|(cwd, f)| f.starts_with(cwd));
+    let (root, path) = match inside {
+        Some((cwd, f)) => (cwd, f),
+        None => (
+            file.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            file.to_path_buf(),
+        ),
     };
-    let doc = read_file(root, &candidate, &config.ingest)
+    let candidate = Candidate { path, format };
+    let doc = read_file(&root, &candidate, &config.ingest)
         .map_err(|s| anyhow::anyhow!("lore would skip this file: {s}"))?;
     // The reader's view is shown either way; but a generator's by-product (found from the
     // folders above the file, wherever the ingest starts) never reaches the index.

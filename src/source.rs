@@ -61,12 +61,12 @@ pub struct Document {
     /// file's modified time.
     pub meta: DocMeta,
     /// Files of the folder whose text this document holds (DocBook's `xi:include`s and
-    /// external entities), relative to the folder; set by [`read_file`]. A fragment one of
-    /// them names is read here, not again on its own.
+    /// external entities, reST's `include` and `literalinclude`), relative to the folder;
+    /// set by [`read_file`]. A fragment one of them names is read here, not again on its own.
     pub parts: Vec<String>,
     /// The file is a piece made to be included, not a page (a DocBook file that opens with
-    /// a `refsect1` or a `variablelist`): an ingest skips it as
-    /// [`SkipReason::Included`] when another document holds it.
+    /// a `refsect1` or a `variablelist`, a reST file with no section title): an ingest
+    /// skips it as [`SkipReason::Included`] when another document holds it.
     pub fragment: bool,
 }
 
@@ -139,7 +139,6 @@ impl Document {
                 return Ok(d);
             }
             Format::Html => read::html::read,
-            Format::Rst => read::rst::read,
             Format::Asciidoc => read::asciidoc::read,
             Format::Ipynb => read::ipynb::read,
             Format::Man => read::man::read,
@@ -154,6 +153,17 @@ impl Document {
                 let parsed = read::docbook::read_including(&text, budget, includes)?;
                 let mut doc = Document::converted(path, hash, format, title, parsed);
                 doc.fragment = read::docbook::is_fragment(&text);
+                return Ok(doc);
+            }
+            Format::Rst => {
+                let parsed = read::rst::read_including(&text, budget, includes)?;
+                // A file with no section title is a piece (a shared note, `header.txt`).
+                let fragment = !parsed
+                    .blocks
+                    .iter()
+                    .any(|b| matches!(b, read::Block::Heading { .. }));
+                let mut doc = Document::converted(path, hash, format, title, parsed);
+                doc.fragment = fragment;
                 return Ok(doc);
             }
             Format::Texinfo => {
@@ -1155,7 +1165,19 @@ impl FolderIncludes {
     }
 
     fn find(&self, name: &str) -> Option<PathBuf> {
-        let path = self.dir.join(name).canonicalize().ok()?;
+        let path = match name.strip_prefix('/') {
+            // Sphinx's "absolute" names start at the source folder: the nearest one up
+            // holding `conf.py`, else the ingested folder.
+            Some(rel) => self
+                .dir
+                .ancestors()
+                .take_while(|a| a.starts_with(&self.root))
+                .find(|a| a.join("conf.py").is_file())
+                .unwrap_or(&self.root)
+                .join(rel),
+            None => self.dir.join(name),
+        };
+        let path = path.canonicalize().ok()?;
         let root = self.resolved.get_or_init(|| self.root.canonicalize().ok());
         let inside = path.starts_with(root.as_ref()?);
         let meta = std::fs::metadata(&path).ok()?;

@@ -1823,7 +1823,7 @@ fn named_entity(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::testing::{codes, entries, headings, rendered_loc, texts, trail_of};
+    use crate::read::testing::{codes, entries, headings, rendered_loc, texts, trail_of, Files};
 
     fn read_ok(src: &str) -> Parsed {
         read(src, &Budget::unlimited()).expect("read")
@@ -2117,19 +2117,10 @@ mod tests {
     }
 
     /// Files by name, for [`Includes`].
-    struct Files(Vec<(&'static str, &'static str)>);
-
-    impl Includes for Files {
-        fn include(&self, name: &str) -> Option<String> {
-            let found = self.0.iter().find(|(n, _)| *n == name);
-            found.map(|(_, text)| text.to_string())
-        }
-    }
-
     #[test]
     fn xincludes_splice_the_named_element_the_file_or_its_text() {
         // systemd's man pages: shared options, notes and example sources.
-        let files = Files(vec![
+        let files = Files::new(vec![
             (
                 "standard-options.xml",
                 r#"<?xml version="1.0"?>

@@ -260,6 +260,19 @@ impl Block {
         }
     }
 
+    /// Cites `at` instead: a block read from an included file is cited at the directive
+    /// that included it (the including document's lines).
+    pub fn relocate(&mut self, at: Loc) {
+        match self {
+            Block::Heading { loc, .. }
+            | Block::Text { loc, .. }
+            | Block::Item { loc, .. }
+            | Block::Code { loc, .. }
+            | Block::Entry { loc, .. }
+            | Block::End { loc, .. } => *loc = at,
+        }
+    }
+
     pub fn loc(&self) -> Loc {
         match self {
             Block::Heading { loc, .. }

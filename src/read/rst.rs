@@ -10,10 +10,39 @@
 
 use std::collections::HashMap;
 
-use super::{short_signature, Block, Budget, LocUnit, Parsed, ReadError};
+use super::{short_signature, Block, Budget, Includes, LocUnit, Parsed, ReadError};
+
+/// How deep `.. include::`s nest (a file that includes itself stops here).
+const MAX_INCLUDE_DEPTH: usize = 4;
 
 /// Reads a decoded rST file into headings, prose and code with their source lines.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
+    read_including(text, budget, None)
+}
+
+/// [`read`], with the files its `.. include::` and `.. literalinclude::` directives name
+/// found through `includes` (a leading `/` is Sphinx's source folder, the nearest one up
+/// holding `conf.py`). `literalinclude`, and `include` with `:literal:` or `:code:`, become
+/// code blocks (with `:lines:`, `:start-after:`, `:end-before:`, `:start-at:`, `:end-at:`,
+/// `:pyobject:`, `:start-line:`, `:end-line:` applied): Sphinx projects show their examples
+/// so. A plain `include` of a piece without a section title of its own (a shared note, a
+/// table of options) is read in place, cited at the directive's line, and that file is then
+/// not read again on its own ([`Includes::spliced`]); an included file with a title is a
+/// page, read as itself, so its text is indexed once either way.
+pub fn read_including(
+    text: &str,
+    budget: &Budget,
+    includes: Option<&dyn Includes>,
+) -> Result<Parsed, ReadError> {
+    read_at(text, budget, includes, 0)
+}
+
+fn read_at(
+    text: &str,
+    budget: &Budget,
+    includes: Option<&dyn Includes>,
+    depth: usize,
+) -> Result<Parsed, ReadError> {
     let lines: Vec<Line> = text
         .split('\n')
         .map(|l| Line::new(l.strip_suffix('\r').unwrap_or(l)))
@@ -30,6 +59,8 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
         section: 0,
         entries: Vec::new(),
         glossary: None,
+        includes,
+        depth,
     };
     r.run(budget)?;
     let title = r.out.blocks.iter().find_map(|b| match b {
@@ -284,6 +315,93 @@ pub(super) fn strip_cols(s: &str, cols: usize) -> &str {
 }
 
 /// Every line of `lines`, dedented by their common indentation, as one verbatim text.
+/// The lines of an included file that an `include`/`literalinclude` directive's options
+/// select, as Sphinx and docutils take them: `:start-line:`/`:end-line:` (0-based, end
+/// excluded), `:start-after:`/`:end-before:` and `:start-at:`/`:end-at:` (text markers),
+/// `:pyobject:` (a Python class or function, `Class.method` too) and `:lines:` (1-based
+/// `1-3,7,10-`). `None` when a marker or object is not found or nothing is left.
+fn select(text: &str, options: &[(&str, &str)]) -> Option<String> {
+    let option = |k: &str| options.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+    let mut lines: Vec<&str> = text.lines().collect();
+    let number = |k: &str| option(k).and_then(|v| v.parse::<isize>().ok());
+    let at = |n: isize, len: usize| match n {
+        n if n < 0 => len.saturating_sub(n.unsigned_abs()),
+        n => (n as usize).min(len),
+    };
+    let (from, to) = (
+        number("start-line").map_or(0, |n| at(n, lines.len())),
+        number("end-line").map_or(lines.len(), |n| at(n, lines.len())),
+    );
+    lines = lines.get(from..to.max(from))?.to_vec();
+    if let Some(object) = option("pyobject") {
+        lines = pyobject(&lines, object)?;
+    }
+    if let Some(spec) = option("lines") {
+        let mut picked = Vec::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (a, b) = match part.split_once('-') {
+                Some((a, b)) => (
+                    a.trim().parse().unwrap_or(1usize),
+                    b.trim().parse().unwrap_or(lines.len()),
+                ),
+                None => {
+                    let n = part.parse().ok()?;
+                    (n, n)
+                }
+            };
+            picked.extend(lines.iter().take(b).skip(a.max(1) - 1));
+        }
+        lines = picked;
+    }
+    for (key, after) in [("start-after", true), ("start-at", false)] {
+        if let Some(marker) = option(key) {
+            let i = lines.iter().position(|l| l.contains(marker))?;
+            lines.drain(..i + usize::from(after));
+        }
+    }
+    for (key, before) in [("end-before", true), ("end-at", false)] {
+        if let Some(marker) = option(key) {
+            let i = lines.iter().position(|l| l.contains(marker))?;
+            lines.truncate(i + usize::from(!before));
+        }
+    }
+    let text = lines.join("\n");
+    (!text.trim().is_empty()).then(|| text + "\n")
+}
+
+/// The lines of Python class or function `object` (`Class.method`), decorators included:
+/// from its `def`/`class` line to the last line indented deeper.
+fn pyobject<'t>(lines: &[&'t str], object: &str) -> Option<Vec<&'t str>> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let (mut from, mut to, mut min) = (0, lines.len(), 0);
+    for name in object.split('.') {
+        let start = (from..to).find(|&i| {
+            let l = lines[i].trim_start();
+            indent(lines[i]) >= min
+                && ["def ", "async def ", "class "].iter().any(|k| {
+                    l.strip_prefix(k).is_some_and(|r| {
+                        r.strip_prefix(name)
+                            .is_some_and(|r| r.starts_with(['(', ':', ' ']))
+                    })
+                })
+        })?;
+        let own = indent(lines[start]);
+        let end = (start + 1..to)
+            .find(|&i| !lines[i].trim().is_empty() && indent(lines[i]) <= own)
+            .unwrap_or(to);
+        let decorators = (from..start)
+            .rev()
+            .take_while(|&i| lines[i].trim_start().starts_with('@') && indent(lines[i]) == own)
+            .count();
+        (from, to, min) = (start - decorators, end, own + 1);
+    }
+    let mut part = lines[from..to].to_vec();
+    while part.last().is_some_and(|l| l.trim().is_empty()) {
+        part.pop();
+    }
+    Some(part)
+}
+
 fn verbatim(lines: &[Line]) -> String {
     let skip = lines.iter().take_while(|l| l.blank).count();
     let lines = &lines[skip..];
@@ -363,7 +481,6 @@ fn grid_border(s: &str) -> bool {
 /// Directives whose whole body is dropped.
 const DROP: &[&str] = &[
     "toctree",
-    "include",
     "image",
     "raw",
     "index",
@@ -625,6 +742,9 @@ struct Reader<'a, 'l> {
     /// The open `.. glossary::`: the line after its body and the indentation of its
     /// terms, each of which titles an entry as Sphinx's built glossary does.
     glossary: Option<(usize, usize)>,
+    /// The files `.. include::` names ([`read_including`]), and how deep this file is.
+    includes: Option<&'l dyn Includes>,
+    depth: usize,
 }
 
 impl<'a, 'l> Reader<'a, 'l> {
@@ -869,6 +989,75 @@ impl<'a, 'l> Reader<'a, 'l> {
         Ok(self.indented_end(i + 1, indent))
     }
 
+    /// The part of file `name` the options select, or `None` (no folder, no such file, a
+    /// standard-library name such as `<isonum.txt>`, or nothing selected). The file is
+    /// marked as spliced in.
+    fn included(&self, name: &str, options: &[(&str, &str)]) -> Option<String> {
+        let includes = self.includes?;
+        let name = name.trim();
+        if name.is_empty() || name.starts_with('<') || self.depth >= MAX_INCLUDE_DEPTH {
+            return None;
+        }
+        let text = includes.include(name)?;
+        let part = select(&text, options)?;
+        includes.spliced(name);
+        Some(part)
+    }
+
+    /// `.. include:: file`: as code with `:literal:` or `:code:`, else read in place when
+    /// the file has no section title (see [`read_including`]).
+    fn include(
+        &mut self,
+        i: usize,
+        name: &str,
+        options: &[(&str, &str)],
+        budget: &Budget,
+    ) -> Result<(), ReadError> {
+        let option = |k: &str| options.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+        if option("literal").is_some() || option("code").is_some() {
+            let lang = option("code").filter(|l| !l.is_empty()).map(str::to_string);
+            if let Some(text) = self.included(name, options) {
+                self.out.code(lang, text, i, i, budget)?;
+            }
+            return Ok(());
+        }
+        let Some(includes) = self.includes.filter(|_| self.depth < MAX_INCLUDE_DEPTH) else {
+            return Ok(());
+        };
+        let name = name.trim();
+        if name.is_empty() || name.starts_with('<') {
+            return Ok(());
+        }
+        let Some(part) = includes.include(name).and_then(|t| select(&t, options)) else {
+            return Ok(());
+        };
+        let parsed = read_at(&part, budget, Some(includes), self.depth + 1)?;
+        if parsed
+            .blocks
+            .iter()
+            .any(|b| matches!(b, Block::Heading { .. }))
+        {
+            return Ok(());
+        }
+        includes.spliced(name);
+        for mut b in parsed.blocks {
+            // Entries nest below this file's section, and every block cites the directive.
+            if let Block::Entry { level, .. } | Block::End { level, .. } = &mut b {
+                *level = level.saturating_add(self.section);
+            }
+            b.relocate(loc(i, i));
+            match b {
+                Block::Code { lang, text, .. } => self.out.code(lang, text, i, i, budget)?,
+                Block::Entry { .. } | Block::End { .. } | Block::Heading { .. } => {
+                    self.out.title(b, budget)?
+                }
+                Block::Text { text, .. } => self.out.text(text, i, i, false, budget)?,
+                Block::Item { text, .. } => self.out.text(text, i, i, true, budget)?,
+            }
+        }
+        Ok(())
+    }
+
     fn directive(
         &mut self,
         i: usize,
@@ -894,6 +1083,10 @@ impl<'a, 'l> Reader<'a, 'l> {
         let option = |k: &str| options.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
         let bare = name.rsplit(':').next().unwrap_or(name);
 
+        if name == "include" {
+            self.include(i, args, &options, budget)?;
+            return Ok(end);
+        }
         if DROP.contains(&name) {
             if name == "highlight" {
                 self.default_lang = args.split_whitespace().next().map(str::to_string);
@@ -906,6 +1099,11 @@ impl<'a, 'l> Reader<'a, 'l> {
                 self.out.text(cap, i, i, false, budget)?;
             }
             if name == "literalinclude" {
+                let lang = option("language").map(str::to_string);
+                if let Some(text) = self.included(args, &options) {
+                    self.out
+                        .code(lang, text, i, end.saturating_sub(1).max(i), budget)?;
+                }
                 return Ok(end);
             }
             let lang = match name {
@@ -1678,10 +1876,94 @@ fn inline(s: &str, subs: &HashMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::testing::{codes, entries, headings, texts};
+    use crate::read::testing::{codes, entries, headings, texts, Files};
 
     fn parse(s: &str) -> Parsed {
         read(s, &Budget::unlimited()).unwrap()
+    }
+
+    const EXAMPLE_PY: &str = "import os\n\n\n# start here\n@fixture\ndef order():\n    return []\n\n\nclass Fruit:\n    def __init__(self, name):\n        self.name = name\n\n    def __eq__(self, other):\n        return self.name == other.name\n# end here\n";
+
+    #[test]
+    fn literal_includes_are_code_with_their_options_applied() {
+        let files = Files::new(vec![("example/test_fruit.py", EXAMPLE_PY)]);
+        let code = |directive: &str| {
+            let src = format!("Fixtures\n========\n\n{directive}\n\nAfter.\n");
+            let p = read_including(&src, &Budget::unlimited(), Some(&files)).unwrap();
+            codes(&p)
+        };
+        let whole = code(".. literalinclude:: example/test_fruit.py\n   :language: python");
+        assert_eq!(whole, [(Some("python".into()), EXAMPLE_PY.to_string())]);
+        let fixture = code(".. literalinclude:: example/test_fruit.py\n   :pyobject: order");
+        assert_eq!(fixture[0].1, "@fixture\ndef order():\n    return []\n");
+        let method = code(".. literalinclude:: example/test_fruit.py\n   :pyobject: Fruit.__eq__");
+        assert_eq!(
+            method[0].1,
+            "    def __eq__(self, other):\n        return self.name == other.name\n"
+        );
+        let marked = code(
+            ".. literalinclude:: example/test_fruit.py\n   :start-after: start here\n   :end-before: class Fruit",
+        );
+        assert!(marked[0].1.starts_with("@fixture\n") && !marked[0].1.contains("class"));
+        let lines = code(".. literalinclude:: example/test_fruit.py\n   :lines: 1,6-7");
+        assert_eq!(lines[0].1, "import os\ndef order():\n    return []\n");
+        // As docutils' `include` with `:literal:`, from a line on.
+        let literal = code(".. include:: example/test_fruit.py\n   :literal:\n   :start-line: 13");
+        assert_eq!(
+            literal[0].1,
+            "    def __eq__(self, other):\n        return self.name == other.name\n# end here\n"
+        );
+        // A missing file, object or marker, and no folder at all: nothing, not an error.
+        assert!(code(".. literalinclude:: nope.py").is_empty());
+        assert!(code(".. literalinclude:: example/test_fruit.py\n   :pyobject: Apple").is_empty());
+        assert!(code(".. literalinclude:: example/test_fruit.py\n   :end-before: zzz").is_empty());
+        assert!(codes(&parse(".. literalinclude:: example/test_fruit.py\n")).is_empty());
+        assert_eq!(*files.spliced.borrow(), ["example/test_fruit.py"; 6]);
+    }
+
+    #[test]
+    fn an_untitled_piece_is_read_in_place_and_a_titled_page_is_not() {
+        let files = Files::new(vec![
+            (
+                "snippets/options.rst",
+                ".. note:: Every option can also be set in ``frob.toml``.\n\n.. option:: --quiet\n\n   Print nothing.\n",
+            ),
+            ("../README.rst", "Frob\n====\n\nFrob frobs the widgets.\n"),
+            ("header.txt", ".. header:: Docs | Index\n"),
+            ("loop.rst", "Again.\n\n.. include:: loop.rst\n"),
+        ]);
+        let src = "Usage\n=====\n\nIntro.\n\n.. include:: snippets/options.rst\n\n.. include:: ../README.rst\n\n.. include:: header.txt\n\n.. include:: <isonum.txt>\n\n.. include:: loop.rst\n\nAfter.\n";
+        let p = read_including(src, &Budget::unlimited(), Some(&files)).unwrap();
+        let t = texts(&p);
+        assert!(
+            t.contains(&"Note: Every option can also be set in frob.toml.".to_string()),
+            "{t:?}"
+        );
+        // The option is an entry below this page's section, cited at the directive (line 6).
+        assert_eq!(entries(&p), [(2, "--quiet".to_string(), None)]);
+        let quiet = p
+            .blocks
+            .iter()
+            .find(|b| b.text() == "Print nothing.")
+            .unwrap();
+        assert_eq!(quiet.loc(), crate::read::Loc::new(6, 6));
+        // A page is its own document; its text is not copied here.
+        assert!(!t.iter().any(|x| x.contains("widgets")), "{t:?}");
+        assert_eq!(headings(&p).len(), 1);
+        assert_eq!(
+            t.iter().filter(|x| *x == "Again.").count(),
+            MAX_INCLUDE_DEPTH,
+            "{t:?}"
+        );
+        assert_eq!(t.last().map(String::as_str), Some("After."));
+        let spliced = files.spliced.borrow();
+        assert!(spliced.contains(&"snippets/options.rst".to_string()));
+        assert!(spliced.contains(&"header.txt".to_string()));
+        assert!(
+            !spliced.contains(&"../README.rst".to_string()),
+            "{spliced:?}"
+        );
+        assert!(!files.asked.borrow().iter().any(|n| n.contains("isonum")));
     }
 
     #[test]

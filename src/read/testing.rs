@@ -178,3 +178,33 @@ pub fn corpus_speed(env: &str, ext: &str, read: fn(&str, &Budget) -> Result<Pars
     let mbs = bytes as f64 / 1e6 / elapsed.as_secs_f64();
     println!("{files} files, {bytes} bytes, {mbs:.1} MB/s");
 }
+
+/// Files by name, for [`super::Includes`]: remembers every name asked for and every one
+/// spliced in.
+pub struct Files {
+    files: Vec<(&'static str, &'static str)>,
+    pub asked: std::cell::RefCell<Vec<String>>,
+    pub spliced: std::cell::RefCell<Vec<String>>,
+}
+
+impl Files {
+    pub fn new(files: Vec<(&'static str, &'static str)>) -> Files {
+        Files {
+            files,
+            asked: Default::default(),
+            spliced: Default::default(),
+        }
+    }
+}
+
+impl super::Includes for Files {
+    fn include(&self, name: &str) -> Option<String> {
+        self.asked.borrow_mut().push(name.to_string());
+        let found = self.files.iter().find(|(n, _)| *n == name);
+        found.map(|(_, text)| text.to_string())
+    }
+
+    fn spliced(&self, name: &str) {
+        self.spliced.borrow_mut().push(name.to_string());
+    }
+}

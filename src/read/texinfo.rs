@@ -1746,7 +1746,7 @@ fn accent(cmd: &str, base: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::testing::{codes, entries, headings, texts, trail_of};
+    use crate::read::testing::{codes, entries, headings, texts, trail_of, Files};
 
     fn parse(s: &str) -> Parsed {
         read(s, &Budget::unlimited()).expect("read")
@@ -2177,23 +2177,9 @@ After bye.
         assert_eq!(texts(&p), ["Just text."]);
     }
 
-    /// Files by name, for [`Includes`]; remembers what was asked.
-    struct Files(
-        Vec<(&'static str, &'static str)>,
-        std::cell::RefCell<Vec<String>>,
-    );
-
-    impl Includes for Files {
-        fn include(&self, name: &str) -> Option<String> {
-            self.1.borrow_mut().push(name.to_string());
-            let found = self.0.iter().find(|(n, _)| *n == name);
-            found.map(|(_, text)| text.to_string())
-        }
-    }
-
     #[test]
     fn definitions_come_from_included_files_and_their_text_does_not() {
-        let files = Files(
+        let files = Files::new(
             vec![
                 ("version.texi", "@set VERSION 4.9\n@include config.texi\n"),
                 (
@@ -2202,7 +2188,6 @@ After bye.
                 ),
                 ("self.texi", "@set LOOP yes\n@include self.texi\n"),
             ],
-            Default::default(),
         );
         let text = "\\input texinfo\n@include version.texi\n@include self.texi\n@include absent.texi\n@node Top\n@top @value{SSED} @value{VERSION}\n\n@table @code\n@opt{debug}\nPrints @value{LOOP} and @value{NONE}.\n@end table\n@bye\n";
         let p = read_including(text, &Budget::unlimited(), Some(&files)).unwrap();
@@ -2216,7 +2201,7 @@ After bye.
         // An included file's own text is its document's, not the includer's.
         assert!(!all.contains("Text of config"), "{all}");
         // Nested includes are followed; one including itself stops at the depth bound.
-        let asked = files.1.borrow();
+        let asked = files.asked.borrow();
         assert!(asked.contains(&"config.texi".to_string()), "{asked:?}");
         let selves = asked.iter().filter(|n| *n == "self.texi").count();
         assert_eq!(selves, MAX_INCLUDE_DEPTH, "{asked:?}");

@@ -1133,6 +1133,61 @@ fn sphinx_entries_are_cited_by_name() {
     }
 }
 
+/// A Sphinx project's includes: `literalinclude` brings the example's code into the page
+/// (a leading `/` names Sphinx's source folder, the one holding `conf.py`), and an untitled
+/// snippet that a page includes is read there, cited at the directive, and skipped on its
+/// own as `included`; a titled page that another includes stays its own document.
+#[test]
+fn rst_includes_are_read_where_sphinx_shows_them() {
+    let f = Fixture::with_files(&[
+        ("docs/conf.py", "project = 'ferry'\n"),
+        (
+            "docs/howto/boarding.rst",
+            "Boarding\n========\n\nHow a ferry boards.\n\n.. literalinclude:: /examples/board.py\n   :pyobject: board\n\n\
+             .. include:: ../snippets/tides.rst\n\n.. include:: ../intro.rst\n",
+        ),
+        (
+            "docs/examples/board.py",
+            "import ferry\n\ndef board(quokkaship):\n    return quokkaship.lower_ramp()\n\ndef other():\n    pass\n",
+        ),
+        (
+            "docs/snippets/tides.rst",
+            ".. note:: Boarding waits for the wombatide to turn.\n",
+        ),
+        (
+            "docs/intro.rst",
+            "Introduction\n============\n\nFerries carry marmotcars across the harbour.\n",
+        ),
+    ]);
+    let report = f.ingest().expect("ingest");
+    let included: Vec<(&str, String)> = skip_reasons(&report)
+        .into_iter()
+        .filter(|(_, reason)| reason == "included")
+        .collect();
+    assert_eq!(
+        included,
+        [("docs/snippets/tides.rst", "included".to_string())],
+        "{report:?}"
+    );
+    let engine = f.engine();
+    let top = |q: &str| search(&engine, q, Mode::Bm25, 5);
+    assert_eq!(
+        paths(&top("quokkaship lower_ramp")),
+        ["docs/howto/boarding.rst"]
+    );
+    let tide = top("wombatide");
+    assert_eq!(paths(&tide), ["docs/howto/boarding.rst"]);
+    assert_eq!(tide.results[0].source.heading, "Boarding");
+    // Cited within the including page's own lines (the directive is line 9 of 11).
+    let (start, end) = (
+        tide.results[0].source.start_line,
+        tide.results[0].source.end_line,
+    );
+    assert!(start <= 9 && (9..=11).contains(&end), "{start}-{end}");
+    assert!(top("other pass").results.is_empty());
+    assert_eq!(paths(&top("marmotcars")), ["docs/intro.rst"]);
+}
+
 /// Man pages, as Debian installs them (`man3/NAME.3.gz`): read by their sections, titled by
 /// their NAME line, cited by the roff source's lines. A page that only includes another
 /// (`.so`) is counted as generated, and a `NOTES.1` that holds no roff is read as text.
