@@ -61,11 +61,12 @@ pub struct Document {
     /// file's modified time.
     pub meta: DocMeta,
     /// Files of the folder whose text this document holds (DocBook's `xi:include`s and
-    /// external entities, reST's `include` and `literalinclude`), relative to the folder;
+    /// external entities, reST's `include` and `literalinclude`, AsciiDoc's `include::`),
+    /// relative to the folder;
     /// set by [`read_file`]. A fragment one of them names is read here, not again on its own.
     pub parts: Vec<String>,
     /// The file is a piece made to be included, not a page (a DocBook file that opens with
-    /// a `refsect1` or a `variablelist`, a reST file with no section title): an ingest
+    /// a `refsect1` or a `variablelist`, a reST or AsciiDoc file with no section title): an ingest
     /// skips it as [`SkipReason::Included`] when another document holds it.
     pub fragment: bool,
 }
@@ -115,14 +116,12 @@ impl Document {
         let reader: Reader = match format {
             // A `.txt` AsciiDoc source (git's manuals before 2.49, AsciiDoc.py projects).
             Format::Text if read::asciidoc::looks_like_asciidoc(&text) => {
-                let parsed = read::asciidoc::read(&text, budget)?;
-                return Ok(Document::converted(
-                    path,
-                    hash,
-                    Format::Asciidoc,
-                    title,
-                    parsed,
-                ));
+                let parsed = read::asciidoc::read_including(&text, budget, includes)?;
+                return Ok(Document::piece(path, hash, Format::Asciidoc, title, parsed));
+            }
+            Format::Asciidoc => {
+                let parsed = read::asciidoc::read_including(&text, budget, includes)?;
+                return Ok(Document::piece(path, hash, format, title, parsed));
             }
             Format::Markdown | Format::Text => {
                 return Ok(Document::plain(path, text, format, title));
@@ -139,7 +138,6 @@ impl Document {
                 return Ok(d);
             }
             Format::Html => read::html::read,
-            Format::Asciidoc => read::asciidoc::read,
             Format::Ipynb => read::ipynb::read,
             Format::Man => read::man::read,
             Format::Pod => read::pod::read,
@@ -157,14 +155,7 @@ impl Document {
             }
             Format::Rst => {
                 let parsed = read::rst::read_including(&text, budget, includes)?;
-                // A file with no section title is a piece (a shared note, `header.txt`).
-                let fragment = !parsed
-                    .blocks
-                    .iter()
-                    .any(|b| matches!(b, read::Block::Heading { .. }));
-                let mut doc = Document::converted(path, hash, format, title, parsed);
-                doc.fragment = fragment;
-                return Ok(doc);
+                return Ok(Document::piece(path, hash, format, title, parsed));
             }
             Format::Texinfo => {
                 let parsed = read::texinfo::read_including(&text, budget, includes)?;
@@ -179,6 +170,25 @@ impl Document {
         };
         let parsed = reader(&text, budget)?;
         Ok(Document::converted(path, hash, format, title, parsed))
+    }
+
+    /// [`Document::converted`] for a markup that includes files by name (reST, AsciiDoc):
+    /// a file with no section title is a piece others include (a shared note, an Antora
+    /// partial, docutils' `header.txt`), skipped when a page holds it.
+    fn piece(
+        path: String,
+        hash: String,
+        format: Format,
+        title: Option<String>,
+        parsed: read::Parsed,
+    ) -> Document {
+        let fragment = !parsed
+            .blocks
+            .iter()
+            .any(|b| matches!(b, read::Block::Heading { .. }));
+        let mut doc = Document::converted(path, hash, format, title, parsed);
+        doc.fragment = fragment;
+        doc
     }
 
     /// A document chunked as it is (Markdown, MDX after cleaning, plain text).
@@ -1165,6 +1175,9 @@ impl FolderIncludes {
     }
 
     fn find(&self, name: &str) -> Option<PathBuf> {
+        if let Some(path) = self.antora(name) {
+            return self.confined(path);
+        }
         let path = match name.strip_prefix('/') {
             // Sphinx's "absolute" names start at the source folder: the nearest one up
             // holding `conf.py`, else the ingested folder.
@@ -1177,6 +1190,46 @@ impl FolderIncludes {
                 .join(rel),
             None => self.dir.join(name),
         };
+        self.confined(path)
+    }
+
+    /// An Antora resource ID (`partial$table.adoc`, `example$conf.rb`,
+    /// `other-module:partial$x.adoc`) as a path: the family's folder in the module of the
+    /// page that names it (`modules/M/pages/a/b.adoc` → `modules/M/partials/table.adoc`).
+    /// IDs naming another component or version are not resolved.
+    fn antora(&self, name: &str) -> Option<PathBuf> {
+        const FAMILIES: [(&str, &str); 4] = [
+            ("partial", "partials"),
+            ("example", "examples"),
+            ("attachment", "attachments"),
+            ("page", "pages"),
+        ];
+        let (head, rest) = name.split_once('$')?;
+        let (module, family) = match head.split_once(':') {
+            Some((m, f)) if !m.contains([':', '@']) => (Some(m), f),
+            Some(_) => return None,
+            None => (None, head),
+        };
+        let (_, folder) = FAMILIES.iter().find(|(f, _)| *f == family)?;
+        let family_dir = self
+            .dir
+            .ancestors()
+            .take_while(|a| a.starts_with(&self.root))
+            .find(|a| {
+                a.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| FAMILIES.iter().any(|(_, f)| *f == n))
+            })?;
+        let own = family_dir.parent()?;
+        let module_dir = match module.filter(|m| !m.is_empty()) {
+            Some(m) => own.parent()?.join(m),
+            None => own.to_path_buf(),
+        };
+        Some(module_dir.join(folder).join(rest))
+    }
+
+    /// `path` when it is a file inside the ingested folder within the size limit.
+    fn confined(&self, path: PathBuf) -> Option<PathBuf> {
         let path = path.canonicalize().ok()?;
         let root = self.resolved.get_or_init(|| self.root.canonicalize().ok());
         let inside = path.starts_with(root.as_ref()?);

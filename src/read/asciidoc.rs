@@ -11,7 +11,10 @@
 use std::collections::HashMap;
 
 use super::rst::{slice, Closers, Out};
-use super::{Block, Budget, LocUnit, Parsed, ReadError};
+use super::{Block, Budget, Includes, LocUnit, Parsed, ReadError};
+
+/// How deep `include::` directives nest (a file that includes itself stops here).
+const MAX_INCLUDE_DEPTH: usize = 4;
 
 /// Open compound blocks deeper than this are read as text (keeps the close test cheap).
 const MAX_DEPTH: usize = 32;
@@ -84,6 +87,31 @@ pub fn looks_like_asciidoc(text: &str) -> bool {
 
 /// Reads a decoded AsciiDoc file into headings, prose and code with their source lines.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
+    read_including(text, budget, None)
+}
+
+/// [`read`], with the files its `include::target[]` directives name found through
+/// `includes` (an Antora resource ID such as `partial$table.adoc` or
+/// `example$conf.rb` resolves in the page's module). Inside a listing or literal block the
+/// included lines become part of the code (with `lines=` and `tag=`/`tags=` applied):
+/// Asciidoctor manuals show their example sources so. Elsewhere a piece with no section
+/// title (an Antora partial, a shared table) is read in place and cited at the directive,
+/// and that file is then not read again on its own ([`Includes::spliced`]); a file with
+/// titles is a chapter or a page, read as itself, so its text is indexed once.
+pub fn read_including(
+    text: &str,
+    budget: &Budget,
+    includes: Option<&dyn Includes>,
+) -> Result<Parsed, ReadError> {
+    read_at(text, budget, includes, 0)
+}
+
+fn read_at(
+    text: &str,
+    budget: &Budget,
+    includes: Option<&dyn Includes>,
+    depth: usize,
+) -> Result<Parsed, ReadError> {
     let lines: Vec<&str> = text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l).trim_end())
@@ -95,6 +123,8 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
         pending: Pending::default(),
         stack: Vec::new(),
         dlist_term: false,
+        includes,
+        depth,
     };
     r.run(budget)?;
     let title = r.out.blocks.iter().find_map(|b| match b {
@@ -128,6 +158,9 @@ struct Reader<'a, 'l> {
     /// The last block was a description-list term alone on its line (`--dry-run::`): an
     /// indented paragraph after it is the term's description, not a literal block.
     dlist_term: bool,
+    /// The files `include::` names ([`read_including`]), and how deep this file is.
+    includes: Option<&'l dyn Includes>,
+    depth: usize,
 }
 
 /// Asciidoctor's admonition labels.
@@ -353,6 +386,10 @@ impl<'a, 'l> Reader<'a, 'l> {
             return Ok(i + 1);
         }
         let after_term = std::mem::take(&mut self.dlist_term);
+        if let Some((target, attrs)) = include_directive(l) {
+            self.include(i, target, attrs, budget)?;
+            return Ok(i + 1);
+        }
         if preprocessor(l) || matches!(l, "'''" | "---" | "***" | "* * *" | "- - -" | "<<<") {
             return Ok(i + 1); // thematic and page breaks
         }
@@ -450,6 +487,45 @@ impl<'a, 'l> Reader<'a, 'l> {
             self.out.prefix = Some(format!("{a}: "));
         }
         self.prose(i, l.trim_start(), "", false, budget)
+    }
+
+    /// The lines of `target` that `attrs` select (`lines=`, `tag=`, `tags=`), or `None`
+    /// (no folder, no such file, nothing selected); the file is marked as spliced in.
+    fn included(&self, target: &str, attrs: &str) -> Option<String> {
+        let includes = self.includes.filter(|_| self.depth < MAX_INCLUDE_DEPTH)?;
+        let name = substitute(target, &self.attrs);
+        let text = select(&includes.include(&name)?, attrs)?;
+        includes.spliced(&name);
+        Some(text)
+    }
+
+    /// `include::target[]` outside a verbatim block: a piece with no section title is read
+    /// in place (see [`read_including`]); a titled file is left to be its own document.
+    fn include(
+        &mut self,
+        i: usize,
+        target: &str,
+        attrs: &str,
+        budget: &Budget,
+    ) -> Result<(), ReadError> {
+        let Some(includes) = self.includes.filter(|_| self.depth < MAX_INCLUDE_DEPTH) else {
+            return Ok(());
+        };
+        let name = substitute(target, &self.attrs);
+        let Some(part) = includes.include(&name).and_then(|t| select(&t, attrs)) else {
+            return Ok(());
+        };
+        let parsed = read_at(&part, budget, Some(includes), self.depth + 1)?;
+        if parsed
+            .blocks
+            .iter()
+            .any(|b| matches!(b, Block::Heading { .. }))
+        {
+            return Ok(());
+        }
+        includes.spliced(&name);
+        self.out.break_items();
+        self.out.splice(parsed.blocks, i, 0, budget)
     }
 
     fn lang(&self) -> Option<String> {
@@ -669,11 +745,14 @@ impl<'a, 'l> Reader<'a, 'l> {
             }
         }
         let close = self.close_of(i, l);
-        let body: Vec<&str> = self.lines[i + 1..close.min(self.lines.len())]
-            .iter()
-            .copied()
-            .filter(|x| !preprocessor(x))
-            .collect();
+        let mut body: Vec<String> = Vec::new();
+        for x in &self.lines[i + 1..close.min(self.lines.len())] {
+            if let Some(text) = include_directive(x).and_then(|(t, a)| self.included(t, a)) {
+                body.extend(text.lines().map(str::to_string));
+            } else if !preprocessor(x) {
+                body.push(x.to_string());
+            }
+        }
         let lang = if d == Delim::Fenced {
             let info = l.trim_start_matches('`').trim();
             (!info.is_empty()).then(|| info.split([',', ' ']).next().unwrap_or("").to_string())
@@ -768,8 +847,92 @@ impl<'a, 'l> Reader<'a, 'l> {
     }
 }
 
-/// `ifdef::x[]`, `endif::[]`, `include::file[]` and friends: dropped (includes are not
-/// followed: a reader sees one file).
+/// `include::target[attributes]`: the target and what is between the brackets.
+fn include_directive(l: &str) -> Option<(&str, &str)> {
+    let rest = l.strip_prefix("include::")?.strip_suffix(']')?;
+    let (target, attrs) = rest.split_once('[')?;
+    (!target.is_empty()).then_some((target, attrs))
+}
+
+/// The lines of an included file that its directive's attributes select, as Asciidoctor
+/// takes them: `lines=` (1-based ranges `2..5`, `7`, `10..-1`, separated by `;` or, quoted,
+/// `,`) and `tag=`/`tags=` (the lines between `tag::NAME[]` and `end::NAME[]`, `*` or `**`
+/// for every tagged or all lines), tag marker lines left out. `None` when nothing is left.
+fn select(text: &str, attrs: &str) -> Option<String> {
+    let mut lines: Vec<&str> = text.lines().collect();
+    let attrs = split_attrs(attrs);
+    let mut tags: Vec<&str> = Vec::new();
+    for a in &attrs {
+        let Some((key, value)) = a.split_once('=') else {
+            continue;
+        };
+        let value = value.trim().trim_matches('"');
+        match key.trim() {
+            "lines" => {
+                let mut picked = Vec::new();
+                for range in value
+                    .split([';', ','])
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                {
+                    let (a, b) = range.split_once("..").unwrap_or((range, range));
+                    let a: usize = a.trim().parse().ok()?;
+                    let b = match b.trim().parse::<isize>().ok()? {
+                        n if n < 0 => lines.len(),
+                        n => n as usize,
+                    };
+                    picked.extend(lines.iter().take(b).skip(a.max(1) - 1));
+                }
+                lines = picked;
+            }
+            "tag" | "tags" => tags.extend(value.split([';', ',']).map(str::trim)),
+            _ => {}
+        }
+    }
+    let marker = |l: &str| {
+        ["tag::", "end::"]
+            .iter()
+            .any(|m| l.find(m).is_some_and(|i| l[i..].trim_end().ends_with("[]")))
+    };
+    let wanted: Vec<&str> = tags
+        .iter()
+        .copied()
+        .filter(|t| !t.starts_with('!'))
+        .collect();
+    if !wanted.is_empty() && !wanted.contains(&"**") {
+        let mut open: Vec<&str> = Vec::new();
+        let mut kept = Vec::new();
+        for l in &lines {
+            if let Some(name) = tag_name(l, "tag::") {
+                open.push(name);
+                continue;
+            }
+            if let Some(name) = tag_name(l, "end::") {
+                open.retain(|n| *n != name);
+                continue;
+            }
+            let inside = open
+                .iter()
+                .any(|n| wanted.contains(n) || wanted.contains(&"*"));
+            if inside {
+                kept.push(*l);
+            }
+        }
+        lines = kept;
+    }
+    lines.retain(|l| !marker(l));
+    let text = lines.join("\n");
+    (!text.trim().is_empty()).then(|| text + "\n")
+}
+
+/// `NAME` of a `tag::NAME[]` (or `end::NAME[]`) marker anywhere on the line.
+fn tag_name<'t>(l: &'t str, prefix: &str) -> Option<&'t str> {
+    let rest = &l[l.find(prefix)? + prefix.len()..];
+    let name = rest.trim_end().strip_suffix("[]")?;
+    (!name.is_empty() && !name.contains(char::is_whitespace)).then_some(name)
+}
+
+/// `ifdef::x[]`, `endif::[]` and friends: dropped (conditionals are not evaluated).
 fn preprocessor(l: &str) -> bool {
     ["ifdef::", "ifndef::", "ifeval::", "endif::", "include::"]
         .iter()
@@ -1334,10 +1497,84 @@ fn macro_at(chars: &[char], i: usize, brackets: &Closers, out: &mut String) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::testing::{codes, headings, texts};
+    use crate::read::testing::{codes, headings, texts, Files};
 
     fn parse(s: &str) -> Parsed {
         read(s, &Budget::unlimited()).unwrap()
+    }
+
+    #[test]
+    fn includes_in_listings_are_code_and_untitled_pieces_are_read_in_place() {
+        let files = Files::new(vec![
+            (
+                "examples/app.rb",
+                "require 'asciidoctor'\n# tag::convert[]\nAsciidoctor.convert_file 'quokka.adoc'\n# end::convert[]\nputs 'done'\n",
+            ),
+            (
+                "partial$rcode_table.adoc",
+                "[options=\"header\"]\n|===\n| Code | Meaning\n| ok | the module succeeded\n| noop | the module did nothing\n|===\n",
+            ),
+            ("chapter.adoc", "== Installing\n\nRun gem install.\n"),
+            ("loop.adoc", "Again.\n\ninclude::loop.adoc[]\n"),
+        ]);
+        let src = ":exdir: examples\n\n= Guide\n\n== Converting\n\n[source,ruby]\n----\ninclude::{exdir}/app.rb[tag=convert]\ninclude::{exdir}/app.rb[lines=5]\ninclude::missing.rb[]\n----\n\ninclude::partial$rcode_table.adoc[]\n\ninclude::chapter.adoc[]\n\ninclude::loop.adoc[]\n\nAfter.\n";
+        let p = read_including(src, &Budget::unlimited(), Some(&files)).unwrap();
+        assert_eq!(
+            codes(&p),
+            [(
+                Some("ruby".to_string()),
+                "Asciidoctor.convert_file 'quokka.adoc'\nputs 'done'".to_string()
+            )]
+        );
+        let t = texts(&p);
+        assert!(
+            t.iter()
+                .any(|x| x.contains("noop | the module did nothing")),
+            "{t:?}"
+        );
+        // The table is cited at its directive (line 14) under the including section.
+        let row = p.blocks.iter().find(|b| b.text().contains("noop")).unwrap();
+        assert_eq!(row.loc(), crate::read::Loc::new(14, 14));
+        // A chapter with its own titles is its own document.
+        assert!(!t.iter().any(|x| x.contains("gem install")), "{t:?}");
+        assert_eq!(headings(&p).len(), 2);
+        assert_eq!(
+            t.iter().filter(|x| *x == "Again.").count(),
+            MAX_INCLUDE_DEPTH
+        );
+        assert_eq!(t.last().map(String::as_str), Some("After."));
+        let spliced = files.spliced.borrow();
+        assert!(
+            spliced.contains(&"examples/app.rb".to_string()),
+            "{spliced:?}"
+        );
+        assert!(spliced.contains(&"partial$rcode_table.adoc".to_string()));
+        assert!(!spliced.contains(&"chapter.adoc".to_string()));
+        // Without a folder the directives are dropped, as before.
+        let alone = parse(src);
+        assert!(codes(&alone).is_empty() && !texts(&alone).iter().any(|x| x.contains("noop")));
+    }
+
+    #[test]
+    fn include_selections_follow_asciidoctor() {
+        let text =
+            "one\ntwo\n// tag::a[]\nthree\n// end::a[]\n// tag::b[]\nfour\n// end::b[]\nfive\n";
+        assert_eq!(
+            select(text, "lines=1..2;9").as_deref(),
+            Some("one\ntwo\nfive\n")
+        );
+        assert_eq!(
+            select(text, "lines=\"1,9..-1\"").as_deref(),
+            Some("one\nfive\n")
+        );
+        assert_eq!(select(text, "tags=a;b").as_deref(), Some("three\nfour\n"));
+        assert_eq!(select(text, "tag=b").as_deref(), Some("four\n"));
+        assert_eq!(select(text, "tag=*").as_deref(), Some("three\nfour\n"));
+        assert_eq!(
+            select(text, "").as_deref(),
+            Some("one\ntwo\nthree\nfour\nfive\n")
+        );
+        assert_eq!(select(text, "tag=nonesuch"), None);
     }
 
     #[test]

@@ -209,6 +209,32 @@ impl Out {
         Ok(())
     }
 
+    /// The blocks of an included piece, each cited at 0-based line `at` (the directive's);
+    /// its entries nest `offset` levels deeper, below the including file's section.
+    pub(super) fn splice(
+        &mut self,
+        blocks: Vec<Block>,
+        at: usize,
+        offset: u8,
+        budget: &Budget,
+    ) -> Result<(), ReadError> {
+        for mut b in blocks {
+            if let Block::Entry { level, .. } | Block::End { level, .. } = &mut b {
+                *level = level.saturating_add(offset);
+            }
+            b.relocate(loc(at, at));
+            match b {
+                Block::Code { lang, text, .. } => self.code(lang, text, at, at, budget)?,
+                Block::Entry { .. } | Block::End { .. } | Block::Heading { .. } => {
+                    self.title(b, budget)?
+                }
+                Block::Text { text, .. } => self.text(text, at, at, false, budget)?,
+                Block::Item { text, .. } => self.text(text, at, at, true, budget)?,
+            }
+        }
+        Ok(())
+    }
+
     /// Ends a run of list items, so the next item (a table's first row) starts a block.
     pub(super) fn break_items(&mut self) {
         self.list_open = false;
@@ -1040,22 +1066,7 @@ impl<'a, 'l> Reader<'a, 'l> {
             return Ok(());
         }
         includes.spliced(name);
-        for mut b in parsed.blocks {
-            // Entries nest below this file's section, and every block cites the directive.
-            if let Block::Entry { level, .. } | Block::End { level, .. } = &mut b {
-                *level = level.saturating_add(self.section);
-            }
-            b.relocate(loc(i, i));
-            match b {
-                Block::Code { lang, text, .. } => self.out.code(lang, text, i, i, budget)?,
-                Block::Entry { .. } | Block::End { .. } | Block::Heading { .. } => {
-                    self.out.title(b, budget)?
-                }
-                Block::Text { text, .. } => self.out.text(text, i, i, false, budget)?,
-                Block::Item { text, .. } => self.out.text(text, i, i, true, budget)?,
-            }
-        }
-        Ok(())
+        self.out.splice(parsed.blocks, i, self.section, budget)
     }
 
     fn directive(

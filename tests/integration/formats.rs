@@ -1188,6 +1188,51 @@ fn rst_includes_are_read_where_sphinx_shows_them() {
     assert_eq!(paths(&top("marmotcars")), ["docs/intro.rst"]);
 }
 
+/// An Antora component: a page's `include::partial$…[]` resolves in its module's
+/// `partials/` folder (from a page in a subfolder too), the partial's table is read in
+/// each page that includes it, cited there, and skipped on its own as `included`.
+#[test]
+fn antora_partials_are_read_in_the_pages_that_include_them() {
+    let table = "[cols=\"1,2\"]\n|===\n| quokkaok | the module succeeded\n| noop | the module did nothing\n|===\n";
+    let f = Fixture::with_files(&[
+        ("docs/modules/unlang/partials/rcode_table.adoc", table),
+        (
+            "docs/modules/unlang/pages/return_codes.adoc",
+            "= Return codes\n\nEvery module returns one code.\n\ninclude::partial$rcode_table.adoc[]\n",
+        ),
+        (
+            "docs/modules/unlang/pages/condition/rcode.adoc",
+            "= Testing a return code\n\nA condition can test the last code.\n\ninclude::unlang:partial$rcode_table.adoc[]\n",
+        ),
+    ]);
+    let report = f.ingest().expect("ingest");
+    let included: Vec<(&str, String)> = skip_reasons(&report)
+        .into_iter()
+        .filter(|(_, reason)| reason == "included")
+        .collect();
+    assert_eq!(
+        included,
+        [(
+            "docs/modules/unlang/partials/rcode_table.adoc",
+            "included".to_string()
+        )],
+        "{report:?}"
+    );
+    let engine = f.engine();
+    let mut found = paths(&search(&engine, "quokkaok", Mode::Bm25, 5))
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "docs/modules/unlang/pages/condition/rcode.adoc",
+            "docs/modules/unlang/pages/return_codes.adoc"
+        ]
+    );
+}
+
 /// Man pages, as Debian installs them (`man3/NAME.3.gz`): read by their sections, titled by
 /// their NAME line, cited by the roff source's lines. A page that only includes another
 /// (`.so`) is counted as generated, and a `NOTES.1` that holds no roff is read as text.
