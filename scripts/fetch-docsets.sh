@@ -5,7 +5,7 @@
 # are cached in eval/docsets/.cache/.
 #
 #   bash scripts/fetch-docsets.sh [SET...]     # sets: html rst asciidoc pdf mixed html-shipped
-#                                              # docutils pod info texinfo docbook
+#                                              # docutils pod info texinfo docbook javadoc
 #                                              # (default: all)
 #
 # Sources are Debian packages (`apt-get download NAME=VERSION`, unpacked with dpkg-deb), Debian
@@ -39,6 +39,9 @@ SHADOW_SRC=1:4.13+dfsg1-1+deb12u2     # man/*.xml, man/login.defs.d/*.xml (one v
 DBUS_SRC=1.14.10-1~deb12u1            # doc/*.xml: specification, tutorial, FAQ (articles)
 FONTCONFIG_SRC=2.14.1-4               # doc/*.sgml, fc-*/*.sgml (DocBook 3.1/4.1 SGML-era)
 NM_SRC=1.42.4-1+deb12u1               # man/*.xml (refentries), introspection/*.xml (not DocBook)
+# A generator's HTML other than Sphinx: Apache Commons Lang's API reference as Javadoc 17
+# writes it (Debian installs it under usr/share/doc/libcommons-lang3-java/api).
+COMMONS_LANG3_DOC=3.12.0-2+deb12u1     # Debian libcommons-lang3-java-doc
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/eval/docsets"
@@ -348,6 +351,13 @@ set_docbook() {
     done_set docbook "$stamp"
 }
 
+# Javadoc: Apache Commons Lang 3.12's API reference, every file as the package installs it
+# (class pages, package summaries and the search, index, tree and source pages that Javadoc
+# writes beside them). Questions: eval/questions/javadoc.tsv.
+set_javadoc() {
+    shipped javadoc libcommons-lang3-java-doc "$COMMONS_LANG3_DOC" usr/share/doc/libcommons-lang3-java/api
+}
+
 summary() {
     local set=$1 dir="$OUT/$1"
     [[ -d "$dir" ]] || return 0
@@ -361,12 +371,12 @@ summary() {
 }
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook)
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc)
 for s in "${sets[@]}"; do
     case $s in
-    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook) "set_$s" ;;
+    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc) "set_$s" ;;
     html-shipped) set_html_shipped ;;
-    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook)" ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc)" ;;
     esac
 done
 echo "eval/docsets:"

@@ -1903,9 +1903,9 @@ fn print_ingest_summary(report: &lore::ingest::IngestReport, verbose: bool) {
     } else if report.files_skipped > 0 {
         println!("  (-v lists every skipped file)");
     }
-    // Files left out on purpose (globs, a generator's by-products) and a site's images,
-    // styles, scripts and fonts are not a sign of a folder lore cannot read (Doxygen's
-    // output is mostly `.png`, `.js` and `.map` files).
+    // Files left out on purpose (globs, a generator's by-products, pieces read in the pages
+    // that include them) and a site's images, styles, scripts and fonts are not a sign of a
+    // folder lore cannot read (Doxygen's output is mostly `.png`, `.js` and `.map` files).
     const ASSETS: &[&str] = &[
         "png", "jpg", "jpeg", "gif", "svg", "ico", "webp", "bmp", "tif", "tiff", "css", "js",
         "mjs", "map", "woff", "woff2", "ttf", "otf", "eot",
@@ -1914,7 +1914,9 @@ fn print_ingest_summary(report: &lore::ingest::IngestReport, verbose: bool) {
         .skipped
         .iter()
         .filter(|s| match s.reason {
-            lore::read::SkipReason::Excluded | lore::read::SkipReason::Generated => false,
+            lore::read::SkipReason::Excluded
+            | lore::read::SkipReason::Generated
+            | lore::read::SkipReason::Included => false,
             lore::read::SkipReason::Unsupported => !std::path::Path::new(&s.path)
                 .extension()
                 .and_then(|e| e.to_str())
