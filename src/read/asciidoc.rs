@@ -515,7 +515,8 @@ impl<'a, 'l> Reader<'a, 'l> {
         let Some(part) = includes.include(&name).and_then(|t| select(&t, attrs)) else {
             return Ok(());
         };
-        let parsed = read_at(&part, budget, Some(includes), self.depth + 1)?;
+        let nested = super::Nested::new(includes, &name);
+        let parsed = read_at(&part, budget, Some(&nested), self.depth + 1)?;
         if parsed
             .blocks
             .iter()

@@ -360,6 +360,39 @@ pub trait Includes {
     fn spliced(&self, _name: &str) {}
 }
 
+/// The files a piece read from `name` includes, named relative to that piece's folder (as
+/// Sphinx and Asciidoctor resolve a nested include), not the including document's.
+/// Absolute names (`/x`, Sphinx's source folder) and Antora resource IDs (`partial$x`)
+/// pass through unchanged.
+pub(crate) struct Nested<'a> {
+    inner: &'a dyn Includes,
+    folder: &'a str,
+}
+
+impl<'a> Nested<'a> {
+    pub(crate) fn new(inner: &'a dyn Includes, name: &'a str) -> Nested<'a> {
+        let folder = name.rfind('/').map_or("", |i| &name[..=i]);
+        Nested { inner, folder }
+    }
+
+    fn name(&self, name: &str) -> String {
+        match name.starts_with('/') || name.contains('$') {
+            true => name.to_string(),
+            false => format!("{}{name}", self.folder),
+        }
+    }
+}
+
+impl Includes for Nested<'_> {
+    fn include(&self, name: &str) -> Option<String> {
+        self.inner.include(&self.name(name))
+    }
+
+    fn spliced(&self, name: &str) {
+        self.inner.spliced(&self.name(name))
+    }
+}
+
 /// A heading of a converted document, at its byte offset in the rendered text. One with
 /// no text ends the sections at its level and deeper ([`Block::End`]).
 #[derive(Debug, Clone, PartialEq)]

@@ -1057,7 +1057,8 @@ impl<'a, 'l> Reader<'a, 'l> {
         let Some(part) = includes.include(name).and_then(|t| select(&t, options)) else {
             return Ok(());
         };
-        let parsed = read_at(&part, budget, Some(includes), self.depth + 1)?;
+        let nested = super::Nested::new(includes, name);
+        let parsed = read_at(&part, budget, Some(&nested), self.depth + 1)?;
         if parsed
             .blocks
             .iter()
@@ -1937,8 +1938,10 @@ mod tests {
         let files = Files::new(vec![
             (
                 "snippets/options.rst",
-                ".. note:: Every option can also be set in ``frob.toml``.\n\n.. option:: --quiet\n\n   Print nothing.\n",
+                ".. note:: Every option can also be set in ``frob.toml``.\n\n.. option:: --quiet\n\n   Print nothing.\n\n.. include:: shared.rst\n",
             ),
+            // Named from the piece that includes it: beside it, in `snippets/`.
+            ("snippets/shared.rst", "Shared across snippets.\n"),
             ("../README.rst", "Frob\n====\n\nFrob frobs the widgets.\n"),
             ("header.txt", ".. header:: Docs | Index\n"),
             ("loop.rst", "Again.\n\n.. include:: loop.rst\n"),
@@ -1967,8 +1970,13 @@ mod tests {
             "{t:?}"
         );
         assert_eq!(t.last().map(String::as_str), Some("After."));
+        assert!(t.contains(&"Shared across snippets.".to_string()), "{t:?}");
         let spliced = files.spliced.borrow();
         assert!(spliced.contains(&"snippets/options.rst".to_string()));
+        assert!(
+            spliced.contains(&"snippets/shared.rst".to_string()),
+            "{spliced:?}"
+        );
         assert!(spliced.contains(&"header.txt".to_string()));
         assert!(
             !spliced.contains(&"../README.rst".to_string()),
