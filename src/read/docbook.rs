@@ -576,6 +576,9 @@ struct Walker<'a> {
     xrefs: Vec<Link>,
     events: usize,
     includes: Option<&'a dyn Includes>,
+    /// The folder of the piece being read, relative to the document's (`""` for the
+    /// document itself): what a piece includes is named from its own folder.
+    base: String,
 }
 
 impl<'a> Walker<'a> {
@@ -614,6 +617,7 @@ impl<'a> Walker<'a> {
             xrefs: Vec::new(),
             events: 0,
             includes: None,
+            base: String::new(),
         }
     }
 
@@ -719,6 +723,7 @@ impl<'a> Walker<'a> {
         let Some(href) = attr(e, "href").filter(|h| !h.contains("://")) else {
             return Ok(());
         };
+        let href = self.named(&href);
         if attr(e, "parse").as_deref() == Some("text") {
             return match includes.include(&href) {
                 Some(text) if self.expand(text.len()) => {
@@ -741,8 +746,18 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// `name`, as written in the piece being read, named from the document's folder.
+    fn named(&self, name: &str) -> String {
+        match name.starts_with('/') {
+            true => name.to_string(),
+            false => format!("{}{name}", self.base),
+        }
+    }
+
     /// Reads file `name` (its element of id `id`, else all of it after its DOCTYPE) at
-    /// `at`, as an entity's value; nothing without a folder or past the bounds.
+    /// `at`, as an entity's value; nothing without a folder or past the bounds. A whole
+    /// file that is a page of its own (a book's `chapter` file) is not copied in: it is
+    /// read as itself, so its text is indexed once and cited at its own lines.
     fn include(
         &mut self,
         name: &str,
@@ -761,12 +776,17 @@ impl<'a> Walker<'a> {
         };
         let part = match id {
             Some(id) => element_by_id(&text, id),
+            None if !is_fragment(&text) => None,
             None => Some(&text[doctype(&text).map_or(0, |(_, end, _)| end)..]),
         };
         match part {
             Some(part) if self.expand(part.len()) => {
                 includes.spliced(name);
-                self.run(part, Origin::At(at), depth + 1)
+                let folder = name.rfind('/').map_or("", |i| &name[..=i]).to_string();
+                let outer = std::mem::replace(&mut self.base, folder);
+                let read = self.run(part, Origin::At(at), depth + 1);
+                self.base = outer;
+                read
             }
             _ => Ok(()),
         }
@@ -836,6 +856,7 @@ impl<'a> Walker<'a> {
             // Declared as an external file (shadow's `login.defs(5)` takes each of its 67
             // settings from `login.defs.d/NAME.xml` so): read there, when the folder walk
             // gives the reader its folder.
+            // Named from the document that declares it, whichever piece refers to it.
             Some(Err(file)) => self.include(&file, None, at, depth),
             Some(Ok(value)) => {
                 if !value.contains(['<', '&']) {
@@ -2194,6 +2215,34 @@ mod tests {
         );
         // Without the files, nothing is spliced.
         assert!(!all_text(&read_ok(src)).contains("help text"));
+    }
+
+    #[test]
+    fn a_chapter_file_stays_its_own_page_and_pieces_name_their_includes_from_their_folder() {
+        let files = Files::new(vec![
+            (
+                "chapters/install.xml",
+                "<chapter id='install'><title>Installing</title><para>Run the quokka installer.</para></chapter>",
+            ),
+            (
+                "parts/notes.xml",
+                "<refsect1><title>Notes</title><xi:include href='shared/more.xml'/></refsect1>",
+            ),
+            (
+                "parts/shared/more.xml",
+                "<para>Also see the wombat guide.</para>",
+            ),
+        ]);
+        let src = r#"<book xmlns:xi="http://www.w3.org/2001/XInclude"><title>Guide</title>
+<xi:include href="chapters/install.xml"/>
+<chapter><title>Usage</title><para>Use it.</para><xi:include href="parts/notes.xml"/></chapter>
+</book>"#;
+        let p = read_including(src, &Budget::unlimited(), Some(&files)).unwrap();
+        let text = all_text(&p);
+        assert!(!text.contains("quokka installer"), "{text}");
+        assert!(text.contains("wombat guide"), "{text}");
+        let spliced = files.spliced.borrow();
+        assert_eq!(*spliced, ["parts/notes.xml", "parts/shared/more.xml"]);
     }
 
     #[test]
