@@ -208,6 +208,11 @@ pub struct SearchConfig {
     pub max_query_chars: usize,
     /// How an open index holds its vectors (read when the index opens, not per request).
     pub vectors: VectorStorage,
+    /// Ranking rules (`[[search.boost]]` tables of `filter` and `boost`): documents a filter
+    /// admits move up or down every search's results (README "Ranking rules"). None by
+    /// default; a request's `boost` replaces them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub boost: Vec<crate::search::Boost>,
 }
 
 /// How an open index holds its vectors (`search.vectors`).
@@ -239,6 +244,7 @@ impl Default for SearchConfig {
             min_confidence_flag: crate::confidence::DEFAULT_THRESHOLD,
             max_query_chars: 2000,
             vectors: VectorStorage::Int8,
+            boost: Vec::new(),
         }
     }
 }
@@ -586,6 +592,8 @@ impl Config {
                 return Err(Error::Config(format!("{key} = {v} must be within 0..=1")));
             }
         }
+        crate::search::validate_boosts(&self.search.boost)
+            .map_err(|e| Error::Config(format!("search.boost: {e}")))?;
         if self.search.title_boost.is_some() {
             tracing::warn!("search.title_boost is deprecated and ignored: BM25 indexes titles, headings and text as one field");
         }

@@ -168,6 +168,13 @@ pub fn fuse(dense: &Ranked, bm25: &Ranked, f: &Fusion) -> Vec<Fused> {
             }
         }
     }
+    sort(&mut entries);
+    entries
+}
+
+/// Orders fused entries by score, ties broken by the better dense rank, then the better
+/// BM25 rank, then id, so the order is deterministic.
+pub fn sort(entries: &mut [Fused]) {
     entries.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
@@ -175,7 +182,6 @@ pub fn fuse(dense: &Ranked, bm25: &Ranked, f: &Fusion) -> Vec<Fused> {
             .then(rank_key(a.bm25_rank).cmp(&rank_key(b.bm25_rank)))
             .then(a.id.cmp(&b.id))
     });
-    entries
 }
 
 /// A single retriever's list presented in the fused shape (for dense-only and BM25-only

@@ -579,6 +579,13 @@ impl crate::storage::SegmentStore for Index {
     fn document_of(&self, id: u32) -> u32 {
         self.chunk_doc.get(id as usize).copied().unwrap_or(u32::MAX)
     }
+
+    fn admits(&self, id: u32, filter: &Filter) -> bool {
+        let Some((s, local)) = self.locate(id) else {
+            return false;
+        };
+        self.admitted(filter).sets[s].contains(local)
+    }
 }
 
 /// How many of the dense leg's best candidates are rescored at full precision when graphs

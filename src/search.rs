@@ -29,6 +29,32 @@ impl Distinct {
 /// Largest `top_k` the library accepts (the HTTP API allows less, see `server`).
 pub const MAX_TOP_K: usize = 1000;
 
+/// Most ranking rules one search applies.
+pub const MAX_BOOSTS: usize = 32;
+
+/// Largest `boost`, up or down, in standard deviations of the candidates' scores.
+pub const MAX_BOOST: f32 = 10.0;
+
+/// A ranking rule: the documents a filter admits move up (or, negative, down) the results
+/// by `boost` standard deviations of the candidates' scores, whatever the mode. Relevance
+/// alone cannot know that a changelog which mentions every feature, an archived version or
+/// generated API pages should yield to the guides when both match, but the people who keep
+/// the docs do: Read the Docs' `search.ranking`, Mintlify's `boost` and Elasticsearch's
+/// `function_score` weights are this lever. A scale of the list's own spread keeps one
+/// number meaningful in hybrid, dense and BM25 modes (their raw scores differ by orders of
+/// magnitude); `confidence` is not changed, it estimates relevance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Boost {
+    /// Which documents (the filter language of README "Filters"), e.g.
+    /// `path GLOB "**/changes.html"` or `tags = deprecated`.
+    pub filter: String,
+    /// How far: −10..=10 standard deviations of the candidate list's scores (−1 moves a
+    /// document below most hits that score within one deviation of it). Rules that admit
+    /// the same document add up.
+    pub boost: f32,
+}
+
 /// Everything that shapes one search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchOptions {
@@ -54,6 +80,8 @@ pub struct SearchOptions {
     /// A metadata filter (the language of [`crate::filter`]); both retrievers search only
     /// the chunks of documents it admits. Blank or `None`: no filter.
     pub filter: Option<String>,
+    /// Ranking rules applied after fusion (`search.boost`, or a request's `boost`).
+    pub boost: Vec<Boost>,
 }
 
 impl SearchOptions {
@@ -75,6 +103,7 @@ impl SearchOptions {
             confidence_flag: c.min_confidence_flag,
             max_query_chars: c.max_query_chars,
             filter: None,
+            boost: c.boost.clone(),
         }
     }
 
@@ -111,8 +140,36 @@ impl SearchOptions {
             return Err(Error::invalid("rrf_k", "must not be negative"));
         }
         crate::filter::Filter::parse_optional(self.filter.as_deref())?;
+        validate_boosts(&self.boost)?;
         Ok(())
     }
+}
+
+/// Checks ranking rules: each filter parses (a syntax error names its position), each boost
+/// is a number within ±[`MAX_BOOST`], at most [`MAX_BOOSTS`] rules.
+pub fn validate_boosts(rules: &[Boost]) -> Result<()> {
+    if rules.len() > MAX_BOOSTS {
+        return Err(Error::invalid(
+            "boost",
+            format!("holds {} rules; the limit is {MAX_BOOSTS}", rules.len()),
+        ));
+    }
+    for r in rules {
+        if r.filter.trim().is_empty() {
+            return Err(Error::invalid("boost", "a rule's filter must not be empty"));
+        }
+        crate::filter::Filter::parse(&r.filter)?;
+        if !r.boost.is_finite() || r.boost.abs() > MAX_BOOST {
+            return Err(Error::invalid(
+                "boost",
+                format!(
+                    "must be within -{MAX_BOOST}..={MAX_BOOST}, got {} for `{}`",
+                    r.boost, r.filter
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Default for SearchOptions {

@@ -301,6 +301,10 @@ pub struct SearchRequest {
     /// `tags = "api" AND version >= 2 AND path STARTS WITH "guide/"` (README "Filters").
     /// A syntax error answers 400 `invalid_filter` with the byte `position`.
     pub filter: Option<String>,
+    /// Ranking rules for this search, replacing the configured `search.boost`: the
+    /// documents each rule's filter admits move by `boost` standard deviations of the
+    /// candidates' scores (−10..=10; README "Ranking rules"). `[]`: none.
+    pub boost: Option<Vec<crate::search::Boost>>,
 }
 
 impl SearchRequest {
@@ -354,6 +358,10 @@ impl SearchRequest {
         if let Some(f) = &self.filter {
             crate::filter::Filter::parse_optional(Some(f))?;
             opts.filter = Some(f.clone());
+        }
+        if let Some(rules) = &self.boost {
+            crate::search::validate_boosts(rules)?;
+            opts.boost = rules.clone();
         }
         Ok(opts)
     }

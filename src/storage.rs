@@ -1,7 +1,8 @@
-//! The storage boundary. Retrieval (both legs, fusion, `distinct`, hits with sources and
-//! confidences) asks a generation for six things — BM25 top-k, dense top-k, whether a
-//! filter admits anything, a chunk's cosine to the query, a chunk's text and source, and the
-//! document a chunk belongs to — through [`SegmentStore`]; the write side
+//! The storage boundary. Retrieval (both legs, fusion, ranking rules, `distinct`, hits with
+//! sources and confidences) asks a generation for seven things — BM25 top-k, dense top-k,
+//! whether a filter admits anything, whether it admits a chunk's document, a chunk's cosine
+//! to the query, a chunk's text and source, and the document a chunk belongs to — through
+//! [`SegmentStore`]; the write side
 //! ([`DocumentWriter`]) adds and removes documents and publishes them atomically.
 //!
 //! lore's local segment store ([`crate::index::Index`], and [`crate::prepared::PreparedWriter`]
@@ -46,6 +47,8 @@ pub trait SegmentStore: Send + Sync {
     fn fetch(&self, id: u32) -> Result<Chunk>;
     /// A number naming chunk `id`'s document within this generation (for `distinct`).
     fn document_of(&self, id: u32) -> u32;
+    /// Whether `filter` admits chunk `id`'s document (for ranking rules).
+    fn admits(&self, id: u32, filter: &Filter) -> bool;
 }
 
 /// The write side: documents in, one atomic publication out. Until [`DocumentWriter::publish`]
@@ -206,6 +209,9 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
         Mode::Bm25 => fusion::single(&bm25.ranked, false),
     };
     record_stage("fusion", t);
+    if !opts.boost.is_empty() {
+        boost(store, &mut fused, &dense, &bm25, &opts.boost)?;
+    }
     if opts.distinct > 1 {
         // Chunks were fused; now keep at most `distinct` per document.
         let mut per_doc: HashMap<u32, usize> = HashMap::new();
@@ -267,6 +273,52 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
         hits.push(h);
     }
     Ok(hits)
+}
+
+/// Applies ranking rules ([`crate::search::Boost`]): each candidate of a document a rule's
+/// filter admits moves by `boost` standard deviations of the fused list's scores, then the
+/// list is ordered again as fusion orders it. The deviation is the list's own, so a rule
+/// means the same in every mode and for every query; the filters' admitted sets are cached
+/// per generation, so a rule costs one lookup per candidate.
+fn boost<S: SegmentStore + ?Sized>(
+    store: &S,
+    fused: &mut [Fused],
+    dense: &Leg,
+    bm25: &Leg,
+    rules: &[crate::search::Boost],
+) -> Result<()> {
+    let rules = rules
+        .iter()
+        .map(|r| Ok((Filter::parse(&r.filter)?, r.boost)))
+        .collect::<Result<Vec<_>>>()?;
+    let n = fused.len() as f64;
+    if n < 2.0 {
+        return Ok(());
+    }
+    let mean = fused.iter().map(|f| f64::from(f.score)).sum::<f64>() / n;
+    let var = fused
+        .iter()
+        .map(|f| (f64::from(f.score) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let sd = if var > 0.0 { var.sqrt() as f32 } else { 1.0 };
+    for f in fused.iter_mut() {
+        // With `distinct: 1` fused ids are documents; any chunk of one stands for it.
+        let chunk = dense
+            .chunk_of
+            .get(&f.id)
+            .or_else(|| bm25.chunk_of.get(&f.id))
+            .copied()
+            .unwrap_or(f.id);
+        let shift: f32 = rules
+            .iter()
+            .filter(|(filter, _)| store.admits(chunk, filter))
+            .map(|&(_, b)| b)
+            .sum();
+        f.score += shift * sd;
+    }
+    fusion::sort(fused);
+    Ok(())
 }
 
 /// Without `distinct`, cuts the list to `depth`. With it, keeps each document's best

@@ -249,6 +249,133 @@ fn a_filtered_search_still_returns_top_k() {
     assert_eq!(a.chunks(), chunks);
 }
 
+/// Ranking rules move what their filter admits, in every mode, without changing which
+/// documents match or how confident a hit is; `lore search` takes them from `lore.toml`.
+#[test]
+fn ranking_rules_move_the_documents_they_admit() {
+    let docs = docs();
+    let f = fixture(&docs);
+    let engine = f.engine();
+    let query = "kubernetes autoscaling";
+    let rules = |filter: &str, boost: f32| {
+        vec![lore::search::Boost {
+            filter: filter.to_string(),
+            boost,
+        }]
+    };
+    let with = |mode: Mode, top_k: usize, boost: Vec<lore::search::Boost>| {
+        engine
+            .search(
+                query,
+                &SearchOptions {
+                    mode,
+                    top_k,
+                    boost,
+                    ..SearchOptions::default()
+                },
+            )
+            .unwrap()
+    };
+    for mode in [Mode::Hybrid, Mode::Dense, Mode::Bm25] {
+        let plain = with(mode, 5, vec![]);
+        assert!(
+            hit_paths(&plain).iter().all(|p| p.starts_with("ops/")),
+            "{mode}: {:?}",
+            hit_paths(&plain)
+        );
+        // Up: the guides, below every operations page on relevance, come first.
+        let up = with(mode, 5, rules("path STARTS WITH 'guide/'", 5.0));
+        assert!(
+            hit_paths(&up).iter().all(|p| p.starts_with("guide/")),
+            "{mode}: {:?}",
+            hit_paths(&up)
+        );
+        // Down: no operations page is left in the top 5 (eight other documents match).
+        let down = with(mode, 5, rules("tags = ops", -5.0));
+        assert!(
+            hit_paths(&down).iter().all(|p| !p.starts_with("ops/")),
+            "{mode}: {:?}",
+            hit_paths(&down)
+        );
+        // Order only: the same hits with the same confidences, scores still descending.
+        let all = with(mode, 100, vec![]);
+        let moved = with(mode, 100, rules("tags = ops", -5.0));
+        let by_id = |r: &lore::SearchResponse| {
+            r.results
+                .iter()
+                .map(|h| (h.id.clone(), h.confidence.map(f32::to_bits)))
+                .collect::<BTreeSet<_>>()
+        };
+        assert_eq!(by_id(&all), by_id(&moved), "{mode}");
+        assert_ne!(hit_paths(&all), hit_paths(&moved), "{mode}");
+        assert!(
+            moved.results.windows(2).all(|w| w[0].score >= w[1].score),
+            "{mode}"
+        );
+    }
+    // Bad rules are refused, naming the field.
+    for (filter, boost) in [("tags = ", 1.0), ("tags = ops", 11.0), ("  ", 1.0)] {
+        let err = engine
+            .search(
+                query,
+                &SearchOptions {
+                    boost: rules(filter, boost),
+                    ..SearchOptions::default()
+                },
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("boost") || err.contains("filter"),
+            "{filter} {boost}: {err}"
+        );
+    }
+
+    // From the configuration file, through the CLI.
+    let cwd = tempfile::TempDir::new().unwrap();
+    std::fs::write(
+        cwd.path().join("lore.toml"),
+        "[[search.boost]]\nfilter = 'path GLOB \"guide/*.md\"'\nboost = 5\n",
+    )
+    .unwrap();
+    let index = f.index();
+    let out = lore(
+        cwd.path(),
+        &[
+            "search",
+            query,
+            "--index",
+            index.to_str().unwrap(),
+            "--json",
+            "--top-k",
+            "3",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for h in body["results"].as_array().unwrap() {
+        let p = h["source"]["path"].as_str().unwrap();
+        assert!(p.starts_with("guide/"), "{body}");
+    }
+    // A rule that does not parse stops the CLI with the configuration error.
+    std::fs::write(
+        cwd.path().join("lore.toml"),
+        "[[search.boost]]\nfilter = 'tags ='\nboost = 1\n",
+    )
+    .unwrap();
+    let out = lore(
+        cwd.path(),
+        &["search", query, "--index", index.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("search.boost"), "{err}");
+}
+
 #[test]
 fn syntax_errors_name_the_position() {
     let docs = docs();
@@ -397,6 +524,34 @@ async fn http_filter_field_and_positioned_400() {
         .as_str()
         .unwrap()
         .contains("field name"));
+
+    // Ranking rules per request: the guides first, and bad rules answered 400.
+    let (status, body) = post(
+        "/v1/search",
+        json!({"query": "kubernetes autoscaling", "top_k": 3,
+               "boost": [{"filter": "path STARTS WITH 'guide/'", "boost": 5}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["source"]["path"].as_str().unwrap().starts_with("guide/")));
+    let (status, body) = post(
+        "/v1/search",
+        json!({"query": "api", "boost": [{"filter": "tags = api AND", "boost": 1}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_filter", "{body}");
+    let (status, body) = post(
+        "/v1/search",
+        json!({"query": "api", "boost": [{"filter": "tags = api", "boost": -40}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("boost"));
 
     let (status, body) = post(
         "/v1/search",
