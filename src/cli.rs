@@ -485,6 +485,7 @@ impl PromptArgs {
             collection: None,
             collections: Some(self.collection.clone()),
             filter: self.filter.clone(),
+            boost: None,
             retrieval_query: None,
             fallback_query: None,
         }

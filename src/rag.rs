@@ -52,6 +52,8 @@ pub struct PromptRequest {
     pub collections: Option<Vec<String>>,
     /// Retrieve only from documents whose metadata passes this filter (README "Filters").
     pub filter: Option<String>,
+    /// Ranking rules replacing `search.boost` for this retrieval (README "Ranking rules").
+    pub boost: Option<Vec<crate::search::Boost>>,
     /// Searched instead of `query` (a chat follow-up rewritten as a standalone question;
     /// see [`crate::chat::FollowUp`]). Not part of the HTTP request.
     #[serde(skip)]
@@ -142,6 +144,9 @@ pub fn build_prompt<R: Retrieve + ?Sized>(
         opts.distinct = d.count();
     }
     opts.filter = req.filter.clone();
+    if let Some(rules) = &req.boost {
+        opts.boost = rules.clone();
+    }
     let floor = req.min_confidence.unwrap_or(defaults.min_confidence);
     if !(0.0..=1.0).contains(&floor) {
         return Err(crate::error::Error::invalid(

@@ -576,6 +576,23 @@ async fn http_filter_field_and_positioned_400() {
     assert!(!cited.is_empty(), "{body}");
     assert!(cited.iter().all(|p| *p == "ref/page.html"), "{cited:?}");
 
+    // The prompt's retrieval takes ranking rules too.
+    let (status, body) = post(
+        "/v1/prompt",
+        json!({"query": "how does kubernetes autoscaling work?", "min_confidence": 0.0, "top_k": 2,
+               "boost": [{"filter": "path STARTS WITH 'guide/'", "boost": 5}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cited = body["citations"].as_array().unwrap();
+    assert!(!cited.is_empty(), "{body}");
+    assert!(
+        cited
+            .iter()
+            .all(|c| c["path"].as_str().unwrap().starts_with("guide/")),
+        "{body}"
+    );
+
     let (status, body) = post(
         "/v1/prompt",
         json!({"query": "autoscaling", "filter": "version >= "}),
