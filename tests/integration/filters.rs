@@ -551,6 +551,7 @@ async fn http_filter_field_and_positioned_400() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("boost"));
 
     let (status, body) = post(
