@@ -138,8 +138,10 @@ impl Chunk {
 /// notable-traits tooltips and "Read more", Doxygen pages by their layout (fragments as
 /// code, the title as top heading, a member row a line), skips pages of headings alone
 /// (tables of contents, an index alone), and follows DocBook's `xi:include`s and external
-/// entities and Texinfo's `@include`d definitions.
-pub const CHUNKER_VERSION: u32 = 21;
+/// entities and Texinfo's `@include`d definitions. Version 22 reads reST's and AsciiDoc's
+/// includes, skips DocBook fragments that pages include, and skips HTML pages marked
+/// `<meta name="robots" content="noindex">`.
+pub const CHUNKER_VERSION: u32 = 22;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::IngestConfig;
 use crate::error::{Error, Result};
+use crate::read::html::attribute;
 use crate::read::{self, Budget, Layout, ReadError, SkipReason};
 pub use crate::read::{Format, EXTENSIONS};
 
@@ -957,39 +958,14 @@ impl PageBuilder {
             .read_to_end(&mut head)
             .ok()?;
         let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-        let head = head.split("</head").next().unwrap_or_default();
-        head.split("<meta").skip(1).find_map(|tag| {
-            let tag = tag.split('>').next().unwrap_or_default();
+        let builder = crate::read::html::head_meta_tags(&head).find_map(|tag| {
             (attribute(tag, "name")? == "generator")
                 .then(|| attribute(tag, "content"))
                 .flatten()
                 .and_then(PageBuilder::of_meta)
-        })
-    }
-}
-
-/// The value of attribute `name` in a start tag's (lower-cased) attribute text.
-fn attribute<'t>(tag: &'t str, name: &str) -> Option<&'t str> {
-    let mut rest = tag;
-    while let Some(at) = rest.find(name) {
-        let before = rest[..at].chars().next_back();
-        let after = rest[at + name.len()..].trim_start();
-        rest = &rest[at + name.len()..];
-        if !before.is_none_or(char::is_whitespace) {
-            continue;
-        }
-        let Some(value) = after.strip_prefix('=') else {
-            continue;
-        };
-        let value = value.trim_start();
-        return Some(match value.chars().next()? {
-            q @ ('"' | '\'') => value[1..].split(q).next()?,
-            _ => value
-                .split(|c: char| c.is_whitespace() || c == '/')
-                .next()?,
         });
+        builder
     }
-    None
 }
 
 fn has_extension(path: &Path, ext: &str) -> bool {

@@ -73,6 +73,15 @@ fn unrepeated(title: String) -> String {
 
 /// Reads a decoded HTML file into its main content.
 pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
+    if noindex(text) {
+        // The page's authors asked search engines to leave it out: an old link's stub
+        // pointing to the new chapter (60 of mdBook's Rust book as Debian ships it), a
+        // print or search page. Algolia's crawler and web search honour it; so does lore.
+        return Err(ReadError::new(
+            super::SkipReason::Generated,
+            "marked `noindex` for search engines (<meta name=\"robots\">)",
+        ));
+    }
     let redirect = redirect_target(text);
     let mut nodes = parse(text, budget)?;
     protect_main(&mut nodes);
@@ -716,6 +725,55 @@ const REDIRECT_WORDS: usize = 40;
 
 /// Where `<meta http-equiv="refresh" content="0; url=…">` in the head sends the reader.
 /// Only the first 8 KB are looked at: the tag belongs in the head.
+/// The attribute text of each `<meta …>` tag in a page's (lower-cased) head: where a page
+/// states what it is for machines — its generator, a robots directive.
+pub(crate) fn head_meta_tags(head: &str) -> impl Iterator<Item = &str> {
+    let head = head.split("</head").next().unwrap_or_default();
+    head.split("<meta")
+        .skip(1)
+        .map(|tag| tag.split('>').next().unwrap_or_default())
+}
+
+/// The value of attribute `name` in a start tag's (lower-cased) attribute text.
+pub(crate) fn attribute<'t>(tag: &'t str, name: &str) -> Option<&'t str> {
+    let mut rest = tag;
+    while let Some(at) = rest.find(name) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + name.len()..].trim_start();
+        rest = &rest[at + name.len()..];
+        if !before.is_none_or(char::is_whitespace) {
+            continue;
+        }
+        let Some(value) = after.strip_prefix('=') else {
+            continue;
+        };
+        let value = value.trim_start();
+        return Some(match value.chars().next()? {
+            q @ ('"' | '\'') => value[1..].split(q).next()?,
+            _ => value
+                .split(|c: char| c.is_whitespace() || c == '/')
+                .next()?,
+        });
+    }
+    None
+}
+
+/// Whether the page's head says `<meta name="robots" content="noindex">` (or `none`, which
+/// means noindex and nofollow). Only the first 8 KB are looked at: the tag sits in the head.
+fn noindex(text: &str) -> bool {
+    let mut end = text.len().min(8192);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = text[..end].to_ascii_lowercase();
+    let marked = head_meta_tags(&head).any(|tag| {
+        attribute(tag, "name") == Some("robots")
+            && attribute(tag, "content")
+                .is_some_and(|c| c.split(',').any(|d| matches!(d.trim(), "noindex" | "none")))
+    });
+    marked
+}
+
 fn redirect_target(text: &str) -> Option<String> {
     let mut end = text.len().min(8192);
     while !text.is_char_boundary(end) {
@@ -3106,6 +3164,50 @@ mod tests {
         let h = headings(&p);
         assert_eq!(h[1], (1, "Json Array hash".to_string(), None));
         assert!(!all_text(&p).contains("[src]"), "{}", all_text(&p));
+    }
+
+    #[test]
+    fn pages_marked_noindex_are_skipped_as_their_authors_ask() {
+        // mdBook's Rust book as Debian ships it: a first-edition link's stub.
+        let stub = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\n\
+            <meta name=\"generator\" content=\"rustdoc\"><title>Associated Types</title>\n\
+            <meta name=\"robots\" content=\"noindex,follow\">\n</head><body class=\"rustdoc\">\n\
+            <h1 class=\"title\">Associated Types</h1>\n<p><small>There is a new edition of the book and this is an old link.</small></p>\n\
+            <blockquote><p>Associated types are a way of associating a type placeholder with a trait.</p></blockquote>\n\
+            <p>You can find the latest version of this information <a href=\"ch19-03-advanced-traits.html\">here</a>.</p></body></html>";
+        let e = read(stub, &Budget::unlimited()).expect_err("noindex");
+        assert_eq!(e.reason, crate::read::SkipReason::Generated);
+        assert!(e.detail.contains("noindex"), "{}", e.detail);
+        let body = "<body><h1>Page</h1><p>Some text about the page.</p></body></html>";
+        for head in [
+            "<meta content=\"NOINDEX\" name=\"ROBOTS\">",
+            "<meta name=robots content=none>",
+            "<meta name='robots' content=' nofollow , noindex '/>",
+        ] {
+            let page = format!("<html><head>{head}</head>{body}");
+            let e = read(&page, &Budget::unlimited()).expect_err(head);
+            assert_eq!(e.reason, crate::read::SkipReason::Generated, "{head}");
+        }
+        // Other directives, other robots, and the words outside a meta tag are pages.
+        for head in [
+            "<meta name=\"robots\" content=\"index,nofollow\">",
+            "<meta name=\"googlebot-news\" content=\"nosnippet\">",
+            "<meta name=\"description\" content=\"noindex\">",
+            "<title>noindex robots</title>",
+        ] {
+            let page = format!("<html><head>{head}</head>{body}");
+            let p = read_ok(&page);
+            assert!(all_text(&p).contains("Some text"), "{head}");
+        }
+        // A directive in the body is not the page's.
+        let page = format!(
+            "<html><head></head>{}",
+            body.replace(
+                "<h1>",
+                "<p>meta name=\"robots\" content=\"noindex\"</p><h1>"
+            )
+        );
+        read_ok(&page);
     }
 
     #[test]
