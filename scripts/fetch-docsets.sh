@@ -5,7 +5,7 @@
 # are cached in eval/docsets/.cache/.
 #
 #   bash scripts/fetch-docsets.sh [SET...]     # sets: html rst asciidoc pdf mixed html-shipped
-#                                              # docutils pod info texinfo docbook javadoc
+#                                              # docutils pod info texinfo docbook javadoc mdbook
 #                                              # (default: all)
 #
 # Sources are Debian packages (`apt-get download NAME=VERSION`, unpacked with dpkg-deb), Debian
@@ -42,6 +42,8 @@ NM_SRC=1.42.4-1+deb12u1               # man/*.xml (refentries), introspection/*.
 # A generator's HTML other than Sphinx: Apache Commons Lang's API reference as Javadoc 17
 # writes it (Debian installs it under usr/share/doc/libcommons-lang3-java/api).
 COMMONS_LANG3_DOC=3.12.0-2+deb12u1     # Debian libcommons-lang3-java-doc
+# mdBook's HTML: the Rust book exactly as Debian installs it (usr/share/doc/rust-doc/html/book).
+RUST_DOC=1.63.0+dfsg1-2               # Debian rust-doc
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/eval/docsets"
@@ -358,6 +360,12 @@ set_javadoc() {
     shipped javadoc libcommons-lang3-java-doc "$COMMONS_LANG3_DOC" usr/share/doc/libcommons-lang3-java/api
 }
 
+# The Rust Programming Language as mdBook built it, with what the package ships beside it:
+# print.html, 60 old-link stubs marked noindex, and the first, second and 2018 editions'
+# folders, whose pages each say only that the edition moved (and the symlinks Debian makes to
+# its shared JavaScript). Questions: eval/questions/mdbook.tsv.
+set_mdbook() { shipped mdbook rust-doc "$RUST_DOC" usr/share/doc/rust-doc/html/book; }
+
 summary() {
     local set=$1 dir="$OUT/$1"
     [[ -d "$dir" ]] || return 0
@@ -371,12 +379,12 @@ summary() {
 }
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc)
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook)
 for s in "${sets[@]}"; do
     case $s in
-    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc) "set_$s" ;;
+    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc | mdbook) "set_$s" ;;
     html-shipped) set_html_shipped ;;
-    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc)" ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook)" ;;
     esac
 done
 echo "eval/docsets:"
