@@ -5,7 +5,7 @@
 # are cached in eval/docsets/.cache/.
 #
 #   bash scripts/fetch-docsets.sh [SET...]     # sets: html rst asciidoc pdf mixed html-shipped
-#                                              # docutils pod info texinfo docbook javadoc mdbook
+#                                              # docutils pod info texinfo docbook javadoc mdbook gtkdoc
 #                                              # (default: all)
 #
 # Sources are Debian packages (`apt-get download NAME=VERSION`, unpacked with dpkg-deb), Debian
@@ -44,6 +44,8 @@ NM_SRC=1.42.4-1+deb12u1               # man/*.xml (refentries), introspection/*.
 COMMONS_LANG3_DOC=3.12.0-2+deb12u1     # Debian libcommons-lang3-java-doc
 # mdBook's HTML: the Rust book exactly as Debian installs it (usr/share/doc/rust-doc/html/book).
 RUST_DOC=1.63.0+dfsg1-2               # Debian rust-doc
+# gtk-doc's HTML: GLib's API reference as installed (usr/share/gtk-doc/html/glib).
+GLIB_DOC=2.74.6-2+deb12u9             # Debian libglib2.0-doc
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/eval/docsets"
@@ -366,6 +368,12 @@ set_javadoc() {
 # its shared JavaScript). Questions: eval/questions/mdbook.tsv.
 set_mdbook() { shipped mdbook rust-doc "$RUST_DOC" usr/share/doc/rust-doc/html/book; }
 
+# GLib's reference manual as gtk-doc wrote it: one page per module (Hash Tables, The Main
+# Event Loop, …) with every function's signature and description, chapter pages that are
+# tables of contents, the symbol and deprecation indexes and the devhelp file.
+# Questions: eval/questions/gtkdoc.tsv.
+set_gtkdoc() { shipped gtkdoc libglib2.0-doc "$GLIB_DOC" usr/share/gtk-doc/html/glib; }
+
 summary() {
     local set=$1 dir="$OUT/$1"
     [[ -d "$dir" ]] || return 0
@@ -379,12 +387,12 @@ summary() {
 }
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook)
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc)
 for s in "${sets[@]}"; do
     case $s in
-    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc | mdbook) "set_$s" ;;
+    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc | mdbook | gtkdoc) "set_$s" ;;
     html-shipped) set_html_shipped ;;
-    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook)" ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc)" ;;
     esac
 done
 echo "eval/docsets:"
