@@ -5,7 +5,7 @@
 # are cached in eval/docsets/.cache/.
 #
 #   bash scripts/fetch-docsets.sh [SET...]     # sets: html rst asciidoc pdf mixed html-shipped
-#                                              # docutils pod info texinfo docbook javadoc mdbook gtkdoc
+#                                              # docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen
 #                                              # (default: all)
 #
 # Sources are Debian packages (`apt-get download NAME=VERSION`, unpacked with dpkg-deb), Debian
@@ -46,6 +46,8 @@ COMMONS_LANG3_DOC=3.12.0-2+deb12u1     # Debian libcommons-lang3-java-doc
 RUST_DOC=1.63.0+dfsg1-2               # Debian rust-doc
 # gtk-doc's HTML: GLib's API reference as installed (usr/share/gtk-doc/html/glib).
 GLIB_DOC=2.74.6-2+deb12u9             # Debian libglib2.0-doc
+# Doxygen's HTML: SDL 2's API reference as installed (usr/share/doc/libsdl2-doc/html).
+SDL2_DOC=2.26.5+dfsg-1                # Debian libsdl2-doc
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/eval/docsets"
@@ -374,6 +376,13 @@ set_mdbook() { shipped mdbook rust-doc "$RUST_DOC" usr/share/doc/rust-doc/html/b
 # Questions: eval/questions/gtkdoc.tsv.
 set_gtkdoc() { shipped gtkdoc libglib2.0-doc "$GLIB_DOC" usr/share/gtk-doc/html/glib; }
 
+# SDL 2's reference as Doxygen wrote it from the headers, exactly as installed: a File
+# Reference page per header (every function and macro with its documentation), struct
+# pages, the README pages, and Doxygen's by-products (source listings, member lists, the
+# globals/functions indexes, search/), in the hashed folders CREATE_SUBDIRS makes.
+# Questions: eval/questions/doxygen.tsv.
+set_doxygen() { shipped doxygen libsdl2-doc "$SDL2_DOC" usr/share/doc/libsdl2-doc/html; }
+
 summary() {
     local set=$1 dir="$OUT/$1"
     [[ -d "$dir" ]] || return 0
@@ -387,12 +396,12 @@ summary() {
 }
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc)
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen)
 for s in "${sets[@]}"; do
     case $s in
-    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc | mdbook | gtkdoc) "set_$s" ;;
+    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc | mdbook | gtkdoc | doxygen) "set_$s" ;;
     html-shipped) set_html_shipped ;;
-    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc)" ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen)" ;;
     esac
 done
 echo "eval/docsets:"
