@@ -164,6 +164,17 @@ fn opts(mode: Mode, top_k: usize, filter: &str) -> SearchOptions {
     }
 }
 
+/// Runs `lore` in `cwd`, which must succeed, and parses what it printed as JSON.
+fn cli_json(cwd: &std::path::Path, args: &[&str]) -> Value {
+    let out = lore(cwd, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn hit_paths(r: &lore::SearchResponse) -> Vec<String> {
     r.results.iter().map(|h| h.source.path.clone()).collect()
 }
@@ -339,7 +350,7 @@ fn ranking_rules_move_the_documents_they_admit() {
     )
     .unwrap();
     let index = f.index();
-    let out = lore(
+    let body = cli_json(
         cwd.path(),
         &[
             "search",
@@ -351,12 +362,6 @@ fn ranking_rules_move_the_documents_they_admit() {
             "3",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
     for h in body["results"].as_array().unwrap() {
         let p = h["source"]["path"].as_str().unwrap();
         assert!(p.starts_with("guide/"), "{body}");
@@ -610,7 +615,7 @@ fn cli_search_takes_a_filter() {
     let index = f.index();
     let index = index.to_str().unwrap();
     let cwd = tempfile::TempDir::new().unwrap();
-    let out = lore(
+    let body = cli_json(
         cwd.path(),
         &[
             "search",
@@ -626,12 +631,6 @@ fn cli_search_takes_a_filter() {
             "tags = api AND NOT draft = true",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
     let paths: Vec<&str> = body["results"]
         .as_array()
         .unwrap()
