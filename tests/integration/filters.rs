@@ -324,6 +324,29 @@ fn ranking_rules_move_the_documents_they_admit() {
             "{mode}"
         );
     }
+    // With one hit per document (fused ids are documents then) the rule moves documents.
+    let per_doc = engine
+        .search(
+            query,
+            &SearchOptions {
+                top_k: 5,
+                distinct: 1,
+                boost: rules("path STARTS WITH 'guide/'", 5.0),
+                ..SearchOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        hit_paths(&per_doc).iter().collect::<BTreeSet<_>>().len(),
+        5,
+        "{:?}",
+        hit_paths(&per_doc)
+    );
+    assert!(
+        hit_paths(&per_doc).iter().all(|p| p.starts_with("guide/")),
+        "{:?}",
+        hit_paths(&per_doc)
+    );
     // Bad rules are refused, naming the field.
     for (filter, boost) in [("tags = ", 1.0), ("tags = ops", 11.0), ("  ", 1.0)] {
         let err = engine
