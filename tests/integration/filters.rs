@@ -553,6 +553,44 @@ async fn http_filter_field_and_positioned_400() {
         .unwrap()
         .contains("field name"));
 
+    // The OpenAPI document describes `boost`, and every schema it refers to is defined.
+    let api: Value = client
+        .get(format!("http://{addr}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &api["components"]["schemas"];
+    assert!(
+        schemas["SearchRequest"]["properties"]["boost"].is_object(),
+        "{}",
+        schemas["SearchRequest"]
+    );
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&api, &mut all);
+    assert!(all.iter().any(|r| r.ends_with("/Boost")), "{all:?}");
+    for r in &all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or(r);
+        assert!(
+            schemas[name].is_object(),
+            "{r} is referred to but not defined"
+        );
+    }
+
     // Ranking rules per request: the guides first, and bad rules answered 400.
     let (status, body) = post(
         "/v1/search",
