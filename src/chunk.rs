@@ -139,8 +139,8 @@ impl Chunk {
 /// code, the title as top heading, a member row a line), skips pages of headings alone
 /// (tables of contents, an index alone), and follows DocBook's `xi:include`s and external
 /// entities and Texinfo's `@include`d definitions. Version 22 reads reST's and AsciiDoc's
-/// includes, skips DocBook fragments that pages include, and skips HTML pages marked
-/// `<meta name="robots" content="noindex">`.
+/// includes, skips DocBook fragments that pages include, skips HTML pages marked
+/// `<meta name="robots" content="noindex">`, and leaves out gtk-doc's summary tables.
 pub const CHUNKER_VERSION: u32 = 22;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the

@@ -1041,6 +1041,19 @@ const NOISE_TOKENS: &[&str] = &[
     "ttc",
     "ingroups",
     "dynheader",
+    // gtk-doc's summary tables at the top of an API page: a return type and a linked name
+    // per row (`g_hash_table_new ()`), each the entry the page documents below, with its
+    // signature and text. Read, they were 3 to 5 chunks of bare names per page (194 of GLib
+    // reference's 3,400) that match a question's words and answer nothing.
+    "function_type",
+    "function_name",
+    "datatype_keyword",
+    "property_type",
+    "property_name",
+    "property_flags",
+    "signal_type",
+    "signal_name",
+    "signal_flags",
 ];
 
 const NOISE_ROLES: &[&str] = &[
@@ -3164,6 +3177,54 @@ mod tests {
         let h = headings(&p);
         assert_eq!(h[1], (1, "Json Array hash".to_string(), None));
         assert!(!all_text(&p).contains("[src]"), "{}", all_text(&p));
+    }
+
+    #[test]
+    fn gtk_doc_summary_tables_are_left_to_the_entries_they_list() {
+        // GLib's `glib-Timers.html`, shortened: the summary of functions and types, then the
+        // entries themselves.
+        let page = r##"<html><head><title>Timers: GLib Reference Manual</title></head><body>
+<div class="refentry"><div class="refnamediv"><table width="100%"><tr><td valign="top">
+<h2><span class="refentrytitle"><a name="glib-Timers.top_of_page"></a>Timers</span></h2>
+<p>Timers — keep track of elapsed time</p></td></tr></table></div>
+<div class="refsect1"><a name="glib-Timers.functions"></a><h2>Functions</h2>
+<div class="informaltable"><table class="informaltable" width="100%" border="0">
+<colgroup><col width="150px" class="functions_proto_type"><col class="functions_proto_name"></colgroup>
+<tbody>
+<tr><td class="function_type"><a class="link" href="glib-Timers.html#GTimer" title="GTimer"><span class="returnvalue">GTimer</span></a> *</td>
+<td class="function_name"><a class="link" href="glib-Timers.html#g-timer-new" title="g_timer_new ()">g_timer_new</a> <span class="c_punctuation">()</span></td></tr>
+<tr><td class="function_type"><span class="returnvalue">gdouble</span></td>
+<td class="function_name"><a class="link" href="glib-Timers.html#g-timer-elapsed" title="g_timer_elapsed ()">g_timer_elapsed</a> <span class="c_punctuation">()</span></td></tr>
+</tbody></table></div></div>
+<div class="refsect1"><a name="glib-Timers.other"></a><h2>Types and Values</h2>
+<div class="informaltable"><table class="informaltable" width="100%" border="0"><tbody><tr>
+<td class="datatype_keyword"> </td>
+<td class="function_name"><a class="link" href="glib-Timers.html#GTimer" title="GTimer">GTimer</a></td>
+</tr></tbody></table></div></div>
+<div class="refsect1"><a name="glib-Timers.description"></a><h2>Description</h2>
+<p>GTimer records a start time, and counts microseconds elapsed since that time.</p></div>
+<div class="refsect1"><a name="glib-Timers.functions_details"></a><h2>Functions</h2>
+<div class="refsect2"><a name="g-timer-new"></a><h3>g_timer_new ()</h3>
+<pre class="programlisting"><a class="link" href="glib-Timers.html#GTimer" title="GTimer"><span class="returnvalue">GTimer</span></a> *
+g_timer_new (<em class="parameter"><code><span class="type">void</span></code></em>);</pre>
+<p>Creates a new timer, and starts timing.</p></div>
+<div class="refsect2"><a name="g-timer-elapsed"></a><h3>g_timer_elapsed ()</h3>
+<pre class="programlisting"><span class="returnvalue">gdouble</span>
+g_timer_elapsed (<em class="parameter"><code><a class="link" href="glib-Timers.html#GTimer" title="GTimer"><span class="type">GTimer</span></a> *timer</code></em>);</pre>
+<p>If timer has been started but not stopped, obtains the time since the timer was started.</p>
+<div class="refsect3"><h4>Parameters</h4><div class="informaltable"><table class="informaltable" width="100%" border="0"><tbody>
+<tr><td class="parameter_name"><p>timer</p></td><td class="parameter_description"><p>a GTimer.</p></td><td class="parameter_annotations"> </td></tr>
+</tbody></table></div></div></div></div>
+</div></body></html>"##;
+        let p = read_ok(page);
+        let text = all_text(&p);
+        // Each name once, in its entry; the description and parameters are kept.
+        assert_eq!(text.matches("g_timer_elapsed").count(), 2, "{text}");
+        assert!(!text.contains("| g_timer_new"), "{text}");
+        assert!(text.contains("counts microseconds elapsed"), "{text}");
+        assert!(text.contains("timer | a GTimer."), "{text}");
+        let h = headings(&p);
+        assert!(h.iter().any(|(_, t, _)| t == "g_timer_elapsed ()"), "{h:?}");
     }
 
     #[test]
