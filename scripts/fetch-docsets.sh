@@ -5,7 +5,7 @@
 # are cached in eval/docsets/.cache/.
 #
 #   bash scripts/fetch-docsets.sh [SET...]     # sets: html rst asciidoc pdf mixed html-shipped
-#                                              # docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen
+#                                              # docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen mkdocs
 #                                              # (default: all)
 #
 # Sources are Debian packages (`apt-get download NAME=VERSION`, unpacked with dpkg-deb), Debian
@@ -48,6 +48,8 @@ RUST_DOC=1.63.0+dfsg1-2               # Debian rust-doc
 GLIB_DOC=2.74.6-2+deb12u9             # Debian libglib2.0-doc
 # Doxygen's HTML: SDL 2's API reference as installed (usr/share/doc/libsdl2-doc/html).
 SDL2_DOC=2.26.5+dfsg-1                # Debian libsdl2-doc
+# MkDocs's HTML: MkDocs's own manual as installed (usr/share/doc/mkdocs/html).
+MKDOCS_DOC=1.4.2+dfsg-2               # Debian mkdocs-doc
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/eval/docsets"
@@ -383,6 +385,11 @@ set_gtkdoc() { shipped gtkdoc libglib2.0-doc "$GLIB_DOC" usr/share/gtk-doc/html/
 # Questions: eval/questions/doxygen.tsv.
 set_doxygen() { shipped doxygen libsdl2-doc "$SDL2_DOC" usr/share/doc/libsdl2-doc/html; }
 
+# MkDocs's user guide, developer guide and release notes as MkDocs built them with its own
+# theme, exactly as installed (404 page, search index, sitemap and assets beside them).
+# Questions: eval/questions/mkdocs.tsv.
+set_mkdocs() { shipped mkdocs mkdocs-doc "$MKDOCS_DOC" usr/share/doc/mkdocs/html; }
+
 summary() {
     local set=$1 dir="$OUT/$1"
     [[ -d "$dir" ]] || return 0
@@ -396,12 +403,12 @@ summary() {
 }
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen)
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen mkdocs)
 for s in "${sets[@]}"; do
     case $s in
-    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc | mdbook | gtkdoc | doxygen) "set_$s" ;;
+    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc | mdbook | gtkdoc | doxygen | mkdocs) "set_$s" ;;
     html-shipped) set_html_shipped ;;
-    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen)" ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen mkdocs)" ;;
     esac
 done
 echo "eval/docsets:"
