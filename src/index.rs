@@ -580,11 +580,14 @@ impl crate::storage::SegmentStore for Index {
         self.chunk_doc.get(id as usize).copied().unwrap_or(u32::MAX)
     }
 
-    fn admits(&self, id: u32, filter: &Filter) -> bool {
-        let Some((s, local)) = self.locate(id) else {
-            return false;
-        };
-        self.admitted(filter).sets[s].contains(local)
+    fn admits(&self, ids: &[u32], filter: &Filter) -> Vec<bool> {
+        let admitted = self.admitted(filter);
+        ids.iter()
+            .map(|&id| {
+                self.locate(id)
+                    .is_some_and(|(s, local)| admitted.sets[s].contains(local))
+            })
+            .collect()
     }
 }
 

@@ -1,9 +1,9 @@
 //! The storage boundary. Retrieval (both legs, fusion, ranking rules, `distinct`, hits with
 //! sources and confidences) asks a generation for seven things — BM25 top-k, dense top-k,
-//! whether a filter admits anything, whether it admits a chunk's document, a chunk's cosine
-//! to the query, a chunk's text and source, and the document a chunk belongs to — through
-//! [`SegmentStore`]; the write side
-//! ([`DocumentWriter`]) adds and removes documents and publishes them atomically.
+//! whether a filter admits anything, which of some chunks' documents it admits, a chunk's
+//! cosine to the query, a chunk's text and source, and the document a chunk belongs to —
+//! through [`SegmentStore`]; the write side ([`DocumentWriter`]) adds and removes documents
+//! and publishes them atomically.
 //!
 //! lore's local segment store ([`crate::index::Index`], and [`crate::prepared::PreparedWriter`]
 //! for writes) implements both. A server-backed engine (Qdrant, OpenSearch, a remote lore
@@ -47,8 +47,9 @@ pub trait SegmentStore: Send + Sync {
     fn fetch(&self, id: u32) -> Result<Chunk>;
     /// A number naming chunk `id`'s document within this generation (for `distinct`).
     fn document_of(&self, id: u32) -> u32;
-    /// Whether `filter` admits chunk `id`'s document (for ranking rules).
-    fn admits(&self, id: u32, filter: &Filter) -> bool;
+    /// For each of chunks `ids`, whether `filter` admits its document (for ranking rules;
+    /// one call per rule and search, so a store resolves the filter once).
+    fn admits(&self, ids: &[u32], filter: &Filter) -> Vec<bool>;
 }
 
 /// The write side: documents in, one atomic publication out. Until [`DocumentWriter::publish`]
@@ -279,7 +280,7 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
 /// filter admits moves by `boost` standard deviations of the fused list's scores, then the
 /// list is ordered again as fusion orders it. The deviation is the list's own, so a rule
 /// means the same in every mode and for every query; the filters' admitted sets are cached
-/// per generation, so a rule costs one lookup per candidate.
+/// per generation, so a rule costs one cache lookup per search and a bit test per candidate.
 fn boost<S: SegmentStore + ?Sized>(
     store: &S,
     fused: &mut [Fused],
@@ -302,20 +303,24 @@ fn boost<S: SegmentStore + ?Sized>(
         .sum::<f64>()
         / n;
     let sd = if var > 0.0 { var.sqrt() as f32 } else { 1.0 };
-    for f in fused.iter_mut() {
-        // With `distinct: 1` fused ids are documents; any chunk of one stands for it.
-        let chunk = dense
-            .chunk_of
-            .get(&f.id)
-            .or_else(|| bm25.chunk_of.get(&f.id))
-            .copied()
-            .unwrap_or(f.id);
-        let shift: f32 = rules
-            .iter()
-            .filter(|(filter, _)| store.admits(chunk, filter))
-            .map(|&(_, b)| b)
-            .sum();
-        f.score += shift * sd;
+    // With `distinct: 1` fused ids are documents; any chunk of one stands for it.
+    let chunks: Vec<u32> = fused
+        .iter()
+        .map(|f| {
+            dense
+                .chunk_of
+                .get(&f.id)
+                .or_else(|| bm25.chunk_of.get(&f.id))
+                .copied()
+                .unwrap_or(f.id)
+        })
+        .collect();
+    for (filter, b) in &rules {
+        for (f, admitted) in fused.iter_mut().zip(store.admits(&chunks, filter)) {
+            if admitted {
+                f.score += b * sd;
+            }
+        }
     }
     fusion::sort(fused);
     Ok(())

@@ -723,8 +723,6 @@ impl TreeSink for Sink {
 /// writes one per node and anchor: "The node you are looking for is at Aliasing.").
 const REDIRECT_WORDS: usize = 40;
 
-/// Where `<meta http-equiv="refresh" content="0; url=…">` in the head sends the reader.
-/// Only the first 8 KB are looked at: the tag belongs in the head.
 /// The attribute text of each `<meta …>` tag in a page's (lower-cased) head: where a page
 /// states what it is for machines — its generator, a robots directive.
 pub(crate) fn head_meta_tags(head: &str) -> impl Iterator<Item = &str> {
@@ -774,6 +772,8 @@ fn noindex(text: &str) -> bool {
     marked
 }
 
+/// Where `<meta http-equiv="refresh" content="0; url=…">` in the head sends the reader.
+/// Only the first 8 KB are looked at: the tag belongs in the head.
 fn redirect_target(text: &str) -> Option<String> {
     let mut end = text.len().min(8192);
     while !text.is_char_boundary(end) {
