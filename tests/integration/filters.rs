@@ -504,14 +504,14 @@ async fn http_filter_field_and_positioned_400() {
     };
 
     // The fields a filter can test, with how many documents have each.
-    let info: Value = client
-        .get(format!("http://{addr}/v1/index"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get = |path: &'static str| {
+        let client = client.clone();
+        async move {
+            let resp = client.get(format!("http://{addr}{path}")).send().await;
+            resp.unwrap().json::<Value>().await.unwrap()
+        }
+    };
+    let info = get("/v1/index").await;
     let docs = docs();
     let fields = &info["filter_fields"];
     assert_eq!(fields["path"], docs.len(), "{info}");
@@ -554,14 +554,7 @@ async fn http_filter_field_and_positioned_400() {
         .contains("field name"));
 
     // The OpenAPI document describes `boost`, and every schema it refers to is defined.
-    let api: Value = client
-        .get(format!("http://{addr}/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = get("/openapi.json").await;
     let schemas = &api["components"]["schemas"];
     assert!(
         schemas["SearchRequest"]["properties"]["boost"].is_object(),
