@@ -216,11 +216,17 @@ fn min_max(list: &Ranked) -> Vec<f32> {
 }
 
 /// Standard scores (population standard deviation); a constant list maps to 0.
+/// Mean and (population) standard deviation of scores: z-score fusion's statistics, and the
+/// unit ranking rules move a document by.
+pub fn mean_sd(scores: impl Iterator<Item = f32> + Clone) -> (f32, f32) {
+    let n = scores.clone().count().max(1) as f32;
+    let mean = scores.clone().sum::<f32>() / n;
+    let var = scores.map(|s| (s - mean).powi(2)).sum::<f32>() / n;
+    (mean, var.sqrt())
+}
+
 fn z_score(list: &Ranked) -> Vec<f32> {
-    let n = list.len().max(1) as f32;
-    let mean = list.iter().map(|&(_, s)| s).sum::<f32>() / n;
-    let var = list.iter().map(|&(_, s)| (s - mean).powi(2)).sum::<f32>() / n;
-    let sd = var.sqrt();
+    let (mean, sd) = mean_sd(list.iter().map(|&(_, s)| s));
     list.iter()
         .map(|&(_, s)| if sd > 0.0 { (s - mean) / sd } else { 0.0 })
         .collect()

@@ -292,17 +292,11 @@ fn boost<S: SegmentStore + ?Sized>(
         .iter()
         .map(|r| Ok((Filter::parse(&r.filter)?, r.boost)))
         .collect::<Result<Vec<_>>>()?;
-    let n = fused.len() as f64;
-    if n < 2.0 {
+    if fused.len() < 2 {
         return Ok(());
     }
-    let mean = fused.iter().map(|f| f64::from(f.score)).sum::<f64>() / n;
-    let var = fused
-        .iter()
-        .map(|f| (f64::from(f.score) - mean).powi(2))
-        .sum::<f64>()
-        / n;
-    let sd = if var > 0.0 { var.sqrt() as f32 } else { 1.0 };
+    let (_, sd) = fusion::mean_sd(fused.iter().map(|f| f.score));
+    let sd = if sd > 0.0 { sd } else { 1.0 };
     // With `distinct: 1` fused ids are documents; any chunk of one stands for it.
     let chunks: Vec<u32> = fused
         .iter()
