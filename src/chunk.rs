@@ -141,7 +141,8 @@ impl Chunk {
 /// entities and Texinfo's `@include`d definitions. Version 22 reads reST's and AsciiDoc's
 /// includes, skips DocBook fragments that pages include, skips HTML pages marked
 /// `<meta name="robots" content="noindex">`, and leaves out gtk-doc's summary tables.
-pub const CHUNKER_VERSION: u32 = 22;
+/// Version 23 leaves out the `values()` and `valueOf(String)` Javadoc writes on every enum.
+pub const CHUNKER_VERSION: u32 = 23;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

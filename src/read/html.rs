@@ -86,6 +86,7 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
     let mut nodes = parse(text, budget)?;
     protect_main(&mut nodes);
     protect_boxes(&mut nodes);
+    hide_implicit_enum_members(&mut nodes);
     let (title, mut blocks) = read_tree(&nodes, budget)?;
     if blocks.is_empty() && redirect.is_none() {
         // Every element was chrome by its class, id or role: a theme whose wrappers are named
@@ -1203,6 +1204,38 @@ fn protect_boxes(nodes: &mut [Node]) {
     }
 }
 
+/// The two members the Java compiler gives every enum, as Javadoc (16 and later) documents
+/// them on the enum's page: `values()` and `valueOf(String)`, each with the same text taken
+/// from the Java Language Specification ("Returns the enum constant of this type with the
+/// specified name…") and only the enum's name changed. A library with a few enums had as
+/// many copies, which took the first five results for "look up an enum constant by name"
+/// in Commons Lang's reference above `EnumUtils`, the class that does it; what they say is
+/// the language's, not the library's. The page's member summary still lists them.
+fn hide_implicit_enum_members(nodes: &mut [Node]) {
+    let members: Vec<usize> = (0..nodes.len())
+        .filter(|&i| {
+            let Data::Element(e) = &nodes[i].data else {
+                return false;
+            };
+            let text = |i| Tree { nodes }.text_under(i);
+            e.tag == Tag::Section
+                && e.has_class("detail")
+                && match e.id.as_deref() {
+                    Some("values()") => text(i).contains("the constants of this enum"),
+                    Some("valueOf(java.lang.String)") => {
+                        text(i).contains("Returns the enum constant of this")
+                    }
+                    _ => false,
+                }
+        })
+        .collect();
+    for i in members {
+        if let Data::Element(e) = &mut nodes[i].data {
+            e.hidden = true;
+        }
+    }
+}
+
 /// Whether an element's subtree is never main content. `in_section` says whether it sits
 /// inside an article/section/main, where `<header>` holds the page's own title.
 fn is_noise(e: &Elem, in_section: bool) -> bool {
@@ -1293,6 +1326,23 @@ impl<'n> Tree<'n> {
                 c = self.nodes[c].prev;
             }
         }
+    }
+
+    /// The text of every node under `root`, in document order, lines joined by a space.
+    fn text_under(&self, root: usize) -> String {
+        let mut out = String::new();
+        let mut stack = vec![root];
+        while let Some(i) = stack.pop() {
+            if let Data::Text(t) = &self.nodes[i].data {
+                out.extend(t.split_whitespace().flat_map(|w| [w, " "]));
+            }
+            let mut c = self.nodes[i].last;
+            while c != NONE {
+                stack.push(c);
+                c = self.nodes[c].prev;
+            }
+        }
+        out
     }
 
     /// The first element in document order under `root` that `pred` accepts.
@@ -4355,6 +4405,50 @@ Requirements</h1>
             ]
         );
         assert!(text.contains("Let's discover Docusaurus in less than 5 minutes."));
+    }
+
+    /// An enum's page as Javadoc 17 writes it (Commons Lang's `JavaVersion`, shortened): the
+    /// compiler's `values()` and `valueOf(String)` are left out, the enum's own method is
+    /// read, and a method of the same name that a class writes itself stays.
+    #[test]
+    fn javadoc_leaves_out_the_members_every_enum_gets() {
+        let page = |own: &str| {
+            format!(
+                r##"<!DOCTYPE HTML><html lang="en"><head><title>JavaVersion (lang 3.12 API)</title></head>
+<body class="class-declaration-page"><main role="main"><div class="header">
+<h1 title="Enum JavaVersion" class="title">Enum JavaVersion</h1></div>
+<section class="class-description" id="class-description"><div class="block">An enum representing all the versions of the Java specification.</div></section>
+<section class="details"><ul class="details-list"><li><section class="method-details" id="method-detail"><h2>Method Details</h2>
+<ul class="member-list"><li><section class="detail" id="values()"><h3>values</h3>
+<div class="member-signature"><span class="modifiers">public static</span>&nbsp;<span class="return-type">JavaVersion[]</span>&nbsp;<span class="element-name">values</span>()</div>
+<div class="block">Returns an array containing the constants of this enum type, in
+the order they are declared.</div>
+<dl class="notes"><dt>Returns:</dt><dd>an array containing the constants of this enum type, in the order they are declared</dd></dl></section></li>
+<li><section class="detail" id="valueOf(java.lang.String)"><h3>valueOf</h3>
+<div class="member-signature"><span class="modifiers">public static</span>&nbsp;<span class="return-type">JavaVersion</span>&nbsp;<span class="element-name">valueOf</span><wbr><span class="parameters">(String&nbsp;name)</span></div>
+<div class="block">{own}</div></section></li>
+<li><section class="detail" id="atLeast(org.apache.commons.lang3.JavaVersion)"><h3>atLeast</h3>
+<div class="block">Whether this version of Java is at least the version of Java passed in.</div></section></li>
+</ul></section></li></ul></section></main></body></html>"##
+            )
+        };
+        let generated = "Returns the enum constant of this type with the specified name.
+The string             must match <i>exactly</i> an identifier used to declare an
+enum constant in this type.";
+        let p = read_ok(&page(generated));
+        let text = all_text(&p);
+        assert!(!text.contains("constants of this enum"), "{text}");
+        assert!(!text.contains("specified name"), "{text}");
+        assert!(
+            text.contains("at least the version of Java passed in"),
+            "{text}"
+        );
+        let names: Vec<String> = headings(&p).into_iter().map(|(_, h, _)| h).collect();
+        assert_eq!(names, ["Enum JavaVersion", "Method Details", "atLeast"]);
+        // A `valueOf(String)` documented by its author is the library's own text.
+        let p = read_ok(&page("Parses a version string such as 1.8 or 17."));
+        assert!(all_text(&p).contains("Parses a version string"));
+        assert!(headings(&p).iter().any(|(_, h, _)| h == "valueOf"));
     }
 
     #[test]
