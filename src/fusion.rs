@@ -215,7 +215,6 @@ fn min_max(list: &Ranked) -> Vec<f32> {
         .collect()
 }
 
-/// Standard scores (population standard deviation); a constant list maps to 0.
 /// Mean and (population) standard deviation of scores: z-score fusion's statistics, and the
 /// unit ranking rules move a document by.
 pub fn mean_sd(scores: impl Iterator<Item = f32> + Clone) -> (f32, f32) {
@@ -225,6 +224,7 @@ pub fn mean_sd(scores: impl Iterator<Item = f32> + Clone) -> (f32, f32) {
     (mean, var.sqrt())
 }
 
+/// Standard scores (population standard deviation); a constant list maps to 0.
 fn z_score(list: &Ranked) -> Vec<f32> {
     let (mean, sd) = mean_sd(list.iter().map(|&(_, s)| s));
     list.iter()

@@ -231,19 +231,7 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
         if hits.len() == opts.top_k {
             break;
         }
-        // With `distinct: 1`, fused ids are documents: show the chunk of the leg that
-        // ranked the document higher.
-        let chunk = match (dense.chunk_of.get(&f.id), bm25.chunk_of.get(&f.id)) {
-            (Some(&d), Some(&b)) => {
-                if f.dense_rank <= f.bm25_rank {
-                    d
-                } else {
-                    b
-                }
-            }
-            (Some(&c), None) | (None, Some(&c)) => c,
-            (None, None) => f.id,
-        };
+        let chunk = shown_chunk(&f, &dense, &bm25);
         let h = hit(
             store,
             Fused { id: chunk, ..f },
@@ -276,6 +264,22 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
     Ok(hits)
 }
 
+/// The chunk a fused entry shows: itself, or with `distinct: 1` (fused ids are documents)
+/// the chunk of the leg that ranked the document higher.
+fn shown_chunk(f: &Fused, dense: &Leg, bm25: &Leg) -> u32 {
+    match (dense.chunk_of.get(&f.id), bm25.chunk_of.get(&f.id)) {
+        (Some(&d), Some(&b)) => {
+            if f.dense_rank <= f.bm25_rank {
+                d
+            } else {
+                b
+            }
+        }
+        (Some(&c), None) | (None, Some(&c)) => c,
+        (None, None) => f.id,
+    }
+}
+
 /// Applies ranking rules ([`crate::search::Boost`]): each candidate of a document a rule's
 /// filter admits moves by `boost` standard deviations of the fused list's scores, then the
 /// list is ordered again as fusion orders it. The deviation is the list's own, so a rule
@@ -297,18 +301,8 @@ fn boost<S: SegmentStore + ?Sized>(
     }
     let (_, sd) = fusion::mean_sd(fused.iter().map(|f| f.score));
     let sd = if sd > 0.0 { sd } else { 1.0 };
-    // With `distinct: 1` fused ids are documents; any chunk of one stands for it.
-    let chunks: Vec<u32> = fused
-        .iter()
-        .map(|f| {
-            dense
-                .chunk_of
-                .get(&f.id)
-                .or_else(|| bm25.chunk_of.get(&f.id))
-                .copied()
-                .unwrap_or(f.id)
-        })
-        .collect();
+    // A filter admits documents, so the chunk a hit would show stands for its document.
+    let chunks: Vec<u32> = fused.iter().map(|f| shown_chunk(f, dense, bm25)).collect();
     for (filter, b) in &rules {
         for (f, admitted) in fused.iter_mut().zip(store.admits(&chunks, filter)) {
             if admitted {
