@@ -50,6 +50,7 @@ GLIB_DOC=2.74.6-2+deb12u9             # Debian libglib2.0-doc
 SDL2_DOC=2.26.5+dfsg-1                # Debian libsdl2-doc
 # MkDocs's HTML: MkDocs's own manual as installed (usr/share/doc/mkdocs/html).
 MKDOCS_DOC=1.4.2+dfsg-2               # Debian mkdocs-doc
+PAM_DOC=1.5.2-6+deb12u3               # Debian libpam-doc: Linux-PAM's three guides as DocBook XSL HTML
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/eval/docsets"
@@ -390,6 +391,11 @@ set_doxygen() { shipped doxygen libsdl2-doc "$SDL2_DOC" usr/share/doc/libsdl2-do
 # Questions: eval/questions/mkdocs.tsv.
 set_mkdocs() { shipped mkdocs mkdocs-doc "$MKDOCS_DOC" usr/share/doc/mkdocs/html; }
 
+# Linux-PAM's System Administrators', Module Writers' and Application Developers' Guides as
+# the DocBook XSL stylesheets chunk them (a page per section, navigation bars above and below
+# each, a table of contents per chapter), exactly as installed. Questions: eval/questions/pam.tsv.
+set_pam() { shipped pam libpam-doc "$PAM_DOC" usr/share/doc/libpam-doc/html; }
+
 summary() {
     local set=$1 dir="$OUT/$1"
     [[ -d "$dir" ]] || return 0
@@ -403,12 +409,12 @@ summary() {
 }
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen mkdocs)
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen mkdocs pam)
 for s in "${sets[@]}"; do
     case $s in
-    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc | mdbook | gtkdoc | doxygen | mkdocs) "set_$s" ;;
+    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc | mdbook | gtkdoc | doxygen | mkdocs | pam) "set_$s" ;;
     html-shipped) set_html_shipped ;;
-    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen mkdocs)" ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen mkdocs pam)" ;;
     esac
 done
 echo "eval/docsets:"

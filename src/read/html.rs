@@ -315,6 +315,15 @@ impl Elem {
         {
             e.tag = Tag::Block;
         }
+        // DocBook XSL sets a book's authors, editors and corporate author on its title page
+        // as `<h3>`s: names, not sections (read as headings, "Thorsten Kukuk" titled the
+        // guide's abstract).
+        if matches!(e.tag, Tag::H(_))
+            && e.classes()
+                .any(|c| matches!(c, "author" | "corpauthor" | "editor" | "othercredit"))
+        {
+            e.tag = Tag::Block;
+        }
         // texi2any 6 sets both a subsection and its subsubsections as `<h4>`; the class
         // says which is which, and "3.1.2 Quoting" must stay in "3.1.2.1 Escape
         // Character"'s trail.
@@ -996,6 +1005,11 @@ const NOISE_TOKENS: &[&str] = &[
     "theme-edit-this-page",
     // gtk-doc's column of line numbers beside a code listing.
     "listing_lines",
+    // DocBook XSL's bars above and below every chunked page (the page's own title again,
+    // Prev / Up / Home / Next and the neighbouring pages' titles): read, every chunk of a
+    // page carried two other pages' titles.
+    "navheader",
+    "navfooter",
     // DocBook XSL's lists of the book's tables, figures and examples (links to them).
     "list-of-tables",
     "list-of-figures",
@@ -1505,6 +1519,7 @@ impl<'n> Tree<'n> {
             // Sphinx 4 and later mark the signature; earlier ones give it the object's id
             // in a `dl` classed by the object's type.
             e.has_class("sig-object")
+                || self.is_variablelist(dl)
                 || nonempty(e.id.as_deref()).is_some()
                     && self.elem(dl).is_some_and(|d| {
                         d.classes()
@@ -1529,6 +1544,17 @@ impl<'n> Tree<'n> {
             i = self.nodes[i].parent;
         }
         Some(depth)
+    }
+
+    /// Whether the `dl` at `dl` is a DocBook `variablelist` as the DocBook XSL stylesheets
+    /// write it (`div.variablelist > dl.variablelist`, before 1.7x a bare `dl` in the
+    /// `div`): a list of options, settings or terms, each `<dt>` naming what its `<dd>`
+    /// describes (`nullok`, `shared_buffers (integer)`), as the DocBook reader reads the
+    /// source. On the trail, a chunk and a citation name the option, not only its section.
+    fn is_variablelist(&self, dl: usize) -> bool {
+        let marked = |i: usize| self.elem(i).is_some_and(|e| e.has_class("variablelist"));
+        self.elem(dl).is_some_and(|e| e.tag == Tag::Block)
+            && (marked(dl) || marked(self.nodes[dl].parent))
     }
 
     /// Whether the `<dt>` at `dt` is a second (third, …) signature of the entry the `<dt>`
@@ -3483,6 +3509,68 @@ g_timer_elapsed (<em class="parameter"><code><a class="link" href="glib-Timers.h
             trail("A definition list"),
             ("Builders".to_string(), own("builders"))
         );
+    }
+
+    #[test]
+    fn docbook_xsl_pages_lose_their_bars_and_put_variablelist_terms_on_the_trail() {
+        // Debian's libpam-doc (DocBook XSL, chunked), cut down: the navigation bars above
+        // and below the page, then a variablelist of options with one nested list.
+        let page = "<html><head><title>6.34. pam_unix</title></head><body>\n\
+            <div class=\"navheader\"><table summary=\"Navigation header\"><tr><th colspan=\"3\">6.34. pam_unix</th></tr>\n\
+            <tr><td><a accesskey=\"p\" href=\"sag-pam_umask.html\">Prev</a></td><th>Chapter 6. A reference guide for available modules</th>\n\
+            <td><a accesskey=\"n\" href=\"sag-pam_userdb.html\">Next</a></td></tr></table><hr></div>\n\
+            <div class=\"section\"><div class=\"titlepage\"><h2 class=\"title\"><a name=\"sag-pam_unix\"></a>6.34. pam_unix</h2></div>\n\
+            <div class=\"section\"><h3 class=\"title\"><a name=\"sag-pam_unix-options\"></a>6.34.2. OPTIONS</h3>\n\
+            <div class=\"variablelist\"><dl class=\"variablelist\">\n\
+            <dt><span class=\"term\"><code class=\"option\">nullok</code></span></dt>\n\
+            <dd><p>Lets a user whose password is blank in.</p></dd>\n\
+            <dt id=\"opt-obscure\"><span class=\"term\"><code class=\"option\">obscure</code></span></dt>\n\
+            <dd><p>Checks the new password:</p><div class=\"variablelist\"><dl class=\"variablelist\">\n\
+            <dt><span class=\"term\">Palindrome</span></dt><dd><p>Is it one?</p></dd></dl></div></dd>\n\
+            </dl></div><p>The options above apply to every service.</p></div></div>\n\
+            <div class=\"navfooter\"><hr><table summary=\"Navigation footer\"><tr><td><a href=\"sag-pam_umask.html\">Prev</a></td>\n\
+            <td><a accesskey=\"u\" href=\"sag-module-reference.html\">Up</a></td><td><a href=\"sag-pam_userdb.html\">Next</a></td></tr>\n\
+            <tr><td>6.33. pam_umask</td><td><a href=\"index.html\">Home</a></td><td>6.35. pam_userdb</td></tr></table></div></body></html>\n";
+        let parsed = read(page, &Budget::unlimited()).expect("read");
+        let text: Vec<&str> = parsed.blocks.iter().map(Block::text).collect();
+        for bar in ["Prev", "Next", "pam_umask", "pam_userdb", "Chapter 6"] {
+            assert!(!text.iter().any(|t| t.contains(bar)), "{bar}: {text:?}");
+        }
+        assert_eq!(
+            entries(&parsed),
+            [
+                (4, "nullok".to_string(), None),
+                (4, "obscure".to_string(), Some("opt-obscure".to_string())),
+                (5, "Palindrome".to_string(), None),
+            ]
+        );
+        let (text, layout) = crate::read::render(&parsed);
+        let trail = |needle: &str| {
+            let (trail, _) = layout.trail_at(text.find(needle).expect(needle));
+            trail.join(" > ")
+        };
+        assert_eq!(
+            trail("Is it one?"),
+            "6.34. pam_unix > 6.34.2. OPTIONS > obscure > Palindrome"
+        );
+        // After the list, the section's own text is on the section's trail again.
+        assert_eq!(
+            trail("The options above"),
+            "6.34. pam_unix > 6.34.2. OPTIONS"
+        );
+
+        // A book's title page: its authors are names under the title, not sections.
+        let title_page = "<html><body><div class=\"book\"><div class=\"titlepage\">\n\
+            <h1 class=\"title\"><a name=\"sag\"></a>The Linux-PAM System Administrators' Guide</h1>\n\
+            <div class=\"author\"><h3 class=\"author\">Andrew G. Morgan</h3></div>\n\
+            <div class=\"author\"><h3 class=\"author\">Thorsten Kukuk</h3></div>\n\
+            <div class=\"abstract\"><p>This manual documents what a system-administrator needs to know.</p></div>\n\
+            </div></div></body></html>\n";
+        let parsed = read(title_page, &Budget::unlimited()).expect("read");
+        let (text, layout) = crate::read::render(&parsed);
+        let (trail, _) = layout.trail_at(text.find("This manual").expect("abstract"));
+        assert_eq!(trail, ["The Linux-PAM System Administrators' Guide"]);
+        assert!(text.contains("Thorsten Kukuk"), "{text}");
     }
 
     #[test]
