@@ -50,6 +50,7 @@ GLIB_DOC=2.74.6-2+deb12u9             # Debian libglib2.0-doc
 SDL2_DOC=2.26.5+dfsg-1                # Debian libsdl2-doc
 # MkDocs's HTML: MkDocs's own manual as installed (usr/share/doc/mkdocs/html).
 MKDOCS_DOC=1.4.2+dfsg-2               # Debian mkdocs-doc
+ZSH_DOC=5.9-4                         # Debian zsh-doc: the Zsh manual and FAQ as texi2any 6.8 HTML, a page per chapter
 PAM_DOC=1.5.2-6+deb12u3               # Debian libpam-doc: Linux-PAM's three guides as DocBook XSL HTML
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -396,6 +397,11 @@ set_mkdocs() { shipped mkdocs mkdocs-doc "$MKDOCS_DOC" usr/share/doc/mkdocs/html
 # each, a table of contents per chapter), exactly as installed. Questions: eval/questions/pam.tsv.
 set_pam() { shipped pam libpam-doc "$PAM_DOC" usr/share/doc/libpam-doc/html; }
 
+# The Zsh manual (and its FAQ) as texi2any 6.8 wrote it, a page per chapter plus a redirect
+# page per node and anchor, exactly as installed. Questions: eval/questions/zsh.tsv
+# (answered by lines: a chapter page holds hundreds of options or builtins).
+set_zsh() { shipped zsh zsh-doc "$ZSH_DOC" usr/share/doc/zsh-common/html; }
+
 summary() {
     local set=$1 dir="$OUT/$1"
     [[ -d "$dir" ]] || return 0
@@ -409,12 +415,12 @@ summary() {
 }
 
 sets=("$@")
-[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen mkdocs pam)
+[[ ${#sets[@]} -gt 0 ]] || sets=(html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen mkdocs pam zsh)
 for s in "${sets[@]}"; do
     case $s in
-    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc | mdbook | gtkdoc | doxygen | mkdocs | pam) "set_$s" ;;
+    html | rst | asciidoc | pdf | mixed | docutils | pod | info | texinfo | docbook | javadoc | mdbook | gtkdoc | doxygen | mkdocs | pam | zsh) "set_$s" ;;
     html-shipped) set_html_shipped ;;
-    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen mkdocs pam)" ;;
+    *) die "unknown set $s (html rst asciidoc pdf mixed html-shipped docutils pod info texinfo docbook javadoc mdbook gtkdoc doxygen mkdocs pam zsh)" ;;
     esac
 done
 echo "eval/docsets:"

@@ -142,7 +142,7 @@ impl Chunk {
 /// includes, skips DocBook fragments that pages include, skips HTML pages marked
 /// `<meta name="robots" content="noindex">`, and leaves out gtk-doc's summary tables.
 /// Version 23 leaves out the `values()` and `valueOf(String)` Javadoc writes on every enum.
-pub const CHUNKER_VERSION: u32 = 24;
+pub const CHUNKER_VERSION: u32 = 25;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is

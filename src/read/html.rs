@@ -87,6 +87,7 @@ pub fn read(text: &str, budget: &Budget) -> Result<Parsed, ReadError> {
     protect_main(&mut nodes);
     protect_boxes(&mut nodes);
     hide_implicit_enum_members(&mut nodes);
+    mark_term_lists(&mut nodes, by_texinfo(text));
     let (title, mut blocks) = read_tree(&nodes, budget)?;
     if blocks.is_empty() && redirect.is_none() {
         // Every element was chrome by its class, id or role: a theme whose wrappers are named
@@ -271,6 +272,10 @@ struct Elem {
     /// A `<dt>`, which may title an API entry (Sphinx's object descriptions): see
     /// [`Tree::entry_depth`].
     dt: bool,
+    /// A `<dl>`.
+    dl: bool,
+    /// A `<dl>` whose terms each title an entry of their own ([`mark_term_lists`]).
+    term_list: bool,
     /// The element holds the page's marked main content ([`protect_main`]), so its class
     /// or id never makes it chrome.
     holds_main: bool,
@@ -284,6 +289,7 @@ impl Elem {
         };
         e.add_attrs(attrs, false);
         e.dt = &*name.local == "dt" && name.ns == ns!(html);
+        e.dl = &*name.local == "dl" && name.ns == ns!(html);
         // rdoc (darkfish) heads each method's section with a `div.method-heading`, not an
         // `<h*>`; its `div.method-detail` holds the anchor (`#method-i-content`).
         if e.tag == Tag::Div && e.classes().any(|c| c == "method-heading") {
@@ -1519,7 +1525,7 @@ impl<'n> Tree<'n> {
             // Sphinx 4 and later mark the signature; earlier ones give it the object's id
             // in a `dl` classed by the object's type.
             e.has_class("sig-object")
-                || self.is_variablelist(dl)
+                || self.elem(dl).is_some_and(|d| d.term_list)
                 || nonempty(e.id.as_deref()).is_some()
                     && self.elem(dl).is_some_and(|d| {
                         d.classes()
@@ -1546,17 +1552,6 @@ impl<'n> Tree<'n> {
         Some(depth)
     }
 
-    /// Whether the `dl` at `dl` is a DocBook `variablelist` as the DocBook XSL stylesheets
-    /// write it (`div.variablelist > dl.variablelist`, before 1.7x a bare `dl` in the
-    /// `div`): a list of options, settings or terms, each `<dt>` naming what its `<dd>`
-    /// describes (`nullok`, `shared_buffers (integer)`), as the DocBook reader reads the
-    /// source. On the trail, a chunk and a citation name the option, not only its section.
-    fn is_variablelist(&self, dl: usize) -> bool {
-        let marked = |i: usize| self.elem(i).is_some_and(|e| e.has_class("variablelist"));
-        self.elem(dl).is_some_and(|e| e.tag == Tag::Block)
-            && (marked(dl) || marked(self.nodes[dl].parent))
-    }
-
     /// Whether the `<dt>` at `dt` is a second (third, …) signature of the entry the `<dt>`
     /// before it titles: Sphinx sets each overload of `int(x=0)` / `int(x, base=10)` in its
     /// own `<dt>` and gives only the first an id.
@@ -1567,12 +1562,20 @@ impl<'n> Tree<'n> {
         {
             return false;
         }
-        let previous = self
+        let before: Vec<usize> = self
             .children(self.nodes[dt].parent)
             .take_while(|&c| c != dt)
             .filter(|&c| self.elem(c).is_some())
-            .last();
-        previous.is_some_and(|p| self.elem(p).is_some_and(|e| e.dt))
+            .collect();
+        let is_dt = |i: Option<&usize>| i.is_some_and(|&p| self.elem(p).is_some_and(|e| e.dt));
+        // texi2any sets an `@itemx`'s index entries in a `<dd>` of their own between the
+        // two names (`<dt>RPROMPT</dt><dd><span id="index-RPS1"></span></dd><dt>RPS1</dt>`).
+        is_dt(before.last())
+            || before.len() >= 2
+                && before
+                    .last()
+                    .is_some_and(|&p| self.text_under(p).trim().is_empty())
+                && is_dt(before.get(before.len() - 2))
     }
 
     fn has_ancestor(&self, mut i: usize, pred: impl Fn(&Elem) -> bool) -> bool {
@@ -2538,6 +2541,45 @@ const DESCRIPTION_TYPES: &[&str] = &[
     "type",
     "var",
 ];
+
+/// Marks the definition lists whose terms each title an entry, so that the entry stands on
+/// the trail below its section ([`Tree::entry_depth`]) as the source readers put it:
+/// DocBook's `variablelist` as the DocBook XSL stylesheets write it (`div.variablelist >
+/// dl.variablelist`, a bare `dl` in the `div` before 1.7x: a module's options, PostgreSQL's
+/// settings), and on a page texi2any (makeinfo) wrote, every `<dl>`, which is a Texinfo
+/// `@table`/`@vtable`/`@ftable` or a `@deffn` (Zsh's options and builtins, an R manual's
+/// settings). A chunk and a citation then name the option (`OPTIONS > nullok`), not only
+/// its section.
+fn mark_term_lists(nodes: &mut [Node], texinfo: bool) {
+    let marked = |nodes: &[Node], i: usize| {
+        nodes
+            .get(i)
+            .is_some_and(|n| matches!(&n.data, Data::Element(e) if e.has_class("variablelist")))
+    };
+    for i in 0..nodes.len() {
+        let in_variablelist = marked(nodes, i) || marked(nodes, nodes[i].parent);
+        if let Data::Element(e) = &mut nodes[i].data {
+            e.term_list = e.dl && (texinfo || in_variablelist);
+        }
+    }
+}
+
+/// Whether the page's head names texi2any or makeinfo as its generator (`<meta
+/// name="Generator" content="texi2any">`; 6.x before 6.8 said `makeinfo`). Only the first
+/// 8 KB are looked at: the tag sits in the head.
+fn by_texinfo(text: &str) -> bool {
+    let mut end = text.len().min(8192);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = text[..end].to_ascii_lowercase();
+    let found = head_meta_tags(&head).any(|tag| {
+        attribute(tag, "name") == Some("generator")
+            && attribute(tag, "content")
+                .is_some_and(|c| c.starts_with("texi2any") || c.starts_with("makeinfo"))
+    });
+    found
+}
 
 fn nonempty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
@@ -3544,11 +3586,7 @@ g_timer_elapsed (<em class="parameter"><code><a class="link" href="glib-Timers.h
                 (5, "Palindrome".to_string(), None),
             ]
         );
-        let (text, layout) = crate::read::render(&parsed);
-        let trail = |needle: &str| {
-            let (trail, _) = layout.trail_at(text.find(needle).expect(needle));
-            trail.join(" > ")
-        };
+        let trail = crate::read::testing::trail_of(&parsed);
         assert_eq!(
             trail("Is it one?"),
             "6.34. pam_unix > 6.34.2. OPTIONS > obscure > Palindrome"
@@ -3567,10 +3605,54 @@ g_timer_elapsed (<em class="parameter"><code><a class="link" href="glib-Timers.h
             <div class=\"abstract\"><p>This manual documents what a system-administrator needs to know.</p></div>\n\
             </div></div></body></html>\n";
         let parsed = read(title_page, &Budget::unlimited()).expect("read");
-        let (text, layout) = crate::read::render(&parsed);
-        let (trail, _) = layout.trail_at(text.find("This manual").expect("abstract"));
-        assert_eq!(trail, ["The Linux-PAM System Administrators' Guide"]);
-        assert!(text.contains("Thorsten Kukuk"), "{text}");
+        assert_eq!(
+            crate::read::testing::trail_of(&parsed)("This manual"),
+            "The Linux-PAM System Administrators' Guide"
+        );
+        assert!(crate::read::render(&parsed).0.contains("Thorsten Kukuk"));
+    }
+
+    #[test]
+    fn texi2any_table_items_stand_on_the_trail() {
+        // texi2any 6.8 (Debian's zsh-doc), cut down: a `@table` of options, each item's
+        // index entries in a `<dd>` before it, an `@itemx` after an index-only `<dd>`.
+        let page = "<html><head><meta name=\"Generator\" content=\"texi2any\"></head><body>\n\
+            <h3 class=\"subsection\">16.2.1 Changing Directories</h3>\n\
+            <dl compact=\"compact\">\n\
+            <dd><span id=\"index-AUTO_005fCD\"></span>\n</dd>\n\
+            <dt><span><tt>AUTO_CD</tt> (<tt>-J</tt>)</span></dt>\n\
+            <dd><p>If a command is the name of a directory, perform the cd command to it.</p>\n\
+            <span id=\"index-RPROMPT\"></span>\n</dd>\n\
+            <dt><span><tt>RPROMPT</tt> &lt;S&gt;</span></dt>\n\
+            <dd><span id=\"index-RPS1\"></span>\n</dd>\n\
+            <dt><span><tt>RPS1</tt> &lt;S&gt;</span></dt>\n\
+            <dd><p>This prompt is displayed on the right-hand side of the screen.</p></dd>\n\
+            </dl>\n<p>Options are set with setopt.</p></body></html>\n";
+        let parsed = read(page, &Budget::unlimited()).expect("read");
+        assert_eq!(
+            entries(&parsed),
+            [
+                (4, "AUTO_CD (-J)".to_string(), None),
+                (4, "RPROMPT <S>".to_string(), None),
+            ]
+        );
+        let trail = crate::read::testing::trail_of(&parsed);
+        assert_eq!(
+            trail("perform the cd"),
+            "16.2.1 Changing Directories > AUTO_CD (-J)"
+        );
+        // The `@itemx` is a line of its entry's text, not an entry of its own.
+        assert_eq!(
+            trail("right-hand side"),
+            "16.2.1 Changing Directories > RPROMPT <S>"
+        );
+        assert!(crate::read::render(&parsed).0.contains("RPS1 <S>"));
+        assert_eq!(trail("Options are set"), "16.2.1 Changing Directories");
+
+        // Without the generator's name, a bare `<dl>` is a definition list, not entries.
+        let plain = page.replace("content=\"texi2any\"", "content=\"pandoc\"");
+        let parsed = read(&plain, &Budget::unlimited()).expect("read");
+        assert!(entries(&parsed).is_empty());
     }
 
     #[test]
