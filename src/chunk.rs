@@ -142,6 +142,9 @@ impl Chunk {
 /// includes, skips DocBook fragments that pages include, skips HTML pages marked
 /// `<meta name="robots" content="noindex">`, and leaves out gtk-doc's summary tables.
 /// Version 23 leaves out the `values()` and `valueOf(String)` Javadoc writes on every enum.
+/// Version 24 leaves out DocBook XSL's navigation bars, puts a `variablelist`'s terms on the
+/// trail and reads a title page's authors as names; version 25 puts the terms of every
+/// `<dl>` on a texi2any page (Texinfo's tables and definitions) on the trail.
 pub const CHUNKER_VERSION: u32 = 25;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
