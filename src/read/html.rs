@@ -1562,20 +1562,22 @@ impl<'n> Tree<'n> {
         {
             return false;
         }
-        let before: Vec<usize> = self
+        // The two element siblings before this `<dt>`, nearest last.
+        let (second, last) = self
             .children(self.nodes[dt].parent)
             .take_while(|&c| c != dt)
             .filter(|&c| self.elem(c).is_some())
-            .collect();
-        let is_dt = |i: Option<&usize>| i.is_some_and(|&p| self.elem(p).is_some_and(|e| e.dt));
+            .fold((None, None), |(_, b), c| (b, Some(c)));
+        let is_dt = |i: Option<usize>| i.is_some_and(|p| self.elem(p).is_some_and(|e| e.dt));
         // texi2any sets an `@itemx`'s index entries in a `<dd>` of their own between the
         // two names (`<dt>RPROMPT</dt><dd><span id="index-RPS1"></span></dd><dt>RPS1</dt>`).
-        is_dt(before.last())
-            || before.len() >= 2
-                && before
-                    .last()
-                    .is_some_and(|&p| self.text_under(p).trim().is_empty())
-                && is_dt(before.get(before.len() - 2))
+        let term_list = self
+            .elem(self.nodes[dt].parent)
+            .is_some_and(|d| d.term_list);
+        is_dt(last)
+            || term_list
+                && last.is_some_and(|p| self.text_under(p).trim().is_empty())
+                && is_dt(second)
     }
 
     fn has_ancestor(&self, mut i: usize, pred: impl Fn(&Elem) -> bool) -> bool {
