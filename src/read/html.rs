@@ -772,31 +772,39 @@ pub(crate) fn attribute<'t>(tag: &'t str, name: &str) -> Option<&'t str> {
     None
 }
 
-/// Whether the page's head says `<meta name="robots" content="noindex">` (or `none`, which
-/// means noindex and nofollow). Only the first 8 KB are looked at: the tag sits in the head.
-fn noindex(text: &str) -> bool {
+/// The page's first 8 KB, ASCII-lowercased (every byte offset kept, so a position found in
+/// it holds in the page): where its `<meta>` tags are looked for, as they sit in the head.
+fn lowercase_head(text: &str) -> String {
     let mut end = text.len().min(8192);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let head = text[..end].to_ascii_lowercase();
-    let marked = head_meta_tags(&head).any(|tag| {
-        attribute(tag, "name") == Some("robots")
-            && attribute(tag, "content")
-                .is_some_and(|c| c.split(',').any(|d| matches!(d.trim(), "noindex" | "none")))
+    text[..end].to_ascii_lowercase()
+}
+
+/// Whether some `<meta name="NAME" content="…">` in the page's head has a content `wanted`
+/// accepts (`name` lowercase; the content is passed lowercased).
+fn meta_says(text: &str, name: &str, wanted: impl Fn(&str) -> bool) -> bool {
+    let head = lowercase_head(text);
+    let found = head_meta_tags(&head).any(|tag| {
+        attribute(tag, "name") == Some(name) && attribute(tag, "content").is_some_and(&wanted)
     });
-    marked
+    found
+}
+
+/// Whether the page's head says `<meta name="robots" content="noindex">` (or `none`, which
+/// means noindex and nofollow).
+fn noindex(text: &str) -> bool {
+    meta_says(text, "robots", |c| {
+        c.split(',').any(|d| matches!(d.trim(), "noindex" | "none"))
+    })
 }
 
 /// Where `<meta http-equiv="refresh" content="0; url=…">` in the head sends the reader.
 /// Only the first 8 KB are looked at: the tag belongs in the head.
 fn redirect_target(text: &str) -> Option<String> {
-    let mut end = text.len().min(8192);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    // ASCII lowercasing keeps every byte offset, so positions found in `head` hold in `text`.
-    let head = text[..end].to_ascii_lowercase();
+    // Positions found in `head` hold in `text` ([`lowercase_head`]).
+    let head = lowercase_head(text);
     head.match_indices("<meta").find_map(|(at, _)| {
         let tag = &head[at..at + head[at..].find('>')?];
         let refresh = ["\"refresh\"", "'refresh'", "refresh"]
@@ -1348,6 +1356,23 @@ impl<'n> Tree<'n> {
         }
     }
 
+    /// Whether any text node under `root` holds more than white space (stops at the first).
+    fn has_text(&self, root: usize) -> bool {
+        let mut stack = vec![root];
+        while let Some(i) = stack.pop() {
+            match &self.nodes[i].data {
+                Data::Text(t) if !t.trim().is_empty() => return true,
+                _ => {}
+            }
+            let mut c = self.nodes[i].first;
+            while c != NONE {
+                stack.push(c);
+                c = self.nodes[c].next;
+            }
+        }
+        false
+    }
+
     /// The text of every node under `root`, in document order, lines joined by a space.
     fn text_under(&self, root: usize) -> String {
         let mut out = String::new();
@@ -1574,10 +1599,7 @@ impl<'n> Tree<'n> {
         let term_list = self
             .elem(self.nodes[dt].parent)
             .is_some_and(|d| d.term_list);
-        is_dt(last)
-            || term_list
-                && last.is_some_and(|p| self.text_under(p).trim().is_empty())
-                && is_dt(second)
+        is_dt(last) || term_list && last.is_some_and(|p| !self.has_text(p)) && is_dt(second)
     }
 
     fn has_ancestor(&self, mut i: usize, pred: impl Fn(&Elem) -> bool) -> bool {
@@ -2567,20 +2589,11 @@ fn mark_term_lists(nodes: &mut [Node], texinfo: bool) {
 }
 
 /// Whether the page's head names texi2any or makeinfo as its generator (`<meta
-/// name="Generator" content="texi2any">`; 6.x before 6.8 said `makeinfo`). Only the first
-/// 8 KB are looked at: the tag sits in the head.
+/// name="Generator" content="texi2any">`; 6.x before 6.8 said `makeinfo`).
 fn by_texinfo(text: &str) -> bool {
-    let mut end = text.len().min(8192);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let head = text[..end].to_ascii_lowercase();
-    let found = head_meta_tags(&head).any(|tag| {
-        attribute(tag, "name") == Some("generator")
-            && attribute(tag, "content")
-                .is_some_and(|c| c.starts_with("texi2any") || c.starts_with("makeinfo"))
-    });
-    found
+    meta_says(text, "generator", |c| {
+        c.starts_with("texi2any") || c.starts_with("makeinfo")
+    })
 }
 
 fn nonempty(s: Option<&str>) -> Option<&str> {
