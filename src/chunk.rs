@@ -144,8 +144,11 @@ impl Chunk {
 /// Version 23 leaves out the `values()` and `valueOf(String)` Javadoc writes on every enum.
 /// Version 24 leaves out DocBook XSL's navigation bars, puts a `variablelist`'s terms on the
 /// trail and reads a title page's authors as names; version 25 puts the terms of every
-/// `<dl>` on a texi2any page (Texinfo's tables and definitions) on the trail.
-pub const CHUNKER_VERSION: u32 = 25;
+/// `<dl>` on a texi2any page (Texinfo's tables and definitions) on the trail. Version 26
+/// cuts a document with a layout at every section and packs only sections under
+/// [`PACK_WORDS`] words (an option list's entries were packed up to the chunk size), and
+/// leaves out a PDF contents page's wrapped and two-dot lines and an index's letters.
+pub const CHUNKER_VERSION: u32 = 26;
 
 /// The oldest [`CHUNKER_VERSION`] whose chunks' embedding texts this version composes the
 /// same way: an index cut by it is chunked again but keeps every vector whose text is
@@ -169,6 +172,15 @@ const MAX_BYTES_PER_TOKEN: usize = 8;
 /// A chunk with fewer words than this (a lone heading, a one-line stub) is merged into its
 /// neighbour in the same section instead of being indexed alone.
 const MIN_WORDS: usize = 8;
+
+/// A section of a converted document with fewer words than this is packed with the sibling
+/// sections after it; one this long is a chunk of its own. Packing up to the full chunk size
+/// put a dozen option entries (`CLOBBER`, `CORRECT`, `CORRECT_ALL`, …) into one chunk, embedded
+/// and labelled as the first, so the entry a question asked for ranked under its neighbour:
+/// with sections cut apart and packed only below 40 words, the zsh set's hybrid success@1
+/// went 0.441 → 0.618 and success@5 0.941 → 1.000, Info by node 0.875 → 0.938 at 5 (see
+/// ARCHITECTURE.md, "Chunk size").
+const PACK_WORDS: usize = 40;
 
 /// Sizes text in model tokens, but never less than its byte length allows (the hard byte
 /// cap). Special tokens are not counted (text-splitter's own sizer does the same).
@@ -328,16 +340,23 @@ impl Chunker {
     pub fn chunk(&self, doc: &Document) -> Vec<Chunk> {
         let body = doc.body();
         let markdown = doc.format != Format::Text;
-        // A plain-text file's sections (read::text) are cut apart before splitting, so a
-        // chunk starts at its heading; converted formats render headings as `#` lines,
-        // which the Markdown splitter already cuts at.
-        let cuts: Vec<usize> = match (&doc.layout, markdown) {
-            (Some(l), false) => l
+        // A document with a layout (a converted format, or plain text whose sections
+        // read::text found) is cut apart at every section before splitting, so each chunk
+        // starts at its section's heading and short sections are packed only by
+        // `merge_small`, below [`PACK_WORDS`]; the Markdown splitter alone would pack
+        // sibling sections up to the full chunk size.
+        let cuts: Vec<usize> = match &doc.layout {
+            Some(l) => l
                 .headings
                 .iter()
                 .filter_map(|h| h.offset.checked_sub(doc.body_start))
                 .collect(),
-            _ => Vec::new(),
+            None => Vec::new(),
+        };
+        let pack_words = if doc.layout.is_some() {
+            PACK_WORDS
+        } else {
+            MIN_WORDS
         };
         let sections = sections(body, markdown, &cuts);
         let pieces: Vec<(usize, &str)> = sections
@@ -359,17 +378,19 @@ impl Chunker {
             (None, Format::Markdown | Format::Mdx) => headings(body),
             _ => Vec::new(),
         };
-        let pieces = merge_small(body, pieces, self.max_bytes, |o| match &doc.layout {
-            Some(l) => l
-                .trail_at(doc.body_start + o)
-                .0
-                .into_iter()
-                .map(str::to_string)
-                .collect(),
-            None => trail_stack(&md_headings, o)
-                .into_iter()
-                .map(|h| h.text.clone())
-                .collect(),
+        let pieces = merge_small(body, pieces, self.max_bytes, pack_words, |o| {
+            match &doc.layout {
+                Some(l) => l
+                    .trail_at(doc.body_start + o)
+                    .0
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+                None => trail_stack(&md_headings, o)
+                    .into_iter()
+                    .map(|h| h.text.clone())
+                    .collect(),
+            }
         });
         let lines = LineIndex::new(&doc.text);
         let chunks: Vec<Chunk> = pieces
@@ -634,9 +655,6 @@ fn pathological(section: &str) -> bool {
     })
 }
 
-/// Merges chunks with fewer than [`MIN_WORDS`] words into a neighbour of the same section:
-/// forward when the next chunk continues its section (a lone heading joins the text under
-/// it), else backward into the previous chunk of the same section, else it stays alone.
 /// Keeps the first of chunks that repeat an earlier chunk of the same document word for
 /// word under the same heading trail. No retriever can tell such copies apart, so they only
 /// crowd each other out of result lists — and pathological inputs (a 10 MB run of one
@@ -658,10 +676,15 @@ fn drop_repeats(chunks: Vec<Chunk>) -> Vec<Chunk> {
     out
 }
 
+/// Merges chunks with fewer than `pack_words` words into a neighbour: forward when the next
+/// chunk continues its section (a lone heading joins the text under it) or starts a sibling
+/// section (short entries of one list pack together), else
+/// backward into the previous chunk of the same section, else it stays alone.
 fn merge_small<'a>(
     body: &'a str,
     pieces: Vec<(usize, &'a str)>,
     max_bytes: usize,
+    pack_words: usize,
     trail: impl Fn(usize) -> Vec<String>,
 ) -> Vec<(usize, &'a str)> {
     let spans: Vec<(usize, usize)> = pieces.iter().map(|(o, t)| (*o, o + t.len())).collect();
@@ -669,13 +692,17 @@ fn merge_small<'a>(
     let mut carry: Option<usize> = None;
     for (i, &(start, end)) in spans.iter().enumerate() {
         let start = carry.take().unwrap_or(start).min(start);
-        if words(&body[start..end]) >= MIN_WORDS {
+        if words(&body[start..end]) >= pack_words {
             out.push((start, end));
             continue;
         }
         let here = trail(start);
+        let parent = &here[..here.len().saturating_sub(1)];
         if let Some(&(next, next_end)) = spans.get(i + 1) {
-            if next_end - start <= max_bytes && trail(next).starts_with(&here) {
+            let next_trail = trail(next);
+            let joins = next_trail.starts_with(&here)
+                || (!parent.is_empty() && next_trail.starts_with(parent));
+            if next_end - start <= max_bytes && joins {
                 carry = Some(start);
                 continue;
             }

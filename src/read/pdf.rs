@@ -352,7 +352,32 @@ fn is_text_glyph(c: char) -> bool {
     c.is_alphanumeric() && !('\u{02B0}'..='\u{02FF}').contains(&c)
 }
 
+/// A circle drawn over a letter (plain TeX's `\copyright`, which Texinfo's `@copyright{}`
+/// and many LaTeX manuals use) comes out as the letter plus U+20DD, "c⃝", which neither a
+/// reader nor the tokenizer knows as the sign it is.
+fn circled(letter: char) -> Option<char> {
+    match letter {
+        'c' | 'C' => Some('©'),
+        'r' | 'R' => Some('®'),
+        'p' | 'P' => Some('℗'),
+        _ => None,
+    }
+}
+
 fn push_char(out: &mut String, c: char) {
+    const CIRCLE: char = '\u{20DD}';
+    if c == CIRCLE || out.ends_with(CIRCLE) {
+        let sign = match (c == CIRCLE, out.chars().next_back()) {
+            (true, Some(letter)) => circled(letter),
+            (false, Some(_)) => circled(c),
+            _ => None,
+        };
+        if let Some(sign) = sign {
+            out.pop();
+            out.push(sign);
+            return;
+        }
+    }
     match c {
         '\u{FB00}' => out.push_str("ff"),
         '\u{FB01}' => out.push_str("fi"),
@@ -1196,12 +1221,27 @@ fn build_blocks(pages: &[PageText], page_nums: &[u32], outline: &[OutlineEntry])
         // A table of contents (three or more dot-leader lines on the page) is left out: it
         // points at pages the outline and the headings already name, and its leaders would
         // fill whole chunks with dots that then match any query naming a section.
+        // Between its first and last entry, the page's other lines are entries too: a long
+        // title wraps above its leaders, and one that leaves room for only two leader dots
+        // (`Appendix C GNU Free Documentation License . . 174`) is not caught on its own.
         let contents: Vec<usize> = (0..page.lines.len())
             .filter(|&i| roles[i] == Role::Body && is_toc_entry(&page.lines[i].text))
             .collect();
-        if contents.len() >= MIN_CONTENTS_LINES {
-            for i in contents {
-                roles[i] = Role::Contents;
+        if let (true, Some(&first), Some(&last)) = (
+            contents.len() >= MIN_CONTENTS_LINES,
+            contents.first(),
+            contents.last(),
+        ) {
+            for role in &mut roles[first..=last] {
+                if *role == Role::Body {
+                    *role = Role::Contents;
+                }
+            }
+            // An index's letter headings (`A`, `B`, `!`) above its first entry.
+            for (i, role) in roles.iter_mut().enumerate() {
+                if *role == Role::Body && page.lines[i].text.trim().chars().count() <= 2 {
+                    *role = Role::Contents;
+                }
             }
         }
 
@@ -1454,6 +1494,23 @@ fn size_level(l: &Line, body: f32, levels: &[f32]) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_letter_in_a_circle_is_its_sign() {
+        let pushed = |glyphs: &str| {
+            let mut out = String::new();
+            glyphs.chars().for_each(|c| push_char(&mut out, c));
+            out
+        };
+        assert_eq!(pushed("Copyright c\u{20DD} 2022"), "Copyright © 2022");
+        assert_eq!(pushed("\u{20DD}R Linux"), "® Linux");
+        assert_eq!(
+            pushed("x\u{20DD}"),
+            "x\u{20DD}",
+            "other letters keep the circle"
+        );
+        assert_eq!(pushed("\u{FB01}le"), "file");
+    }
     use lopdf::content::{Content, Operation};
     use lopdf::{dictionary, Stream, StringFormat};
     use std::time::Duration;
@@ -1846,9 +1903,29 @@ mod tests {
                     11.0,
                     "1.1.2 The root account . . . . . . . . . . . . 2",
                 ),
+                // bashref.pdf: a title long enough to leave two leader dots, and one that
+                // wraps above its leaders.
                 (
                     72.0,
                     698.0,
+                    11.0,
+                    "1.1.3 Commands that read the root account's own settings . . 3",
+                ),
+                (
+                    72.0,
+                    684.0,
+                    11.0,
+                    "1.1.4 Commands that change the root account's",
+                ),
+                (
+                    72.0,
+                    670.0,
+                    11.0,
+                    "settings for a session . . . . . . . . . . 4",
+                ),
+                (
+                    72.0,
+                    656.0,
                     11.0,
                     "1.2 Unix-like filesystem . . . . . . . . . . . 6",
                 ),
