@@ -677,9 +677,10 @@ fn drop_repeats(chunks: Vec<Chunk>) -> Vec<Chunk> {
 }
 
 /// Merges chunks with fewer than `pack_words` words into a neighbour: forward when the next
-/// chunk continues its section (a lone heading joins the text under it) or starts a sibling
-/// section (short entries of one list pack together), else
-/// backward into the previous chunk of the same section, else it stays alone.
+/// chunk continues its section or one under the same parent (a lone heading joins the text
+/// under it, short entries of one list pack together), else backward into the previous chunk
+/// of the same section or, when `pack_words` is above [`MIN_WORDS`] and the two stay under
+/// twice it, of a sibling; else it stays alone.
 fn merge_small<'a>(
     body: &'a str,
     pieces: Vec<(usize, &'a str)>,
@@ -700,15 +701,22 @@ fn merge_small<'a>(
         let parent = &here[..here.len().saturating_sub(1)];
         if let Some(&(next, next_end)) = spans.get(i + 1) {
             let next_trail = trail(next);
-            let joins = next_trail.starts_with(&here)
-                || (!parent.is_empty() && next_trail.starts_with(parent));
+            let joins = next_trail.starts_with(parent);
             if next_end - start <= max_bytes && joins {
                 carry = Some(start);
                 continue;
             }
         }
+        // Backward: into the previous chunk of the same section, or of a sibling when both
+        // together stay short (the last short entry of a list joins the entries before it).
         match out.last_mut() {
-            Some(prev) if end - prev.0 <= max_bytes && trail(prev.0) == here => {
+            Some(prev)
+                if end - prev.0 <= max_bytes
+                    && (trail(prev.0) == here
+                        || (pack_words > MIN_WORDS
+                            && trail(prev.0).starts_with(parent)
+                            && words(&body[prev.0..end]) < 2 * pack_words)) =>
+            {
                 prev.1 = prev.1.max(end)
             }
             _ => out.push((start, end)),

@@ -1471,16 +1471,28 @@ End Tag Table
     assert!(
         hit.text.contains("high and low water")
             && hit.text.contains("See Top, for an overview")
-            && hit.text.contains("$ ferry --wrap 60 kirkwall")
             && !hit.text.contains("Menu")
-            && !hit.text.contains("Tag Table")
             && !hit.text.contains("Next:"),
         "{}",
         hit.text
     );
-    // The manual is one chunk. It cites the decompressed file's lines from the Top node's
-    // heading to the last paragraph, not the preamble before it or the tag table after.
-    assert_eq!((hit.source.start_line, hit.source.end_line), (11, 38));
+    // The short Top node and the node's opening sentence pack with the first option (each
+    // under 40 words); the chunk cites the decompressed file's lines from the Top node's
+    // heading to that option's last line, not the preamble before it.
+    assert_eq!((hit.source.start_line, hit.source.end_line), (11, 31));
+    // The second option is a chunk with the paragraph that closes the table, up to the last
+    // paragraph and not the tag table after it.
+    let hit = search(&engine, "wrap the timetable at columns", Mode::Bm25, 1)
+        .results
+        .remove(0);
+    assert!(
+        hit.text.contains("$ ferry --wrap 60 kirkwall")
+            && hit.text.contains("every sailing was printed")
+            && !hit.text.contains("Tag Table"),
+        "{}",
+        hit.text
+    );
+    assert_eq!((hit.source.start_line, hit.source.end_line), (33, 38));
     for (query, heading) in [
         (
             "wrap the timetable at columns",
@@ -1527,7 +1539,6 @@ fn texinfo_sources_are_read_by_their_nodes() {
     assert!(
         hit.text.contains("high and low water")
             && hit.text.contains("See Top, for an overview")
-            && hit.text.contains("$ ferry --wrap 60 kirkwall")
             && !hit.text.contains('@')
             && !hit.text.contains("Permission")
             && !hit.text.contains("Options and arguments")
@@ -1535,11 +1546,27 @@ fn texinfo_sources_are_read_by_their_nodes() {
         "{}",
         hit.text
     );
-    // The manual is one chunk: from the Top node's heading to the definition's last line.
+    // The short Top node and the chapter's opening sentence pack with the first option
+    // (each under 40 words): the chunk cites the source from the Top node's heading to the
+    // macro call that holds the option.
     let line = |needle: &str| manual.lines().position(|l| l.contains(needle)).unwrap() as u32 + 1;
     assert_eq!(
         (hit.source.start_line, hit.source.end_line),
-        (line("@top GNU Ferry"), line("cancelled because of a gale"))
+        (line("@top GNU Ferry"), line("@optTide"))
+    );
+    // The second option packs with the rest of the node: the paragraph after the table and
+    // the definition, up to its last line.
+    let hit = search(&engine, "wrap the timetable at columns", Mode::Bm25, 1)
+        .results
+        .remove(0);
+    assert!(
+        hit.text.contains("$ ferry --wrap 60 kirkwall") && !hit.text.contains('@'),
+        "{}",
+        hit.text
+    );
+    assert_eq!(
+        (hit.source.start_line, hit.source.end_line),
+        (line("@item -w"), line("cancelled because of a gale"))
     );
     for (query, heading) in [
         (
