@@ -178,7 +178,7 @@ const MIN_WORDS: usize = 8;
 /// put a dozen option entries (`CLOBBER`, `CORRECT`, `CORRECT_ALL`, …) into one chunk, embedded
 /// and labelled as the first, so the entry a question asked for ranked under its neighbour:
 /// with sections cut apart and packed only below 40 words, the zsh set's hybrid success@1
-/// went 0.441 → 0.618 and success@5 0.941 → 1.000, Info by node 0.875 → 0.938 at 5 (see
+/// went 0.441 → 0.618 and success@5 0.941 → 1.000, Info by node 0.875 → 0.969 at 5 (see
 /// ARCHITECTURE.md, "Chunk size").
 const PACK_WORDS: usize = 40;
 
