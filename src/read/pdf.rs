@@ -1494,6 +1494,9 @@ fn size_level(l: &Line, body: f32, levels: &[f32]) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lopdf::content::{Content, Operation};
+    use lopdf::{dictionary, Stream, StringFormat};
+    use std::time::Duration;
 
     #[test]
     fn a_letter_in_a_circle_is_its_sign() {
@@ -1511,9 +1514,6 @@ mod tests {
         );
         assert_eq!(pushed("\u{FB01}le"), "file");
     }
-    use lopdf::content::{Content, Operation};
-    use lopdf::{dictionary, Stream, StringFormat};
-    use std::time::Duration;
 
     /// (x, y from the bottom, size, text) for each line of a page.
     type PageSpec<'a> = Vec<(f32, f32, f32, &'a str)>;
