@@ -700,25 +700,25 @@ fn merge_small<'a>(
         let here = trail(start);
         let parent = &here[..here.len().saturating_sub(1)];
         if let Some(&(next, next_end)) = spans.get(i + 1) {
-            let next_trail = trail(next);
-            let joins = next_trail.starts_with(parent);
-            if next_end - start <= max_bytes && joins {
+            if next_end - start <= max_bytes && trail(next).starts_with(parent) {
                 carry = Some(start);
                 continue;
             }
         }
         // Backward: into the previous chunk of the same section, or of a sibling when both
         // together stay short (the last short entry of a list joins the entries before it).
-        match out.last_mut() {
-            Some(prev)
-                if end - prev.0 <= max_bytes
-                    && (trail(prev.0) == here
-                        || (pack_words > MIN_WORDS
-                            && trail(prev.0).starts_with(parent)
-                            && words(&body[prev.0..end]) < 2 * pack_words)) =>
-            {
-                prev.1 = prev.1.max(end)
+        let joins_previous = |prev: (usize, usize)| {
+            if end - prev.0 > max_bytes {
+                return false;
             }
+            let prev_trail = trail(prev.0);
+            prev_trail == here
+                || (pack_words > MIN_WORDS
+                    && prev_trail.starts_with(parent)
+                    && words(&body[prev.0..end]) < 2 * pack_words)
+        };
+        match out.last_mut() {
+            Some(prev) if joins_previous(*prev) => prev.1 = prev.1.max(end),
             _ => out.push((start, end)),
         }
     }
