@@ -184,7 +184,11 @@ pub struct SearchConfig {
     /// RRF constant (1-based ranks, as Elasticsearch and the original paper).
     pub rrf_k: f32,
     /// Weight of the dense leg in weighted RRF and in convex fusion (BM25 gets 1 - alpha
-    /// in convex fusion, and weight 1 in RRF).
+    /// in convex fusion, and weight 1 in RRF). The default 0.6 leans on the embedding
+    /// because questions put to documentation rarely use its words: on the eighteen
+    /// documentation sets it ranks the answer first more often than 0.5 (success@1 0.762 →
+    /// 0.774 pooled), while SciFact, whose claims share their abstracts' vocabulary, is
+    /// flat between the two on both splits (README, "Retrieval quality").
     pub alpha: f32,
     /// HNSW search breadth.
     pub ef_search: usize,
@@ -235,7 +239,7 @@ impl Default for SearchConfig {
             candidates: 300,
             fusion: FusionMethod::ZScore,
             rrf_k: 60.0,
-            alpha: 0.5,
+            alpha: 0.6,
             ef_search: 100,
             title_boost: None,
             distinct: 0,

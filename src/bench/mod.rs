@@ -168,7 +168,8 @@ pub struct BenchReport {
 const MAIN_VARIANTS: usize = 7;
 
 /// The variants every benchmark reports: each retriever alone, the configured default, and
-/// each fusion family at the configured weights.
+/// each fusion family beside it: plain RRF, RRF weighted towards dense, and min-max and
+/// z-score at equal weights (α 0.5), so a change of default is seen against the old one.
 fn variants(defaults: &SearchOptions, sweep: bool) -> Vec<(String, SearchOptions)> {
     let with = |mode: Mode, method: FusionMethod, rrf_k: f32, alpha: f32| {
         let mut o = defaults.clone();
