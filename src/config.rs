@@ -188,7 +188,7 @@ pub struct SearchConfig {
     /// because questions put to documentation rarely use its words: on the eighteen
     /// documentation sets it ranks the answer first more often than 0.5 (success@1 0.762 →
     /// 0.774 pooled), while SciFact, whose claims share their abstracts' vocabulary, is
-    /// flat between the two on both splits (README, "Retrieval quality").
+    /// flat between the two on both splits (ARCHITECTURE.md, "Retrieval quality", Fusion).
     pub alpha: f32,
     /// HNSW search breadth.
     pub ef_search: usize,
