@@ -183,12 +183,14 @@ pub struct SearchConfig {
     pub fusion: FusionMethod,
     /// RRF constant (1-based ranks, as Elasticsearch and the original paper).
     pub rrf_k: f32,
-    /// Weight of the dense leg in weighted RRF and in convex fusion (BM25 gets 1 - alpha
-    /// in convex fusion, and weight 1 in RRF). The default 0.6 leans on the embedding
-    /// because questions put to documentation rarely use its words: on the eighteen
-    /// documentation sets it ranks the answer first more often than 0.5 (success@1 0.762 →
-    /// 0.774 pooled), while SciFact, whose claims share their abstracts' vocabulary, is
-    /// flat between the two on both splits (ARCHITECTURE.md, "Retrieval quality", Fusion).
+    /// Weight of the dense leg in convex fusion and in weighted RRF (BM25 gets 1 − alpha;
+    /// RRF doubles both, see [`crate::fusion::FusionMethod::Rrf`]). The default 0.6 leans
+    /// on the embedding because questions put to documentation rarely use its words: on the
+    /// eighteen documentation sets it ranks the answer first more often than 0.5 (success@1
+    /// 0.762 → 0.774 pooled), while SciFact, whose claims share their abstracts' vocabulary,
+    /// is flat between the two on both splits (ARCHITECTURE.md, "Retrieval quality",
+    /// Fusion). With `fusion = "rrf"` the default so weighs dense 1.2 to BM25's 0.8; 0.5 is
+    /// plain RRF.
     pub alpha: f32,
     /// HNSW search breadth.
     pub ef_search: usize,
