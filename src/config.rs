@@ -198,7 +198,12 @@ pub struct SearchConfig {
     /// there is no title field to weigh. Accepted so older lore.toml files still load.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title_boost: Option<f32>,
-    /// At most this many hits per document by default (0: no limit).
+    /// At most this many hits per document by default (0: no limit). 1, chosen on the
+    /// eighteen documentation sets: the answering file is among the first five hits for
+    /// 97.6% of their questions, against 96.3% at 2 and 95.3% with no limit, where one long
+    /// page can fill the first results; a file's rank is the same either way (the cap drops
+    /// chunks after fusion and never reorders). Prompts inherit it: set 0 to let several
+    /// passages of one page into a prompt (neighbouring ones are merged into one source).
     pub distinct: usize,
     /// A hit whose text an earlier hit of another file already shows (the same page copied
     /// into two folders, a package's HTML and PDF builds of one manual: identical, or for
@@ -244,7 +249,7 @@ impl Default for SearchConfig {
             alpha: 0.6,
             ef_search: 100,
             title_boost: None,
-            distinct: 0,
+            distinct: 1,
             collapse_duplicates: true,
             min_confidence: 0.0,
             min_confidence_flag: crate::confidence::DEFAULT_THRESHOLD,

@@ -64,11 +64,18 @@ pub struct SearchOptions {
     pub candidates: usize,
     pub fusion: Fusion,
     pub ef_search: usize,
-    /// At most this many hits per document (0: no limit). With 1, each retriever's list is
-    /// collapsed to each document's best chunk before fusion, so the ranking is of
-    /// documents and evidence from both retrievers adds up even when they matched different
-    /// chunks; with more, chunks are fused and then capped per document.
+    /// At most this many hits per document (0: no limit). Chunks are fused first and a
+    /// document's hits past the N-th dropped afterwards, so the cap never reorders what it
+    /// keeps: one long page no longer fills the first results, and the answering page of
+    /// the documentation sets sits in the first five hits for 97.6% of questions at 1,
+    /// 95.3% with no limit (README, "One hit per file").
     pub distinct: usize,
+    /// Rank documents, not chunks: each retriever's list keeps a document's best chunk
+    /// before fusion, so a document's evidence adds up even when the two retrievers matched
+    /// different chunks of it. For judging documents (BEIR's qrels name document ids); it
+    /// ranks the documentation sets' answers a little lower than fusing chunks does
+    /// (success@1 0.769 against 0.774), so searches cap after fusion instead.
+    pub fuse_documents: bool,
     /// A hit with the same text as a better one is folded into that hit's
     /// [`Hit::also_in`] (off in the BEIR benchmark, which judges every document id).
     pub collapse_duplicates: bool,
@@ -98,6 +105,7 @@ impl SearchOptions {
             },
             ef_search: c.ef_search,
             distinct: c.distinct,
+            fuse_documents: false,
             collapse_duplicates: c.collapse_duplicates,
             min_confidence: (c.min_confidence > 0.0).then_some(c.min_confidence),
             confidence_flag: c.min_confidence_flag,

@@ -97,7 +97,7 @@ struct Leg {
 }
 
 impl Leg {
-    /// The list with chunk ids again (with `distinct: 1` it is keyed by document).
+    /// The list with chunk ids again (with `fuse_documents` it is keyed by document).
     fn chunks(&self) -> Vec<(u32, f32)> {
         self.ranked
             .iter()
@@ -107,7 +107,7 @@ impl Leg {
 }
 
 /// What fusion receives for one query: each leg's candidates as (chunk id, the leg's raw
-/// score: cosine or BM25), best first, after `distinct: 1` kept each document's best chunk.
+/// score: cosine or BM25), best first, after `fuse_documents` kept each document's best chunk.
 /// The benchmark writes these out (`lore bench --dump-candidates`) so that a change to
 /// fusion can be replayed exactly, offline, before it is built (`eval/replay/`).
 #[derive(Debug, Clone, Default)]
@@ -133,10 +133,14 @@ fn legs<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
     opts: &SearchOptions,
 ) -> Result<Option<Legs<V>>> {
     let depth = opts.candidates.max(opts.top_k);
-    // Collapsing or capping by document needs more chunks than documents wanted.
-    let fetch = if opts.distinct > 0 { depth * 3 } else { depth };
-    let by_doc = opts.distinct == 1;
-    let keep = if by_doc { depth } else { fetch };
+    let by_doc = opts.fuse_documents;
+    // Collapsing to documents needs more chunks than documents wanted. Capping (`distinct`)
+    // fuses the same candidates as no limit does and drops chunks only afterwards, so it
+    // never reorders what it keeps: deeper lists would change each leg's z-score statistics
+    // and with them the ranking (pooled success@1 over the documentation sets 0.774 →
+    // 0.763 when capping fetched three times as deep).
+    let fetch = if by_doc { depth * 3 } else { depth };
+    let keep = depth;
     let filter = Filter::parse_optional(opts.filter.as_deref())?;
     let filter = filter.as_ref();
     if filter.is_some_and(|f| store.admits_nothing(f)) {
@@ -213,7 +217,7 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
     if !opts.boost.is_empty() {
         boost(store, &mut fused, &dense, &bm25, &opts.boost)?;
     }
-    if opts.distinct > 1 {
+    if opts.distinct > 0 && !opts.fuse_documents {
         // Chunks were fused; now keep at most `distinct` per document.
         let mut per_doc: HashMap<u32, usize> = HashMap::new();
         fused.retain(|f| {
@@ -264,7 +268,7 @@ pub fn hybrid_search<S: SegmentStore + ?Sized, V: AsRef<[f32]>>(
     Ok(hits)
 }
 
-/// The chunk a fused entry shows: itself, or with `distinct: 1` (fused ids are documents)
+/// The chunk a fused entry shows: itself, or with `fuse_documents` (fused ids are documents)
 /// the chunk of the leg that ranked the document higher.
 fn shown_chunk(f: &Fused, dense: &Leg, bm25: &Leg) -> u32 {
     match (dense.chunk_of.get(&f.id), bm25.chunk_of.get(&f.id)) {
@@ -314,7 +318,7 @@ fn boost<S: SegmentStore + ?Sized>(
     Ok(())
 }
 
-/// Without `distinct`, cuts the list to `depth`. With it, keeps each document's best
+/// Without `fuse_documents`, cuts the list to `depth`. With it, keeps each document's best
 /// chunk and re-keys the list by document, so fusion adds up evidence per document even
 /// when the two retrievers matched different chunks of it.
 fn collapse<S: SegmentStore + ?Sized>(

@@ -245,6 +245,10 @@ pub struct QuestionResult {
     pub expected: Vec<Expected>,
     /// Rank among distinct files of the first answering file (None: not in the list).
     pub file_rank: Option<usize>,
+    /// Position of the first answering hit in the list as returned, every chunk counted
+    /// (after `distinct`): how far a reader of the results goes before the answer. A long
+    /// page holding several of the best chunks pushes it down; `file_rank` does not see that.
+    pub hit_rank: Option<usize>,
     /// For rows with pages: rank among distinct (file, pages) locations of the first hit in
     /// an answering file whose pages overlap the expected ones.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -298,6 +302,9 @@ impl Scores {
 pub struct DocsModeReport {
     /// By file, over every question.
     pub files: Scores,
+    /// By hit position, over every question: the answering file among the first k results
+    /// as listed. What `search.distinct` changes; the file figures do not move with N > 1.
+    pub hits: Scores,
     /// By page, over the rows that name pages (absent when none do).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pages: Option<Scores>,
@@ -329,6 +336,8 @@ pub struct DocsReport {
     pub questions: usize,
     pub page_questions: usize,
     pub model: String,
+    /// `search.distinct` as run: at most this many hits per file (0: no limit).
+    pub distinct: usize,
     pub ingest: DocsIngest,
     /// `hybrid`, `dense`, `bm25`.
     pub modes: BTreeMap<String, DocsModeReport>,
@@ -406,6 +415,7 @@ pub fn run(
             progress.advance(1);
         }
         let file_ranks: Vec<Option<usize>> = results.iter().map(|r| r.file_rank).collect();
+        let hit_ranks: Vec<Option<usize>> = results.iter().map(|r| r.hit_rank).collect();
         let page_ranks: Vec<Option<usize>> = questions
             .iter()
             .zip(&results)
@@ -416,6 +426,7 @@ pub fn run(
             mode_name(mode).to_string(),
             DocsModeReport {
                 files: Scores::of(&file_ranks),
+                hits: Scores::of(&hit_ranks),
                 pages: (!page_ranks.is_empty()).then(|| Scores::of(&page_ranks)),
                 latency_ms: super::Latency {
                     p50: metrics::percentile(&latencies, 50.0),
@@ -455,6 +466,7 @@ pub fn run(
         questions: questions.len(),
         page_questions: questions.iter().filter(|q| q.has_pages()).count(),
         model: embedder.info().id(),
+        distinct: opts.search.distinct,
         ingest: ingest_summary,
         modes,
         confidence,
@@ -487,7 +499,8 @@ pub fn score(q: &Question, hits: &[Hit]) -> QuestionResult {
     let mut files: Vec<&Hit> = Vec::new();
     let mut seen = HashSet::new();
     let mut file_rank = None;
-    for h in hits {
+    let mut hit_rank = None;
+    for (i, h) in hits.iter().enumerate() {
         if seen.insert(h.source.path.as_str()) {
             files.push(h);
         }
@@ -496,6 +509,7 @@ pub fn score(q: &Question, hits: &[Hit]) -> QuestionResult {
             .any(|p| answers(q, p).next().is_some());
         if answered && file_rank.is_none() {
             file_rank = Some(files.len());
+            hit_rank = Some(i + 1);
         }
     }
     // A row scored by file shows a hit's pages (PDF) but not its lines.
@@ -536,6 +550,7 @@ pub fn score(q: &Question, hits: &[Hit]) -> QuestionResult {
         question: q.question.clone(),
         expected: q.expected.clone(),
         file_rank,
+        hit_rank,
         page_rank,
         top,
     }
@@ -618,6 +633,28 @@ pub fn markdown(r: &DocsReport) -> String {
         }
         s.push_str(&format!(" {:.1} |\n", rep.latency_ms.p50));
     }
+    let by_hit: Vec<String> = MODES
+        .iter()
+        .filter_map(|m| r.modes.get(mode_name(*m)).map(|rep| (m, &rep.hits)))
+        .map(|(m, h)| {
+            format!(
+                "{} {:.3} / {:.3} / {:.3}",
+                mode_name(*m),
+                h.success_at_1,
+                h.success_at_5,
+                h.mrr_at_10
+            )
+        })
+        .collect();
+    s.push_str(&format!(
+        "\nBy hit (the answering file's first chunk among the results as listed, distinct {}), success@1 / success@5 / MRR@10: {}.\n",
+        if r.distinct == 0 {
+            "0: no limit".to_string()
+        } else {
+            r.distinct.to_string()
+        },
+        by_hit.join("; ")
+    ));
     if let Some(c) = &r.confidence {
         s.push_str(&super::confidence::markdown(c));
     }
@@ -787,6 +824,7 @@ mod tests {
             .collect();
         let r = score(&q, &hits);
         assert_eq!(r.file_rank, Some(3));
+        assert_eq!(r.hit_rank, Some(5), "a.md's three chunks count by hit");
         let paths: Vec<&str> = r.top.iter().map(|t| t.path.as_str()).collect();
         assert_eq!(paths, ["a.md", "b.md", "c.md"]);
         // A file folded into a hit's `also_in` answers at that hit's rank, and a folded file
@@ -797,6 +835,7 @@ mod tests {
             .collect();
         folded[1].also_in = vec!["c.md".into()];
         assert_eq!(score(&q, &folded).file_rank, Some(2));
+        assert_eq!(score(&q, &folded).hit_rank, Some(2));
         folded[1].also_in = vec!["d.md".into()];
         folded[0].also_in = vec!["f.md".into()];
         assert_eq!(score(&q, &folded).file_rank, Some(4));

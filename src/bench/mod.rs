@@ -355,7 +355,8 @@ pub fn run(
 
     let mut defaults = SearchOptions::from_config(&opts.search);
     defaults.top_k = 100;
-    defaults.distinct = 1;
+    // BEIR judges documents: rank documents, each leg keeping a document's best chunk.
+    defaults.fuse_documents = true;
     // BEIR judges every document id, so two documents with the same text both count.
     defaults.collapse_duplicates = false;
     let variants = variants(&defaults, opts.sweep);

@@ -121,6 +121,23 @@ fn check_report(r: &DocsReport) {
                 (None, None) => {}
             }
         }
+        // By hit, every chunk counts: never before the file's rank, found exactly when it is.
+        for q in &m.questions {
+            match (q.file_rank, q.hit_rank) {
+                (Some(f), Some(h)) => assert!(h >= f, "{mode}: hit {h} < file {f}"),
+                (None, None) => {}
+                other => panic!("{mode}: {}: {other:?}", q.question),
+            }
+        }
+        let hit_ranks: Vec<Option<usize>> = m.questions.iter().map(|q| q.hit_rank).collect();
+        let (h1, h5, hmrr) = figures(&hit_ranks);
+        assert!((m.hits.success_at_1 - h1).abs() < 1e-12, "{mode}");
+        assert!((m.hits.success_at_5 - h5).abs() < 1e-12, "{mode}");
+        assert!((m.hits.mrr_at_10 - hmrr).abs() < 1e-12, "{mode}");
+        assert_eq!(
+            m.hits.success_at_1, m.files.success_at_1,
+            "{mode}: the first hit is the first file"
+        );
         let ranks: Vec<Option<usize>> = m.questions.iter().map(|q| q.file_rank).collect();
         let (s1, s5, mrr) = figures(&ranks);
         assert!((m.files.success_at_1 - s1).abs() < 1e-12, "{mode}");
@@ -232,6 +249,43 @@ fn docs_bench_scores_lores_guide_and_reuses_a_kept_index() {
             "{mode}: the CLI and the library agree"
         );
         assert_eq!(m["questions"].as_array().unwrap().len(), rows().len());
+    }
+
+    assert_eq!(v["distinct"], 1, "one hit per file by default");
+    assert!(stdout.contains("distinct 1)"), "{stdout}");
+
+    // Every chunk (`--distinct 0`): a file's rank stays, its first hit may come later.
+    let json0 = dir.path().join("distinct0.json");
+    let out = lore(
+        &repo(),
+        &bench_args(&[
+            "--index",
+            index.to_str().unwrap(),
+            "--json",
+            json0.to_str().unwrap(),
+            "--distinct",
+            "0",
+        ]),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("distinct 0: no limit"), "{stdout}");
+    let v0: Value = serde_json::from_str(&std::fs::read_to_string(&json0).unwrap()).unwrap();
+    assert_eq!(v0["distinct"], 0);
+    for mode in ["hybrid", "dense", "bm25"] {
+        // The cap drops later chunks of a file and never reorders: file ranks are the same.
+        assert_eq!(
+            v0["modes"][mode]["files"], v["modes"][mode]["files"],
+            "{mode}"
+        );
+        // With one hit per file (the default run), a hit's position is its file's rank.
+        for q in v["modes"][mode]["questions"].as_array().unwrap() {
+            assert_eq!(q["hit_rank"], q["file_rank"], "{mode}: {q}");
+        }
+        assert_eq!(
+            v["modes"][mode]["hits"], v["modes"][mode]["files"],
+            "{mode}"
+        );
     }
 
     // Fitting the confidence model is for a BEIR train split, not a docs folder.

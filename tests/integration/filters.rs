@@ -324,7 +324,7 @@ fn ranking_rules_move_the_documents_they_admit() {
             "{mode}"
         );
     }
-    // With one hit per document (fused ids are documents then) the rule moves documents.
+    // With one hit per document the rule moves documents: five pages, all under guide/.
     let per_doc = engine
         .search(
             query,

@@ -130,6 +130,67 @@ async fn search_round_trip_returns_cited_hits() {
     assert!(top["ranks"]["bm25"].as_u64().is_some(), "{top}");
 }
 
+/// `distinct: N` keeps at most N hits per file and drops the rest without reordering what it
+/// keeps: the capped list is the uncapped one with each file's hits past the N-th taken out.
+/// `true` is one hit per file. Few candidates, so that fusing deeper lists when capping
+/// (as lore once did) would show as a different order.
+#[tokio::test]
+async fn distinct_caps_hits_per_file_in_the_same_order() {
+    let server = Server::start().await;
+    let query = "feed the sourdough starter, shape the dough and bake the loaf";
+    let ids_paths = |body: &Value| -> Vec<(String, String)> {
+        check_response_json(body)
+            .iter()
+            .map(|h| {
+                (
+                    h["id"].as_str().unwrap().to_string(),
+                    h["source"]["path"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let (status, body) = server
+        .search(&json!({"query": query, "top_k": 6, "candidates": 6, "distinct": 0}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let all = ids_paths(&body);
+    let bread = all.iter().filter(|(_, p)| p == BREAD).count();
+    assert!(
+        bread >= 3,
+        "the sourdough page holds several of the best chunks: {all:?}"
+    );
+    for (distinct, cap) in [(json!(2), 2), (json!(1), 1), (json!(true), 1)] {
+        let (status, body) = server
+            .search(&json!({"query": query, "top_k": 6, "candidates": 6, "distinct": distinct}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let capped = ids_paths(&body);
+        let mut per_file = std::collections::HashMap::new();
+        for (_, p) in &capped {
+            let n = per_file.entry(p.clone()).or_insert(0);
+            *n += 1;
+            assert!(
+                *n <= cap,
+                "distinct {distinct}: {p} {n} times in {capped:?}"
+            );
+        }
+        let mut seen = std::collections::HashMap::new();
+        let expected: Vec<&(String, String)> = all
+            .iter()
+            .filter(|(_, p)| {
+                let n = seen.entry(p.clone()).or_insert(0);
+                *n += 1;
+                *n <= cap
+            })
+            .collect();
+        let head: Vec<&(String, String)> = capped.iter().take(expected.len()).collect();
+        assert_eq!(
+            head, expected,
+            "distinct {distinct} reordered the hits it kept"
+        );
+    }
+}
+
 #[tokio::test]
 async fn every_mode_works_over_http() {
     let server = Server::start().await;
@@ -340,9 +401,10 @@ async fn limits_are_inclusive() {
         .expect("JSON");
     let chunks = health["chunks"].as_u64().expect("chunk count") as usize;
     for k in [1, 100] {
-        // Dense search ranks every chunk, so the answer holds min(k, chunks) hits.
+        // Dense search ranks every chunk, so with no cap per file the answer holds
+        // min(k, chunks) hits.
         let (status, body) = server
-            .search(&json!({"query": "bread", "top_k": k, "mode": "dense"}))
+            .search(&json!({"query": "bread", "top_k": k, "mode": "dense", "distinct": 0}))
             .await;
         assert_eq!(status, StatusCode::OK, "top_k {k}: {body}");
         assert_eq!(check_response_json(&body).len(), k.min(chunks), "top_k {k}");

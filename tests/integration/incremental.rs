@@ -3,7 +3,9 @@
 
 use lore::Mode;
 
-use crate::support::{paths, search, Fixture, BREAD, CALIBRATION, RARE_TOKEN, TOPICS};
+use crate::support::{
+    paths, search, search_every_chunk, Fixture, BREAD, CALIBRATION, RARE_TOKEN, TOPICS,
+};
 
 #[test]
 fn reingesting_an_unchanged_folder_embeds_nothing_and_publishes_nothing() {
@@ -168,7 +170,7 @@ fn deleting_a_file_removes_it_from_both_retrievers() {
     assert!(bm25.results.is_empty(), "{:?}", paths(&bm25));
     // Dense search ranks every chunk left: none may come from the deleted file.
     for mode in [Mode::Dense, Mode::Hybrid] {
-        let r = search(&engine, calibration_query, mode, 100);
+        let r = search_every_chunk(&engine, calibration_query, mode, 100);
         assert_eq!(r.results.len(), report.chunks, "{mode}");
         assert!(!paths(&r).contains(&CALIBRATION), "{mode}: {:?}", paths(&r));
     }

@@ -358,7 +358,8 @@ impl Lore {
     }
 
     /// Chunks in the index.
-    async fn chunks(&self) -> usize {
+    /// How many hits a prompt can retrieve at most: one per document (`search.distinct` 1).
+    async fn documents(&self) -> usize {
         let health: Value = self
             .client
             .get(self.url("/healthz"))
@@ -368,7 +369,7 @@ impl Lore {
             .json()
             .await
             .expect("JSON");
-        health["chunks"].as_u64().expect("chunk count") as usize
+        health["documents"].as_u64().expect("document count") as usize
     }
 
     /// The dense similarities of the best hits for `query`, for failure messages.
@@ -550,7 +551,7 @@ fn check_prompt(fixture: &Fixture, answer: &Value, hits: usize) -> String {
 #[tokio::test]
 async fn prompt_cites_the_right_document_within_the_budget() {
     let lore = Lore::start().await;
-    let hits = lore.chunks().await.min(8);
+    let hits = lore.documents().await.min(8);
     let large = lore
         .prompt_ok(&json!({"query": TERN_QUESTION, "top_k": 8, "max_context_tokens": 4000}))
         .await;
@@ -768,7 +769,7 @@ async fn bad_prompt_requests_get_a_json_4xx_and_the_server_keeps_answering() {
 #[tokio::test]
 async fn unrelated_question_gets_no_citations() {
     let lore = Lore::start().await;
-    let hits = lore.chunks().await.min(10);
+    let hits = lore.documents().await.min(10);
     for question in [
         "Who won the football World Cup final in 1998?",
         "qwxz vbnmp trkkl zzor fjjd",

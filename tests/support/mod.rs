@@ -269,6 +269,25 @@ pub fn search(engine: &Engine, query: &str, mode: Mode, top_k: usize) -> SearchR
         .unwrap_or_else(|e| panic!("search {query:?} ({mode}) failed: {e}"))
 }
 
+/// [`search`] with no cap on hits per document (`distinct` 0): every chunk can be a hit,
+/// for tests that count chunks or look at a document's second chunk.
+pub fn search_every_chunk(
+    engine: &Engine,
+    query: &str,
+    mode: Mode,
+    top_k: usize,
+) -> SearchResponse {
+    let opts = SearchOptions {
+        mode,
+        top_k,
+        distinct: 0,
+        ..engine.defaults()
+    };
+    engine
+        .search(query, &opts)
+        .unwrap_or_else(|e| panic!("search {query:?} ({mode}) failed: {e}"))
+}
+
 /// The source paths of the hits, in rank order.
 pub fn paths(response: &SearchResponse) -> Vec<&str> {
     response
