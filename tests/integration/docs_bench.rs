@@ -182,18 +182,19 @@ fn docs_bench_scores_lores_guide_and_reuses_a_kept_index() {
     }
 
     // The command line: the Markdown table and the misses on stdout, the report as JSON.
-    let json = dir.path().join("report.json");
-    let out = lore(
-        &repo(),
-        &bench_args(&[
+    // `lore bench --docs corpus …` into the kept index, the report written to `json`.
+    let bench_into = |json: &Path, extra: &[&str]| {
+        let mut args = vec![
             "--index",
             index.to_str().unwrap(),
             "--json",
             json.to_str().unwrap(),
-            "--unanswerable",
-            "tests/data/unanswerable.txt",
-        ]),
-    );
+        ];
+        args.extend_from_slice(extra);
+        lore(&repo(), &bench_args(&args))
+    };
+    let json = dir.path().join("report.json");
+    let out = bench_into(&json, &["--unanswerable", "tests/data/unanswerable.txt"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -256,17 +257,7 @@ fn docs_bench_scores_lores_guide_and_reuses_a_kept_index() {
 
     // Every chunk (`--distinct 0`): a file's rank stays, its first hit may come later.
     let json0 = dir.path().join("distinct0.json");
-    let out = lore(
-        &repo(),
-        &bench_args(&[
-            "--index",
-            index.to_str().unwrap(),
-            "--json",
-            json0.to_str().unwrap(),
-            "--distinct",
-            "0",
-        ]),
-    );
+    let out = bench_into(&json0, &["--distinct", "0"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("distinct 0: no limit"), "{stdout}");
