@@ -130,6 +130,18 @@ async fn search_round_trip_returns_cited_hits() {
     assert!(top["ranks"]["bm25"].as_u64().is_some(), "{top}");
 }
 
+/// The (id, path) hits of `list` that are among their file's first `cap`, in order.
+fn first_per_file(list: &[(String, String)], cap: usize) -> Vec<&(String, String)> {
+    let mut seen = std::collections::HashMap::new();
+    list.iter()
+        .filter(|(_, p)| {
+            let n = seen.entry(p.as_str()).or_insert(0);
+            *n += 1;
+            *n <= cap
+        })
+        .collect()
+}
+
 /// `distinct: N` keeps at most N hits per file and drops the rest without reordering what it
 /// keeps: the capped list is the uncapped one with each file's hits past the N-th taken out.
 /// `true` is one hit per file. Few candidates, so that fusing deeper lists when capping
@@ -165,24 +177,12 @@ async fn distinct_caps_hits_per_file_in_the_same_order() {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let capped = ids_paths(&body);
-        let mut per_file = std::collections::HashMap::new();
-        for (_, p) in &capped {
-            let n = per_file.entry(p.clone()).or_insert(0);
-            *n += 1;
-            assert!(
-                *n <= cap,
-                "distinct {distinct}: {p} {n} times in {capped:?}"
-            );
-        }
-        let mut seen = std::collections::HashMap::new();
-        let expected: Vec<&(String, String)> = all
-            .iter()
-            .filter(|(_, p)| {
-                let n = seen.entry(p.clone()).or_insert(0);
-                *n += 1;
-                *n <= cap
-            })
-            .collect();
+        assert_eq!(
+            first_per_file(&capped, cap),
+            capped.iter().collect::<Vec<_>>(),
+            "distinct {distinct}: a file over {cap} hits"
+        );
+        let expected = first_per_file(&all, cap);
         let head: Vec<&(String, String)> = capped.iter().take(expected.len()).collect();
         assert_eq!(
             head, expected,

@@ -259,14 +259,7 @@ impl Fixture {
 
 /// Searches with the default options but `mode` and `top_k`.
 pub fn search(engine: &Engine, query: &str, mode: Mode, top_k: usize) -> SearchResponse {
-    let opts = SearchOptions {
-        mode,
-        top_k,
-        ..engine.defaults()
-    };
-    engine
-        .search(query, &opts)
-        .unwrap_or_else(|e| panic!("search {query:?} ({mode}) failed: {e}"))
+    search_capped(engine, query, mode, top_k, engine.defaults().distinct)
 }
 
 /// [`search`] with no cap on hits per document (`distinct` 0): every chunk can be a hit,
@@ -277,10 +270,20 @@ pub fn search_every_chunk(
     mode: Mode,
     top_k: usize,
 ) -> SearchResponse {
+    search_capped(engine, query, mode, top_k, 0)
+}
+
+fn search_capped(
+    engine: &Engine,
+    query: &str,
+    mode: Mode,
+    top_k: usize,
+    distinct: usize,
+) -> SearchResponse {
     let opts = SearchOptions {
         mode,
         top_k,
-        distinct: 0,
+        distinct,
         ..engine.defaults()
     };
     engine
