@@ -336,7 +336,7 @@ pub struct FollowUp {
     pub conversation: Option<String>,
 }
 
-/// The instruction of the `chat.condense` call./// The instruction of the `chat.condense` call.
+/// The instruction of the `chat.condense` call.
 pub const CONDENSE_PROMPT: &str = "Rewrite the user's last message as one standalone question that can be understood without the conversation: name the subject it refers to. Keep its language. Answer with the question only.";
 
 /// What to retrieve for a chat request (see [`FollowUp`]): with `chat.condense` and earlier

@@ -408,7 +408,7 @@ impl Default for PromptConfig {
         PromptConfig {
             max_context_tokens: 3000,
             tokenizer: "o200k_base".into(),
-            // Lower than the search flag (0.018): a prompt that leaves out one topic of a
+            // Lower than the search flag (0.014): a prompt that leaves out one topic of a
             // two-topic question is worse than one with a weak extra passage the model can
             // ignore. 0.01 keeps 99.5% of SciFact train's answers and every answer of the
             // five documentation sets in the prompt, and empties 76% of off-topic prompts
