@@ -286,7 +286,8 @@ pub struct SearchRequest {
     pub mode: Option<String>,
     pub fusion: Option<String>,
     pub candidates: Option<i64>,
-    /// At most this many hits per document (`true` = 1, `false`/0 = no limit).
+    /// At most this many hits per document (`true` = 1, `false`/0 = no limit); absent,
+    /// `search.distinct` (1 by default, so one long page cannot fill the first results).
     pub distinct: Option<crate::search::Distinct>,
     /// Drop hits whose calibrated `confidence` is below this (0..=1).
     pub min_confidence: Option<f32>,
