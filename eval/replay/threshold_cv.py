@@ -24,10 +24,9 @@ The rule is the one the first threshold was chosen by: the best sum of the two p
 rates, ties to the lower threshold. Leave one set out: chosen on seventeen sets, scored on
 the eighteenth; the held-out counts are pooled over all eighteen. The off-topic queries are
 the same in every set (searched in each set's own index), so only the questions are wholly
-unseen. `--scifact` scores the
-thresholds on a BEIR run too (a different domain, chosen on nothing of it);
-`--choose-with` pools a run into every choice without scoring it (the first threshold was
-chosen with SciFact train in the pool).
+unseen. `--scifact` scores the thresholds on a BEIR run too (a different domain, chosen on
+nothing of it); `--choose-with` pools a run into every choice without scoring it (the first
+threshold was chosen with SciFact train in the pool).
 
 Standard library only.
 """
