@@ -118,10 +118,7 @@ def main():
     for t, n in sorted(Counter(picks.values()).items()):
         print(f"  picked {t}: {n} of {len(sets)} sets")
     print(f"  held-out, pooled: {fmt(held)}")
-    same = [0, 0, 0, 0]
-    for s in sets:
-        same = [h + x for h, x in zip(same, curves[s][args.default])]
-    print(f"  the default on the same sets: {fmt(same)}")
+    print(f"  the default on the same sets: {fmt(pooled(curves, sets, args.default))}")
     print(f"  sets missing a rate (95% kept, 90% emptied) at their held-out pick: {len(below)}")
     for b in below:
         print(f"    {b}")
