@@ -122,8 +122,9 @@ def main():
                               [0.1, 0.25, 0.5, 1.0]))
     for source, m, e, beta in grid:
         m, e, beta = int(m), int(e), float(beta)
-        b_alone = mean(lambda q: [d for d, _ in top(expanded(q, source, m, e, beta), ids, 10)])
-        hyb = mean(lambda q: with_bm25(q, expanded(q, source, m, e, beta)))
+        scores = {q["id"]: expanded(q, source, m, e, beta) for q in queries}
+        b_alone = mean(lambda q: [d for d, _ in top(scores[q["id"]], ids, 10)])
+        hyb = mean(lambda q: with_bm25(q, scores[q["id"]]))
         print(f"{source:6} docs {m:2} terms {e:2} β {beta:4}: bm25 {b_alone:.4f} "
               f"hybrid {hyb:.4f}", flush=True)
 
